@@ -1,0 +1,3 @@
+//! Users (Django's `auth_user`): the accounts behind profiles and, later, the admin.
+
+pub mod model;

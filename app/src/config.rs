@@ -1,0 +1,288 @@
+//! One typed `Settings`, read once from the environment (and `.env`), validated up front:
+//! a missing or malformed setting stops start-up with one line naming it.
+
+use std::path::PathBuf;
+
+/// What `DATABASE_URL` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A SQLite file (created and migrated on first start).
+    Sqlite(PathBuf),
+}
+
+impl DatabaseUrl {
+    /// The embedded default: `oc-lettings.sqlite3` in the working directory.
+    pub fn default_sqlite() -> Self {
+        DatabaseUrl::Sqlite(PathBuf::from("oc-lettings.sqlite3"))
+    }
+
+    /// `sqlite://relative/path`, `sqlite:///absolute/path` (or `sqlite:path`).
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        if let Some(rest) = raw.strip_prefix("sqlite:") {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            if path.is_empty() || path == "/" {
+                return Err(
+                    "a sqlite URL needs a file path, e.g. sqlite://oc-lettings.sqlite3".into(),
+                );
+            }
+            return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
+        }
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Err(
+                "PostgreSQL is not supported by this build yet; use a sqlite:// URL".into(),
+            );
+        }
+        Err("expected sqlite://relative/path or sqlite:///absolute/path".into())
+    }
+
+    /// For logs: never prints credentials.
+    pub fn describe(&self) -> String {
+        match self {
+            DatabaseUrl::Sqlite(path) => format!("SQLite file {}", path.display()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The secret that signs sessions. Its value never appears in `Debug` output or errors.
+#[derive(Clone)]
+pub struct SecretKey(String);
+
+impl SecretKey {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(…)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub host: String,
+    pub port: u16,
+    pub database_url: DatabaseUrl,
+    pub database_pool_size: u32,
+    pub secret_key: Option<SecretKey>,
+    pub debug: bool,
+    pub seed_demo: bool,
+    pub log_format: LogFormat,
+    pub workers: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("setting {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("setting {name} is required: {reason}")]
+    Missing {
+        name: &'static str,
+        reason: &'static str,
+    },
+    #[error("cannot read .env: {0}")]
+    DotEnv(String),
+}
+
+fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        reason: reason.into(),
+    }
+}
+
+/// `true/false`, `1/0`, `yes/no`, `on/off`, any case.
+pub fn parse_bool(raw: &str) -> Option<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+impl Settings {
+    /// Reads `.env` (when present) into the environment, then the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        if let Err(err) = dotenvy::dotenv() {
+            if !err.not_found() {
+                return Err(ConfigError::DotEnv(err.to_string()));
+            }
+        }
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds settings from any lookup (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let flag = |name: &'static str, default: bool| match get(name) {
+            None => Ok(default),
+            Some(raw) => parse_bool(&raw)
+                .ok_or_else(|| invalid(name, format!("expected true or false, got {raw:?}"))),
+        };
+
+        let port = match get("PORT") {
+            None => 8000,
+            Some(raw) => match raw.trim().parse::<u16>() {
+                Ok(port) if port > 0 => port,
+                _ => {
+                    return Err(invalid(
+                        "PORT",
+                        format!("expected a port number 1-65535, got {raw:?}"),
+                    ))
+                }
+            },
+        };
+        let host = get("HOST").map_or_else(|| "127.0.0.1".to_owned(), |h| h.trim().to_owned());
+        if host.parse::<std::net::IpAddr>().is_err() && host != "localhost" {
+            return Err(invalid(
+                "HOST",
+                format!("expected an IP address such as 0.0.0.0, got {host:?}"),
+            ));
+        }
+        let database_url = match get("DATABASE_URL") {
+            None => DatabaseUrl::default_sqlite(),
+            Some(raw) => {
+                DatabaseUrl::parse(&raw).map_err(|reason| invalid("DATABASE_URL", reason))?
+            }
+        };
+        let database_pool_size = match get("DATABASE_POOL_SIZE") {
+            None => 8,
+            Some(raw) => match raw.trim().parse::<u32>() {
+                Ok(size @ 1..=256) => size,
+                _ => {
+                    return Err(invalid(
+                        "DATABASE_POOL_SIZE",
+                        format!("expected 1-256, got {raw:?}"),
+                    ))
+                }
+            },
+        };
+        let log_format = match get("LOG_FORMAT")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(invalid(
+                    "LOG_FORMAT",
+                    format!("expected pretty or json, got {other:?}"),
+                ))
+            }
+        };
+        let workers = match get("WEB_CONCURRENCY") {
+            None => None,
+            Some(raw) => match raw.trim().parse::<usize>() {
+                Ok(n @ 1..=512) => Some(n),
+                _ => {
+                    return Err(invalid(
+                        "WEB_CONCURRENCY",
+                        format!("expected 1-512 workers, got {raw:?}"),
+                    ))
+                }
+            },
+        };
+        Ok(Settings {
+            host,
+            port,
+            database_url,
+            database_pool_size,
+            secret_key: get("SECRET_KEY").map(SecretKey),
+            debug: flag("DEBUG", false)?,
+            seed_demo: flag("SEED_DEMO", true)?,
+            log_format,
+            workers,
+        })
+    }
+
+    /// Serving needs a SECRET_KEY unless DEBUG is on (as Django refuses to start without one).
+    pub fn require_secret_key(&self) -> Result<(), ConfigError> {
+        if self.secret_key.is_none() && !self.debug {
+            return Err(ConfigError::Missing {
+                name: "SECRET_KEY",
+                reason: "set it to a long random string (or DEBUG=true for local development)",
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_run_on_the_embedded_sqlite_file() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.port, 8000);
+        assert_eq!(s.host, "127.0.0.1");
+        assert_eq!(
+            s.database_url,
+            DatabaseUrl::Sqlite("oc-lettings.sqlite3".into())
+        );
+        assert!(!s.debug);
+        assert!(s.seed_demo);
+        assert_eq!(s.log_format, LogFormat::Pretty);
+        assert!(s.secret_key.is_none());
+    }
+
+    #[test]
+    fn sqlite_urls_relative_and_absolute() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/x.db"),
+            Ok(DatabaseUrl::Sqlite("data/x.db".into()))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/x.db"),
+            Ok(DatabaseUrl::Sqlite("/var/x.db".into()))
+        );
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+    }
+
+    #[test]
+    fn a_bad_setting_is_named() {
+        let err = settings(&[("PORT", "eighty")]).unwrap_err();
+        assert!(err.to_string().contains("PORT"), "{err}");
+        let err = settings(&[("DEBUG", "maybe")]).unwrap_err();
+        assert!(err.to_string().contains("DEBUG"), "{err}");
+        let err = settings(&[("DATABASE_URL", "ftp://x")]).unwrap_err();
+        assert!(err.to_string().contains("DATABASE_URL"), "{err}");
+        let err = settings(&[("LOG_FORMAT", "xml")]).unwrap_err();
+        assert!(err.to_string().contains("LOG_FORMAT"), "{err}");
+        let err = settings(&[("WEB_CONCURRENCY", "0")]).unwrap_err();
+        assert!(err.to_string().contains("WEB_CONCURRENCY"), "{err}");
+        let err = settings(&[("HOST", "not a host")]).unwrap_err();
+        assert!(err.to_string().contains("HOST"), "{err}");
+    }
+
+    #[test]
+    fn secret_key_required_only_without_debug() {
+        let err = settings(&[]).unwrap().require_secret_key().unwrap_err();
+        assert!(err.to_string().contains("SECRET_KEY"));
+        assert!(settings(&[("DEBUG", "true")])
+            .unwrap()
+            .require_secret_key()
+            .is_ok());
+        let with_key = settings(&[("SECRET_KEY", "s3cret-value")]).unwrap();
+        assert!(with_key.require_secret_key().is_ok());
+        assert!(!format!("{with_key:?}").contains("s3cret-value"));
+    }
+}

@@ -1,0 +1,383 @@
+//! `oc-lettings import-django PATH`: copies a Django site's users (with their password
+//! hashes), addresses, lettings and profiles into our database, keeping their ids.
+//! Reads both layouts of the original (`oc_lettings_site_*`, and the refactored
+//! `lettings_*` / `profiles_*`). One transaction: on any error nothing is written.
+//! Idempotent: rows are upserted by id, so a second run changes nothing.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Integer, Nullable, Text, Timestamp};
+use diesel::upsert::excluded;
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+
+use super::schema::{auth_user, lettings_address, lettings_letting, profiles_profile};
+use super::{DbConnection, DbError};
+use crate::accounts::model::User;
+use crate::lettings::model::{Address, Letting};
+use crate::profiles::model::Profile;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{0}: no such file")]
+    Missing(PathBuf),
+    #[error("{path}: not a readable SQLite database ({reason})")]
+    NotSqlite { path: PathBuf, reason: String },
+    #[error("{0}: not an Orange County Lettings Django database (no auth_user with lettings and profiles tables)")]
+    NotDjango(PathBuf),
+    #[error("{path}: cannot read {table}: {source}")]
+    Read {
+        path: PathBuf,
+        table: &'static str,
+        source: diesel::result::Error,
+    },
+    #[error("cannot import {table} row {id}: {source}; nothing was imported")]
+    Row {
+        table: &'static str,
+        id: i32,
+        source: diesel::result::Error,
+    },
+    #[error("import failed, nothing was imported: {0}")]
+    Database(#[from] DbError),
+}
+
+/// Which version of the Django project wrote the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One app, `oc_lettings_site_*` tables.
+    Original,
+    /// Apps `lettings` and `profiles`.
+    Refactored,
+}
+
+impl Layout {
+    fn tables(self) -> [&'static str; 3] {
+        match self {
+            Layout::Original => [
+                "oc_lettings_site_address",
+                "oc_lettings_site_letting",
+                "oc_lettings_site_profile",
+            ],
+            Layout::Refactored => ["lettings_address", "lettings_letting", "profiles_profile"],
+        }
+    }
+}
+
+/// What an import copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ImportReport {
+    pub users: usize,
+    pub addresses: usize,
+    pub lettings: usize,
+    pub profiles: usize,
+}
+
+impl fmt::Display for ImportReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} users, {} addresses, {} lettings, {} profiles",
+            self.users, self.addresses, self.lettings, self.profiles
+        )
+    }
+}
+
+/// Everything read from the Django database.
+#[derive(Debug, Default)]
+pub struct DjangoData {
+    pub layout: Option<Layout>,
+    pub users: Vec<User>,
+    pub addresses: Vec<Address>,
+    pub lettings: Vec<Letting>,
+    pub profiles: Vec<Profile>,
+}
+
+#[derive(QueryableByName)]
+struct TableName {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+#[derive(QueryableByName)]
+struct UserRow {
+    #[diesel(sql_type = Integer)]
+    id: i32,
+    #[diesel(sql_type = Text)]
+    password: String,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    last_login: Option<NaiveDateTime>,
+    #[diesel(sql_type = Bool)]
+    is_superuser: bool,
+    #[diesel(sql_type = Text)]
+    username: String,
+    #[diesel(sql_type = Text)]
+    first_name: String,
+    #[diesel(sql_type = Text)]
+    last_name: String,
+    #[diesel(sql_type = Text)]
+    email: String,
+    #[diesel(sql_type = Bool)]
+    is_staff: bool,
+    #[diesel(sql_type = Bool)]
+    is_active: bool,
+    #[diesel(sql_type = Timestamp)]
+    date_joined: NaiveDateTime,
+}
+
+#[derive(QueryableByName)]
+struct AddressRow {
+    #[diesel(sql_type = Integer)]
+    id: i32,
+    #[diesel(sql_type = Integer)]
+    number: i32,
+    #[diesel(sql_type = Text)]
+    street: String,
+    #[diesel(sql_type = Text)]
+    city: String,
+    #[diesel(sql_type = Text)]
+    state: String,
+    #[diesel(sql_type = Integer)]
+    zip_code: i32,
+    #[diesel(sql_type = Text)]
+    country_iso_code: String,
+}
+
+#[derive(QueryableByName)]
+struct LettingRow {
+    #[diesel(sql_type = Integer)]
+    id: i32,
+    #[diesel(sql_type = Text)]
+    title: String,
+    #[diesel(sql_type = Integer)]
+    address_id: i32,
+}
+
+#[derive(QueryableByName)]
+struct ProfileRow {
+    #[diesel(sql_type = Integer)]
+    id: i32,
+    #[diesel(sql_type = Text)]
+    favorite_city: String,
+    #[diesel(sql_type = Integer)]
+    user_id: i32,
+}
+
+/// Characters that would change the meaning of a SQLite `file:` URI.
+const URI_UNSAFE: &AsciiSet = &CONTROLS.add(b'%').add(b'?').add(b'#').add(b' ');
+
+/// Opens the Django file read-only: the import never writes to its source.
+fn open_read_only(path: &Path) -> Result<SqliteConnection, ImportError> {
+    if !path.is_file() {
+        return Err(ImportError::Missing(path.to_path_buf()));
+    }
+    let not_sqlite = |reason: String| ImportError::NotSqlite {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = path
+        .to_str()
+        .ok_or_else(|| not_sqlite("the path is not valid UTF-8".into()))?;
+    let uri = format!("file:{}?mode=ro", utf8_percent_encode(text, URI_UNSAFE));
+    SqliteConnection::establish(&uri).map_err(|err| not_sqlite(err.to_string()))
+}
+
+fn detect_layout(path: &Path, conn: &mut SqliteConnection) -> Result<Layout, ImportError> {
+    let names: Vec<TableName> =
+        diesel::sql_query("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .load(conn)
+            .map_err(|err| ImportError::NotSqlite {
+                path: path.to_path_buf(),
+                reason: err.to_string(),
+            })?;
+    let has = |table: &str| names.iter().any(|n| n.name == table);
+    if !has("auth_user") {
+        return Err(ImportError::NotDjango(path.to_path_buf()));
+    }
+    [Layout::Refactored, Layout::Original]
+        .into_iter()
+        .find(|layout| layout.tables().iter().all(|t| has(t)))
+        .ok_or_else(|| ImportError::NotDjango(path.to_path_buf()))
+}
+
+fn read_table<Row>(
+    path: &Path,
+    conn: &mut SqliteConnection,
+    table: &'static str,
+    columns: &str,
+) -> Result<Vec<Row>, ImportError>
+where
+    Row: QueryableByName<diesel::sqlite::Sqlite> + 'static,
+{
+    // `table` comes from `Layout::tables`, never from input.
+    diesel::sql_query(format!("SELECT {columns} FROM \"{table}\" ORDER BY id"))
+        .load(conn)
+        .map_err(|source| ImportError::Read {
+            path: path.to_path_buf(),
+            table,
+            source,
+        })
+}
+
+/// Reads every row the site needs from a Django database file.
+pub fn read_django(path: &Path) -> Result<DjangoData, ImportError> {
+    let mut conn = open_read_only(path)?;
+    let layout = detect_layout(path, &mut conn)?;
+    let [address_table, letting_table, profile_table] = layout.tables();
+    let users: Vec<UserRow> = read_table(
+        path,
+        &mut conn,
+        "auth_user",
+        "id, password, last_login, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined",
+    )?;
+    let addresses: Vec<AddressRow> = read_table(
+        path,
+        &mut conn,
+        address_table,
+        "id, number, street, city, state, zip_code, country_iso_code",
+    )?;
+    let lettings: Vec<LettingRow> =
+        read_table(path, &mut conn, letting_table, "id, title, address_id")?;
+    let profiles: Vec<ProfileRow> =
+        read_table(path, &mut conn, profile_table, "id, favorite_city, user_id")?;
+    Ok(DjangoData {
+        layout: Some(layout),
+        users: users
+            .into_iter()
+            .map(|u| User {
+                id: u.id,
+                password: u.password,
+                last_login: u.last_login,
+                is_superuser: u.is_superuser,
+                username: u.username,
+                first_name: u.first_name,
+                last_name: u.last_name,
+                email: u.email,
+                is_staff: u.is_staff,
+                is_active: u.is_active,
+                date_joined: u.date_joined,
+            })
+            .collect(),
+        addresses: addresses
+            .into_iter()
+            .map(|a| Address {
+                id: a.id,
+                number: a.number,
+                street: a.street,
+                city: a.city,
+                state: a.state,
+                zip_code: a.zip_code,
+                country_iso_code: a.country_iso_code,
+            })
+            .collect(),
+        lettings: lettings
+            .into_iter()
+            .map(|l| Letting {
+                id: l.id,
+                title: l.title,
+                address_id: l.address_id,
+            })
+            .collect(),
+        profiles: profiles
+            .into_iter()
+            .map(|p| Profile {
+                id: p.id,
+                favorite_city: p.favorite_city,
+                user_id: p.user_id,
+            })
+            .collect(),
+    })
+}
+
+fn row_error(table: &'static str, id: i32) -> impl FnOnce(diesel::result::Error) -> ImportError {
+    move |source| ImportError::Row { table, id, source }
+}
+
+/// Writes `data` into `conn` in one transaction, upserting by id.
+pub fn write_django(
+    data: &DjangoData,
+    conn: &mut DbConnection,
+) -> Result<ImportReport, ImportError> {
+    conn.immediate_transaction(|conn| {
+        for user in &data.users {
+            diesel::insert_into(auth_user::table)
+                .values(user)
+                .on_conflict(auth_user::id)
+                .do_update()
+                .set((
+                    auth_user::password.eq(excluded(auth_user::password)),
+                    auth_user::last_login.eq(excluded(auth_user::last_login)),
+                    auth_user::is_superuser.eq(excluded(auth_user::is_superuser)),
+                    auth_user::username.eq(excluded(auth_user::username)),
+                    auth_user::first_name.eq(excluded(auth_user::first_name)),
+                    auth_user::last_name.eq(excluded(auth_user::last_name)),
+                    auth_user::email.eq(excluded(auth_user::email)),
+                    auth_user::is_staff.eq(excluded(auth_user::is_staff)),
+                    auth_user::is_active.eq(excluded(auth_user::is_active)),
+                    auth_user::date_joined.eq(excluded(auth_user::date_joined)),
+                ))
+                .execute(conn)
+                .map_err(row_error("auth_user", user.id))?;
+        }
+        for address in &data.addresses {
+            diesel::insert_into(lettings_address::table)
+                .values(address)
+                .on_conflict(lettings_address::id)
+                .do_update()
+                .set((
+                    lettings_address::number.eq(excluded(lettings_address::number)),
+                    lettings_address::street.eq(excluded(lettings_address::street)),
+                    lettings_address::city.eq(excluded(lettings_address::city)),
+                    lettings_address::state.eq(excluded(lettings_address::state)),
+                    lettings_address::zip_code.eq(excluded(lettings_address::zip_code)),
+                    lettings_address::country_iso_code
+                        .eq(excluded(lettings_address::country_iso_code)),
+                ))
+                .execute(conn)
+                .map_err(row_error("address", address.id))?;
+        }
+        for letting in &data.lettings {
+            diesel::insert_into(lettings_letting::table)
+                .values(letting)
+                .on_conflict(lettings_letting::id)
+                .do_update()
+                .set((
+                    lettings_letting::title.eq(excluded(lettings_letting::title)),
+                    lettings_letting::address_id.eq(excluded(lettings_letting::address_id)),
+                ))
+                .execute(conn)
+                .map_err(row_error("letting", letting.id))?;
+        }
+        for profile in &data.profiles {
+            diesel::insert_into(profiles_profile::table)
+                .values(profile)
+                .on_conflict(profiles_profile::id)
+                .do_update()
+                .set((
+                    profiles_profile::favorite_city.eq(excluded(profiles_profile::favorite_city)),
+                    profiles_profile::user_id.eq(excluded(profiles_profile::user_id)),
+                ))
+                .execute(conn)
+                .map_err(row_error("profile", profile.id))?;
+        }
+        Ok(ImportReport {
+            users: data.users.len(),
+            addresses: data.addresses.len(),
+            lettings: data.lettings.len(),
+            profiles: data.profiles.len(),
+        })
+    })
+}
+
+/// Reads the Django database at `path` and writes it into `conn`.
+pub fn import_django(path: &Path, conn: &mut DbConnection) -> Result<ImportReport, ImportError> {
+    let data = read_django(path)?;
+    write_django(&data, conn)
+}
+
+impl From<diesel::result::Error> for ImportError {
+    fn from(err: diesel::result::Error) -> Self {
+        ImportError::Database(DbError::Query(err))
+    }
+}

@@ -1,0 +1,104 @@
+//! The database: connection pool, embedded migrations, demo data and the Django import.
+//!
+//! Handlers never touch a connection directly: they call [`Database::run`] with a plain
+//! function that takes `&mut DbConnection`, which runs on the blocking thread pool, never
+//! on an actix worker thread. Which database sits behind `DbConnection` is decided here
+//! alone, from `DATABASE_URL`.
+
+pub mod connection;
+pub mod import;
+pub mod migrations;
+pub mod schema;
+pub mod seed;
+
+use std::time::Duration;
+
+pub use connection::{ConnectionManager, DbConnection};
+
+use crate::config::DatabaseUrl;
+
+pub type Pool = r2d2::Pool<ConnectionManager>;
+
+/// How long a request waits for a free connection before it gets a 503.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database unavailable: {0}")]
+    Unavailable(#[from] r2d2::Error),
+    #[error("cannot open the database: {0}")]
+    Connect(#[from] diesel::ConnectionError),
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    #[error("database task was cancelled")]
+    Cancelled,
+}
+
+/// The shared pool. Cheap to clone.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool,
+    url: DatabaseUrl,
+}
+
+impl Database {
+    /// Builds the pool without opening a connection yet (start-up stays fast; a database
+    /// that is down shows up as 503s and a failing `/readyz`, not as a crash).
+    pub fn new(url: &DatabaseUrl, pool_size: u32) -> Result<Self, DbError> {
+        Self::with_acquire_timeout(url, pool_size, ACQUIRE_TIMEOUT)
+    }
+
+    /// As [`Database::new`], with how long a caller may wait for a connection.
+    pub fn with_acquire_timeout(
+        url: &DatabaseUrl,
+        pool_size: u32,
+        timeout: Duration,
+    ) -> Result<Self, DbError> {
+        let manager = ConnectionManager::new(url)?;
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(0))
+            .connection_timeout(timeout)
+            .build_unchecked(manager);
+        Ok(Database {
+            pool,
+            url: url.clone(),
+        })
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// A connection for blocking code (commands, start-up). Not for async handlers.
+    pub fn get(&self) -> Result<r2d2::PooledConnection<ConnectionManager>, DbError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs `task` with a pooled connection on the blocking thread pool.
+    pub async fn run<T, F>(&self, task: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get()?;
+            task(&mut conn)
+        })
+        .await
+        .map_err(|_| DbError::Cancelled)?
+    }
+
+    /// One round trip, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.run(|conn| {
+            use diesel::connection::SimpleConnection;
+            conn.batch_execute("SELECT 1")?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,55 @@
+//! The tables, as diesel sees them (same names as the refactored Django site).
+
+diesel::table! {
+    auth_user (id) {
+        id -> Integer,
+        password -> Text,
+        last_login -> Nullable<Timestamp>,
+        is_superuser -> Bool,
+        username -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        email -> Text,
+        is_staff -> Bool,
+        is_active -> Bool,
+        date_joined -> Timestamp,
+    }
+}
+
+diesel::table! {
+    lettings_address (id) {
+        id -> Integer,
+        number -> Integer,
+        street -> Text,
+        city -> Text,
+        state -> Text,
+        zip_code -> Integer,
+        country_iso_code -> Text,
+    }
+}
+
+diesel::table! {
+    lettings_letting (id) {
+        id -> Integer,
+        title -> Text,
+        address_id -> Integer,
+    }
+}
+
+diesel::table! {
+    profiles_profile (id) {
+        id -> Integer,
+        favorite_city -> Text,
+        user_id -> Integer,
+    }
+}
+
+diesel::joinable!(lettings_letting -> lettings_address (address_id));
+diesel::joinable!(profiles_profile -> auth_user (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    auth_user,
+    lettings_address,
+    lettings_letting,
+    profiles_profile,
+);

@@ -1,0 +1,37 @@
+//! Handlers: read the input, call one query, render one template.
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+
+use super::model::{list_lettings, load_letting, parse_letting_id, LettingDetail, LettingSummary};
+use crate::errors::AppError;
+use crate::startup::AppState;
+use crate::templates::render_page;
+
+#[derive(Serialize)]
+struct LettingsPage {
+    lettings: Vec<LettingSummary>,
+}
+
+pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let lettings = state.db.run(list_lettings).await?;
+    render_page("lettings/index.html", &LettingsPage { lettings })
+}
+
+#[derive(Serialize)]
+struct LettingPage {
+    letting: LettingDetail,
+}
+
+pub async fn detail(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = parse_letting_id(&id).ok_or(AppError::NotFound)?;
+    let letting = state
+        .db
+        .run(move |conn| load_letting(conn, id))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    render_page("lettings/letting.html", &LettingPage { letting })
+}

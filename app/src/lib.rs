@@ -1,0 +1,43 @@
+//! Orange County Lettings: the site (actix-web + diesel + tera) and its admin commands.
+
+pub mod accounts;
+pub mod assets;
+pub mod config;
+pub mod db;
+pub mod errors;
+pub mod lettings;
+pub mod profiles;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;
+pub mod templates;
+
+use std::net::TcpListener;
+
+use anyhow::Context as _;
+
+use crate::config::Settings;
+use crate::db::Database;
+
+/// `oc-lettings serve`: migrate, seed an empty database, then serve until SIGTERM/SIGINT.
+pub async fn serve(settings: Settings, seed_demo: bool) -> anyhow::Result<()> {
+    settings.require_secret_key()?;
+    let db = Database::new(&settings.database_url, settings.database_pool_size)?;
+    let prepare_db = db.clone();
+    let prepared = actix_web::web::block(move || startup::prepare_database(&prepare_db, seed_demo))
+        .await
+        .context("database preparation was cancelled")??;
+    tracing::info!(
+        database = %settings.database_url.describe(),
+        migrations_applied = prepared.migrations_applied,
+        seeded_demo_data = prepared.seeded,
+        "database ready"
+    );
+    let address = format!("{}:{}", settings.host, settings.port);
+    let listener =
+        TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
+    tracing::info!("listening on http://{address}");
+    startup::build_server(settings, db, listener)?.await?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! The URL map: every public route, plus Django's APPEND_SLASH and the 404 fallback.
+
+use actix_web::http::header;
+use actix_web::{guard, web, HttpRequest, HttpResponse, Route};
+
+use crate::errors::{error_page, AppError};
+use crate::startup::AppState;
+use crate::templates::render_page;
+use crate::{assets, lettings, profiles};
+
+/// A route answering GET and HEAD (actix sends HEAD responses without their body).
+pub fn get_or_head() -> Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/").route(get_or_head().to(index)))
+        .service(web::resource("/healthz").route(get_or_head().to(healthz)))
+        .service(web::resource("/readyz").route(get_or_head().to(readyz)))
+        .service(web::resource("/static/{path:.*}").route(get_or_head().to(assets::serve)))
+        .configure(lettings::routes)
+        .configure(profiles::routes);
+}
+
+/// A page that shows no data.
+#[derive(serde::Serialize)]
+struct StaticPage {}
+
+async fn index() -> Result<HttpResponse, AppError> {
+    render_page("index.html", &StaticPage {})
+}
+
+/// Liveness: the process answers. Touches no database.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body("ok\n")
+}
+
+/// Readiness: one database round trip.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    match state.db.ping().await {
+        Ok(()) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body("ready\n"),
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness check failed");
+            HttpResponse::ServiceUnavailable()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .body("database unavailable\n")
+        }
+    }
+}
+
+/// Where Django's APPEND_SLASH would redirect: the same path with a slash, when that
+/// path is a page of the site (and only for GET/HEAD, where a redirect loses nothing).
+pub fn append_slash_target(req: &HttpRequest) -> Option<String> {
+    let path = req.path();
+    let method = req.method();
+    let is_page_path =
+        !path.ends_with('/') && !path.starts_with("//") && !path.starts_with("/static/");
+    if !is_page_path || !(method == "GET" || method == "HEAD") {
+        return None;
+    }
+    let candidate = format!("{path}/");
+    if !req.resource_map().has_resource(&candidate) {
+        return None;
+    }
+    Some(match req.query_string() {
+        "" => candidate,
+        query => format!("{candidate}?{query}"),
+    })
+}
+
+/// Anything no route matched: an APPEND_SLASH redirect, or the site's 404 page.
+pub async fn fallback(req: HttpRequest) -> HttpResponse {
+    match append_slash_target(&req) {
+        Some(location) => HttpResponse::MovedPermanently()
+            .insert_header((header::LOCATION, location))
+            .finish(),
+        None => error_page(actix_web::http::StatusCode::NOT_FOUND),
+    }
+}

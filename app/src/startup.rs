@@ -1,0 +1,88 @@
+//! Builds the server from `Settings`, a `Database` and a bound listener: `serve` and the
+//! integration tests (which bind port 0) run exactly the same application.
+
+use std::net::TcpListener;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, DefaultHeaders, Next};
+use actix_web::{web, App, HttpServer};
+
+use crate::config::Settings;
+use crate::db::{migrations, seed, Database, DbError};
+use crate::routes;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub db: Database,
+    pub settings: Settings,
+}
+
+/// Seconds in-flight requests get after SIGTERM (Heroku kills at 30).
+const SHUTDOWN_GRACE_SECS: u64 = 25;
+
+/// Migrates (under a lock) and, when asked and the database is empty, seeds the demo data.
+/// Blocking: call before the server starts.
+pub fn prepare_database(db: &Database, seed_demo: bool) -> Result<PreparedDatabase, DbError> {
+    let mut conn = db.get()?;
+    let migrations_applied = migrations::run_pending(&mut conn)?;
+    let seeded = seed_demo && seed::seed_if_empty(&mut conn)?;
+    Ok(PreparedDatabase {
+        migrations_applied,
+        seeded,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreparedDatabase {
+    pub migrations_applied: usize,
+    pub seeded: bool,
+}
+
+pub fn build_server(
+    settings: Settings,
+    db: Database,
+    listener: TcpListener,
+) -> std::io::Result<Server> {
+    let workers = settings.workers;
+    let state = web::Data::new(AppState { db, settings });
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(routes::configure)
+            .default_service(web::to(routes::fallback))
+            .wrap(
+                DefaultHeaders::new()
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("X-Frame-Options", "DENY"))
+                    .add(("Referrer-Policy", "same-origin")),
+            )
+            .wrap(from_fn(log_request))
+    })
+    .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+    .listen(listener)?;
+    if let Some(workers) = workers {
+        server = server.workers(workers);
+    }
+    Ok(server.run())
+}
+
+/// One log line per request.
+async fn log_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+    let response = next.call(req).await?;
+    tracing::info!(
+        method = %method,
+        path = %path,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    Ok(response)
+}

@@ -1,0 +1,154 @@
+//! Tera templates, embedded at build time and parsed once per process.
+//! `{{ static_url(path="css/styles.css") }}` links an asset by its content-hashed name;
+//! an unknown asset is a rendering error (caught by the tests that render every page).
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use actix_web::http::header::ContentType;
+use actix_web::HttpResponse;
+use serde::Serialize;
+use tera::{Context, Tera, Value};
+
+use crate::assets;
+use crate::errors::AppError;
+
+include!(concat!(env!("OUT_DIR"), "/templates_table.rs"));
+
+static TEMPLATES: LazyLock<Result<Tera, String>> =
+    LazyLock::new(|| build().map_err(|err| describe(&err)));
+
+fn static_url(args: &HashMap<String, Value>) -> tera::Result<Value> {
+    let name = args
+        .get("path")
+        .and_then(Value::as_str)
+        .ok_or_else(|| tera::Error::msg("static_url needs a path=\"…\" argument"))?;
+    assets::url(name)
+        .map(Value::String)
+        .ok_or_else(|| tera::Error::msg(format!("no static asset named {name:?}")))
+}
+
+/// Django's escaping: the five HTML-special characters, nothing else (Tera's default
+/// also rewrites `/`, which makes titles such as "Haus /w Hot Tub" needlessly opaque).
+pub fn escape_html(input: &str) -> String {
+    let mut out = String::with_capacity(input.len() + 8);
+    for c in input.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn build() -> tera::Result<Tera> {
+    let mut tera = Tera::default();
+    tera.autoescape_on(vec![".html"]);
+    tera.set_escape_fn(escape_html);
+    tera.register_function("static_url", static_url);
+    tera.add_raw_templates(TEMPLATE_SOURCES.iter().copied())?;
+    Ok(tera)
+}
+
+/// Tera hides the useful part of an error in its source chain.
+fn describe(err: &tera::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+/// Every template's name (for tests and checks).
+pub fn names() -> impl Iterator<Item = &'static str> {
+    TEMPLATE_SOURCES.iter().map(|(name, _)| *name)
+}
+
+pub fn render(name: &str, data: &impl Serialize) -> Result<String, AppError> {
+    let tera = TEMPLATES
+        .as_ref()
+        .map_err(|err| AppError::Template(err.clone()))?;
+    let context =
+        Context::from_serialize(data).map_err(|err| AppError::Template(describe(&err)))?;
+    tera.render(name, &context)
+        .map_err(|err| AppError::Template(describe(&err)))
+}
+
+/// A 200 HTML page.
+pub fn render_page(name: &str, data: &impl Serialize) -> Result<HttpResponse, AppError> {
+    let html = render(name, data)?;
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::html())
+        .body(html))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_templates_parse() {
+        assert!(TEMPLATES.is_ok(), "{:?}", TEMPLATES.as_ref().err());
+        assert!(names().any(|n| n == "base.html"));
+    }
+
+    #[test]
+    fn escaping_matches_django() {
+        assert_eq!(
+            escape_html(r#"<a href="x">'Silo' & /w</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#x27;Silo&#x27; &amp; /w&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn unknown_assets_fail_rendering() {
+        let mut args = HashMap::new();
+        args.insert(
+            "path".to_owned(),
+            Value::String("css/missing.css".to_owned()),
+        );
+        assert!(static_url(&args).is_err());
+        args.insert(
+            "path".to_owned(),
+            Value::String("css/styles.css".to_owned()),
+        );
+        let url = static_url(&args).unwrap();
+        assert!(url.as_str().unwrap().starts_with("/static/css/styles."));
+    }
+
+    #[test]
+    fn titles_are_html_escaped() {
+        #[derive(Serialize)]
+        struct Page {
+            letting: crate::lettings::model::LettingDetail,
+        }
+        let page = Page {
+            letting: crate::lettings::model::LettingDetail {
+                id: 3,
+                title: "'Silo Studio' Cottage & <b>".into(),
+                address: crate::lettings::model::Address {
+                    id: 3,
+                    number: 340,
+                    street: "Wintergreen Avenue".into(),
+                    city: "Newport News".into(),
+                    state: "VA".into(),
+                    zip_code: 23601,
+                    country_iso_code: "USA".into(),
+                },
+            },
+        };
+        let html = render("lettings/letting.html", &page).unwrap();
+        assert!(
+            html.contains("&#x27;Silo Studio&#x27; Cottage &amp; &lt;b&gt;"),
+            "{html}"
+        );
+        assert!(!html.contains("<b>"));
+    }
+}

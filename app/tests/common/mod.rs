@@ -1,0 +1,174 @@
+//! Test helpers: the real server on a random loopback port, over a fresh database.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use oc_lettings::config::{DatabaseUrl, Settings};
+use oc_lettings::db::Database;
+use oc_lettings::startup;
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: Database,
+    pub db_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+pub fn settings_for(db_path: &Path) -> Settings {
+    let mut env = HashMap::new();
+    env.insert("DATABASE_URL", format!("sqlite://{}", db_path.display()));
+    env.insert(
+        "SECRET_KEY",
+        "test-secret-key-test-secret-key-test-secret-key".to_owned(),
+    );
+    env.insert("WEB_CONCURRENCY", "1".to_owned());
+    Settings::from_lookup(|name| env.get(name).cloned()).unwrap()
+}
+
+/// A client that shows redirects instead of following them, and never decompresses.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// Starts the site on 127.0.0.1:0 over a new SQLite file, seeded with the demo data or empty.
+pub async fn spawn_app(seed: bool) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("site.sqlite3");
+    let settings = settings_for(&db_path);
+    let db = Database::new(&settings.database_url, 4).unwrap();
+    startup::prepare_database(&db, seed).unwrap();
+    spawn_with(settings, db, dir, db_path)
+}
+
+/// Starts the site over a database that cannot be opened (its path is a directory).
+pub async fn spawn_app_with_broken_db() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("is-a-directory");
+    std::fs::create_dir(&db_path).unwrap();
+    let settings = settings_for(&db_path);
+    let url = DatabaseUrl::Sqlite(db_path.clone());
+    let db = Database::with_acquire_timeout(&url, 2, Duration::from_millis(300)).unwrap();
+    spawn_with(settings, db, dir, db_path)
+}
+
+fn spawn_with(
+    settings: Settings,
+    db: Database,
+    dir: tempfile::TempDir,
+    db_path: PathBuf,
+) -> TestApp {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = startup::build_server(settings, db.clone(), listener).unwrap();
+    actix_web::rt::spawn(server);
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: client(),
+        db,
+        db_path,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{}", self.address, path))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn head(&self, path: &str) -> reqwest::Response {
+        self.client
+            .head(format!("{}{}", self.address, path))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// GET with extra headers.
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self.client.get(format!("{}{}", self.address, path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// GET a page: asserts 200 HTML and returns the body.
+    pub async fn page(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status().as_u16(), 200, "GET {path}");
+        assert_eq!(
+            header(&response, "content-type"),
+            "text/html; charset=utf-8",
+            "GET {path}"
+        );
+        response.text().await.unwrap()
+    }
+}
+
+pub fn header(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+/// The text of the first `<tag …>…</tag>` in `html`.
+pub fn element_text(html: &str, tag: &str) -> String {
+    let open = html
+        .find(&format!("<{tag}"))
+        .unwrap_or_else(|| panic!("no <{tag}> in page"));
+    let start = open + html[open..].find('>').unwrap() + 1;
+    let end = start + html[start..].find(&format!("</{tag}>")).unwrap();
+    html[start..end].trim().to_owned()
+}
+
+/// Every `(href, text)` of the links inside `<ul class="list-flush">`.
+pub fn list_links(html: &str) -> Vec<(String, String)> {
+    let Some(start) = html.find("<ul class=\"list-flush\">") else {
+        return Vec::new();
+    };
+    let end = start + html[start..].find("</ul>").unwrap();
+    html[start..end]
+        .split("<a href=\"")
+        .skip(1)
+        .map(|chunk| {
+            let (href, rest) = chunk.split_once('"').unwrap();
+            let text = rest
+                .split_once('>')
+                .unwrap()
+                .1
+                .split_once("</a>")
+                .unwrap()
+                .0;
+            (href.to_owned(), text.to_owned())
+        })
+        .collect()
+}
+
+/// The original Django site's databases (copied from the shared fixtures, so a fresh clone
+/// tests on its own), as a private copy the test may open or change freely.
+pub fn django_fixture(name: &str, dir: &Path) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/django")
+        .join(name);
+    let copy = dir.join(name);
+    std::fs::copy(&source, &copy).unwrap();
+    let mut permissions = std::fs::metadata(&copy).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    permissions.set_readonly(false);
+    std::fs::set_permissions(&copy, permissions).unwrap();
+    copy
+}

@@ -1,0 +1,339 @@
+//! The public site over real HTTP: every page of SITE.md with its content, APPEND_SLASH,
+//! HEAD, health checks, security headers, and bad input (always a 404 page, never a 500).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{element_text, header, list_links, spawn_app, spawn_app_with_broken_db};
+
+const LETTING_TITLES: [&str; 6] = [
+    "Joshua Tree Green Haus /w Hot Tub",
+    "Oceanview Retreat",
+    "&#x27;Silo Studio&#x27; Cottage",
+    "Pirates of the Caribbean Getaway",
+    "The Mushroom Dome Retreat &amp; LAND of Paradise Suite",
+    "Underground Hygge",
+];
+
+fn assert_layout(html: &str) {
+    assert!(html.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"));
+    assert!(html.contains("alt=\"Logo Orange County Lettings\""));
+    assert!(html.contains("<a class=\"btn btn-primary\" href=\"/profiles/\">Profiles</a>"));
+    assert!(html.contains("<a class=\"btn btn-primary\" href=\"/lettings/\">Lettings</a>"));
+    assert!(html.contains("Copyright &copy; Orange County Lettings 2023"));
+    assert!(html.contains("Privacy Policy") && html.contains("Terms &amp; Conditions"));
+    assert!(
+        html.contains("href=\"/static/css/styles."),
+        "hashed stylesheet link"
+    );
+}
+
+/// The `href`s of the buttons under the content, in order.
+fn action_buttons(html: &str) -> Vec<(String, String)> {
+    let start = html.find("<div class=\"actions").expect("a button row");
+    let block = &html[start..start + html[start..].find("</div>").unwrap()];
+    block
+        .split("href=\"")
+        .skip(1)
+        .map(|chunk| {
+            let (href, rest) = chunk.split_once('"').unwrap();
+            let text = rest
+                .split_once('>')
+                .unwrap()
+                .1
+                .split_once("</a>")
+                .unwrap()
+                .0;
+            (href.to_owned(), text.to_owned())
+        })
+        .collect()
+}
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect()
+}
+
+#[actix_web::test]
+async fn index_page() {
+    let app = spawn_app(true).await;
+    let html = app.page("/").await;
+    assert_layout(&html);
+    assert_eq!(element_text(&html, "title"), "Holiday Homes");
+    assert_eq!(element_text(&html, "h1"), "Welcome to Holiday Homes");
+    assert_eq!(
+        action_buttons(&html),
+        pairs(&[("/profiles/", "Profiles"), ("/lettings/", "Lettings")])
+    );
+}
+
+#[actix_web::test]
+async fn lettings_list_links_every_letting_in_order() {
+    let app = spawn_app(true).await;
+    let html = app.page("/lettings/").await;
+    assert_layout(&html);
+    assert_eq!(element_text(&html, "title"), "Lettings");
+    assert_eq!(element_text(&html, "h1"), "Lettings");
+    let expected: Vec<(String, String)> = (1..)
+        .zip(LETTING_TITLES)
+        .map(|(id, title)| (format!("/lettings/{id}/"), title.to_owned()))
+        .collect();
+    assert_eq!(list_links(&html), expected);
+    assert_eq!(
+        action_buttons(&html),
+        pairs(&[("/", "Home"), ("/profiles/", "Profiles")])
+    );
+}
+
+#[actix_web::test]
+async fn letting_page_shows_the_address_card() {
+    let app = spawn_app(true).await;
+    let html = app.page("/lettings/1/").await;
+    assert_layout(&html);
+    assert_eq!(
+        element_text(&html, "title"),
+        "Joshua Tree Green Haus /w Hot Tub"
+    );
+    assert_eq!(
+        element_text(&html, "h1"),
+        "Joshua Tree Green Haus /w Hot Tub"
+    );
+    let card = &html[html.find("<div class=\"card\">").unwrap()..];
+    let paragraphs: Vec<&str> = card
+        .split("<p>")
+        .skip(1)
+        .take(3)
+        .map(|p| p.split("</p>").next().unwrap())
+        .collect();
+    assert_eq!(
+        paragraphs,
+        ["7217 Bedford Street", "Brunswick, GA 31525", "USA"]
+    );
+    assert_eq!(
+        action_buttons(&html),
+        pairs(&[
+            ("/lettings/", "Back"),
+            ("/", "Home"),
+            ("/profiles/", "Profiles")
+        ])
+    );
+
+    let html = app.page("/lettings/5/").await;
+    assert_eq!(element_text(&html, "h1"), LETTING_TITLES[4]);
+    assert!(
+        html.contains("<p>9606 Harvard Street</p>") && html.contains("<p>Aliquippa, PA 15001</p>")
+    );
+}
+
+#[actix_web::test]
+async fn profiles_list_links_every_profile() {
+    let app = spawn_app(true).await;
+    let html = app.page("/profiles/").await;
+    assert_layout(&html);
+    assert_eq!(element_text(&html, "title"), "Profiles");
+    assert_eq!(element_text(&html, "h1"), "Profiles");
+    let expected = ["HeadlinesGazer", "DavWin", "AirWow", "4meRomance"]
+        .map(|name| (format!("/profiles/{name}/"), name.to_owned()))
+        .to_vec();
+    assert_eq!(list_links(&html), expected);
+    assert_eq!(
+        action_buttons(&html),
+        pairs(&[("/", "Home"), ("/lettings/", "Lettings")])
+    );
+}
+
+#[actix_web::test]
+async fn profile_page_shows_the_user_card() {
+    let app = spawn_app(true).await;
+    let html = app.page("/profiles/HeadlinesGazer/").await;
+    assert_layout(&html);
+    assert_eq!(element_text(&html, "title"), "HeadlinesGazer");
+    assert_eq!(element_text(&html, "h1"), "HeadlinesGazer");
+    for line in [
+        "<p><strong>First name :</strong> Jamie</p>",
+        "<p><strong>Last name :</strong> Lal</p>",
+        "<p><strong>Email :</strong> jssssss33@acee9.live</p>",
+        "<p><strong>Favorite city :</strong> Buenos Aires</p>",
+    ] {
+        assert!(html.contains(line), "missing {line}");
+    }
+    assert_eq!(
+        action_buttons(&html),
+        pairs(&[
+            ("/profiles/", "Back"),
+            ("/", "Home"),
+            ("/lettings/", "Lettings")
+        ])
+    );
+}
+
+#[actix_web::test]
+async fn empty_site_says_so() {
+    let app = spawn_app(false).await;
+    let html = app.page("/lettings/").await;
+    assert!(html.contains("No lettings are available."));
+    assert!(list_links(&html).is_empty());
+    let html = app.page("/profiles/").await;
+    assert!(html.contains("No profiles are available."));
+    assert_eq!(app.get("/lettings/1/").await.status().as_u16(), 404);
+}
+
+#[actix_web::test]
+async fn bad_urls_get_the_404_page_never_a_500() {
+    let app = spawn_app(true).await;
+    let long = format!("/{}", "a".repeat(4000));
+    let long_user = format!("/profiles/{}/", "u".repeat(151));
+    let cases = [
+        "/nope/",
+        "/lettings/abc/",
+        "/lettings/0/",
+        "/lettings/-1/",
+        "/lettings/+1/",
+        "/lettings/1.5/",
+        "/lettings/7/",
+        "/lettings/2147483647/",
+        "/lettings/2147483648/",
+        "/lettings/99999999999999999999999/",
+        "/lettings/%31/x/",
+        "/profiles/nobody/",
+        "/profiles/%00/",
+        "/profiles/headlinesgazer/",
+        "/profiles/HeadlinesGazer%2F/",
+        "/profiles/..%2F..%2Fetc%2Fpasswd/",
+        "/../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/static/../Cargo.toml",
+        "/static/%2e%2e/%2e%2e/Cargo.toml",
+        "/static/css/../../src/main.rs",
+        "/static/",
+        "/static/css/missing.css",
+        "/admin/%ff%fe/",
+        long.as_str(),
+        long_user.as_str(),
+    ];
+    for path in cases {
+        let response = app.get(path).await;
+        assert_eq!(response.status().as_u16(), 404, "GET {path}");
+        assert_eq!(
+            header(&response, "content-type"),
+            "text/html; charset=utf-8",
+            "GET {path}"
+        );
+        let html = response.text().await.unwrap();
+        assert_eq!(element_text(&html, "h1"), "Page not found", "GET {path}");
+        assert!(html.contains("href=\"/\""), "a link home on {path}");
+    }
+}
+
+#[actix_web::test]
+async fn append_slash_redirects_like_django() {
+    let app = spawn_app(true).await;
+    for (from, to) in [
+        ("/lettings", "/lettings/"),
+        ("/lettings/1", "/lettings/1/"),
+        ("/profiles", "/profiles/"),
+        ("/profiles/HeadlinesGazer", "/profiles/HeadlinesGazer/"),
+        ("/profiles?page=2", "/profiles/?page=2"),
+    ] {
+        let response = app.get(from).await;
+        assert_eq!(response.status().as_u16(), 301, "GET {from}");
+        assert_eq!(header(&response, "location"), to, "GET {from}");
+    }
+    // No redirect where the slashed path is no page either, or for assets.
+    for path in ["/nope", "/static/css/styles.css/x", "//evil.example.com"] {
+        assert_eq!(app.get(path).await.status().as_u16(), 404, "GET {path}");
+    }
+}
+
+#[actix_web::test]
+async fn head_works_wherever_get_does() {
+    let app = spawn_app(true).await;
+    for path in [
+        "/",
+        "/lettings/",
+        "/lettings/1/",
+        "/profiles/",
+        "/profiles/AirWow/",
+        "/healthz",
+        "/readyz",
+    ] {
+        let response = app.head(path).await;
+        assert_eq!(response.status().as_u16(), 200, "HEAD {path}");
+        assert!(
+            response.bytes().await.unwrap().is_empty(),
+            "HEAD {path} has no body"
+        );
+    }
+    assert_eq!(app.head("/lettings/99/").await.status().as_u16(), 404);
+}
+
+#[actix_web::test]
+async fn other_methods_do_not_reach_the_pages() {
+    let app = spawn_app(true).await;
+    let response = app
+        .client
+        .post(format!("{}/lettings/", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    let response = app
+        .client
+        .delete(format!("{}/", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+}
+
+#[actix_web::test]
+async fn security_headers_on_every_response() {
+    let app = spawn_app(true).await;
+    for path in ["/", "/lettings/1/", "/nope/"] {
+        let response = app.get(path).await;
+        assert_eq!(
+            header(&response, "x-content-type-options"),
+            "nosniff",
+            "{path}"
+        );
+        assert_eq!(header(&response, "x-frame-options"), "DENY", "{path}");
+        assert_eq!(
+            header(&response, "referrer-policy"),
+            "same-origin",
+            "{path}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn health_and_readiness() {
+    let app = spawn_app(true).await;
+    let response = app.get("/healthz").await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.text().await.unwrap(), "ok\n");
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.text().await.unwrap(), "ready\n");
+}
+
+#[actix_web::test]
+async fn a_database_that_cannot_be_opened_is_a_503_not_a_hang_or_a_500() {
+    let app = spawn_app_with_broken_db().await;
+    assert_eq!(
+        app.get("/healthz").await.status().as_u16(),
+        200,
+        "liveness needs no database"
+    );
+    assert_eq!(app.get("/readyz").await.status().as_u16(), 503);
+    let response = app.get("/lettings/").await;
+    assert_eq!(response.status().as_u16(), 503);
+    let html = response.text().await.unwrap();
+    assert_eq!(element_text(&html, "h1"), "Service unavailable");
+    assert_eq!(
+        app.get("/").await.status().as_u16(),
+        200,
+        "pages without data still work"
+    );
+}
