@@ -131,11 +131,11 @@ impl Settings {
         let port = match get("PORT") {
             None => 8000,
             Some(raw) => match raw.trim().parse::<u16>() {
-                Ok(port) if port > 0 => port,
+                Ok(port) => port,
                 _ => {
                     return Err(invalid(
                         "PORT",
-                        format!("expected a port number 1-65535, got {raw:?}"),
+                        format!("expected a port number 0-65535 (0: any free port), got {raw:?}"),
                     ))
                 }
             },

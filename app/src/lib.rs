@@ -36,7 +36,10 @@ pub async fn serve(settings: Settings, seed_demo: bool) -> anyhow::Result<()> {
     let address = format!("{}:{}", settings.host, settings.port);
     let listener =
         TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
-    tracing::info!("listening on http://{address}");
+    let bound = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+    tracing::info!("listening on http://{bound}");
     startup::build_server(settings, db, listener)?.await?;
     tracing::info!("stopped");
     Ok(())

@@ -68,9 +68,21 @@ const LETTINGS: &[(&str, i32, &str, &str, &str, i32, &str)] = &[
     ),
 ];
 
-/// (username, first name, last name, email, favorite city)
-const PROFILES: &[(&str, &str, &str, &str, &str)] = &[
+/// (profile id, user id, username, first name, last name, email, favorite city), with the
+/// original's ids, so importing the original's database over the demo data updates it in place.
+type DemoProfile = (
+    i32,
+    i32,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+const PROFILES: &[DemoProfile] = &[
     (
+        1,
+        5,
         "HeadlinesGazer",
         "Jamie",
         "Lal",
@@ -78,6 +90,8 @@ const PROFILES: &[(&str, &str, &str, &str, &str)] = &[
         "Buenos Aires",
     ),
     (
+        2,
+        4,
         "DavWin",
         "Cassandra",
         "Grahm",
@@ -85,6 +99,8 @@ const PROFILES: &[(&str, &str, &str, &str, &str)] = &[
         "Barcelona",
     ),
     (
+        3,
+        3,
         "AirWow",
         "Ada",
         "Paul",
@@ -92,6 +108,8 @@ const PROFILES: &[(&str, &str, &str, &str, &str)] = &[
         "Budapest",
     ),
     (
+        4,
+        2,
         "4meRomance",
         "John",
         "Rodriguez",
@@ -146,9 +164,9 @@ fn insert_demo_data(conn: &mut DbConnection) -> Result<(), DbError> {
     let joined = NaiveDate::from_ymd_opt(2020, 6, 14)
         .and_then(|d| d.and_hms_opt(9, 45, 0))
         .unwrap_or_default();
-    for (index, (username, first_name, last_name, email, city)) in (1..).zip(PROFILES) {
+    for (profile_id, user_id, username, first_name, last_name, email, city) in PROFILES {
         let user = User {
-            id: index,
+            id: *user_id,
             password: UNUSABLE_PASSWORD.into(),
             last_login: None,
             is_superuser: false,
@@ -164,9 +182,9 @@ fn insert_demo_data(conn: &mut DbConnection) -> Result<(), DbError> {
             .values(&user)
             .execute(conn)?;
         let profile = Profile {
-            id: index,
+            id: *profile_id,
             favorite_city: (*city).into(),
-            user_id: index,
+            user_id: *user_id,
         };
         diesel::insert_into(profiles_profile::table)
             .values(&profile)

@@ -1,0 +1,162 @@
+//! The `oc-lettings` binary as a user runs it: commands, configuration errors (one line,
+//! non-zero exit), and `serve` answering real requests then stopping cleanly on SIGTERM.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn oc_lettings(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_oc-lettings"));
+    command
+        .current_dir(dir)
+        .args(args)
+        .env("DATABASE_URL", "sqlite://site.sqlite3");
+    for var in [
+        "PORT",
+        "HOST",
+        "DEBUG",
+        "SECRET_KEY",
+        "SEED_DEMO",
+        "LOG_FORMAT",
+        "WEB_CONCURRENCY",
+        "DATABASE_POOL_SIZE",
+    ] {
+        command.env_remove(var);
+    }
+    command.envs(env.iter().copied());
+    command.output().unwrap()
+}
+
+fn one_line_error(output: &Output) -> String {
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(stderr.lines().count(), 1, "one line, got: {stderr}");
+    stderr
+}
+
+#[test]
+fn migrate_applies_then_has_nothing_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = oc_lettings(dir.path(), &[], &["migrate"]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stdout).contains("1 migration(s) applied"));
+    let second = oc_lettings(dir.path(), &[], &["migrate"]);
+    assert!(String::from_utf8_lossy(&second.stdout).contains("0 migration(s) applied"));
+}
+
+#[test]
+fn a_malformed_setting_is_named_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = one_line_error(&oc_lettings(
+        dir.path(),
+        &[("PORT", "eighty")],
+        &["migrate"],
+    ));
+    assert!(
+        stderr.starts_with("error: setting PORT is invalid"),
+        "{stderr}"
+    );
+    let stderr = one_line_error(&oc_lettings(
+        dir.path(),
+        &[("DATABASE_URL", "mysql://db/x")],
+        &["migrate"],
+    ));
+    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+}
+
+#[test]
+fn settings_are_read_from_dot_env() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "LOG_FORMAT=yaml\n").unwrap();
+    let stderr = one_line_error(&oc_lettings(dir.path(), &[], &["migrate"]));
+    assert!(stderr.contains("LOG_FORMAT"), "{stderr}");
+}
+
+#[test]
+fn serving_without_a_secret_key_is_refused_unless_debug() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = one_line_error(&oc_lettings(dir.path(), &[], &["serve"]));
+    assert!(stderr.contains("SECRET_KEY"), "{stderr}");
+}
+
+#[test]
+fn a_missing_database_directory_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = oc_lettings(
+        dir.path(),
+        &[("DATABASE_URL", "sqlite://no/such/dir/site.sqlite3")],
+        &["migrate"],
+    );
+    let stderr = one_line_error(&output);
+    assert!(
+        stderr.contains("no/such/dir") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unknown_command_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = oc_lettings(dir.path(), &[], &["frobnicate"]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn serve_answers_then_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oc-lettings"))
+        .current_dir(dir.path())
+        .env("DATABASE_URL", "sqlite://site.sqlite3")
+        .env("PORT", "0")
+        .env("DEBUG", "true")
+        .env("WEB_CONCURRENCY", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = loop {
+        let line = lines.next().expect("the server logs its address").unwrap();
+        if let Some((_, rest)) = line.split_once("listening on ") {
+            break rest.trim().to_owned();
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let html = runtime.block_on(async {
+        let response = reqwest::get(format!("{address}/lettings/1/"))
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        response.text().await.unwrap()
+    });
+    assert!(
+        html.contains("7217 Bedford Street"),
+        "the demo data was seeded"
+    );
+    assert!(dir.path().join("site.sqlite3").exists());
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 30 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+}

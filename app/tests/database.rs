@@ -1,0 +1,180 @@
+//! The schema holds the model constraints itself; migrations are idempotent and safe when
+//! two instances start at once; demo data goes only into an empty database.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::{Arc, Barrier};
+
+use diesel::prelude::*;
+use oc_lettings::config::DatabaseUrl;
+use oc_lettings::db::{Database, DbConnection};
+use oc_lettings::startup::{prepare_database, PreparedDatabase};
+
+fn fresh(dir: &std::path::Path) -> Database {
+    Database::new(&DatabaseUrl::Sqlite(dir.join("db.sqlite3")), 2).unwrap()
+}
+
+fn exec(conn: &mut DbConnection, sql: &str) -> QueryResult<usize> {
+    diesel::sql_query(sql).execute(conn)
+}
+
+#[test]
+fn migrations_run_once_and_seed_only_an_empty_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh(dir.path());
+    assert_eq!(
+        prepare_database(&db, true).unwrap(),
+        PreparedDatabase {
+            migrations_applied: 1,
+            seeded: true
+        }
+    );
+    assert_eq!(
+        prepare_database(&db, true).unwrap(),
+        PreparedDatabase {
+            migrations_applied: 0,
+            seeded: false
+        }
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh(dir.path());
+    assert_eq!(
+        prepare_database(&db, false).unwrap(),
+        PreparedDatabase {
+            migrations_applied: 1,
+            seeded: false
+        }
+    );
+    let mut conn = db.get().unwrap();
+    assert!(oc_lettings::db::seed::is_empty(&mut conn).unwrap());
+}
+
+#[test]
+fn two_instances_starting_together_do_not_race() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DatabaseUrl::Sqlite(dir.path().join("db.sqlite3"));
+    let barrier = Arc::new(Barrier::new(4));
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, barrier) = (url.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let db = Database::new(&url, 1).unwrap();
+                barrier.wait();
+                prepare_database(&db, true)
+            })
+        })
+        .collect();
+    let results: Vec<PreparedDatabase> = handles
+        .into_iter()
+        .map(|h| h.join().unwrap().unwrap())
+        .collect();
+    assert_eq!(
+        results.iter().map(|r| r.migrations_applied).sum::<usize>(),
+        1,
+        "{results:?}"
+    );
+    assert_eq!(
+        results.iter().filter(|r| r.seeded).count(),
+        1,
+        "{results:?}"
+    );
+}
+
+#[test]
+fn the_schema_enforces_the_model_constraints() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh(dir.path());
+    prepare_database(&db, false).unwrap();
+    let mut conn = db.get().unwrap();
+    let address = |number: &str, street: &str, state: &str, zip: &str, country: &str| {
+        format!(
+            "INSERT INTO lettings_address (number, street, city, state, zip_code, country_iso_code) \
+             VALUES ({number}, '{street}', 'City', '{state}', {zip}, '{country}')"
+        )
+    };
+    exec(&mut conn, &address("9999", "Street", "GA", "99999", "USA")).unwrap();
+    exec(&mut conn, &address("0", "Street", "ga", "0", "usa")).unwrap();
+    let long_street = "s".repeat(65);
+    for bad in [
+        address("10000", "Street", "GA", "1", "USA"),
+        address("-1", "Street", "GA", "1", "USA"),
+        address("1", "", "GA", "1", "USA"),
+        address("1", &long_street, "GA", "1", "USA"),
+        address("1", "Street", "G", "1", "USA"),
+        address("1", "Street", "GAA", "1", "USA"),
+        address("1", "Street", "G1", "1", "USA"),
+        address("1", "Street", "GA", "100000", "USA"),
+        address("1", "Street", "GA", "-5", "USA"),
+        address("1", "Street", "GA", "1", "US"),
+        address("1", "Street", "GA", "1", "U5A"),
+        address("'twelve'", "Street", "GA", "1", "USA"),
+    ] {
+        assert!(exec(&mut conn, &bad).is_err(), "accepted: {bad}");
+    }
+
+    exec(
+        &mut conn,
+        "INSERT INTO lettings_letting (title, address_id) VALUES ('A home', 1)",
+    )
+    .unwrap();
+    let long_title = format!(
+        "INSERT INTO lettings_letting (title, address_id) VALUES ('{}', 2)",
+        "t".repeat(257)
+    );
+    for bad in [
+        "INSERT INTO lettings_letting (title, address_id) VALUES ('Same address', 1)",
+        "INSERT INTO lettings_letting (title, address_id) VALUES ('No address', 99)",
+        "INSERT INTO lettings_letting (title, address_id) VALUES ('', 2)",
+        long_title.as_str(),
+    ] {
+        assert!(exec(&mut conn, bad).is_err(), "accepted: {bad}");
+    }
+
+    let user = |id: i32, name: &str| {
+        format!("INSERT INTO auth_user (id, password, username, date_joined) VALUES ({id}, '!', '{name}', '2024-01-01 00:00:00')")
+    };
+    exec(&mut conn, &user(1, "alice")).unwrap();
+    assert!(
+        exec(&mut conn, &user(2, "alice")).is_err(),
+        "duplicate username"
+    );
+    assert!(exec(&mut conn, &user(3, "")).is_err(), "empty username");
+    assert!(
+        exec(&mut conn, &user(4, &"u".repeat(151))).is_err(),
+        "username over 150"
+    );
+    exec(
+        &mut conn,
+        "INSERT INTO profiles_profile (favorite_city, user_id) VALUES ('', 1)",
+    )
+    .unwrap();
+    assert!(exec(
+        &mut conn,
+        "INSERT INTO profiles_profile (favorite_city, user_id) VALUES ('Paris', 1)"
+    )
+    .is_err());
+    assert!(exec(
+        &mut conn,
+        "INSERT INTO profiles_profile (favorite_city, user_id) VALUES ('Paris', 42)"
+    )
+    .is_err());
+    let long_city = format!(
+        "INSERT INTO profiles_profile (favorite_city, user_id) VALUES ('{}', 1)",
+        "c".repeat(65)
+    );
+    assert!(exec(&mut conn, &long_city).is_err());
+
+    // Deleting an address deletes its letting; deleting a user deletes their profile.
+    exec(&mut conn, "DELETE FROM lettings_address WHERE id = 1").unwrap();
+    let lettings: i64 = oc_lettings::db::schema::lettings_letting::table
+        .count()
+        .get_result(&mut *conn)
+        .unwrap();
+    assert_eq!(lettings, 0);
+    exec(&mut conn, "DELETE FROM auth_user WHERE id = 1").unwrap();
+    let profiles: i64 = oc_lettings::db::schema::profiles_profile::table
+        .count()
+        .get_result(&mut *conn)
+        .unwrap();
+    assert_eq!(profiles, 0);
+}
