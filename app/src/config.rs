@@ -8,6 +8,39 @@ use std::path::PathBuf;
 pub enum DatabaseUrl {
     /// A SQLite file (created and migrated on first start).
     Sqlite(PathBuf),
+    /// A PostgreSQL server, as a libpq URL (`postgres://user:password@host:port/db?sslmode=…`).
+    Postgres(PostgresUrl),
+}
+
+/// A PostgreSQL URL. It may carry a password, so `Debug` and `describe` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresUrl(String);
+
+impl PostgresUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        PostgresUrl(url.into())
+    }
+
+    /// The full URL, for libpq only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `host:port/database`, without user, password or parameters.
+    pub fn redacted(&self) -> String {
+        let rest = self
+            .0
+            .split_once("://")
+            .map_or(self.0.as_str(), |(_, rest)| rest);
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        rest.split('?').next().unwrap_or(rest).to_owned()
+    }
+}
+
+impl std::fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PostgresUrl({})", self.redacted())
+    }
 }
 
 impl DatabaseUrl {
@@ -29,17 +62,23 @@ impl DatabaseUrl {
             return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
         }
         if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-            return Err(
-                "PostgreSQL is not supported by this build yet; use a sqlite:// URL".into(),
-            );
+            let after_scheme = raw.split_once("://").map_or("", |(_, rest)| rest);
+            if after_scheme.is_empty() {
+                return Err(
+                    "a postgres URL needs a host, e.g. postgres://user:password@host:5432/db"
+                        .into(),
+                );
+            }
+            return Ok(DatabaseUrl::Postgres(PostgresUrl::new(raw)));
         }
-        Err("expected sqlite://relative/path or sqlite:///absolute/path".into())
+        Err("expected sqlite://relative/path, sqlite:///absolute/path or postgres://user:password@host/db".into())
     }
 
     /// For logs: never prints credentials.
     pub fn describe(&self) -> String {
         match self {
             DatabaseUrl::Sqlite(path) => format!("SQLite file {}", path.display()),
+            DatabaseUrl::Postgres(url) => format!("PostgreSQL {}", url.redacted()),
         }
     }
 }
@@ -255,6 +294,21 @@ mod tests {
         );
         assert!(DatabaseUrl::parse("sqlite://").is_err());
         assert!(DatabaseUrl::parse("mysql://x").is_err());
+    }
+
+    #[test]
+    fn postgres_urls_in_heroku_form_never_show_the_password() {
+        let url =
+            DatabaseUrl::parse("postgres://u:hunter2@db.example.com:5432/app?sslmode=require")
+                .unwrap();
+        assert!(matches!(url, DatabaseUrl::Postgres(_)));
+        assert_eq!(url.describe(), "PostgreSQL db.example.com:5432/app");
+        assert!(!format!("{url:?}").contains("hunter2"));
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql://localhost/app"),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
+        assert!(DatabaseUrl::parse("postgres://").is_err());
     }
 
     #[test]

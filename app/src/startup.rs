@@ -22,12 +22,13 @@ pub struct AppState {
 /// Seconds in-flight requests get after SIGTERM (Heroku kills at 30).
 const SHUTDOWN_GRACE_SECS: u64 = 25;
 
-/// Migrates (under a lock) and, when asked and the database is empty, seeds the demo data.
+/// Migrates and, when asked and the database is empty, seeds the demo data, each step
+/// under the schema lock (so instances starting together neither race nor seed twice).
 /// Blocking: call before the server starts.
 pub fn prepare_database(db: &Database, seed_demo: bool) -> Result<PreparedDatabase, DbError> {
     let mut conn = db.get()?;
     let migrations_applied = migrations::run_pending(&mut conn)?;
-    let seeded = seed_demo && seed::seed_if_empty(&mut conn)?;
+    let seeded = seed_demo && migrations::with_schema_lock(&mut conn, seed::seed_if_empty)?;
     Ok(PreparedDatabase {
         migrations_applied,
         seeded,

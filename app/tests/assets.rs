@@ -2,11 +2,12 @@
 //! immutable caching, brotli/gzip by Accept-Encoding, ETag/304, HEAD, content types.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
 use std::io::Read;
 
-use common::{header, spawn_app, TestApp};
+use common::{header, spawn_app, Backend, TestApp};
 
 /// The stylesheet URL the pages link (the content-hashed name).
 async fn stylesheet_url(app: &TestApp) -> String {
@@ -23,9 +24,8 @@ fn source_css() -> Vec<u8> {
     .unwrap()
 }
 
-#[actix_web::test]
-async fn hashed_url_is_immutable_and_serves_the_file() {
-    let app = spawn_app(false).await;
+async fn hashed_url_is_immutable_and_serves_the_file(backend: Backend) {
+    let app = spawn_app(&backend, false).await;
     let url = stylesheet_url(&app).await;
     let name = url.rsplit('/').next().unwrap();
     let hash = name
@@ -49,18 +49,16 @@ async fn hashed_url_is_immutable_and_serves_the_file() {
     assert_eq!(response.bytes().await.unwrap().to_vec(), source_css());
 }
 
-#[actix_web::test]
-async fn unhashed_name_still_works_with_a_short_cache() {
-    let app = spawn_app(false).await;
+async fn unhashed_name_still_works_with_a_short_cache(backend: Backend) {
+    let app = spawn_app(&backend, false).await;
     let response = app.get("/static/css/styles.css").await;
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(header(&response, "cache-control"), "public, max-age=60");
     assert_eq!(response.bytes().await.unwrap().to_vec(), source_css());
 }
 
-#[actix_web::test]
-async fn brotli_and_gzip_are_chosen_by_accept_encoding() {
-    let app = spawn_app(false).await;
+async fn brotli_and_gzip_are_chosen_by_accept_encoding(backend: Backend) {
+    let app = spawn_app(&backend, false).await;
     let url = stylesheet_url(&app).await;
 
     let response = app
@@ -98,9 +96,8 @@ async fn brotli_and_gzip_are_chosen_by_accept_encoding() {
     assert_ne!(br_tag, plain_tag);
 }
 
-#[actix_web::test]
-async fn etag_revalidation_answers_304() {
-    let app = spawn_app(false).await;
+async fn etag_revalidation_answers_304(backend: Backend) {
+    let app = spawn_app(&backend, false).await;
     let url = stylesheet_url(&app).await;
     let response = app.get_with(&url, &[("accept-encoding", "br")]).await;
     let tag = header(&response, "etag");
@@ -132,9 +129,8 @@ async fn etag_revalidation_answers_304() {
     assert_eq!(response.status().as_u16(), 200);
 }
 
-#[actix_web::test]
-async fn head_sends_headers_without_the_body() {
-    let app = spawn_app(false).await;
+async fn head_sends_headers_without_the_body(backend: Backend) {
+    let app = spawn_app(&backend, false).await;
     let url = stylesheet_url(&app).await;
     let response = app.head(&url).await;
     assert_eq!(response.status().as_u16(), 200);
@@ -146,9 +142,8 @@ async fn head_sends_headers_without_the_body() {
     assert!(response.bytes().await.unwrap().is_empty());
 }
 
-#[actix_web::test]
-async fn every_linked_image_is_served_with_its_type() {
-    let app = spawn_app(false).await;
+async fn every_linked_image_is_served_with_its_type(backend: Backend) {
+    let app = spawn_app(&backend, false).await;
     let html = app.page("/").await;
     let logo = html
         .split("<img src=\"")
@@ -171,3 +166,12 @@ async fn every_linked_image_is_served_with_its_type() {
         .unwrap();
     assert_eq!(app.get(icon).await.status().as_u16(), 200);
 }
+
+on_both_backends!(async:
+    hashed_url_is_immutable_and_serves_the_file,
+    unhashed_name_still_works_with_a_short_cache,
+    brotli_and_gzip_are_chosen_by_accept_encoding,
+    etag_revalidation_answers_304,
+    head_sends_headers_without_the_body,
+    every_linked_image_is_served_with_its_type,
+);

@@ -2,25 +2,29 @@
 //! two instances start at once; demo data goes only into an empty database.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
+mod common;
+
 use std::sync::{Arc, Barrier};
 
 use diesel::prelude::*;
-use oc_lettings::config::DatabaseUrl;
 use oc_lettings::db::{Database, DbConnection};
 use oc_lettings::startup::{prepare_database, PreparedDatabase};
 
-fn fresh(dir: &std::path::Path) -> Database {
-    Database::new(&DatabaseUrl::Sqlite(dir.join("db.sqlite3")), 2).unwrap()
+use common::{Backend, TestDatabase};
+
+fn fresh(backend: &Backend) -> (TestDatabase, Database) {
+    let database = TestDatabase::new(backend);
+    let db = Database::new(&database.url, 2).unwrap();
+    (database, db)
 }
 
 fn exec(conn: &mut DbConnection, sql: &str) -> QueryResult<usize> {
     diesel::sql_query(sql).execute(conn)
 }
 
-#[test]
-fn migrations_run_once_and_seed_only_an_empty_database() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = fresh(dir.path());
+fn migrations_run_once_and_seed_only_an_empty_database(backend: Backend) {
+    let (_database, db) = fresh(&backend);
     assert_eq!(
         prepare_database(&db, true).unwrap(),
         PreparedDatabase {
@@ -36,8 +40,7 @@ fn migrations_run_once_and_seed_only_an_empty_database() {
         }
     );
 
-    let dir = tempfile::tempdir().unwrap();
-    let db = fresh(dir.path());
+    let (_database, db) = fresh(&backend);
     assert_eq!(
         prepare_database(&db, false).unwrap(),
         PreparedDatabase {
@@ -49,10 +52,9 @@ fn migrations_run_once_and_seed_only_an_empty_database() {
     assert!(oc_lettings::db::seed::is_empty(&mut conn).unwrap());
 }
 
-#[test]
-fn two_instances_starting_together_do_not_race() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = DatabaseUrl::Sqlite(dir.path().join("db.sqlite3"));
+fn two_instances_starting_together_do_not_race(backend: Backend) {
+    let database = TestDatabase::new(&backend);
+    let url = database.url.clone();
     let barrier = Arc::new(Barrier::new(4));
     let handles: Vec<_> = (0..4)
         .map(|_| {
@@ -80,10 +82,8 @@ fn two_instances_starting_together_do_not_race() {
     );
 }
 
-#[test]
-fn the_schema_enforces_the_model_constraints() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = fresh(dir.path());
+fn the_schema_enforces_the_model_constraints(backend: Backend) {
+    let (_database, db) = fresh(&backend);
     prepare_database(&db, false).unwrap();
     let mut conn = db.get().unwrap();
     let address = |number: &str, street: &str, state: &str, zip: &str, country: &str| {
@@ -178,3 +178,9 @@ fn the_schema_enforces_the_model_constraints() {
         .unwrap();
     assert_eq!(profiles, 0);
 }
+
+on_both_backends!(sync:
+    migrations_run_once_and_seed_only_an_empty_database,
+    two_instances_starting_together_do_not_race,
+    the_schema_enforces_the_model_constraints,
+);

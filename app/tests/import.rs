@@ -1,84 +1,63 @@
-//! `import-django` on the original site's real databases (both layouts): every row
-//! arrives with its id, password hashes byte for byte, a second run changes nothing, and
-//! bad input is a one-line error with nothing written.
+//! `import-django` on the original site's real databases (both layouts), into either
+//! backend: every row arrives with its id, password hashes byte for byte, a second run
+//! changes nothing, and bad input is a one-line error with nothing written.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
+use chrono::NaiveDate;
 use diesel::prelude::*;
-use diesel::sql_types::{Integer, Text};
-use oc_lettings::config::DatabaseUrl;
-use oc_lettings::db::import::{import_django, ImportError, ImportReport};
-use oc_lettings::db::{Database, DbConnection};
-use oc_lettings::startup::prepare_database;
+use diesel::sql_types::Text;
+use oc_lettings::accounts::model::User;
+use oc_lettings::db::import::{import_django, read_django, DjangoData, ImportError, ImportReport};
+use oc_lettings::db::schema::{auth_user, lettings_address, lettings_letting, profiles_profile};
+use oc_lettings::db::DbConnection;
+use oc_lettings::lettings::model::{Address, Letting};
+use oc_lettings::profiles::model::Profile;
 
-use common::django_fixture;
+use common::{django_fixture, prepared_database, Backend, TestDatabase};
 
 const ORIGINAL: &str = "oc-lettings-site.sqlite3";
 const REFACTORED: &str = "oc-lettings-refactored.sqlite3";
 
-fn target(dir: &Path, seed: bool) -> Database {
-    let db = Database::new(&DatabaseUrl::Sqlite(dir.join("target.sqlite3")), 2).unwrap();
-    prepare_database(&db, seed).unwrap();
-    db
+type SiteRows = (Vec<User>, Vec<Address>, Vec<Letting>, Vec<Profile>);
+
+/// Everything the site holds, in id order.
+fn site_rows(conn: &mut DbConnection) -> SiteRows {
+    (
+        auth_user::table
+            .order(auth_user::id)
+            .select(User::as_select())
+            .load(conn)
+            .unwrap(),
+        lettings_address::table
+            .order(lettings_address::id)
+            .select(Address::as_select())
+            .load(conn)
+            .unwrap(),
+        lettings_letting::table
+            .order(lettings_letting::id)
+            .select(Letting::as_select())
+            .load(conn)
+            .unwrap(),
+        profiles_profile::table
+            .order(profiles_profile::id)
+            .select(Profile::as_select())
+            .load(conn)
+            .unwrap(),
+    )
 }
 
-#[derive(QueryableByName, Debug, PartialEq, Eq, Clone)]
-struct Row {
-    #[diesel(sql_type = Text)]
-    text: String,
+fn as_rows(data: DjangoData) -> SiteRows {
+    (data.users, data.addresses, data.lettings, data.profiles)
 }
 
-/// Every row of a table as one line of text, in id order (the comparison is on values).
-fn dump(conn: &mut SqliteConnection, table: &str, columns: &str) -> Vec<String> {
-    diesel::sql_query(format!(
-        "SELECT {} AS text FROM {table} ORDER BY id",
-        columns
-            .split(", ")
-            .map(|c| format!("coalesce(CAST({c} AS TEXT), 'NULL')"))
-            .collect::<Vec<_>>()
-            .join(" || '|' || ")
-    ))
-    .load::<Row>(conn)
-    .unwrap()
-    .into_iter()
-    .map(|r| r.text)
-    .collect()
-}
-
-const USER_COLUMNS: &str =
-    "id, password, last_login, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined";
-const ADDRESS_COLUMNS: &str = "id, number, street, city, state, zip_code, country_iso_code";
-
-/// The site's four tables, in a comparable form.
-fn dump_site(conn: &mut DbConnection) -> [Vec<String>; 4] {
-    [
-        dump(conn, "auth_user", "id, password, is_superuser, username, first_name, last_name, email, is_staff, is_active"),
-        dump(conn, "lettings_address", ADDRESS_COLUMNS),
-        dump(conn, "lettings_letting", "id, title, address_id"),
-        dump(conn, "profiles_profile", "id, favorite_city, user_id"),
-    ]
-}
-
-fn source_tables(name: &str) -> [&'static str; 3] {
-    if name == ORIGINAL {
-        [
-            "oc_lettings_site_address",
-            "oc_lettings_site_letting",
-            "oc_lettings_site_profile",
-        ]
-    } else {
-        ["lettings_address", "lettings_letting", "profiles_profile"]
-    }
-}
-
-fn check_full_import(fixture: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let source = django_fixture(fixture, dir.path());
-    let db = target(dir.path(), false);
+fn check_full_import(backend: &Backend, fixture: &str) {
+    let (database, db) = prepared_database(backend, false);
+    let source = django_fixture(fixture, database.dir.path());
     let mut conn = db.get().unwrap();
 
     let report = import_django(&source, &mut conn).unwrap();
@@ -92,110 +71,123 @@ fn check_full_import(fixture: &str) {
         }
     );
 
-    // Every row equals its source row, ids and password hashes included.
-    let mut django = SqliteConnection::establish(source.to_str().unwrap()).unwrap();
-    let [address_table, letting_table, profile_table] = source_tables(fixture);
-    let imported = dump_site(&mut conn);
+    let imported = site_rows(&mut conn);
     assert_eq!(
-        imported[0],
-        dump(&mut django, "auth_user", "id, password, is_superuser, username, first_name, last_name, email, is_staff, is_active")
-    );
-    assert_eq!(
-        imported[1],
-        dump(&mut django, address_table, ADDRESS_COLUMNS)
-    );
-    assert_eq!(
-        imported[2],
-        dump(&mut django, letting_table, "id, title, address_id")
-    );
-    assert_eq!(
-        imported[3],
-        dump(&mut django, profile_table, "id, favorite_city, user_id")
+        imported,
+        as_rows(read_django(&source).unwrap()),
+        "every row, as read"
     );
 
-    // Timestamps survive too.
-    let users = dump(&mut conn, "auth_user", "id, last_login, date_joined");
-    assert!(
-        users[0].starts_with("1|2020-06-14 09:41:56.975174|2020-06-14 09:41:15.326411"),
-        "{}",
-        users[0]
-    );
-    assert_eq!(users[1], "2|NULL|2020-06-14 09:44:05");
-
-    // A spot check against the documented data, byte for byte.
+    // Spot checks against the documented data: hashes byte for byte, timestamps exact.
+    let admin = &imported.0[0];
+    assert_eq!(admin.username, "admin");
     assert_eq!(
-        imported[0][0],
-        "1|pbkdf2_sha256$180000$p35UH2yYInHF$4LTphT2basUmvfLq+XHETVvKONZrWUsLfKu1K8/Hqdk=|1|admin|||admin@email.com|1|1"
+        admin.password,
+        "pbkdf2_sha256$180000$p35UH2yYInHF$4LTphT2basUmvfLq+XHETVvKONZrWUsLfKu1K8/Hqdk="
     );
-    assert_eq!(imported[3][0], "1|Buenos Aires|5");
+    assert!(admin.is_superuser && admin.is_staff && admin.is_active);
+    let day = NaiveDate::from_ymd_opt(2020, 6, 14).unwrap();
+    assert_eq!(
+        admin.last_login,
+        Some(day.and_hms_micro_opt(9, 41, 56, 975_174).unwrap())
+    );
+    assert_eq!(
+        admin.date_joined,
+        day.and_hms_micro_opt(9, 41, 15, 326_411).unwrap()
+    );
+    let gazer = imported
+        .0
+        .iter()
+        .find(|u| u.username == "HeadlinesGazer")
+        .unwrap();
+    assert_eq!(gazer.id, 5);
+    assert_eq!(gazer.last_login, None);
+    assert_eq!(
+        imported.3[0],
+        Profile {
+            id: 1,
+            favorite_city: "Buenos Aires".into(),
+            user_id: 5
+        }
+    );
+    assert_eq!(
+        imported.2[4].title,
+        "The Mushroom Dome Retreat & LAND of Paradise Suite"
+    );
 
     // A second run changes nothing.
-    let again = import_django(&source, &mut conn).unwrap();
-    assert_eq!(again, report);
-    assert_eq!(dump_site(&mut conn), imported);
-    assert_eq!(dump(&mut conn, "auth_user", USER_COLUMNS).len(), 5);
+    assert_eq!(import_django(&source, &mut conn).unwrap(), report);
+    assert_eq!(site_rows(&mut conn), imported);
+
+    // New rows get fresh ids after the imported ones (PostgreSQL sequences moved on).
+    diesel::insert_into(lettings_address::table)
+        .values((
+            lettings_address::number.eq(1),
+            lettings_address::street.eq("New Street"),
+            lettings_address::city.eq("Irvine"),
+            lettings_address::state.eq("CA"),
+            lettings_address::zip_code.eq(92602),
+            lettings_address::country_iso_code.eq("USA"),
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    let max: Option<i32> = lettings_address::table
+        .select(diesel::dsl::max(lettings_address::id))
+        .first(&mut conn)
+        .unwrap();
+    assert_eq!(max, Some(7));
 }
 
-#[test]
-fn imports_the_original_layout() {
-    check_full_import(ORIGINAL);
+fn imports_the_original_layout(backend: Backend) {
+    check_full_import(&backend, ORIGINAL);
 }
 
-#[test]
-fn imports_the_refactored_layout() {
-    check_full_import(REFACTORED);
+fn imports_the_refactored_layout(backend: Backend) {
+    check_full_import(&backend, REFACTORED);
 }
 
-#[test]
-fn imports_over_the_demo_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = django_fixture(ORIGINAL, dir.path());
-    let db = target(dir.path(), true);
+fn imports_over_the_demo_data(backend: Backend) {
+    let (database, db) = prepared_database(&backend, true);
+    let source = django_fixture(ORIGINAL, database.dir.path());
     let mut conn = db.get().unwrap();
     import_django(&source, &mut conn).unwrap();
-    let [users, addresses, lettings, profiles] = dump_site(&mut conn);
+    let (users, addresses, lettings, profiles) = site_rows(&mut conn);
     assert_eq!(
         (users.len(), addresses.len(), lettings.len(), profiles.len()),
         (5, 6, 6, 4)
     );
-    assert!(users.iter().any(|u| u.contains("|admin|")));
+    // The demo users' unusable passwords were replaced by the imported hashes.
+    assert!(users
+        .iter()
+        .all(|u| u.password.starts_with("pbkdf2_sha256$")));
 }
 
 fn assert_nothing_written(conn: &mut DbConnection) {
-    assert_eq!(
-        dump_site(conn),
-        [Vec::<String>::new(), vec![], vec![], vec![]]
-    );
+    assert_eq!(site_rows(conn), (vec![], vec![], vec![], vec![]));
 }
 
-#[test]
-fn a_missing_file_is_an_error_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = target(dir.path(), false);
+fn a_missing_file_is_an_error_and_writes_nothing(backend: Backend) {
+    let (database, db) = prepared_database(&backend, false);
     let mut conn = db.get().unwrap();
-    let err = import_django(&dir.path().join("nope.sqlite3"), &mut conn).unwrap_err();
+    let missing = database.dir.path().join("nope.sqlite3");
+    let err = import_django(&missing, &mut conn).unwrap_err();
     assert!(matches!(err, ImportError::Missing(_)), "{err}");
     assert!(
         err.to_string().ends_with("nope.sqlite3: no such file"),
         "{err}"
     );
-    assert!(
-        !dir.path().join("nope.sqlite3").exists(),
-        "the import must not create its source"
-    );
+    assert!(!missing.exists(), "the import must not create its source");
     assert_nothing_written(&mut conn);
 }
 
-#[test]
-fn a_file_that_is_not_sqlite_is_an_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let bogus = dir.path().join("notes.sqlite3");
+fn a_file_that_is_not_sqlite_is_an_error(backend: Backend) {
+    let (database, db) = prepared_database(&backend, false);
+    let bogus = database.dir.path().join("notes.sqlite3");
     std::fs::write(
         &bogus,
         "this is not a database, just text that is long enough ".repeat(40),
     )
     .unwrap();
-    let db = target(dir.path(), false);
     let mut conn = db.get().unwrap();
     let err = import_django(&bogus, &mut conn).unwrap_err();
     assert!(matches!(err, ImportError::NotSqlite { .. }), "{err}");
@@ -206,33 +198,29 @@ fn a_file_that_is_not_sqlite_is_an_error() {
     assert_nothing_written(&mut conn);
 }
 
-#[test]
-fn a_sqlite_file_of_another_app_is_an_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let other = dir.path().join("other.sqlite3");
-    let mut conn = SqliteConnection::establish(other.to_str().unwrap()).unwrap();
+fn a_sqlite_file_of_another_app_is_an_error(backend: Backend) {
+    let (database, db) = prepared_database(&backend, false);
+    let other = database.dir.path().join("other.sqlite3");
+    let mut sqlite = SqliteConnection::establish(other.to_str().unwrap()).unwrap();
     diesel::sql_query("CREATE TABLE auth_user (id INTEGER PRIMARY KEY)")
-        .execute(&mut conn)
+        .execute(&mut sqlite)
         .unwrap();
-    drop(conn);
-    let db = target(dir.path(), false);
+    drop(sqlite);
     let mut conn = db.get().unwrap();
     let err = import_django(&other, &mut conn).unwrap_err();
     assert!(matches!(err, ImportError::NotDjango(_)), "{err}");
     assert_nothing_written(&mut conn);
 }
 
-#[test]
-fn a_row_that_breaks_a_constraint_aborts_the_whole_import() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = django_fixture(REFACTORED, dir.path());
+fn a_row_that_breaks_a_constraint_aborts_the_whole_import(backend: Backend) {
+    let (database, db) = prepared_database(&backend, false);
+    let source = django_fixture(REFACTORED, database.dir.path());
     let mut django = SqliteConnection::establish(source.to_str().unwrap()).unwrap();
     // Django's forms enforce two letters; a hand-edited database may not.
     diesel::sql_query("UPDATE lettings_address SET state = 'Georgia' WHERE id = 4")
         .execute(&mut django)
         .unwrap();
     drop(django);
-    let db = target(dir.path(), false);
     let mut conn = db.get().unwrap();
     let err = import_django(&source, &mut conn).unwrap_err();
     assert!(
@@ -250,19 +238,12 @@ fn a_row_that_breaks_a_constraint_aborts_the_whole_import() {
     assert_nothing_written(&mut conn);
 }
 
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = Integer)]
-    n: i32,
-}
-
-#[test]
-fn the_command_imports_and_reports() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = django_fixture(ORIGINAL, dir.path());
+fn the_command_imports_and_reports(backend: Backend) {
+    let database = TestDatabase::new(&backend);
+    let source = django_fixture(ORIGINAL, database.dir.path());
     let output = Command::new(env!("CARGO_BIN_EXE_oc-lettings"))
-        .current_dir(dir.path())
-        .env("DATABASE_URL", "sqlite://site.sqlite3")
+        .current_dir(database.dir.path())
+        .env("DATABASE_URL", database.url_string())
         .arg("import-django")
         .arg(&source)
         .output()
@@ -277,12 +258,147 @@ fn the_command_imports_and_reports() {
         stdout.contains("5 users, 6 addresses, 6 lettings, 4 profiles"),
         "{stdout}"
     );
-    let mut conn =
-        SqliteConnection::establish(dir.path().join("site.sqlite3").to_str().unwrap()).unwrap();
-    let count: Count = diesel::sql_query("SELECT count(*) AS n FROM lettings_letting")
-        .get_result(&mut conn)
+    assert!(
+        !stdout.contains("@"),
+        "no credentials in the report: {stdout}"
+    );
+    let db = oc_lettings::db::Database::new(&database.url, 1).unwrap();
+    let lettings: i64 = lettings_letting::table
+        .count()
+        .get_result(&mut *db.get().unwrap())
         .unwrap();
-    assert_eq!(count.n, 6);
+    assert_eq!(lettings, 6);
+}
+
+on_both_backends!(sync:
+    imports_the_original_layout,
+    imports_the_refactored_layout,
+    imports_over_the_demo_data,
+    a_missing_file_is_an_error_and_writes_nothing,
+    a_file_that_is_not_sqlite_is_an_error,
+    a_sqlite_file_of_another_app_is_an_error,
+    a_row_that_breaks_a_constraint_aborts_the_whole_import,
+    the_command_imports_and_reports,
+);
+
+#[derive(QueryableByName)]
+struct Line {
+    #[diesel(sql_type = Text)]
+    line: String,
+}
+
+/// The source's rows as text, read with plain SQL (independently of the importer).
+fn raw_rows(conn: &mut SqliteConnection, table: &str, columns: &[&str]) -> Vec<String> {
+    let joined = columns
+        .iter()
+        .map(|c| format!("coalesce(CAST({c} AS TEXT), 'NULL')"))
+        .collect::<Vec<_>>()
+        .join(" || '|' || ");
+    diesel::sql_query(format!("SELECT {joined} AS line FROM {table} ORDER BY id"))
+        .load::<Line>(conn)
+        .unwrap()
+        .into_iter()
+        .map(|l| l.line)
+        .collect()
+}
+
+#[test]
+fn the_reader_sees_exactly_the_source_rows() {
+    for (fixture, prefix) in [(ORIGINAL, "oc_lettings_site_"), (REFACTORED, "")] {
+        let dir = tempfile::tempdir().unwrap();
+        let source = django_fixture(fixture, dir.path());
+        let data = read_django(&source).unwrap();
+        let mut raw = SqliteConnection::establish(source.to_str().unwrap()).unwrap();
+        let table = |name: &str, refactored: &str| {
+            if prefix.is_empty() {
+                refactored.to_owned()
+            } else {
+                format!("{prefix}{name}")
+            }
+        };
+        let flag = |b: bool| if b { "1" } else { "0" };
+        let users: Vec<String> = data
+            .users
+            .iter()
+            .map(|u| {
+                format!(
+                    "{}|{}|{}|{}|{}|{}|{}|{}",
+                    u.id,
+                    u.password,
+                    flag(u.is_superuser),
+                    u.username,
+                    u.first_name,
+                    u.last_name,
+                    u.email,
+                    flag(u.is_staff)
+                )
+            })
+            .collect();
+        let columns = [
+            "id",
+            "password",
+            "is_superuser",
+            "username",
+            "first_name",
+            "last_name",
+            "email",
+            "is_staff",
+        ];
+        assert_eq!(
+            users,
+            raw_rows(&mut raw, "auth_user", &columns),
+            "{fixture}"
+        );
+        let addresses: Vec<String> = data
+            .addresses
+            .iter()
+            .map(|a| {
+                format!(
+                    "{}|{}|{}|{}|{}|{}|{}",
+                    a.id, a.number, a.street, a.city, a.state, a.zip_code, a.country_iso_code
+                )
+            })
+            .collect();
+        let columns = [
+            "id",
+            "number",
+            "street",
+            "city",
+            "state",
+            "zip_code",
+            "country_iso_code",
+        ];
+        assert_eq!(
+            addresses,
+            raw_rows(&mut raw, &table("address", "lettings_address"), &columns)
+        );
+        let lettings: Vec<String> = data
+            .lettings
+            .iter()
+            .map(|l| format!("{}|{}|{}", l.id, l.title, l.address_id))
+            .collect();
+        assert_eq!(
+            lettings,
+            raw_rows(
+                &mut raw,
+                &table("letting", "lettings_letting"),
+                &["id", "title", "address_id"]
+            )
+        );
+        let profiles: Vec<String> = data
+            .profiles
+            .iter()
+            .map(|p| format!("{}|{}|{}", p.id, p.favorite_city, p.user_id))
+            .collect();
+        assert_eq!(
+            profiles,
+            raw_rows(
+                &mut raw,
+                &table("profile", "profiles_profile"),
+                &["id", "favorite_city", "user_id"]
+            )
+        );
+    }
 }
 
 #[test]

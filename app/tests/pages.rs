@@ -2,9 +2,10 @@
 //! HEAD, health checks, security headers, and bad input (always a 404 page, never a 500).
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
-use common::{element_text, header, list_links, spawn_app, spawn_app_with_broken_db};
+use common::{element_text, header, list_links, spawn_app, spawn_app_with_broken_db, Backend};
 
 const LETTING_TITLES: [&str; 6] = [
     "Joshua Tree Green Haus /w Hot Tub",
@@ -56,9 +57,8 @@ fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-#[actix_web::test]
-async fn index_page() {
-    let app = spawn_app(true).await;
+async fn index_page(backend: Backend) {
+    let app = spawn_app(&backend, true).await;
     let html = app.page("/").await;
     assert_layout(&html);
     assert_eq!(element_text(&html, "title"), "Holiday Homes");
@@ -69,9 +69,8 @@ async fn index_page() {
     );
 }
 
-#[actix_web::test]
-async fn lettings_list_links_every_letting_in_order() {
-    let app = spawn_app(true).await;
+async fn lettings_list_links_every_letting_in_order(backend: Backend) {
+    let app = spawn_app(&backend, true).await;
     let html = app.page("/lettings/").await;
     assert_layout(&html);
     assert_eq!(element_text(&html, "title"), "Lettings");
@@ -87,9 +86,8 @@ async fn lettings_list_links_every_letting_in_order() {
     );
 }
 
-#[actix_web::test]
-async fn letting_page_shows_the_address_card() {
-    let app = spawn_app(true).await;
+async fn letting_page_shows_the_address_card(backend: Backend) {
+    let app = spawn_app(&backend, true).await;
     let html = app.page("/lettings/1/").await;
     assert_layout(&html);
     assert_eq!(
@@ -127,9 +125,8 @@ async fn letting_page_shows_the_address_card() {
     );
 }
 
-#[actix_web::test]
-async fn profiles_list_links_every_profile() {
-    let app = spawn_app(true).await;
+async fn profiles_list_links_every_profile(backend: Backend) {
+    let app = spawn_app(&backend, true).await;
     let html = app.page("/profiles/").await;
     assert_layout(&html);
     assert_eq!(element_text(&html, "title"), "Profiles");
@@ -144,9 +141,8 @@ async fn profiles_list_links_every_profile() {
     );
 }
 
-#[actix_web::test]
-async fn profile_page_shows_the_user_card() {
-    let app = spawn_app(true).await;
+async fn profile_page_shows_the_user_card(backend: Backend) {
+    let app = spawn_app(&backend, true).await;
     let html = app.page("/profiles/HeadlinesGazer/").await;
     assert_layout(&html);
     assert_eq!(element_text(&html, "title"), "HeadlinesGazer");
@@ -169,9 +165,8 @@ async fn profile_page_shows_the_user_card() {
     );
 }
 
-#[actix_web::test]
-async fn empty_site_says_so() {
-    let app = spawn_app(false).await;
+async fn empty_site_says_so(backend: Backend) {
+    let app = spawn_app(&backend, false).await;
     let html = app.page("/lettings/").await;
     assert!(html.contains("No lettings are available."));
     assert!(list_links(&html).is_empty());
@@ -180,9 +175,8 @@ async fn empty_site_says_so() {
     assert_eq!(app.get("/lettings/1/").await.status().as_u16(), 404);
 }
 
-#[actix_web::test]
-async fn bad_urls_get_the_404_page_never_a_500() {
-    let app = spawn_app(true).await;
+async fn bad_urls_get_the_404_page_never_a_500(backend: Backend) {
+    let app = spawn_app(&backend, true).await;
     let long = format!("/{}", "a".repeat(4000));
     let long_user = format!("/profiles/{}/", "u".repeat(151));
     let cases = [
@@ -227,9 +221,8 @@ async fn bad_urls_get_the_404_page_never_a_500() {
     }
 }
 
-#[actix_web::test]
-async fn append_slash_redirects_like_django() {
-    let app = spawn_app(true).await;
+async fn append_slash_redirects_like_django(backend: Backend) {
+    let app = spawn_app(&backend, true).await;
     for (from, to) in [
         ("/lettings", "/lettings/"),
         ("/lettings/1", "/lettings/1/"),
@@ -247,9 +240,8 @@ async fn append_slash_redirects_like_django() {
     }
 }
 
-#[actix_web::test]
-async fn head_works_wherever_get_does() {
-    let app = spawn_app(true).await;
+async fn head_works_wherever_get_does(backend: Backend) {
+    let app = spawn_app(&backend, true).await;
     for path in [
         "/",
         "/lettings/",
@@ -269,9 +261,8 @@ async fn head_works_wherever_get_does() {
     assert_eq!(app.head("/lettings/99/").await.status().as_u16(), 404);
 }
 
-#[actix_web::test]
-async fn other_methods_do_not_reach_the_pages() {
-    let app = spawn_app(true).await;
+async fn other_methods_do_not_reach_the_pages(backend: Backend) {
+    let app = spawn_app(&backend, true).await;
     let response = app
         .client
         .post(format!("{}/lettings/", app.address))
@@ -288,9 +279,8 @@ async fn other_methods_do_not_reach_the_pages() {
     assert_eq!(response.status().as_u16(), 405);
 }
 
-#[actix_web::test]
-async fn security_headers_on_every_response() {
-    let app = spawn_app(true).await;
+async fn security_headers_on_every_response(backend: Backend) {
+    let app = spawn_app(&backend, true).await;
     for path in ["/", "/lettings/1/", "/nope/"] {
         let response = app.get(path).await;
         assert_eq!(
@@ -307,9 +297,8 @@ async fn security_headers_on_every_response() {
     }
 }
 
-#[actix_web::test]
-async fn health_and_readiness() {
-    let app = spawn_app(true).await;
+async fn health_and_readiness(backend: Backend) {
+    let app = spawn_app(&backend, true).await;
     let response = app.get("/healthz").await;
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(response.text().await.unwrap(), "ok\n");
@@ -318,9 +307,8 @@ async fn health_and_readiness() {
     assert_eq!(response.text().await.unwrap(), "ready\n");
 }
 
-#[actix_web::test]
-async fn a_database_that_cannot_be_opened_is_a_503_not_a_hang_or_a_500() {
-    let app = spawn_app_with_broken_db().await;
+async fn a_database_that_cannot_be_opened_is_a_503_not_a_hang_or_a_500(backend: Backend) {
+    let app = spawn_app_with_broken_db(&backend).await;
     assert_eq!(
         app.get("/healthz").await.status().as_u16(),
         200,
@@ -337,3 +325,19 @@ async fn a_database_that_cannot_be_opened_is_a_503_not_a_hang_or_a_500() {
         "pages without data still work"
     );
 }
+
+on_both_backends!(async:
+    index_page,
+    lettings_list_links_every_letting_in_order,
+    letting_page_shows_the_address_card,
+    profiles_list_links_every_profile,
+    profile_page_shows_the_user_card,
+    empty_site_says_so,
+    bad_urls_get_the_404_page_never_a_500,
+    append_slash_redirects_like_django,
+    head_works_wherever_get_does,
+    other_methods_do_not_reach_the_pages,
+    security_headers_on_every_response,
+    health_and_readiness,
+    a_database_that_cannot_be_opened_is_a_503_not_a_hang_or_a_500,
+);

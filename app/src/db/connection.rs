@@ -3,23 +3,34 @@
 use std::path::{Path, PathBuf};
 
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, SqliteConnection};
+use diesel::{Connection, PgConnection, SqliteConnection};
 
 use super::DbError;
 use crate::config::DatabaseUrl;
 
-/// The connection every query function takes.
-pub type DbConnection = SqliteConnection;
+/// The connection every query function takes: one of the two backends, chosen by
+/// `DATABASE_URL`. Query functions are written once, against diesel's DSL.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
 
 /// Every SQLite connection: enforce foreign keys, WAL so readers never block the writer,
 /// and wait (rather than fail) when another connection holds the write lock.
 const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; \
      PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;";
 
+/// Seconds libpq waits for a PostgreSQL server before giving up (unless the URL says).
+const PG_CONNECT_TIMEOUT_SECS: u32 = 3;
+
 /// Opens connections for the pool, reporting the database's own error when it cannot.
+/// (diesel's generic r2d2 manager would report every failure of a multi-connection as
+/// "Invalid connection url".)
 #[derive(Debug)]
-pub struct ConnectionManager {
-    path: PathBuf,
+pub enum ConnectionManager {
+    Sqlite(PathBuf),
+    Postgres(String),
 }
 
 impl ConnectionManager {
@@ -27,14 +38,31 @@ impl ConnectionManager {
         match url {
             DatabaseUrl::Sqlite(path) => {
                 check_parent_dir(path)?;
-                Ok(ConnectionManager { path: path.clone() })
+                Ok(ConnectionManager::Sqlite(path.clone()))
             }
+            DatabaseUrl::Postgres(url) => Ok(ConnectionManager::Postgres(with_connect_timeout(
+                url.expose(),
+            ))),
         }
     }
 
     pub fn connect(&self) -> Result<DbConnection, DbError> {
-        open_sqlite(&self.path)
+        match self {
+            ConnectionManager::Sqlite(path) => open_sqlite(path).map(DbConnection::Sqlite),
+            ConnectionManager::Postgres(url) => PgConnection::establish(url)
+                .map(DbConnection::Postgresql)
+                .map_err(DbError::Connect),
+        }
     }
+}
+
+/// Adds libpq's `connect_timeout` so a server that does not answer fails fast.
+fn with_connect_timeout(url: &str) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_owned();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}connect_timeout={PG_CONNECT_TIMEOUT_SECS}")
 }
 
 /// A missing directory would otherwise surface as a vague "unable to open database file".
@@ -87,5 +115,26 @@ impl r2d2::ManageConnection for ConnectionManager {
 
     fn has_broken(&self, _conn: &mut DbConnection) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_timeout_is_added_once() {
+        assert_eq!(
+            with_connect_timeout("postgres://h/db"),
+            "postgres://h/db?connect_timeout=3"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://h/db?sslmode=require"),
+            "postgres://h/db?sslmode=require&connect_timeout=3"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://h/db?connect_timeout=9"),
+            "postgres://h/db?connect_timeout=9"
+        );
     }
 }

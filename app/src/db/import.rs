@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Integer, Nullable, Text, Timestamp};
-use diesel::upsert::excluded;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
+use super::migrations::sync_id_sequences;
 use super::schema::{auth_user, lettings_address, lettings_letting, profiles_profile};
 use super::{DbConnection, DbError};
 use crate::accounts::model::User;
@@ -294,73 +294,43 @@ fn row_error(table: &'static str, id: i32) -> impl FnOnce(diesel::result::Error)
     move |source| ImportError::Row { table, id, source }
 }
 
+/// Updates the row with `$row.id`, or inserts it when there is none (the same on both
+/// backends, and without `RETURNING`, which diesel's multi-backend connection lacks).
+macro_rules! upsert_by_id {
+    ($conn:expr, $table:path, $row:expr, $label:literal) => {{
+        let row = $row;
+        let updated = diesel::update($table.find(row.id))
+            .set(row)
+            .execute($conn)
+            .map_err(row_error($label, row.id))?;
+        if updated == 0 {
+            diesel::insert_into($table)
+                .values(row)
+                .execute($conn)
+                .map_err(row_error($label, row.id))?;
+        }
+    }};
+}
+
 /// Writes `data` into `conn` in one transaction, upserting by id.
 pub fn write_django(
     data: &DjangoData,
     conn: &mut DbConnection,
 ) -> Result<ImportReport, ImportError> {
-    conn.immediate_transaction(|conn| {
+    conn.transaction(|conn| {
         for user in &data.users {
-            diesel::insert_into(auth_user::table)
-                .values(user)
-                .on_conflict(auth_user::id)
-                .do_update()
-                .set((
-                    auth_user::password.eq(excluded(auth_user::password)),
-                    auth_user::last_login.eq(excluded(auth_user::last_login)),
-                    auth_user::is_superuser.eq(excluded(auth_user::is_superuser)),
-                    auth_user::username.eq(excluded(auth_user::username)),
-                    auth_user::first_name.eq(excluded(auth_user::first_name)),
-                    auth_user::last_name.eq(excluded(auth_user::last_name)),
-                    auth_user::email.eq(excluded(auth_user::email)),
-                    auth_user::is_staff.eq(excluded(auth_user::is_staff)),
-                    auth_user::is_active.eq(excluded(auth_user::is_active)),
-                    auth_user::date_joined.eq(excluded(auth_user::date_joined)),
-                ))
-                .execute(conn)
-                .map_err(row_error("auth_user", user.id))?;
+            upsert_by_id!(conn, auth_user::table, user, "auth_user");
         }
         for address in &data.addresses {
-            diesel::insert_into(lettings_address::table)
-                .values(address)
-                .on_conflict(lettings_address::id)
-                .do_update()
-                .set((
-                    lettings_address::number.eq(excluded(lettings_address::number)),
-                    lettings_address::street.eq(excluded(lettings_address::street)),
-                    lettings_address::city.eq(excluded(lettings_address::city)),
-                    lettings_address::state.eq(excluded(lettings_address::state)),
-                    lettings_address::zip_code.eq(excluded(lettings_address::zip_code)),
-                    lettings_address::country_iso_code
-                        .eq(excluded(lettings_address::country_iso_code)),
-                ))
-                .execute(conn)
-                .map_err(row_error("address", address.id))?;
+            upsert_by_id!(conn, lettings_address::table, address, "address");
         }
         for letting in &data.lettings {
-            diesel::insert_into(lettings_letting::table)
-                .values(letting)
-                .on_conflict(lettings_letting::id)
-                .do_update()
-                .set((
-                    lettings_letting::title.eq(excluded(lettings_letting::title)),
-                    lettings_letting::address_id.eq(excluded(lettings_letting::address_id)),
-                ))
-                .execute(conn)
-                .map_err(row_error("letting", letting.id))?;
+            upsert_by_id!(conn, lettings_letting::table, letting, "letting");
         }
         for profile in &data.profiles {
-            diesel::insert_into(profiles_profile::table)
-                .values(profile)
-                .on_conflict(profiles_profile::id)
-                .do_update()
-                .set((
-                    profiles_profile::favorite_city.eq(excluded(profiles_profile::favorite_city)),
-                    profiles_profile::user_id.eq(excluded(profiles_profile::user_id)),
-                ))
-                .execute(conn)
-                .map_err(row_error("profile", profile.id))?;
+            upsert_by_id!(conn, profiles_profile::table, profile, "profile");
         }
+        sync_id_sequences(conn)?;
         Ok(ImportReport {
             users: data.users.len(),
             addresses: data.addresses.len(),

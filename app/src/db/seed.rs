@@ -128,14 +128,14 @@ pub fn is_empty(conn: &mut DbConnection) -> Result<bool, DbError> {
 }
 
 /// Seeds the demo data when the database is empty; returns whether it did.
+/// Call under `migrations::with_schema_lock`, which makes the check-then-insert atomic.
 pub fn seed_if_empty(conn: &mut DbConnection) -> Result<bool, DbError> {
-    conn.immediate_transaction(|conn| {
-        if !is_empty(conn)? {
-            return Ok(false);
-        }
-        insert_demo_data(conn)?;
-        Ok(true)
-    })
+    if !is_empty(conn)? {
+        return Ok(false);
+    }
+    insert_demo_data(conn)?;
+    super::migrations::sync_id_sequences(conn)?;
+    Ok(true)
 }
 
 fn insert_demo_data(conn: &mut DbConnection) -> Result<(), DbError> {

@@ -70,7 +70,12 @@ pub fn load_profile(
     conn: &mut DbConnection,
     username: &str,
 ) -> Result<Option<ProfileDetail>, DbError> {
-    if username.is_empty() || username.chars().count() > USERNAME_MAX_CHARS {
+    // No stored username is empty, longer than Django allows, or holds control characters
+    // (which PostgreSQL would reject outright, NUL above all).
+    if username.is_empty()
+        || username.chars().count() > USERNAME_MAX_CHARS
+        || username.chars().any(char::is_control)
+    {
         return Ok(None);
     }
     Ok(profiles_profile::table

@@ -1,12 +1,18 @@
 //! Test helpers: the real server on a random loopback port, over a fresh database.
 #![allow(dead_code, clippy::unwrap_used)]
 
+#[macro_use]
+mod backend;
+
+pub use backend::{Backend, TestDatabase};
+
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+
 use std::time::Duration;
 
-use oc_lettings::config::{DatabaseUrl, Settings};
+use oc_lettings::config::{DatabaseUrl, PostgresUrl, Settings};
 use oc_lettings::db::Database;
 use oc_lettings::startup;
 
@@ -14,13 +20,12 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub db: Database,
-    pub db_path: PathBuf,
-    _dir: tempfile::TempDir,
+    pub database: TestDatabase,
 }
 
-pub fn settings_for(db_path: &Path) -> Settings {
+pub fn settings_for(database: &TestDatabase) -> Settings {
     let mut env = HashMap::new();
-    env.insert("DATABASE_URL", format!("sqlite://{}", db_path.display()));
+    env.insert("DATABASE_URL", database.url_string());
     env.insert(
         "SECRET_KEY",
         "test-secret-key-test-secret-key-test-secret-key".to_owned(),
@@ -38,43 +43,55 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
-/// Starts the site on 127.0.0.1:0 over a new SQLite file, seeded with the demo data or empty.
-pub async fn spawn_app(seed: bool) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let db_path = dir.path().join("site.sqlite3");
-    let settings = settings_for(&db_path);
-    let db = Database::new(&settings.database_url, 4).unwrap();
+/// A migrated database of the test's own, seeded with the demo data or empty.
+pub fn prepared_database(backend: &Backend, seed: bool) -> (TestDatabase, Database) {
+    let database = TestDatabase::new(backend);
+    let db = Database::new(&database.url, 4).unwrap();
     startup::prepare_database(&db, seed).unwrap();
-    spawn_with(settings, db, dir, db_path)
+    (database, db)
 }
 
-/// Starts the site over a database that cannot be opened (its path is a directory).
-pub async fn spawn_app_with_broken_db() -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let db_path = dir.path().join("is-a-directory");
-    std::fs::create_dir(&db_path).unwrap();
-    let settings = settings_for(&db_path);
-    let url = DatabaseUrl::Sqlite(db_path.clone());
-    let db = Database::with_acquire_timeout(&url, 2, Duration::from_millis(300)).unwrap();
-    spawn_with(settings, db, dir, db_path)
+/// Starts the site on 127.0.0.1:0 over a new database, seeded with the demo data or empty.
+pub async fn spawn_app(backend: &Backend, seed: bool) -> TestApp {
+    let (database, db) = prepared_database(backend, seed);
+    spawn_with(database, db)
 }
 
-fn spawn_with(
-    settings: Settings,
-    db: Database,
-    dir: tempfile::TempDir,
-    db_path: PathBuf,
-) -> TestApp {
+/// Starts the site over a database that cannot be reached: a SQLite path that is a
+/// directory, or a PostgreSQL port where nothing listens.
+pub async fn spawn_app_with_broken_db(backend: &Backend) -> TestApp {
+    let database = TestDatabase::new(backend);
+    let url = match backend {
+        Backend::Sqlite => {
+            let path = database.dir.path().join("is-a-directory");
+            std::fs::create_dir(&path).unwrap();
+            DatabaseUrl::Sqlite(path)
+        }
+        Backend::Postgres(_) => {
+            let closed = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            DatabaseUrl::Postgres(PostgresUrl::new(format!(
+                "postgres://nobody@127.0.0.1:{closed}/none"
+            )))
+        }
+    };
+    let db = Database::with_acquire_timeout(&url, 2, Duration::from_millis(500)).unwrap();
+    spawn_with(database, db)
+}
+
+fn spawn_with(database: TestDatabase, db: Database) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let server = startup::build_server(settings, db.clone(), listener).unwrap();
+    let server = startup::build_server(settings_for(&database), db.clone(), listener).unwrap();
     actix_web::rt::spawn(server);
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         client: client(),
         db,
-        db_path,
-        _dir: dir,
+        database,
     }
 }
 
