@@ -184,3 +184,92 @@ on_both_backends!(sync:
     two_instances_starting_together_do_not_race,
     the_schema_enforces_the_model_constraints,
 );
+
+#[derive(QueryableByName)]
+struct Ssl {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    ssl: bool,
+}
+
+/// Whether the pooled connection to `url` runs over TLS.
+fn connection_uses_tls(url: &str) -> Result<bool, String> {
+    let url = oc_lettings::config::DatabaseUrl::parse(url).unwrap();
+    let db = Database::with_acquire_timeout(&url, 1, std::time::Duration::from_secs(2)).unwrap();
+    let mut conn = db.get().map_err(|err| err.to_string())?;
+    let row: Ssl = diesel::sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .get_result(&mut *conn)
+        .map_err(|err| err.to_string())?;
+    Ok(row.ssl)
+}
+
+fn with_params(url: &str, params: &str) -> String {
+    format!("{url}{}{params}", if url.contains('?') { '&' } else { '?' })
+}
+
+/// `sslmode=require` gets an encrypted session; `sslmode=verify-full` checks the server's
+/// certificate and name against `sslrootcert` (CI provides a test CA in
+/// TEST_DATABASE_TLS_ROOTCERT) and refuses a server it cannot verify.
+#[test]
+fn postgres_connections_use_tls_when_the_url_asks() {
+    let Some(Backend::Postgres(admin)) = Backend::postgres() else {
+        return;
+    };
+    match connection_uses_tls(&with_params(&admin, "sslmode=require")) {
+        Ok(ssl) => assert!(ssl, "sslmode=require must give a TLS session"),
+        Err(err) if err.contains("does not support SSL") => {
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                b"\nSKIPPED: PostgreSQL TLS test (the test server has no TLS)\n",
+            );
+            return;
+        }
+        Err(err) => panic!("sslmode=require failed: {err}"),
+    }
+    assert!(!connection_uses_tls(&with_params(&admin, "sslmode=disable")).unwrap());
+
+    let Ok(root) = std::env::var("TEST_DATABASE_TLS_ROOTCERT") else {
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"\nSKIPPED: PostgreSQL verify-full test (TEST_DATABASE_TLS_ROOTCERT is not set)\n",
+        );
+        return;
+    };
+    let by_name = admin.replacen("@127.0.0.1:", "@localhost:", 1);
+    let verified = with_params(&by_name, &format!("sslmode=verify-full&sslrootcert={root}"));
+    assert!(
+        connection_uses_tls(&verified).unwrap(),
+        "verify-full against the test CA"
+    );
+
+    // A root that did not sign the server's certificate: refused, with the reason.
+    let stranger = tempfile::tempdir().unwrap();
+    let stranger_root = stranger.path().join("other-ca.crt");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=stranger",
+        ])
+        .arg("-keyout")
+        .arg(stranger.path().join("other-ca.key"))
+        .arg("-out")
+        .arg(&stranger_root)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let refused = with_params(
+        &by_name,
+        &format!(
+            "sslmode=verify-full&sslrootcert={}",
+            stranger_root.display()
+        ),
+    );
+    let err = connection_uses_tls(&refused).unwrap_err();
+    assert!(err.contains("certificate"), "{err}");
+}

@@ -2,6 +2,7 @@
 //! Every stage prints what it runs and how long it took; `--dry-run` only prints.
 
 mod lint;
+mod postgres;
 mod runner;
 mod test;
 

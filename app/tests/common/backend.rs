@@ -127,6 +127,7 @@ impl Drop for TestDatabase {
 
 /// Generates, for each named `fn name(backend: Backend)`, a test per backend:
 /// `sqlite::name` and `postgres::name`.
+#[allow(unused_macros)]
 macro_rules! on_both_backends {
     (async: $($name:ident),+ $(,)?) => {
         mod sqlite {
