@@ -2,9 +2,13 @@
 //! non-zero exit), and `serve` answering real requests then stopping cleanly on SIGTERM.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Backend, TestDatabase};
 
 fn oc_lettings(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_oc-lettings"));
@@ -106,12 +110,11 @@ fn an_unknown_command_fails() {
     assert_eq!(output.status.code(), Some(2));
 }
 
-#[test]
-fn serve_answers_then_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
+/// Starts `oc-lettings serve` on a free port; returns the child and its base URL.
+fn start_server(dir: &std::path::Path, database_url: &str) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_oc-lettings"))
-        .current_dir(dir.path())
-        .env("DATABASE_URL", "sqlite://site.sqlite3")
+        .current_dir(dir)
+        .env("DATABASE_URL", database_url)
         .env("PORT", "0")
         .env("DEBUG", "true")
         .env("WEB_CONCURRENCY", "1")
@@ -125,38 +128,74 @@ fn serve_answers_then_stops_on_sigterm() {
             break rest.trim().to_owned();
         }
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let html = runtime.block_on(async {
-        let response = reqwest::get(format!("{address}/lettings/1/"))
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 200);
-        response.text().await.unwrap()
-    });
-    assert!(
-        html.contains("7217 Bedford Street"),
-        "the demo data was seeded"
-    );
-    assert!(dir.path().join("site.sqlite3").exists());
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, address)
+}
 
+/// SIGTERM, then waits: the server must exit 0 within Heroku's 30 s.
+fn stop_server(mut child: Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(30);
     let exit = loop {
         if let Some(exit) = child.try_wait().unwrap() {
             break exit;
         }
         assert!(
-            std::time::Instant::now() < deadline,
+            Instant::now() < deadline,
             "still running 30 s after SIGTERM"
         );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(exit.success(), "{exit:?}");
+}
+
+/// Every page of the site, with a line of its content.
+const PAGES: [(&str, &str); 5] = [
+    ("/", "Welcome to Holiday Homes"),
+    ("/lettings/", "Oceanview Retreat"),
+    ("/lettings/1/", "7217 Bedford Street"),
+    ("/profiles/", "HeadlinesGazer"),
+    ("/profiles/HeadlinesGazer/", "Buenos Aires"),
+];
+
+fn assert_every_page(address: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for (path, content) in PAGES {
+            let response = reqwest::get(format!("{address}{path}")).await.unwrap();
+            assert_eq!(response.status().as_u16(), 200, "GET {path}");
+            assert!(
+                response.text().await.unwrap().contains(content),
+                "GET {path} shows {content}"
+            );
+        }
+    });
+}
+
+#[test]
+fn serve_seeds_answers_then_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, address) = start_server(dir.path(), "sqlite://site.sqlite3");
+    assert_every_page(&address);
+    assert!(dir.path().join("site.sqlite3").exists());
+    stop_server(child);
+}
+
+#[test]
+fn serve_on_postgres_serves_every_page() {
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    let database = TestDatabase::new(&backend);
+    let (child, address) = start_server(database.dir.path(), &database.url_string());
+    assert_every_page(&address);
+    stop_server(child);
 }
