@@ -103,22 +103,13 @@ fn gzip(data: &[u8]) -> BuildResult<Vec<u8>> {
 }
 
 /// A compressed variant is kept only when it saves bytes (as Whitenoise does).
-fn variant(
-    out: &Path,
-    index: usize,
-    ext: &str,
-    data: &[u8],
-    original: usize,
-) -> BuildResult<String> {
+fn variant(out: &Path, index: usize, ext: &str, data: &[u8], original: usize) -> BuildResult<String> {
     if data.len() >= original {
         return Ok("None".to_owned());
     }
     let path = out.join(format!("asset-{index}.{ext}"));
     fs::write(&path, data)?;
-    Ok(format!(
-        "Some(include_bytes!({:?}))",
-        path.to_string_lossy()
-    ))
+    Ok(format!("Some(include_bytes!({:?}))", path.to_string_lossy()))
 }
 
 fn write_asset_table(root: &Path, out: &Path) -> BuildResult<()> {
@@ -154,11 +145,7 @@ fn write_asset_table(root: &Path, out: &Path) -> BuildResult<()> {
 fn write_template_table(root: &Path, out: &Path) -> BuildResult<()> {
     let mut code = String::from("pub(crate) static TEMPLATE_SOURCES: &[(&str, &str)] = &[\n");
     for (name, path) in files_below(root)? {
-        writeln!(
-            code,
-            "    ({name:?}, include_str!({:?})),",
-            path.to_string_lossy()
-        )?;
+        writeln!(code, "    ({name:?}, include_str!({:?})),", path.to_string_lossy())?;
     }
     code.push_str("];\n");
     fs::write(out.join("templates_table.rs"), code)?;

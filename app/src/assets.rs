@@ -87,11 +87,7 @@ fn quality(accept_encoding: &str, coding: &str) -> f32 {
         let mut parts = item.split(';');
         let name = parts.next().unwrap_or("").trim();
         let q = parts
-            .filter_map(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .or_else(|| p.trim().strip_prefix("Q="))
-            })
+            .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
             .find_map(|v| v.trim().parse::<f32>().ok())
             .unwrap_or(1.0);
         if name.eq_ignore_ascii_case(coding) {
@@ -149,11 +145,7 @@ fn body(asset: &'static Asset, encoding: Encoding) -> &'static [u8] {
 pub async fn serve(req: HttpRequest) -> Result<HttpResponse, AppError> {
     let path = req.match_info().get("path").unwrap_or("");
     let (asset, naming) = lookup(path).ok_or(AppError::NotFound)?;
-    let header_str = |name| {
-        req.headers()
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-    };
+    let header_str = |name| req.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok());
     let encoding = negotiate(asset, header_str(header::ACCEPT_ENCODING));
     let tag = etag(asset, encoding);
     let cache_control = match naming {
@@ -185,9 +177,7 @@ mod tests {
     use super::*;
 
     fn css() -> &'static Asset {
-        lookup("css/styles.css")
-            .expect("the stylesheet is embedded")
-            .0
+        lookup("css/styles.css").expect("the stylesheet is embedded").0
     }
 
     #[test]
@@ -198,10 +188,7 @@ mod tests {
             let (found, naming) = lookup(asset.hashed_name).unwrap();
             assert_eq!(found.name, asset.name);
             assert_eq!(naming, Naming::Hashed);
-            assert_eq!(
-                url(asset.name).unwrap(),
-                format!("/static/{}", asset.hashed_name)
-            );
+            assert_eq!(url(asset.name).unwrap(), format!("/static/{}", asset.hashed_name));
         }
     }
 
@@ -216,10 +203,7 @@ mod tests {
     fn encoding_negotiation_follows_q_values() {
         let asset = css();
         assert_eq!(negotiate(asset, None), Encoding::Identity);
-        assert_eq!(
-            negotiate(asset, Some("gzip, deflate, br")),
-            Encoding::Brotli
-        );
+        assert_eq!(negotiate(asset, Some("gzip, deflate, br")), Encoding::Brotli);
         assert_eq!(negotiate(asset, Some("gzip")), Encoding::Gzip);
         assert_eq!(negotiate(asset, Some("br;q=0, gzip;q=0.5")), Encoding::Gzip);
         assert_eq!(negotiate(asset, Some("*")), Encoding::Brotli);

@@ -28,10 +28,7 @@ impl PostgresUrl {
 
     /// `host:port/database`, without user, password or parameters.
     pub fn redacted(&self) -> String {
-        let rest = self
-            .0
-            .split_once("://")
-            .map_or(self.0.as_str(), |(_, rest)| rest);
+        let rest = self.0.split_once("://").map_or(self.0.as_str(), |(_, rest)| rest);
         let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
         rest.split('?').next().unwrap_or(rest).to_owned()
     }
@@ -55,19 +52,14 @@ impl DatabaseUrl {
         if let Some(rest) = raw.strip_prefix("sqlite:") {
             let path = rest.strip_prefix("//").unwrap_or(rest);
             if path.is_empty() || path == "/" {
-                return Err(
-                    "a sqlite URL needs a file path, e.g. sqlite://oc-lettings.sqlite3".into(),
-                );
+                return Err("a sqlite URL needs a file path, e.g. sqlite://oc-lettings.sqlite3".into());
             }
             return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
         }
         if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
             let after_scheme = raw.split_once("://").map_or("", |(_, rest)| rest);
             if after_scheme.is_empty() {
-                return Err(
-                    "a postgres URL needs a host, e.g. postgres://user:password@host:5432/db"
-                        .into(),
-                );
+                return Err("a postgres URL needs a host, e.g. postgres://user:password@host:5432/db".into());
             }
             return Ok(DatabaseUrl::Postgres(PostgresUrl::new(raw)));
         }
@@ -123,10 +115,7 @@ pub enum ConfigError {
     #[error("setting {name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
     #[error("setting {name} is required: {reason}")]
-    Missing {
-        name: &'static str,
-        reason: &'static str,
-    },
+    Missing { name: &'static str, reason: &'static str },
     #[error("cannot read .env: {0}")]
     DotEnv(String),
 }
@@ -163,8 +152,7 @@ impl Settings {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let flag = |name: &'static str, default: bool| match get(name) {
             None => Ok(default),
-            Some(raw) => parse_bool(&raw)
-                .ok_or_else(|| invalid(name, format!("expected true or false, got {raw:?}"))),
+            Some(raw) => parse_bool(&raw).ok_or_else(|| invalid(name, format!("expected true or false, got {raw:?}"))),
         };
 
         let port = match get("PORT") {
@@ -188,34 +176,19 @@ impl Settings {
         }
         let database_url = match get("DATABASE_URL") {
             None => DatabaseUrl::default_sqlite(),
-            Some(raw) => {
-                DatabaseUrl::parse(&raw).map_err(|reason| invalid("DATABASE_URL", reason))?
-            }
+            Some(raw) => DatabaseUrl::parse(&raw).map_err(|reason| invalid("DATABASE_URL", reason))?,
         };
         let database_pool_size = match get("DATABASE_POOL_SIZE") {
             None => 8,
             Some(raw) => match raw.trim().parse::<u32>() {
                 Ok(size @ 1..=256) => size,
-                _ => {
-                    return Err(invalid(
-                        "DATABASE_POOL_SIZE",
-                        format!("expected 1-256, got {raw:?}"),
-                    ))
-                }
+                _ => return Err(invalid("DATABASE_POOL_SIZE", format!("expected 1-256, got {raw:?}"))),
             },
         };
-        let log_format = match get("LOG_FORMAT")
-            .map(|v| v.trim().to_ascii_lowercase())
-            .as_deref()
-        {
+        let log_format = match get("LOG_FORMAT").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
-            Some(other) => {
-                return Err(invalid(
-                    "LOG_FORMAT",
-                    format!("expected pretty or json, got {other:?}"),
-                ))
-            }
+            Some(other) => return Err(invalid("LOG_FORMAT", format!("expected pretty or json, got {other:?}"))),
         };
         let workers = match get("WEB_CONCURRENCY") {
             None => None,
@@ -260,10 +233,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         Settings::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -272,10 +242,7 @@ mod tests {
         let s = settings(&[]).unwrap();
         assert_eq!(s.port, 8000);
         assert_eq!(s.host, "127.0.0.1");
-        assert_eq!(
-            s.database_url,
-            DatabaseUrl::Sqlite("oc-lettings.sqlite3".into())
-        );
+        assert_eq!(s.database_url, DatabaseUrl::Sqlite("oc-lettings.sqlite3".into()));
         assert!(!s.debug);
         assert!(s.seed_demo);
         assert_eq!(s.log_format, LogFormat::Pretty);
@@ -298,9 +265,7 @@ mod tests {
 
     #[test]
     fn postgres_urls_in_heroku_form_never_show_the_password() {
-        let url =
-            DatabaseUrl::parse("postgres://u:hunter2@db.example.com:5432/app?sslmode=require")
-                .unwrap();
+        let url = DatabaseUrl::parse("postgres://u:hunter2@db.example.com:5432/app?sslmode=require").unwrap();
         assert!(matches!(url, DatabaseUrl::Postgres(_)));
         assert_eq!(url.describe(), "PostgreSQL db.example.com:5432/app");
         assert!(!format!("{url:?}").contains("hunter2"));
@@ -331,10 +296,7 @@ mod tests {
     fn secret_key_required_only_without_debug() {
         let err = settings(&[]).unwrap().require_secret_key().unwrap_err();
         assert!(err.to_string().contains("SECRET_KEY"));
-        assert!(settings(&[("DEBUG", "true")])
-            .unwrap()
-            .require_secret_key()
-            .is_ok());
+        assert!(settings(&[("DEBUG", "true")]).unwrap().require_secret_key().is_ok());
         let with_key = settings(&[("SECRET_KEY", "s3cret-value")]).unwrap();
         assert!(with_key.require_secret_key().is_ok());
         assert!(!format!("{with_key:?}").contains("s3cret-value"));

@@ -11,6 +11,21 @@ use crate::db::DbError;
 pub enum AppError {
     #[error("not found")]
     NotFound,
+    /// Not logged in to the admin: redirect to its login page, then back to `next`.
+    #[error("login required")]
+    LoginRequired { next: String },
+    /// A refused request (a CSRF failure, a staff member asking for a superuser's page).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// Too many failed logins: try again after this many seconds.
+    #[error("too many requests; retry after {0} s")]
+    TooManyRequests(u64),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("cannot generate a random token: {0}")]
+    Random(#[from] getrandom::Error),
+    #[error(transparent)]
+    Password(#[from] crate::accounts::password::HashError),
     #[error(transparent)]
     Database(#[from] DbError),
     #[error("template error: {0}")]
@@ -18,8 +33,10 @@ pub enum AppError {
 }
 
 #[derive(Serialize)]
-struct ErrorPage {
+struct ErrorPage<'a> {
     status: u16,
+    reason: &'a str,
+    retry_after: u64,
 }
 
 impl AppError {
@@ -27,6 +44,9 @@ impl AppError {
         match status {
             StatusCode::NOT_FOUND => "404.html",
             StatusCode::SERVICE_UNAVAILABLE => "503.html",
+            StatusCode::FORBIDDEN => "403.html",
+            StatusCode::TOO_MANY_REQUESTS => "429.html",
+            StatusCode::BAD_REQUEST => "400.html",
             _ => "500.html",
         }
     }
@@ -34,13 +54,16 @@ impl AppError {
 
 /// The site's own error page for `status` (never a framework default or a stack trace).
 pub fn error_page(status: StatusCode) -> HttpResponse {
-    let html = crate::templates::render(
-        AppError::template(status),
-        &ErrorPage {
-            status: status.as_u16(),
-        },
-    )
-    .unwrap_or_else(|err| {
+    error_page_with(status, "", 0)
+}
+
+fn error_page_with(status: StatusCode, reason: &str, retry_after: u64) -> HttpResponse {
+    let page = ErrorPage {
+        status: status.as_u16(),
+        reason,
+        retry_after,
+    };
+    let html = crate::templates::render(AppError::template(status), &page).unwrap_or_else(|err| {
         tracing::error!(error = %err, "cannot render the error page");
         format!(
             "<!DOCTYPE html><title>Error {0}</title><h1>Error {0}</h1>",
@@ -57,9 +80,12 @@ impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
             AppError::NotFound => StatusCode::NOT_FOUND,
-            AppError::Database(DbError::Unavailable(_) | DbError::Connect(_)) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            AppError::LoginRequired { .. } => StatusCode::FOUND,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Random(_) | AppError::Password(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Database(DbError::Unavailable(_) | DbError::Connect(_)) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(_) | AppError::Template(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -69,6 +95,27 @@ impl ResponseError for AppError {
         if status.is_server_error() {
             tracing::error!(error = %self, status = status.as_u16(), "request failed");
         }
-        error_page(status)
+        match self {
+            AppError::LoginRequired { next } => HttpResponse::Found()
+                .insert_header((
+                    "Location",
+                    format!(
+                        "/admin/login/?next={}",
+                        percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)
+                    ),
+                ))
+                .finish(),
+            AppError::Forbidden(reason) => error_page_with(status, reason, 0),
+            AppError::TooManyRequests(secs) => {
+                let mut response = error_page_with(status, "", *secs);
+                if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&secs.to_string()) {
+                    response
+                        .headers_mut()
+                        .insert(actix_web::http::header::RETRY_AFTER, value);
+                }
+                response
+            }
+            _ => error_page(status),
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Orange County Lettings: the site (actix-web + diesel + tera) and its admin commands.
 
 pub mod accounts;
+pub mod admin;
 pub mod assets;
 pub mod config;
 pub mod db;
@@ -34,11 +35,8 @@ pub async fn serve(settings: Settings, seed_demo: bool) -> anyhow::Result<()> {
         "database ready"
     );
     let address = format!("{}:{}", settings.host, settings.port);
-    let listener =
-        TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
-    let bound = listener
-        .local_addr()
-        .context("cannot read the listening address")?;
+    let listener = TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
+    let bound = listener.local_addr().context("cannot read the listening address")?;
     tracing::info!("listening on http://{bound}");
     startup::build_server(settings, db, listener)?.await?;
     tracing::info!("stopped");

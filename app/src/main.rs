@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
+use oc_lettings::accounts::superuser::create_superuser;
 use oc_lettings::config::Settings;
 use oc_lettings::db::{import, Database};
 use oc_lettings::{startup, telemetry};
@@ -33,6 +35,19 @@ enum Command {
     ImportDjango {
         /// The Django database file (either layout: oc_lettings_site_* or lettings_*/profiles_*).
         path: PathBuf,
+    },
+    /// Create a staff superuser for the admin. Prompts for what is not given; with
+    /// --no-input, takes the password from DJANGO_SUPERUSER_PASSWORD.
+    Createsuperuser {
+        /// The username (or DJANGO_SUPERUSER_USERNAME).
+        #[arg(long, env = "DJANGO_SUPERUSER_USERNAME")]
+        username: Option<String>,
+        /// The email address (or DJANGO_SUPERUSER_EMAIL).
+        #[arg(long, env = "DJANGO_SUPERUSER_EMAIL")]
+        email: Option<String>,
+        /// Never prompt: fail instead when something is missing.
+        #[arg(long, alias = "noinput")]
+        no_input: bool,
     },
 }
 
@@ -64,6 +79,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Createsuperuser {
+            username,
+            email,
+            no_input,
+        } => {
+            let db = Database::new(&settings.database_url, 1)?;
+            startup::prepare_database(&db, false)?;
+            let answers = superuser_answers(username, email, no_input)?;
+            let mut conn = db.get()?;
+            create_superuser(&mut conn, &answers.0, &answers.1, &answers.2)?;
+            println!("Superuser {} created.", answers.0);
+            Ok(())
+        }
         Command::ImportDjango { path } => {
             let db = Database::new(&settings.database_url, 1)?;
             startup::prepare_database(&db, false)?;
@@ -77,4 +105,74 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// One line from stdin after a prompt (on stderr, so stdout stays clean for scripts).
+fn ask(prompt: &str) -> anyhow::Result<String> {
+    use std::io::{BufRead, Write};
+    eprint!("{prompt}");
+    std::io::stderr().flush().ok();
+    let mut line = String::new();
+    if std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the answer")?
+        == 0
+    {
+        bail!(
+            "no answer to {:?} (stdin closed); use --no-input with the flags and DJANGO_SUPERUSER_PASSWORD",
+            prompt.trim()
+        );
+    }
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// A password without echo on a terminal; a plain line when stdin is piped.
+fn ask_password(prompt: &str) -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(prompt).context("cannot read the password")
+    } else {
+        ask(prompt)
+    }
+}
+
+/// (username, email, password) from flags, environment and prompts.
+fn superuser_answers(
+    username: Option<String>,
+    email: Option<String>,
+    no_input: bool,
+) -> anyhow::Result<(String, String, String)> {
+    let env_password = std::env::var("DJANGO_SUPERUSER_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
+    if no_input {
+        let Some(username) = username else {
+            bail!("--no-input needs --username (or DJANGO_SUPERUSER_USERNAME)");
+        };
+        let Some(password) = env_password else {
+            bail!("--no-input needs the password in DJANGO_SUPERUSER_PASSWORD");
+        };
+        return Ok((username, email.unwrap_or_default(), password));
+    }
+    let username = match username {
+        Some(username) => username,
+        None => ask("Username: ")?,
+    };
+    let email = match email {
+        Some(email) => email,
+        None => ask("Email address: ")?,
+    };
+    let password = match env_password {
+        Some(password) => password,
+        None => {
+            let first = ask_password("Password: ")?;
+            let second = ask_password("Password (again): ")?;
+            if first != second {
+                bail!("Error: Your passwords didn't match.");
+            }
+            first
+        }
+    };
+    Ok((username, email, password))
 }

@@ -6,7 +6,7 @@ use actix_web::{guard, web, HttpRequest, HttpResponse, Route};
 use crate::errors::{error_page, AppError};
 use crate::startup::AppState;
 use crate::templates::render_page;
-use crate::{assets, lettings, profiles};
+use crate::{admin, assets, lettings, profiles};
 
 /// A route answering GET and HEAD (actix sends HEAD responses without their body).
 pub fn get_or_head() -> Route {
@@ -19,7 +19,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/readyz").route(get_or_head().to(readyz)))
         .service(web::resource("/static/{path:.*}").route(get_or_head().to(assets::serve)))
         .configure(lettings::routes)
-        .configure(profiles::routes);
+        .configure(profiles::routes)
+        .configure(admin::routes);
 }
 
 /// A page that shows no data.
@@ -57,8 +58,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 pub fn append_slash_target(req: &HttpRequest) -> Option<String> {
     let path = req.path();
     let method = req.method();
-    let is_page_path =
-        !path.ends_with('/') && !path.starts_with("//") && !path.starts_with("/static/");
+    let is_page_path = !path.ends_with('/') && !path.starts_with("//") && !path.starts_with("/static/");
     if !is_page_path || !(method == "GET" || method == "HEAD") {
         return None;
     }

@@ -9,6 +9,7 @@ use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, DefaultHeaders, Next};
 use actix_web::{web, App, HttpServer};
 
+use crate::admin::throttle::LoginThrottle;
 use crate::config::Settings;
 use crate::db::{migrations, seed, Database, DbError};
 use crate::routes;
@@ -17,6 +18,29 @@ use crate::routes;
 pub struct AppState {
     pub db: Database,
     pub settings: Settings,
+    /// Signs session and CSRF cookies: SECRET_KEY, or (DEBUG without one) a random key for
+    /// this process only.
+    pub signing_key: Vec<u8>,
+    pub login_throttle: LoginThrottle,
+}
+
+impl AppState {
+    pub fn new(db: Database, settings: Settings) -> Result<Self, getrandom::Error> {
+        let signing_key = match &settings.secret_key {
+            Some(key) => key.expose().as_bytes().to_vec(),
+            None => {
+                let mut key = vec![0u8; 32];
+                getrandom::fill(&mut key)?;
+                key
+            }
+        };
+        Ok(AppState {
+            db,
+            settings,
+            signing_key,
+            login_throttle: LoginThrottle::default(),
+        })
+    }
 }
 
 /// Seconds in-flight requests get after SIGTERM (Heroku kills at 30).
@@ -41,13 +65,9 @@ pub struct PreparedDatabase {
     pub seeded: bool,
 }
 
-pub fn build_server(
-    settings: Settings,
-    db: Database,
-    listener: TcpListener,
-) -> std::io::Result<Server> {
+pub fn build_server(settings: Settings, db: Database, listener: TcpListener) -> std::io::Result<Server> {
     let workers = settings.workers;
-    let state = web::Data::new(AppState { db, settings });
+    let state = web::Data::new(AppState::new(db, settings).map_err(std::io::Error::other)?);
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

@@ -22,11 +22,7 @@ pub fn init(format: LogFormat) {
             )
             .try_init(),
         LogFormat::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .with_writer(std::io::stderr),
-            )
+            .with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr))
             .try_init(),
     };
     // Already initialised (tests): keep the first subscriber.

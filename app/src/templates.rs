@@ -15,8 +15,7 @@ use crate::errors::AppError;
 
 include!(concat!(env!("OUT_DIR"), "/templates_table.rs"));
 
-static TEMPLATES: LazyLock<Result<Tera, String>> =
-    LazyLock::new(|| build().map_err(|err| describe(&err)));
+static TEMPLATES: LazyLock<Result<Tera, String>> = LazyLock::new(|| build().map_err(|err| describe(&err)));
 
 fn static_url(args: &HashMap<String, Value>) -> tera::Result<Value> {
     let name = args
@@ -72,21 +71,23 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 }
 
 pub fn render(name: &str, data: &impl Serialize) -> Result<String, AppError> {
-    let tera = TEMPLATES
-        .as_ref()
-        .map_err(|err| AppError::Template(err.clone()))?;
-    let context =
-        Context::from_serialize(data).map_err(|err| AppError::Template(describe(&err)))?;
+    let tera = TEMPLATES.as_ref().map_err(|err| AppError::Template(err.clone()))?;
+    let context = Context::from_serialize(data).map_err(|err| AppError::Template(describe(&err)))?;
     tera.render(name, &context)
+        .map_err(|err| AppError::Template(describe(&err)))
+}
+
+/// Renders with a context built by hand (the admin's pages).
+pub fn render_context(name: &str, context: &Context) -> Result<String, AppError> {
+    let tera = TEMPLATES.as_ref().map_err(|err| AppError::Template(err.clone()))?;
+    tera.render(name, context)
         .map_err(|err| AppError::Template(describe(&err)))
 }
 
 /// A 200 HTML page.
 pub fn render_page(name: &str, data: &impl Serialize) -> Result<HttpResponse, AppError> {
     let html = render(name, data)?;
-    Ok(HttpResponse::Ok()
-        .content_type(ContentType::html())
-        .body(html))
+    Ok(HttpResponse::Ok().content_type(ContentType::html()).body(html))
 }
 
 #[cfg(test)]
@@ -110,15 +111,9 @@ mod tests {
     #[test]
     fn unknown_assets_fail_rendering() {
         let mut args = HashMap::new();
-        args.insert(
-            "path".to_owned(),
-            Value::String("css/missing.css".to_owned()),
-        );
+        args.insert("path".to_owned(), Value::String("css/missing.css".to_owned()));
         assert!(static_url(&args).is_err());
-        args.insert(
-            "path".to_owned(),
-            Value::String("css/styles.css".to_owned()),
-        );
+        args.insert("path".to_owned(), Value::String("css/styles.css".to_owned()));
         let url = static_url(&args).unwrap();
         assert!(url.as_str().unwrap().starts_with("/static/css/styles."));
     }

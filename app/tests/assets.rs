@@ -17,22 +17,14 @@ async fn stylesheet_url(app: &TestApp) -> String {
 }
 
 fn source_css() -> Vec<u8> {
-    std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/static/css/styles.css"
-    ))
-    .unwrap()
+    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/static/css/styles.css")).unwrap()
 }
 
 async fn hashed_url_is_immutable_and_serves_the_file(backend: Backend) {
     let app = spawn_app(&backend, false).await;
     let url = stylesheet_url(&app).await;
     let name = url.rsplit('/').next().unwrap();
-    let hash = name
-        .strip_prefix("styles.")
-        .unwrap()
-        .strip_suffix(".css")
-        .unwrap();
+    let hash = name.strip_prefix("styles.").unwrap().strip_suffix(".css").unwrap();
     assert_eq!(hash.len(), 12);
     assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()));
 
@@ -61,9 +53,7 @@ async fn brotli_and_gzip_are_chosen_by_accept_encoding(backend: Backend) {
     let app = spawn_app(&backend, false).await;
     let url = stylesheet_url(&app).await;
 
-    let response = app
-        .get_with(&url, &[("accept-encoding", "gzip, deflate, br")])
-        .await;
+    let response = app.get_with(&url, &[("accept-encoding", "gzip, deflate, br")]).await;
     assert_eq!(header(&response, "content-encoding"), "br");
     assert_eq!(header(&response, "vary"), "Accept-Encoding");
     let br_tag = header(&response, "etag");
@@ -85,9 +75,7 @@ async fn brotli_and_gzip_are_chosen_by_accept_encoding(backend: Backend) {
         .unwrap();
     assert_eq!(decoded, source_css());
 
-    let response = app
-        .get_with(&url, &[("accept-encoding", "br;q=0, gzip;q=0")])
-        .await;
+    let response = app.get_with(&url, &[("accept-encoding", "br;q=0, gzip;q=0")]).await;
     assert_eq!(header(&response, "content-encoding"), "");
     let plain_tag = header(&response, "etag");
 
@@ -121,10 +109,7 @@ async fn etag_revalidation_answers_304(backend: Backend) {
     }
     // The brotli tag does not validate the gzip representation.
     let response = app
-        .get_with(
-            &url,
-            &[("accept-encoding", "gzip"), ("if-none-match", &tag)],
-        )
+        .get_with(&url, &[("accept-encoding", "gzip"), ("if-none-match", &tag)])
         .await;
     assert_eq!(response.status().as_u16(), 200);
 }
@@ -135,23 +120,14 @@ async fn head_sends_headers_without_the_body(backend: Backend) {
     let response = app.head(&url).await;
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(header(&response, "content-type"), "text/css; charset=utf-8");
-    assert_eq!(
-        header(&response, "content-length"),
-        source_css().len().to_string()
-    );
+    assert_eq!(header(&response, "content-length"), source_css().len().to_string());
     assert!(response.bytes().await.unwrap().is_empty());
 }
 
 async fn every_linked_image_is_served_with_its_type(backend: Backend) {
     let app = spawn_app(&backend, false).await;
     let html = app.page("/").await;
-    let logo = html
-        .split("<img src=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
+    let logo = html.split("<img src=\"").nth(1).unwrap().split('"').next().unwrap();
     assert!(logo.starts_with("/static/img/logo."), "{logo}");
     let response = app.get(logo).await;
     assert_eq!(response.status().as_u16(), 200);

@@ -43,11 +43,7 @@ fn one_line_error(output: &Output) -> String {
 fn migrate_applies_then_has_nothing_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let first = oc_lettings(dir.path(), &[], &["migrate"]);
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     assert!(String::from_utf8_lossy(&first.stdout).contains("1 migration(s) applied"));
     let second = oc_lettings(dir.path(), &[], &["migrate"]);
     assert!(String::from_utf8_lossy(&second.stdout).contains("0 migration(s) applied"));
@@ -56,15 +52,8 @@ fn migrate_applies_then_has_nothing_to_do() {
 #[test]
 fn a_malformed_setting_is_named_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let stderr = one_line_error(&oc_lettings(
-        dir.path(),
-        &[("PORT", "eighty")],
-        &["migrate"],
-    ));
-    assert!(
-        stderr.starts_with("error: setting PORT is invalid"),
-        "{stderr}"
-    );
+    let stderr = one_line_error(&oc_lettings(dir.path(), &[("PORT", "eighty")], &["migrate"]));
+    assert!(stderr.starts_with("error: setting PORT is invalid"), "{stderr}");
     let stderr = one_line_error(&oc_lettings(
         dir.path(),
         &[("DATABASE_URL", "mysql://db/x")],
@@ -145,10 +134,7 @@ fn stop_server(mut child: Child) {
         if let Some(exit) = child.try_wait().unwrap() {
             break exit;
         }
-        assert!(
-            Instant::now() < deadline,
-            "still running 30 s after SIGTERM"
-        );
+        assert!(Instant::now() < deadline, "still running 30 s after SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(exit.success(), "{exit:?}");

@@ -66,20 +66,13 @@ fn two_instances_starting_together_do_not_race(backend: Backend) {
             })
         })
         .collect();
-    let results: Vec<PreparedDatabase> = handles
-        .into_iter()
-        .map(|h| h.join().unwrap().unwrap())
-        .collect();
+    let results: Vec<PreparedDatabase> = handles.into_iter().map(|h| h.join().unwrap().unwrap()).collect();
     assert_eq!(
         results.iter().map(|r| r.migrations_applied).sum::<usize>(),
         1,
         "{results:?}"
     );
-    assert_eq!(
-        results.iter().filter(|r| r.seeded).count(),
-        1,
-        "{results:?}"
-    );
+    assert_eq!(results.iter().filter(|r| r.seeded).count(), 1, "{results:?}");
 }
 
 fn the_schema_enforces_the_model_constraints(backend: Backend) {
@@ -134,10 +127,7 @@ fn the_schema_enforces_the_model_constraints(backend: Backend) {
         format!("INSERT INTO auth_user (id, password, username, date_joined) VALUES ({id}, '!', '{name}', '2024-01-01 00:00:00')")
     };
     exec(&mut conn, &user(1, "alice")).unwrap();
-    assert!(
-        exec(&mut conn, &user(2, "alice")).is_err(),
-        "duplicate username"
-    );
+    assert!(exec(&mut conn, &user(2, "alice")).is_err(), "duplicate username");
     assert!(exec(&mut conn, &user(3, "")).is_err(), "empty username");
     assert!(
         exec(&mut conn, &user(4, &"u".repeat(151))).is_err(),
@@ -265,10 +255,7 @@ fn postgres_connections_use_tls_when_the_url_asks() {
     assert!(made.status.success());
     let refused = with_params(
         &by_name,
-        &format!(
-            "sslmode=verify-full&sslrootcert={}",
-            stranger_root.display()
-        ),
+        &format!("sslmode=verify-full&sslrootcert={}", stranger_root.display()),
     );
     let err = connection_uses_tls(&refused).unwrap_err();
     assert!(err.contains("certificate"), "{err}");

@@ -72,11 +72,7 @@ fn check_full_import(backend: &Backend, fixture: &str) {
     );
 
     let imported = site_rows(&mut conn);
-    assert_eq!(
-        imported,
-        as_rows(read_django(&source).unwrap()),
-        "every row, as read"
-    );
+    assert_eq!(imported, as_rows(read_django(&source).unwrap()), "every row, as read");
 
     // Spot checks against the documented data: hashes byte for byte, timestamps exact.
     let admin = &imported.0[0];
@@ -91,15 +87,8 @@ fn check_full_import(backend: &Backend, fixture: &str) {
         admin.last_login,
         Some(day.and_hms_micro_opt(9, 41, 56, 975_174).unwrap())
     );
-    assert_eq!(
-        admin.date_joined,
-        day.and_hms_micro_opt(9, 41, 15, 326_411).unwrap()
-    );
-    let gazer = imported
-        .0
-        .iter()
-        .find(|u| u.username == "HeadlinesGazer")
-        .unwrap();
+    assert_eq!(admin.date_joined, day.and_hms_micro_opt(9, 41, 15, 326_411).unwrap());
+    let gazer = imported.0.iter().find(|u| u.username == "HeadlinesGazer").unwrap();
     assert_eq!(gazer.id, 5);
     assert_eq!(gazer.last_login, None);
     assert_eq!(
@@ -157,9 +146,7 @@ fn imports_over_the_demo_data(backend: Backend) {
         (5, 6, 6, 4)
     );
     // The demo users' unusable passwords were replaced by the imported hashes.
-    assert!(users
-        .iter()
-        .all(|u| u.password.starts_with("pbkdf2_sha256$")));
+    assert!(users.iter().all(|u| u.password.starts_with("pbkdf2_sha256$")));
 }
 
 fn assert_nothing_written(conn: &mut DbConnection) {
@@ -172,10 +159,7 @@ fn a_missing_file_is_an_error_and_writes_nothing(backend: Backend) {
     let missing = database.dir.path().join("nope.sqlite3");
     let err = import_django(&missing, &mut conn).unwrap_err();
     assert!(matches!(err, ImportError::Missing(_)), "{err}");
-    assert!(
-        err.to_string().ends_with("nope.sqlite3: no such file"),
-        "{err}"
-    );
+    assert!(err.to_string().ends_with("nope.sqlite3: no such file"), "{err}");
     assert!(!missing.exists(), "the import must not create its source");
     assert_nothing_written(&mut conn);
 }
@@ -191,10 +175,7 @@ fn a_file_that_is_not_sqlite_is_an_error(backend: Backend) {
     let mut conn = db.get().unwrap();
     let err = import_django(&bogus, &mut conn).unwrap_err();
     assert!(matches!(err, ImportError::NotSqlite { .. }), "{err}");
-    assert!(
-        err.to_string().contains("not a readable SQLite database"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("not a readable SQLite database"), "{err}");
     assert_nothing_written(&mut conn);
 }
 
@@ -248,20 +229,13 @@ fn the_command_imports_and_reports(backend: Backend) {
         .arg(&source)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         stdout.contains("5 users, 6 addresses, 6 lettings, 4 profiles"),
         "{stdout}"
     );
-    assert!(
-        !stdout.contains("@"),
-        "no credentials in the report: {stdout}"
-    );
+    assert!(!stdout.contains("@"), "no credentials in the report: {stdout}");
     let db = oc_lettings::db::Database::new(&database.url, 1).unwrap();
     let lettings: i64 = lettings_letting::table
         .count()
@@ -344,11 +318,7 @@ fn the_reader_sees_exactly_the_source_rows() {
             "email",
             "is_staff",
         ];
-        assert_eq!(
-            users,
-            raw_rows(&mut raw, "auth_user", &columns),
-            "{fixture}"
-        );
+        assert_eq!(users, raw_rows(&mut raw, "auth_user", &columns), "{fixture}");
         let addresses: Vec<String> = data
             .addresses
             .iter()
@@ -413,8 +383,5 @@ fn the_command_fails_with_one_line_on_a_missing_file() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.starts_with("error: missing.sqlite3: no such file"),
-        "{stderr}"
-    );
+    assert!(stderr.starts_with("error: missing.sqlite3: no such file"), "{stderr}");
 }

@@ -23,10 +23,7 @@ fn assert_layout(html: &str) {
     assert!(html.contains("<a class=\"btn btn-primary\" href=\"/lettings/\">Lettings</a>"));
     assert!(html.contains("Copyright &copy; Orange County Lettings 2023"));
     assert!(html.contains("Privacy Policy") && html.contains("Terms &amp; Conditions"));
-    assert!(
-        html.contains("href=\"/static/css/styles."),
-        "hashed stylesheet link"
-    );
+    assert!(html.contains("href=\"/static/css/styles."), "hashed stylesheet link");
 }
 
 /// The `href`s of the buttons under the content, in order.
@@ -38,23 +35,14 @@ fn action_buttons(html: &str) -> Vec<(String, String)> {
         .skip(1)
         .map(|chunk| {
             let (href, rest) = chunk.split_once('"').unwrap();
-            let text = rest
-                .split_once('>')
-                .unwrap()
-                .1
-                .split_once("</a>")
-                .unwrap()
-                .0;
+            let text = rest.split_once('>').unwrap().1.split_once("</a>").unwrap().0;
             (href.to_owned(), text.to_owned())
         })
         .collect()
 }
 
 fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-    items
-        .iter()
-        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-        .collect()
+    items.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
 }
 
 async fn index_page(backend: Backend) {
@@ -90,14 +78,8 @@ async fn letting_page_shows_the_address_card(backend: Backend) {
     let app = spawn_app(&backend, true).await;
     let html = app.page("/lettings/1/").await;
     assert_layout(&html);
-    assert_eq!(
-        element_text(&html, "title"),
-        "Joshua Tree Green Haus /w Hot Tub"
-    );
-    assert_eq!(
-        element_text(&html, "h1"),
-        "Joshua Tree Green Haus /w Hot Tub"
-    );
+    assert_eq!(element_text(&html, "title"), "Joshua Tree Green Haus /w Hot Tub");
+    assert_eq!(element_text(&html, "h1"), "Joshua Tree Green Haus /w Hot Tub");
     let card = &html[html.find("<div class=\"card\">").unwrap()..];
     let paragraphs: Vec<&str> = card
         .split("<p>")
@@ -105,24 +87,15 @@ async fn letting_page_shows_the_address_card(backend: Backend) {
         .take(3)
         .map(|p| p.split("</p>").next().unwrap())
         .collect();
-    assert_eq!(
-        paragraphs,
-        ["7217 Bedford Street", "Brunswick, GA 31525", "USA"]
-    );
+    assert_eq!(paragraphs, ["7217 Bedford Street", "Brunswick, GA 31525", "USA"]);
     assert_eq!(
         action_buttons(&html),
-        pairs(&[
-            ("/lettings/", "Back"),
-            ("/", "Home"),
-            ("/profiles/", "Profiles")
-        ])
+        pairs(&[("/lettings/", "Back"), ("/", "Home"), ("/profiles/", "Profiles")])
     );
 
     let html = app.page("/lettings/5/").await;
     assert_eq!(element_text(&html, "h1"), LETTING_TITLES[4]);
-    assert!(
-        html.contains("<p>9606 Harvard Street</p>") && html.contains("<p>Aliquippa, PA 15001</p>")
-    );
+    assert!(html.contains("<p>9606 Harvard Street</p>") && html.contains("<p>Aliquippa, PA 15001</p>"));
 }
 
 async fn profiles_list_links_every_profile(backend: Backend) {
@@ -157,11 +130,7 @@ async fn profile_page_shows_the_user_card(backend: Backend) {
     }
     assert_eq!(
         action_buttons(&html),
-        pairs(&[
-            ("/profiles/", "Back"),
-            ("/", "Home"),
-            ("/lettings/", "Lettings")
-        ])
+        pairs(&[("/profiles/", "Back"), ("/", "Home"), ("/lettings/", "Lettings")])
     );
 }
 
@@ -253,10 +222,7 @@ async fn head_works_wherever_get_does(backend: Backend) {
     ] {
         let response = app.head(path).await;
         assert_eq!(response.status().as_u16(), 200, "HEAD {path}");
-        assert!(
-            response.bytes().await.unwrap().is_empty(),
-            "HEAD {path} has no body"
-        );
+        assert!(response.bytes().await.unwrap().is_empty(), "HEAD {path} has no body");
     }
     assert_eq!(app.head("/lettings/99/").await.status().as_u16(), 404);
 }
@@ -270,12 +236,7 @@ async fn other_methods_do_not_reach_the_pages(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 405);
-    let response = app
-        .client
-        .delete(format!("{}/", app.address))
-        .send()
-        .await
-        .unwrap();
+    let response = app.client.delete(format!("{}/", app.address)).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 405);
 }
 
@@ -283,17 +244,9 @@ async fn security_headers_on_every_response(backend: Backend) {
     let app = spawn_app(&backend, true).await;
     for path in ["/", "/lettings/1/", "/nope/"] {
         let response = app.get(path).await;
-        assert_eq!(
-            header(&response, "x-content-type-options"),
-            "nosniff",
-            "{path}"
-        );
+        assert_eq!(header(&response, "x-content-type-options"), "nosniff", "{path}");
         assert_eq!(header(&response, "x-frame-options"), "DENY", "{path}");
-        assert_eq!(
-            header(&response, "referrer-policy"),
-            "same-origin",
-            "{path}"
-        );
+        assert_eq!(header(&response, "referrer-policy"), "same-origin", "{path}");
     }
 }
 

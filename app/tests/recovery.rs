@@ -70,11 +70,7 @@ impl PrivateServer {
                 .unwrap()
                 .success());
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let server = PrivateServer {
             bindir,
             data: dir.path().join("data"),
@@ -144,7 +140,10 @@ async fn status(client: &reqwest::Client, url: &str) -> u16 {
 #[actix_web::test]
 async fn pages_answer_503_while_postgres_is_down_and_recover_when_it_is_back() {
     let Some(bindir) = pg_bindir() else {
-        let _ = writeln!(std::io::stderr(), "\nSKIPPED: PostgreSQL recovery test (no initdb/pg_ctl; install postgresql or set TEST_PG_BINDIR)");
+        let _ = writeln!(
+            std::io::stderr(),
+            "\nSKIPPED: PostgreSQL recovery test (no initdb/pg_ctl; install postgresql or set TEST_PG_BINDIR)"
+        );
         return;
     };
     let server = PrivateServer::init(bindir);
@@ -155,14 +154,10 @@ async fn pages_answer_503_while_postgres_is_down_and_recover_when_it_is_back() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let mut env = std::collections::HashMap::new();
-    env.insert(
-        "DATABASE_URL",
-        "postgres://unused@127.0.0.1/unused".to_owned(),
-    );
+    env.insert("DATABASE_URL", "postgres://unused@127.0.0.1/unused".to_owned());
     env.insert("SECRET_KEY", "x".repeat(50));
     env.insert("WEB_CONCURRENCY", "1".to_owned());
-    let settings =
-        oc_lettings::config::Settings::from_lookup(|name| env.get(name).cloned()).unwrap();
+    let settings = oc_lettings::config::Settings::from_lookup(|name| env.get(name).cloned()).unwrap();
     actix_web::rt::spawn(startup::build_server(settings, db, listener).unwrap());
     let client = common::client();
 
@@ -186,21 +181,10 @@ async fn pages_answer_503_while_postgres_is_down_and_recover_when_it_is_back() {
     server.pg_ctl("start");
     let deadline = Instant::now() + Duration::from_secs(30);
     while status(&client, &format!("{base}/readyz")).await != 200 {
-        assert!(
-            Instant::now() < deadline,
-            "the site did not recover within 30 s"
-        );
+        assert!(Instant::now() < deadline, "the site did not recover within 30 s");
         actix_web::rt::time::sleep(Duration::from_millis(200)).await;
     }
-    let response = client
-        .get(format!("{base}/lettings/1/"))
-        .send()
-        .await
-        .unwrap();
+    let response = client.get(format!("{base}/lettings/1/")).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
-    assert!(response
-        .text()
-        .await
-        .unwrap()
-        .contains("7217 Bedford Street"));
+    assert!(response.text().await.unwrap().contains("7217 Bedford Street"));
 }

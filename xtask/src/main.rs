@@ -13,10 +13,7 @@ use clap::{Parser, Subcommand};
 use runner::Runner;
 
 #[derive(Parser)]
-#[command(
-    name = "cargo xtask",
-    about = "Build, check and ship Orange County Lettings"
-)]
+#[command(name = "cargo xtask", about = "Build, check and ship Orange County Lettings")]
 struct Cli {
     /// Print the commands without running them.
     #[arg(long, global = true)]

@@ -90,7 +90,8 @@ pub fn provide(dry_run: bool) -> TestPostgres {
     }
     if !docker_answers() {
         return TestPostgres::Unavailable(
-            "no TEST_DATABASE_URL and no Docker daemon answering; set TEST_DATABASE_URL=postgres://… to run them".into(),
+            "no TEST_DATABASE_URL and no Docker daemon answering; set TEST_DATABASE_URL=postgres://… to run them"
+                .into(),
         );
     }
     let (name, tag) = image();
@@ -103,18 +104,13 @@ pub fn provide(dry_run: bool) -> TestPostgres {
     {
         Ok(container) => match container.get_host_port_ipv4(5432) {
             Ok(port) => {
-                println!(
-                    "<== postgres: ready in {:.1}s",
-                    started.elapsed().as_secs_f64()
-                );
+                println!("<== postgres: ready in {:.1}s", started.elapsed().as_secs_f64());
                 TestPostgres::Container {
                     url: format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres"),
                     _container: Box::new(container),
                 }
             }
-            Err(err) => TestPostgres::Unavailable(format!(
-                "the {name}:{tag} container exposes no port: {err}"
-            )),
+            Err(err) => TestPostgres::Unavailable(format!("the {name}:{tag} container exposes no port: {err}")),
         },
         Err(err) => TestPostgres::Unavailable(format!(
             "cannot start {name}:{tag} ({}); set TEST_POSTGRES_IMAGE or TEST_DATABASE_URL",
@@ -133,10 +129,7 @@ mod tests {
 
     #[test]
     fn redaction_hides_credentials_and_parameters() {
-        assert_eq!(
-            redact("postgres://u:secret@h:5432/db?sslmode=require"),
-            "h:5432/db"
-        );
+        assert_eq!(redact("postgres://u:secret@h:5432/db?sslmode=require"), "h:5432/db");
         assert_eq!(redact("postgres://h/db"), "h/db");
     }
 }

@@ -64,9 +64,9 @@ impl Runner {
         }
         let started = Instant::now();
         let program = command.get_program().to_string_lossy().into_owned();
-        let status = command.status().with_context(|| {
-            format!("{step}: cannot run `{program}` (is it installed and on PATH?)")
-        })?;
+        let status = command
+            .status()
+            .with_context(|| format!("{step}: cannot run `{program}` (is it installed and on PATH?)"))?;
         println!(
             "<== {step}: {} in {:.1}s",
             if status.success() { "ok" } else { "FAILED" },

@@ -1,3 +1,5 @@
 //! Users (Django's `auth_user`): the accounts behind profiles and, later, the admin.
 
 pub mod model;
+pub mod password;
+pub mod superuser;

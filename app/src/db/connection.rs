@@ -40,9 +40,7 @@ impl ConnectionManager {
                 check_parent_dir(path)?;
                 Ok(ConnectionManager::Sqlite(path.clone()))
             }
-            DatabaseUrl::Postgres(url) => Ok(ConnectionManager::Postgres(with_connect_timeout(
-                url.expose(),
-            ))),
+            DatabaseUrl::Postgres(url) => Ok(ConnectionManager::Postgres(with_connect_timeout(url.expose()))),
         }
     }
 
@@ -74,12 +72,10 @@ fn check_parent_dir(path: &Path) -> Result<(), DbError> {
     if parent.is_dir() {
         Ok(())
     } else {
-        Err(DbError::Connect(diesel::ConnectionError::BadConnection(
-            format!(
-                "the directory {} for the SQLite file does not exist",
-                parent.display()
-            ),
-        )))
+        Err(DbError::Connect(diesel::ConnectionError::BadConnection(format!(
+            "the directory {} for the SQLite file does not exist",
+            parent.display()
+        ))))
     }
 }
 

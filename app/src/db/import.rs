@@ -184,13 +184,12 @@ fn open_read_only(path: &Path) -> Result<SqliteConnection, ImportError> {
 }
 
 fn detect_layout(path: &Path, conn: &mut SqliteConnection) -> Result<Layout, ImportError> {
-    let names: Vec<TableName> =
-        diesel::sql_query("SELECT name FROM sqlite_master WHERE type = 'table'")
-            .load(conn)
-            .map_err(|err| ImportError::NotSqlite {
-                path: path.to_path_buf(),
-                reason: err.to_string(),
-            })?;
+    let names: Vec<TableName> = diesel::sql_query("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .load(conn)
+        .map_err(|err| ImportError::NotSqlite {
+            path: path.to_path_buf(),
+            reason: err.to_string(),
+        })?;
     let has = |table: &str| names.iter().any(|n| n.name == table);
     if !has("auth_user") {
         return Err(ImportError::NotDjango(path.to_path_buf()));
@@ -237,10 +236,8 @@ pub fn read_django(path: &Path) -> Result<DjangoData, ImportError> {
         address_table,
         "id, number, street, city, state, zip_code, country_iso_code",
     )?;
-    let lettings: Vec<LettingRow> =
-        read_table(path, &mut conn, letting_table, "id, title, address_id")?;
-    let profiles: Vec<ProfileRow> =
-        read_table(path, &mut conn, profile_table, "id, favorite_city, user_id")?;
+    let lettings: Vec<LettingRow> = read_table(path, &mut conn, letting_table, "id, title, address_id")?;
+    let profiles: Vec<ProfileRow> = read_table(path, &mut conn, profile_table, "id, favorite_city, user_id")?;
     Ok(DjangoData {
         layout: Some(layout),
         users: users
@@ -313,10 +310,7 @@ macro_rules! upsert_by_id {
 }
 
 /// Writes `data` into `conn` in one transaction, upserting by id.
-pub fn write_django(
-    data: &DjangoData,
-    conn: &mut DbConnection,
-) -> Result<ImportReport, ImportError> {
+pub fn write_django(data: &DjangoData, conn: &mut DbConnection) -> Result<ImportReport, ImportError> {
     conn.transaction(|conn| {
         for user in &data.users {
             upsert_by_id!(conn, auth_user::table, user, "auth_user");

@@ -24,8 +24,7 @@ pub fn with_schema_lock<T>(
     task: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
     if let DbConnection::Sqlite(sqlite) = conn {
-        sqlite
-            .batch_execute("CREATE TABLE IF NOT EXISTS oc_schema_lock (id INTEGER PRIMARY KEY)")?;
+        sqlite.batch_execute("CREATE TABLE IF NOT EXISTS oc_schema_lock (id INTEGER PRIMARY KEY)")?;
     }
     conn.transaction(|conn| {
         match conn {
@@ -54,9 +53,7 @@ where
 /// as [`with_schema_lock`], so two instances starting together cannot race.
 pub fn run_pending(conn: &mut DbConnection) -> Result<usize, DbError> {
     match conn {
-        DbConnection::Sqlite(sqlite) => {
-            sqlite.immediate_transaction(|sqlite| apply(sqlite, SQLITE_MIGRATIONS))
-        }
+        DbConnection::Sqlite(sqlite) => sqlite.immediate_transaction(|sqlite| apply(sqlite, SQLITE_MIGRATIONS)),
         DbConnection::Postgresql(pg) => pg.transaction(|pg| {
             pg.batch_execute(&format!("SELECT pg_advisory_xact_lock({SCHEMA_LOCK_KEY})"))?;
             apply(pg, POSTGRES_MIGRATIONS)
@@ -68,12 +65,7 @@ pub fn run_pending(conn: &mut DbConnection) -> Result<usize, DbError> {
 /// (SQLite's AUTOINCREMENT does so by itself).
 pub fn sync_id_sequences(conn: &mut DbConnection) -> Result<(), DbError> {
     if let DbConnection::Postgresql(pg) = conn {
-        for table in [
-            "auth_user",
-            "lettings_address",
-            "lettings_letting",
-            "profiles_profile",
-        ] {
+        for table in ["auth_user", "lettings_address", "lettings_letting", "profiles_profile"] {
             pg.batch_execute(&format!(
                 "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
                  COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"

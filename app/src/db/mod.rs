@@ -51,21 +51,14 @@ impl Database {
     }
 
     /// As [`Database::new`], with how long a caller may wait for a connection.
-    pub fn with_acquire_timeout(
-        url: &DatabaseUrl,
-        pool_size: u32,
-        timeout: Duration,
-    ) -> Result<Self, DbError> {
+    pub fn with_acquire_timeout(url: &DatabaseUrl, pool_size: u32, timeout: Duration) -> Result<Self, DbError> {
         let manager = ConnectionManager::new(url)?;
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(0))
             .connection_timeout(timeout)
             .build_unchecked(manager);
-        Ok(Database {
-            pool,
-            url: url.clone(),
-        })
+        Ok(Database { pool, url: url.clone() })
     }
 
     pub fn url(&self) -> &DatabaseUrl {

@@ -47,9 +47,17 @@ diesel::table! {
 diesel::joinable!(lettings_letting -> lettings_address (address_id));
 diesel::joinable!(profiles_profile -> auth_user (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(
-    auth_user,
-    lettings_address,
-    lettings_letting,
-    profiles_profile,
-);
+diesel::allow_tables_to_appear_in_same_query!(auth_user, lettings_address, lettings_letting, profiles_profile,);
+
+diesel::table! {
+    admin_session (token_hash) {
+        token_hash -> Text,
+        user_id -> Integer,
+        csrf_token -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(admin_session -> auth_user (user_id));
+diesel::allow_tables_to_appear_in_same_query!(admin_session, auth_user);

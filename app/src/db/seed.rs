@@ -178,9 +178,7 @@ fn insert_demo_data(conn: &mut DbConnection) -> Result<(), DbError> {
             is_active: true,
             date_joined: joined,
         };
-        diesel::insert_into(auth_user::table)
-            .values(&user)
-            .execute(conn)?;
+        diesel::insert_into(auth_user::table).values(&user).execute(conn)?;
         let profile = Profile {
             id: *profile_id,
             favorite_city: (*city).into(),

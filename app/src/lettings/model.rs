@@ -6,9 +6,7 @@ use serde::Serialize;
 use crate::db::schema::{lettings_address, lettings_letting};
 use crate::db::{DbConnection, DbError};
 
-#[derive(
-    Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Serialize,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
 #[diesel(table_name = lettings_address)]
 pub struct Address {
     pub id: i32,
@@ -27,9 +25,7 @@ impl std::fmt::Display for Address {
     }
 }
 
-#[derive(
-    Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Serialize,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
 #[diesel(table_name = lettings_letting)]
 pub struct Letting {
     pub id: i32,

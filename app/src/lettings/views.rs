@@ -23,10 +23,7 @@ struct LettingPage {
     letting: LettingDetail,
 }
 
-pub async fn detail(
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
+pub async fn detail(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     let id = parse_letting_id(&id).ok_or(AppError::NotFound)?;
     let letting = state
         .db

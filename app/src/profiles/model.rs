@@ -10,9 +10,7 @@ use crate::db::{DbConnection, DbError};
 /// Django usernames are at most 150 characters; a longer path segment names no one.
 pub const USERNAME_MAX_CHARS: usize = 150;
 
-#[derive(
-    Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Serialize,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
 #[diesel(table_name = profiles_profile)]
 pub struct Profile {
     pub id: i32,
@@ -66,16 +64,10 @@ pub fn list_profiles(conn: &mut DbConnection) -> Result<Vec<ProfileSummary>, DbE
         .collect())
 }
 
-pub fn load_profile(
-    conn: &mut DbConnection,
-    username: &str,
-) -> Result<Option<ProfileDetail>, DbError> {
+pub fn load_profile(conn: &mut DbConnection, username: &str) -> Result<Option<ProfileDetail>, DbError> {
     // No stored username is empty, longer than Django allows, or holds control characters
     // (which PostgreSQL would reject outright, NUL above all).
-    if username.is_empty()
-        || username.chars().count() > USERNAME_MAX_CHARS
-        || username.chars().any(char::is_control)
-    {
+    if username.is_empty() || username.chars().count() > USERNAME_MAX_CHARS || username.chars().any(char::is_control) {
         return Ok(None);
     }
     Ok(profiles_profile::table

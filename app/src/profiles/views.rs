@@ -23,10 +23,7 @@ struct ProfilePage {
     profile: ProfileDetail,
 }
 
-pub async fn detail(
-    state: web::Data<AppState>,
-    username: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
+pub async fn detail(state: web::Data<AppState>, username: web::Path<String>) -> Result<HttpResponse, AppError> {
     let username = username.into_inner();
     let profile = state
         .db

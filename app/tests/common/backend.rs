@@ -58,9 +58,7 @@ pub fn with_database_name(url: &str, name: &str) -> String {
         None => (url, String::new()),
     };
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[scheme_end..]
-        .find('/')
-        .map_or(base.len(), |i| scheme_end + i);
+    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
     format!("{}/{name}{params}", &base[..host_end])
 }
 
@@ -85,9 +83,7 @@ impl TestDatabase {
                 );
                 let mut admin = PgConnection::establish(admin_url)
                     .unwrap_or_else(|err| panic!("TEST_DATABASE_URL is set but unusable: {err}"));
-                admin
-                    .batch_execute(&format!("CREATE DATABASE {name}"))
-                    .unwrap();
+                admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
                 let url = with_database_name(admin_url, &name);
                 TestDatabase {
                     url: DatabaseUrl::Postgres(PostgresUrl::new(url)),
@@ -118,8 +114,7 @@ impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Some((admin_url, name)) = &self.postgres {
             if let Ok(mut admin) = PgConnection::establish(admin_url) {
-                let _ =
-                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
             }
         }
     }
@@ -163,9 +158,6 @@ mod tests {
             super::with_database_name("postgres://h/db?sslmode=disable", "x"),
             "postgres://h/x?sslmode=disable"
         );
-        assert_eq!(
-            super::with_database_name("postgresql://h", "x"),
-            "postgresql://h/x"
-        );
+        assert_eq!(super::with_database_name("postgresql://h", "x"), "postgresql://h/x");
     }
 }

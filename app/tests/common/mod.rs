@@ -68,14 +68,8 @@ pub async fn spawn_app_with_broken_db(backend: &Backend) -> TestApp {
             DatabaseUrl::Sqlite(path)
         }
         Backend::Postgres(_) => {
-            let closed = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            DatabaseUrl::Postgres(PostgresUrl::new(format!(
-                "postgres://nobody@127.0.0.1:{closed}/none"
-            )))
+            let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            DatabaseUrl::Postgres(PostgresUrl::new(format!("postgres://nobody@127.0.0.1:{closed}/none")))
         }
     };
     let db = Database::with_acquire_timeout(&url, 2, Duration::from_millis(500)).unwrap();
@@ -163,13 +157,7 @@ pub fn list_links(html: &str) -> Vec<(String, String)> {
         .skip(1)
         .map(|chunk| {
             let (href, rest) = chunk.split_once('"').unwrap();
-            let text = rest
-                .split_once('>')
-                .unwrap()
-                .1
-                .split_once("</a>")
-                .unwrap()
-                .0;
+            let text = rest.split_once('>').unwrap().1.split_once("</a>").unwrap().0;
             (href.to_owned(), text.to_owned())
         })
         .collect()

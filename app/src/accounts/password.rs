@@ -1,0 +1,141 @@
+//! Password hashes. Django's `pbkdf2_sha256$<iterations>$<salt>$<base64>` verify (so
+//! users imported from the Django site log in unchanged); new hashes are argon2id, stored
+//! in Django's own format (`argon2$argon2id$…`), so Django could still read them.
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::Argon2;
+use base64::Engine as _;
+use subtle::ConstantTimeEq;
+
+/// The algorithm prefix Django's Argon2PasswordHasher writes before the PHC string.
+const ARGON2_PREFIX: &str = "argon2";
+/// Django 3.0's default work factor, for the dummy verification below.
+const DUMMY_PBKDF2: &str = "pbkdf2_sha256$180000$dummysalt123$Bbq1Z6kDbMEtIP+9bBwEEAYgIU6GzQ1Z0YzXrP2Jc3k=";
+/// Refuses absurd work factors (a hash is stored data, but never a reason to spin for minutes).
+const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot hash the password: {0}")]
+pub struct HashError(String);
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    Mismatch,
+    /// The password is right; `upgrade` when the hash should be replaced by argon2id.
+    Match {
+        upgrade: bool,
+    },
+}
+
+/// An argon2id hash of `password` (OWASP's parameters: 19 MiB, 2 passes), in Django's format.
+pub fn hash_password(password: &str) -> Result<String, HashError> {
+    let phc = Argon2::default()
+        .hash_password(password.as_bytes())
+        .map_err(|err| HashError(err.to_string()))?;
+    Ok(format!("{ARGON2_PREFIX}{phc}"))
+}
+
+fn verify_pbkdf2_sha256(password: &str, encoded: &str) -> bool {
+    let mut parts = encoded.splitn(4, '$');
+    let (Some("pbkdf2_sha256"), Some(iterations), Some(salt), Some(expected)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let Ok(iterations) = iterations.parse::<u32>() else {
+        return false;
+    };
+    if iterations == 0 || iterations > MAX_PBKDF2_ITERATIONS {
+        return false;
+    }
+    let mut derived = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), salt.as_bytes(), iterations, &mut derived);
+    let computed = base64::engine::general_purpose::STANDARD.encode(derived);
+    computed.as_bytes().ct_eq(expected.as_bytes()).into()
+}
+
+fn verify_argon2(password: &str, encoded: &str) -> bool {
+    let Some(phc) = encoded.strip_prefix(ARGON2_PREFIX) else {
+        return false;
+    };
+    PasswordHash::new(phc).is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+}
+
+/// Checks `password` against `encoded`. A hash starting with `!` (Django's unusable
+/// password) or of an unknown algorithm never matches.
+pub fn verify_password(password: &str, encoded: &str) -> Verification {
+    if encoded.starts_with(ARGON2_PREFIX) {
+        if verify_argon2(password, encoded) {
+            return Verification::Match { upgrade: false };
+        }
+    } else if encoded.starts_with("pbkdf2_sha256$") && verify_pbkdf2_sha256(password, encoded) {
+        return Verification::Match { upgrade: true };
+    }
+    Verification::Mismatch
+}
+
+/// Spends the time a real verification would, so an unknown username answers no faster
+/// than a wrong password (no user enumeration by timing).
+pub fn verify_dummy(password: &str) {
+    let _ = verify_pbkdf2_sha256(password, DUMMY_PBKDF2);
+}
+
+/// Whether a stored hash can ever verify (for display: "no password set").
+pub fn is_usable(encoded: &str) -> bool {
+    !encoded.starts_with('!') && (encoded.starts_with(ARGON2_PREFIX) || encoded.starts_with("pbkdf2_sha256$"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shipped Django database's admin, whose documented password is `Abc1234!`.
+    const DJANGO_ADMIN: &str = "pbkdf2_sha256$180000$p35UH2yYInHF$4LTphT2basUmvfLq+XHETVvKONZrWUsLfKu1K8/Hqdk=";
+
+    #[test]
+    fn django_pbkdf2_hashes_verify_and_ask_for_an_upgrade() {
+        assert_eq!(
+            verify_password("Abc1234!", DJANGO_ADMIN),
+            Verification::Match { upgrade: true }
+        );
+        assert_eq!(verify_password("abc1234!", DJANGO_ADMIN), Verification::Mismatch);
+        assert_eq!(verify_password("", DJANGO_ADMIN), Verification::Mismatch);
+    }
+
+    #[test]
+    fn new_hashes_are_argon2id_in_djangos_format() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("argon2$argon2id$v=19$"), "{hash}");
+        assert_eq!(
+            verify_password("correct horse", &hash),
+            Verification::Match { upgrade: false }
+        );
+        assert_eq!(verify_password("wrong horse", &hash), Verification::Mismatch);
+        assert_ne!(hash, hash_password("correct horse").unwrap(), "salted");
+        assert!(is_usable(&hash));
+    }
+
+    #[test]
+    fn malformed_and_unusable_hashes_never_verify() {
+        for encoded in [
+            "!unusable",
+            "",
+            "md5$abc$def",
+            "pbkdf2_sha256$notanumber$salt$hash",
+            "pbkdf2_sha256$0$salt$hash",
+            "pbkdf2_sha256$99999999999$salt$hash",
+            "pbkdf2_sha256$1000$salt",
+            "argon2$garbage",
+        ] {
+            assert_eq!(
+                verify_password("anything", encoded),
+                Verification::Mismatch,
+                "{encoded}"
+            );
+        }
+        assert!(!is_usable("!unusable"));
+        assert!(is_usable(DJANGO_ADMIN));
+    }
+}

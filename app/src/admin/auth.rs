@@ -1,0 +1,202 @@
+//! Logging in and out of the admin.
+
+use std::time::Instant;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use diesel::prelude::*;
+use tera::Context;
+
+use super::render::{admin_page, redirect};
+use super::request::{
+    check_anonymous_csrf, check_csrf, client_address, cookie, current_staff, expired, parse_form, safe_next,
+    session_token, CSRF_COOKIE,
+};
+use super::{session, tokens};
+use crate::accounts::password::{self, Verification};
+use crate::db::schema::auth_user;
+use crate::db::{DbConnection, DbError};
+use crate::errors::AppError;
+use crate::startup::AppState;
+
+/// Django's message: it does not say which of the two was wrong.
+pub const LOGIN_FAILED: &str =
+    "Please enter the correct username and password for a staff account. Note that both fields may be case-sensitive.";
+
+fn next_from_query(req: &HttpRequest) -> String {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    let next = pairs
+        .into_iter()
+        .find(|(k, _)| k == "next")
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    safe_next(&next)
+}
+
+fn login_page(
+    req: &HttpRequest,
+    state: &AppState,
+    next: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Result<HttpResponse, AppError> {
+    // Keep the visitor's CSRF token while its signature holds; a new one otherwise.
+    let token = match req
+        .cookie(CSRF_COOKIE)
+        .and_then(|c| tokens::unsign(&state.signing_key, c.value()).map(str::to_owned))
+    {
+        Some(token) => token,
+        None => tokens::random_token()?,
+    };
+    let mut context = Context::new();
+    context.insert("csrf_token", &token);
+    context.insert("next", next);
+    context.insert("username", username);
+    context.insert("error", &error);
+    let mut response = admin_page(req, None, "admin/login.html", context, StatusCode::OK)?;
+    let signed = tokens::sign(&state.signing_key, &token);
+    response
+        .add_cookie(&cookie(req, CSRF_COOKIE, signed, Some(365 * 24 * 60 * 60)))
+        .map_err(|err| AppError::BadRequest(err.to_string()))?;
+    Ok(response)
+}
+
+/// `GET /admin/login/`
+pub async fn login_form(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let next = next_from_query(&req);
+    if current_staff(&req, &state).await?.is_some() {
+        return Ok(redirect(&next));
+    }
+    login_page(&req, &state, &next, "", None)
+}
+
+/// The stored credentials of a username: (id, hash, may log in to the admin).
+fn load_credentials(conn: &mut DbConnection, username: &str) -> Result<Option<(i32, String, bool)>, DbError> {
+    let row: Option<(i32, String, bool, bool)> = auth_user::table
+        .filter(auth_user::username.eq(username))
+        .select((
+            auth_user::id,
+            auth_user::password,
+            auth_user::is_active,
+            auth_user::is_staff,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(id, hash, active, staff)| (id, hash, active && staff)))
+}
+
+/// Opens the session (ending the previous one: the session id rotates at login), records
+/// the login, and replaces a Django hash by argon2id.
+fn open_session(
+    conn: &mut DbConnection,
+    user_id: i32,
+    new_hash: Option<String>,
+    old_token: Option<String>,
+    token: &str,
+    csrf_token: &str,
+) -> Result<(), DbError> {
+    conn.transaction(|conn| {
+        if let Some(old) = old_token {
+            session::delete(conn, &old)?;
+        }
+        session::purge_expired(conn)?;
+        session::create(conn, user_id, token, csrf_token)?;
+        let user = auth_user::table.find(user_id);
+        diesel::update(user)
+            .set(auth_user::last_login.eq(session::now()))
+            .execute(conn)?;
+        if let Some(hash) = new_hash {
+            diesel::update(user).set(auth_user::password.eq(hash)).execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+/// `POST /admin/login/`
+pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, AppError> {
+    let form = parse_form(&body)?;
+    check_anonymous_csrf(&req, &state, &form)?;
+    let username = form.get("username").to_owned();
+    let password = form.get("password").to_owned();
+    let next = safe_next(form.get("next"));
+    let address = client_address(&req);
+    if let Err(wait) = state.login_throttle.check(&username, &address, Instant::now()) {
+        tracing::warn!(%username, %address, "login throttled");
+        return Err(AppError::TooManyRequests(wait.as_secs_f64().ceil() as u64));
+    }
+
+    let lookup = username.clone();
+    let credentials = state.db.run(move |conn| load_credentials(conn, &lookup)).await?;
+    // Hashing is slow on purpose: off the worker thread, and as slow for unknown users.
+    let verdict = web::block(move || match credentials {
+        None => {
+            password::verify_dummy(&password);
+            Ok(None)
+        }
+        Some((id, hash, may_log_in)) => match password::verify_password(&password, &hash) {
+            Verification::Match { upgrade } if may_log_in => {
+                let new_hash = if upgrade {
+                    Some(password::hash_password(&password)?)
+                } else {
+                    None
+                };
+                Ok(Some((id, new_hash)))
+            }
+            _ => Ok(None),
+        },
+    })
+    .await
+    .map_err(|_| AppError::Database(DbError::Cancelled))?
+    .map_err(|err: password::HashError| AppError::Password(err))?;
+
+    let Some((user_id, new_hash)) = verdict else {
+        state.login_throttle.record_failure(&username, &address, Instant::now());
+        tracing::info!(%username, %address, "failed admin login");
+        return login_page(&req, &state, &next, &username, Some(LOGIN_FAILED));
+    };
+    state.login_throttle.record_success(&username);
+    let token = tokens::random_token()?;
+    let csrf_token = tokens::random_token()?;
+    let old_token = session_token(&req, &state);
+    let (session_token_value, csrf) = (token.clone(), csrf_token.clone());
+    state
+        .db
+        .run(move |conn| open_session(conn, user_id, new_hash, old_token, &session_token_value, &csrf))
+        .await?;
+    tracing::info!(%username, "admin login");
+    let signed = tokens::sign(&state.signing_key, &token);
+    Ok(HttpResponse::Found()
+        .insert_header(("Location", next))
+        .cookie(cookie(&req, session::COOKIE, signed, Some(session::AGE_SECS)))
+        .finish())
+}
+
+/// `GET /admin/logout/`: a confirmation (logging out changes state, so it is a POST).
+pub async fn logout_confirm(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    match current_staff(&req, &state).await? {
+        Some(staff) => admin_page(
+            &req,
+            Some(&staff),
+            "admin/logout_confirm.html",
+            Context::new(),
+            StatusCode::OK,
+        ),
+        None => Ok(redirect("/admin/login/")),
+    }
+}
+
+/// `POST /admin/logout/`
+pub async fn logout(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, AppError> {
+    let Some(staff) = current_staff(&req, &state).await? else {
+        return Ok(redirect("/admin/login/"));
+    };
+    check_csrf(&staff, &parse_form(&body)?)?;
+    if let Some(token) = session_token(&req, &state) {
+        state.db.run(move |conn| session::delete(conn, &token)).await?;
+    }
+    let mut response = admin_page(&req, None, "admin/logged_out.html", Context::new(), StatusCode::OK)?;
+    response
+        .add_cookie(&expired(&req, session::COOKIE))
+        .map_err(|err| AppError::BadRequest(err.to_string()))?;
+    Ok(response)
+}

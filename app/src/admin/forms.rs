@@ -1,0 +1,466 @@
+//! Admin forms: what each field accepts, cleaning submitted text into typed values
+//! (errors kept beside their field), and what a template needs to draw a field.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// What a field accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Text of `min..=max` characters, no control characters.
+    Text {
+        min: usize,
+        max: usize,
+    },
+    /// Exactly `len` ASCII letters (state, country code); stored upper-case.
+    Letters {
+        len: usize,
+    },
+    /// A whole number in `min..=max`.
+    Integer {
+        min: i32,
+        max: i32,
+    },
+    /// An email address of at most `max` characters, or empty.
+    Email {
+        max: usize,
+    },
+    /// Django's username rule: 1–150 letters, digits and `@ . + - _`.
+    Username,
+    Checkbox,
+    /// The id of a row of another model (options come from the model).
+    Choice,
+    /// A new password (checked against the password rules).
+    NewPassword,
+    /// Must equal the named field.
+    Confirm(&'static str),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct FieldSpec {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub kind: FieldKind,
+    pub help: &'static str,
+}
+
+/// Submitted (or loaded) values, as text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Form {
+    values: BTreeMap<String, String>,
+}
+
+impl Form {
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        Form {
+            values: pairs.into_iter().collect(),
+        }
+    }
+
+    /// Whether the field was sent at all (a pressed submit button arrives empty).
+    pub fn has(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
+
+    pub fn get(&self, name: &str) -> &str {
+        self.values.get(name).map_or("", String::as_str)
+    }
+
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        self.values.insert(name.to_owned(), value.into());
+    }
+}
+
+/// Errors beside each field, and errors about the whole form.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FormErrors {
+    pub fields: BTreeMap<String, Vec<String>>,
+    pub form: Vec<String>,
+}
+
+impl FormErrors {
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.form.is_empty()
+    }
+
+    pub fn field(name: &str, message: impl Into<String>) -> Self {
+        let mut errors = FormErrors::default();
+        errors.add(name, message);
+        errors
+    }
+
+    pub fn add(&mut self, name: &str, message: impl Into<String>) {
+        self.fields.entry(name.to_owned()).or_default().push(message.into());
+    }
+}
+
+/// A cleaned value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Text(String),
+    Int(i32),
+    Bool(bool),
+}
+
+/// Cleaned values by field name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cleaned(BTreeMap<&'static str, Value>);
+
+impl Cleaned {
+    pub fn text(&self, name: &str) -> String {
+        match self.0.get(name) {
+            Some(Value::Text(text)) => text.clone(),
+            _ => String::new(),
+        }
+    }
+
+    pub fn int(&self, name: &str) -> i32 {
+        match self.0.get(name) {
+            Some(Value::Int(n)) => *n,
+            _ => 0,
+        }
+    }
+
+    pub fn bool(&self, name: &str) -> bool {
+        matches!(self.0.get(name), Some(Value::Bool(true)))
+    }
+}
+
+const REQUIRED: &str = "This field is required.";
+
+fn clean_text(raw: &str, min: usize, max: usize) -> Result<String, String> {
+    let text = raw.trim();
+    let length = text.chars().count();
+    if text.chars().any(char::is_control) {
+        return Err("Control characters are not allowed.".into());
+    }
+    if length == 0 && min > 0 {
+        return Err(REQUIRED.into());
+    }
+    if length > max {
+        return Err(format!(
+            "Ensure this value has at most {max} characters (it has {length})."
+        ));
+    }
+    if length < min {
+        return Err(format!(
+            "Ensure this value has at least {min} characters (it has {length})."
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// Django's password rules, in short: 8+ characters, not all digits, not the username.
+pub fn check_password_rules(password: &str, username: &str) -> Result<(), String> {
+    if password.chars().count() < 8 {
+        return Err("This password is too short. It must contain at least 8 characters.".into());
+    }
+    if password.chars().all(|c| c.is_ascii_digit()) {
+        return Err("This password is entirely numeric.".into());
+    }
+    if !username.is_empty() && password.eq_ignore_ascii_case(username) {
+        return Err("The password is too similar to the username.".into());
+    }
+    if password.chars().count() > 4096 {
+        return Err("This password is too long.".into());
+    }
+    Ok(())
+}
+
+fn clean_field(spec: &FieldSpec, form: &Form) -> Result<Value, String> {
+    let raw = form.get(spec.name);
+    match spec.kind {
+        FieldKind::Text { min, max } => clean_text(raw, min, max).map(Value::Text),
+        FieldKind::Letters { len } => {
+            let text = raw.trim();
+            if text.is_empty() {
+                Err(REQUIRED.into())
+            } else if text.chars().count() != len || !text.chars().all(|c| c.is_ascii_alphabetic()) {
+                Err(format!("Enter exactly {len} letters."))
+            } else {
+                Ok(Value::Text(text.to_ascii_uppercase()))
+            }
+        }
+        FieldKind::Integer { min, max } => {
+            let text = raw.trim();
+            if text.is_empty() {
+                return Err(REQUIRED.into());
+            }
+            match text.parse::<i64>() {
+                Ok(n) if n < i64::from(min) => Err(format!("Ensure this value is greater than or equal to {min}.")),
+                Ok(n) if n > i64::from(max) => Err(format!("Ensure this value is less than or equal to {max}.")),
+                Ok(n) => i32::try_from(n)
+                    .map(Value::Int)
+                    .map_err(|_| "Enter a whole number.".into()),
+                Err(_) => Err("Enter a whole number.".into()),
+            }
+        }
+        FieldKind::Email { max } => {
+            let text = clean_text(raw, 0, max)?;
+            let valid = text.is_empty()
+                || text.split_once('@').is_some_and(|(local, domain)| {
+                    !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+                }) && !text.contains(char::is_whitespace);
+            if valid {
+                Ok(Value::Text(text))
+            } else {
+                Err("Enter a valid email address.".into())
+            }
+        }
+        FieldKind::Username => {
+            let text = clean_text(raw, 1, 150)?;
+            if text.chars().all(|c| c.is_alphanumeric() || "@.+-_".contains(c)) {
+                Ok(Value::Text(text))
+            } else {
+                Err(
+                    "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters."
+                        .into(),
+                )
+            }
+        }
+        FieldKind::Checkbox => Ok(Value::Bool(matches!(raw, "on" | "true" | "1"))),
+        FieldKind::Choice => match raw.trim().parse::<i32>() {
+            Ok(id) if id > 0 => Ok(Value::Int(id)),
+            _ if raw.trim().is_empty() => Err(REQUIRED.into()),
+            _ => Err("Select a valid choice.".into()),
+        },
+        FieldKind::NewPassword => {
+            if raw.is_empty() {
+                return Err(REQUIRED.into());
+            }
+            check_password_rules(raw, form.get("username")).map(|()| Value::Text(raw.to_owned()))
+        }
+        FieldKind::Confirm(other) => {
+            if raw.is_empty() {
+                Err(REQUIRED.into())
+            } else if raw != form.get(other) {
+                Err("The two password fields didn’t match.".into())
+            } else {
+                Ok(Value::Text(String::new()))
+            }
+        }
+    }
+}
+
+/// Cleans every field; all errors at once, each beside its field.
+pub fn clean(specs: &[FieldSpec], form: &Form) -> Result<Cleaned, FormErrors> {
+    let mut cleaned = Cleaned::default();
+    let mut errors = FormErrors::default();
+    for spec in specs {
+        match clean_field(spec, form) {
+            Ok(value) => {
+                cleaned.0.insert(spec.name, value);
+            }
+            Err(message) => errors.add(spec.name, message),
+        }
+    }
+    if errors.is_empty() {
+        Ok(cleaned)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The options of each choice field: (value, label) pairs by field name.
+pub type Choices = BTreeMap<&'static str, Vec<(String, String)>>;
+
+/// One `<option>`.
+#[derive(Debug, Clone, Serialize)]
+pub struct OptionView {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// What a template needs to draw one field.
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldView {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub help: &'static str,
+    /// `text`, `number`, `email`, `checkbox`, `select` or `password`.
+    pub input: &'static str,
+    pub value: String,
+    pub checked: bool,
+    pub required: bool,
+    pub max_length: Option<usize>,
+    pub min: Option<i32>,
+    pub max: Option<i32>,
+    pub options: Vec<OptionView>,
+    pub errors: Vec<String>,
+}
+
+/// Field views for `specs` filled from `form`; `choices` gives each choice field's options.
+pub fn field_views(specs: &[FieldSpec], form: &Form, errors: &FormErrors, choices: &Choices) -> Vec<FieldView> {
+    specs
+        .iter()
+        .map(|spec| {
+            let value = form.get(spec.name).to_owned();
+            let (input, required, max_length, min, max) = match spec.kind {
+                FieldKind::Text { min, max } => ("text", min > 0, Some(max), None, None),
+                FieldKind::Letters { len } => ("text", true, Some(len), None, None),
+                FieldKind::Integer { min, max } => ("number", true, None, Some(min), Some(max)),
+                FieldKind::Email { max } => ("email", false, Some(max), None, None),
+                FieldKind::Username => ("text", true, Some(150), None, None),
+                FieldKind::Checkbox => ("checkbox", false, None, None, None),
+                FieldKind::Choice => ("select", true, None, None, None),
+                FieldKind::NewPassword | FieldKind::Confirm(_) => ("password", true, None, None, None),
+            };
+            let options = choices
+                .get(spec.name)
+                .map(|options| {
+                    options
+                        .iter()
+                        .map(|(id, label)| OptionView {
+                            selected: *id == value,
+                            value: id.clone(),
+                            label: label.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            FieldView {
+                name: spec.name,
+                label: spec.label,
+                help: spec.help,
+                input,
+                checked: matches!(value.as_str(), "on" | "true" | "1"),
+                // A password is never sent back to the browser.
+                value: if input == "password" { String::new() } else { value },
+                required,
+                max_length,
+                min,
+                max,
+                options,
+                errors: errors.fields.get(spec.name).cloned().unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPECS: &[FieldSpec] = &[
+        FieldSpec {
+            name: "number",
+            label: "Number",
+            kind: FieldKind::Integer { min: 0, max: 9999 },
+            help: "",
+        },
+        FieldSpec {
+            name: "street",
+            label: "Street",
+            kind: FieldKind::Text { min: 1, max: 64 },
+            help: "",
+        },
+        FieldSpec {
+            name: "state",
+            label: "State",
+            kind: FieldKind::Letters { len: 2 },
+            help: "",
+        },
+        FieldSpec {
+            name: "email",
+            label: "Email",
+            kind: FieldKind::Email { max: 254 },
+            help: "",
+        },
+        FieldSpec {
+            name: "staff",
+            label: "Staff",
+            kind: FieldKind::Checkbox,
+            help: "",
+        },
+    ];
+
+    fn form(pairs: &[(&str, &str)]) -> Form {
+        Form::from_pairs(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+    }
+
+    #[test]
+    fn valid_input_is_cleaned_into_typed_values() {
+        let cleaned = clean(
+            SPECS,
+            &form(&[
+                ("number", " 42 "),
+                ("street", " Main St "),
+                ("state", "ga"),
+                ("staff", "on"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cleaned.int("number"), 42);
+        assert_eq!(cleaned.text("street"), "Main St");
+        assert_eq!(cleaned.text("state"), "GA");
+        assert_eq!(cleaned.text("email"), "");
+        assert!(cleaned.bool("staff"));
+    }
+
+    #[test]
+    fn every_bad_field_gets_its_own_error() {
+        let long = "x".repeat(65);
+        let errors = clean(
+            SPECS,
+            &form(&[
+                ("number", "10000"),
+                ("street", &long),
+                ("state", "G1"),
+                ("email", "nope"),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            errors.fields["number"],
+            ["Ensure this value is less than or equal to 9999."]
+        );
+        assert_eq!(
+            errors.fields["street"],
+            ["Ensure this value has at most 64 characters (it has 65)."]
+        );
+        assert_eq!(errors.fields["state"], ["Enter exactly 2 letters."]);
+        assert_eq!(errors.fields["email"], ["Enter a valid email address."]);
+        let errors = clean(SPECS, &form(&[("number", "abc"), ("street", " "), ("state", "")])).unwrap_err();
+        assert_eq!(errors.fields["number"], ["Enter a whole number."]);
+        assert_eq!(errors.fields["street"], ["This field is required."]);
+        assert_eq!(errors.fields["state"], ["This field is required."]);
+        let errors = clean(
+            SPECS,
+            &form(&[
+                ("number", "99999999999999999999"),
+                ("street", "a\u{0}b"),
+                ("state", "GA"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(errors.fields.contains_key("number") && errors.fields.contains_key("street"));
+    }
+
+    #[test]
+    fn password_rules() {
+        assert!(check_password_rules("short", "bob").is_err());
+        assert!(check_password_rules("12345678901", "bob").is_err());
+        assert!(check_password_rules("Bobbobbob", "bobbobbob").is_err());
+        assert!(check_password_rules("a good passphrase", "bob").is_ok());
+    }
+
+    #[test]
+    fn passwords_are_never_echoed_back() {
+        let specs = [FieldSpec {
+            name: "password1",
+            label: "Password",
+            kind: FieldKind::NewPassword,
+            help: "",
+        }];
+        let views = field_views(
+            &specs,
+            &form(&[("password1", "secret-secret")]),
+            &FormErrors::default(),
+            &BTreeMap::new(),
+        );
+        assert_eq!(views[0].value, "");
+        assert_eq!(views[0].input, "password");
+    }
+}

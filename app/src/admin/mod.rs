@@ -1,0 +1,52 @@
+//! The admin (`/admin/`): staff log in, then list, search, add, change and delete
+//! addresses, lettings, profiles and users, as in Django's admin.
+
+pub mod auth;
+pub mod forms;
+pub mod model;
+pub mod models;
+pub mod render;
+pub mod request;
+pub mod session;
+pub mod throttle;
+pub mod tokens;
+pub mod views;
+
+use actix_web::web;
+
+use crate::routes::get_or_head;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/admin/").route(get_or_head().to(views::index)))
+        .service(
+            web::resource("/admin/login/")
+                .route(get_or_head().to(auth::login_form))
+                .route(web::post().to(auth::login)),
+        )
+        .service(
+            web::resource("/admin/logout/")
+                .route(get_or_head().to(auth::logout_confirm))
+                .route(web::post().to(auth::logout)),
+        )
+        .service(
+            web::resource("/admin/auth/user/{id}/password/")
+                .route(get_or_head().to(views::password_form))
+                .route(web::post().to(views::password_change)),
+        )
+        .service(web::resource("/admin/{app}/{model}/").route(get_or_head().to(views::changelist)))
+        .service(
+            web::resource("/admin/{app}/{model}/add/")
+                .route(get_or_head().to(views::add_form))
+                .route(web::post().to(views::add)),
+        )
+        .service(
+            web::resource("/admin/{app}/{model}/{id}/change/")
+                .route(get_or_head().to(views::change_form))
+                .route(web::post().to(views::change)),
+        )
+        .service(
+            web::resource("/admin/{app}/{model}/{id}/delete/")
+                .route(get_or_head().to(views::delete_form))
+                .route(web::post().to(views::delete)),
+        );
+}

@@ -1,0 +1,185 @@
+//! What the admin needs of each model, and the registry of the four models it manages
+//! (Django's `admin.site.register`). Views are generic over [`AdminModel`].
+
+use std::collections::BTreeMap;
+
+use diesel::sql_types::Text;
+
+use super::forms::{Choices, Cleaned, FieldSpec, Form, FormErrors};
+use super::models;
+use crate::db::{DbConnection, DbError};
+
+/// Rows a list page shows (Django's `list_per_page`).
+pub const PER_PAGE: i64 = 100;
+
+diesel::define_sql_function! {
+    /// SQL `lower()`, on both backends (PostgreSQL's LIKE is case-sensitive).
+    fn lower(x: Text) -> Text;
+}
+
+/// Names and shape of a model in the admin.
+#[derive(Debug)]
+pub struct ModelMeta {
+    pub app: &'static str,
+    pub app_label: &'static str,
+    pub name: &'static str,
+    pub verbose: &'static str,
+    pub plural: &'static str,
+    /// Column headers of the list page.
+    pub columns: &'static [&'static str],
+    pub add_fields: &'static [FieldSpec],
+    pub change_fields: &'static [FieldSpec],
+    /// What the search box looks in, for its help text.
+    pub search_help: &'static str,
+    /// Only superusers may see and change it (users: no staff can promote itself).
+    pub superuser_only: bool,
+}
+
+impl ModelMeta {
+    pub fn url(&self) -> String {
+        format!("/admin/{}/{}/", self.app, self.name)
+    }
+}
+
+/// A list page request: search text, 1-based page, and the sort column (0-based, descending).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    pub search: String,
+    pub page: i64,
+    pub sort: Option<(usize, bool)>,
+}
+
+impl ListQuery {
+    /// `LIKE` pattern matching the search text anywhere, lower-cased, wildcards escaped.
+    pub fn pattern(&self) -> String {
+        let mut escaped = String::with_capacity(self.search.len() + 2);
+        escaped.push('%');
+        for c in self.search.trim().to_lowercase().chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                escaped.push('\\');
+            }
+            escaped.push(c);
+        }
+        escaped.push('%');
+        escaped
+    }
+
+    pub fn offset(&self) -> i64 {
+        (self.page.max(1) - 1) * PER_PAGE
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListRow {
+    pub id: i32,
+    pub cells: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListPage {
+    pub rows: Vec<ListRow>,
+    pub total: i64,
+}
+
+/// Why a save did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error("the form has errors")]
+    Invalid(FormErrors),
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error(transparent)]
+    Password(#[from] crate::accounts::password::HashError),
+}
+
+impl From<diesel::result::Error> for SaveError {
+    fn from(err: diesel::result::Error) -> Self {
+        SaveError::Database(DbError::Query(err))
+    }
+}
+
+pub trait AdminModel: Sync {
+    fn meta(&self) -> &'static ModelMeta;
+    fn list(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<ListPage, DbError>;
+    /// The row as form values, for the change form.
+    fn load(&self, conn: &mut DbConnection, id: i32) -> Result<Option<Form>, DbError>;
+    /// The row as Django's `__str__` shows it.
+    fn describe(&self, conn: &mut DbConnection, id: i32) -> Result<Option<String>, DbError>;
+    /// Options of the choice fields.
+    fn choices(&self, _conn: &mut DbConnection) -> Result<Choices, DbError> {
+        Ok(BTreeMap::new())
+    }
+    /// Inserts (`id` None) or updates; returns the row's id.
+    fn save(&self, conn: &mut DbConnection, id: Option<i32>, values: &Cleaned) -> Result<i32, SaveError>;
+    /// What deleting the row deletes with it ("Letting: …").
+    fn cascades(&self, _conn: &mut DbConnection, _id: i32) -> Result<Vec<String>, DbError> {
+        Ok(Vec::new())
+    }
+    fn delete(&self, conn: &mut DbConnection, id: i32) -> Result<bool, DbError>;
+}
+
+/// Every model of the admin, in the index's order.
+pub fn registry() -> [&'static dyn AdminModel; 4] {
+    [
+        &models::user::USERS,
+        &models::address::ADDRESSES,
+        &models::letting::LETTINGS,
+        &models::profile::PROFILES,
+    ]
+}
+
+pub fn find(app: &str, name: &str) -> Option<&'static dyn AdminModel> {
+    registry()
+        .into_iter()
+        .find(|m| m.meta().app == app && m.meta().name == name)
+}
+
+/// A unique-constraint violation as a form error on `field`, anything else as it is.
+pub fn unique_violation(err: diesel::result::Error, field: &str, message: &str) -> SaveError {
+    match err {
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+            SaveError::Invalid(FormErrors::field(field, message))
+        }
+        other => other.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_patterns_escape_wildcards() {
+        let query = ListQuery {
+            search: " 50%_Off\\ ".into(),
+            page: 1,
+            sort: None,
+        };
+        assert_eq!(query.pattern(), "%50\\%\\_off\\\\%");
+        assert_eq!(
+            ListQuery {
+                page: 3,
+                ..ListQuery::default()
+            }
+            .offset(),
+            200
+        );
+        assert_eq!(ListQuery::default().offset(), 0);
+    }
+
+    #[test]
+    fn the_registry_holds_each_model_once() {
+        let urls: Vec<String> = registry().iter().map(|m| m.meta().url()).collect();
+        assert_eq!(
+            urls,
+            [
+                "/admin/auth/user/",
+                "/admin/lettings/address/",
+                "/admin/lettings/letting/",
+                "/admin/profiles/profile/"
+            ]
+        );
+        assert!(find("lettings", "letting").is_some());
+        assert!(find("lettings", "nope").is_none());
+    }
+}

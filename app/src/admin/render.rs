@@ -1,0 +1,62 @@
+//! Rendering an admin page: the logged-in user, the CSRF token, the one-shot message.
+
+use actix_web::http::header::ContentType;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use serde::Serialize;
+use tera::Context;
+
+use super::request::{expired, flash_cookie, take_flash, FLASH_COOKIE};
+use super::session::StaffSession;
+use crate::errors::AppError;
+use crate::templates::render_context;
+
+#[derive(Serialize)]
+struct UserView<'a> {
+    username: &'a str,
+    is_superuser: bool,
+}
+
+pub fn admin_page(
+    req: &HttpRequest,
+    staff: Option<&StaffSession>,
+    template: &str,
+    mut context: Context,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    if let Some(staff) = staff {
+        context.insert(
+            "user",
+            &UserView {
+                username: &staff.username,
+                is_superuser: staff.is_superuser,
+            },
+        );
+        context.insert("csrf_token", &staff.csrf_token);
+    }
+    let flash = take_flash(req);
+    context.insert("flash", &flash);
+    let html = render_context(template, &context)?;
+    let mut response = HttpResponse::build(status)
+        .content_type(ContentType::html())
+        .insert_header(("Cache-Control", "no-store"))
+        .body(html);
+    if flash.is_some() {
+        response
+            .add_cookie(&expired(req, FLASH_COOKIE))
+            .map_err(|err| AppError::BadRequest(err.to_string()))?;
+    }
+    Ok(response)
+}
+
+/// A 302 to `location` carrying a message for the next page.
+pub fn redirect_with_message(req: &HttpRequest, location: &str, message: &str) -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header(("Location", location))
+        .cookie(flash_cookie(req, message))
+        .finish()
+}
+
+pub fn redirect(location: &str) -> HttpResponse {
+    HttpResponse::Found().insert_header(("Location", location)).finish()
+}

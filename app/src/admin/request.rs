@@ -1,0 +1,160 @@
+//! What admin handlers read from a request: the session, the CSRF token, the client's
+//! address, a form body, a safe `next`; and the cookies they set.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::{web, HttpRequest};
+
+use super::forms::Form;
+use super::session::{self, StaffSession};
+use super::tokens;
+use crate::errors::AppError;
+use crate::startup::AppState;
+
+/// Name of the CSRF field in every admin form (Django's).
+pub const CSRF_FIELD: &str = "csrfmiddlewaretoken";
+/// The anonymous CSRF cookie (for the login form, before there is a session).
+pub const CSRF_COOKIE: &str = "oc_csrf";
+/// A one-shot message shown on the next admin page.
+pub const FLASH_COOKIE: &str = "oc_flash";
+
+/// The session token from the signed cookie, if the signature holds.
+pub fn session_token(req: &HttpRequest, state: &AppState) -> Option<String> {
+    let cookie = req.cookie(session::COOKIE)?;
+    tokens::unsign(&state.signing_key, cookie.value()).map(str::to_owned)
+}
+
+/// The logged-in staff member, if any.
+pub async fn current_staff(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Option<StaffSession>, AppError> {
+    let Some(token) = session_token(req, state) else {
+        return Ok(None);
+    };
+    Ok(state.db.run(move |conn| session::load(conn, &token)).await?)
+}
+
+/// The logged-in staff member, or a redirect to the login page (and back here after).
+pub async fn require_staff(req: &HttpRequest, state: &web::Data<AppState>) -> Result<StaffSession, AppError> {
+    current_staff(req, state)
+        .await?
+        .ok_or_else(|| AppError::LoginRequired { next: full_path(req) })
+}
+
+pub fn full_path(req: &HttpRequest) -> String {
+    match req.query_string() {
+        "" => req.path().to_owned(),
+        query => format!("{}?{query}", req.path()),
+    }
+}
+
+const CSRF_FAILURE: &str = "CSRF verification failed. Request aborted. Reload the form and try again.";
+
+/// The form's CSRF token must be the session's.
+pub fn check_csrf(staff: &StaffSession, form: &Form) -> Result<(), AppError> {
+    if !form.get(CSRF_FIELD).is_empty() && tokens::same(form.get(CSRF_FIELD), &staff.csrf_token) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(CSRF_FAILURE.into()))
+    }
+}
+
+/// Before login: the form's token must be the one in the signed CSRF cookie.
+pub fn check_anonymous_csrf(req: &HttpRequest, state: &AppState, form: &Form) -> Result<(), AppError> {
+    let expected = req
+        .cookie(CSRF_COOKIE)
+        .and_then(|c| tokens::unsign(&state.signing_key, c.value()).map(str::to_owned));
+    match expected {
+        Some(expected) if !form.get(CSRF_FIELD).is_empty() && tokens::same(form.get(CSRF_FIELD), &expected) => Ok(()),
+        _ => Err(AppError::Forbidden(CSRF_FAILURE.into())),
+    }
+}
+
+/// An `application/x-www-form-urlencoded` body; anything else is a 400.
+pub fn parse_form(body: &[u8]) -> Result<Form, AppError> {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+        .map(Form::from_pairs)
+        .map_err(|err| AppError::BadRequest(err.to_string()))
+}
+
+/// The client's address: the last `X-Forwarded-For` entry (the one the platform's router
+/// appended), else the peer.
+pub fn client_address(req: &HttpRequest) -> String {
+    if let Some(forwarded) = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        if let Some(last) = forwarded.rsplit(',').map(str::trim).find(|s| !s.is_empty()) {
+            return last.to_owned();
+        }
+    }
+    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
+}
+
+/// `next` if it is a path on this site, else the admin index (no open redirects).
+pub fn safe_next(next: &str) -> String {
+    let is_local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    if is_local {
+        next.to_owned()
+    } else {
+        "/admin/".to_owned()
+    }
+}
+
+/// Whether the client reached us over HTTPS (directly, or per the router's X-Forwarded-Proto).
+pub fn is_https(req: &HttpRequest) -> bool {
+    req.connection_info().scheme() == "https"
+}
+
+/// A cookie as every admin cookie is: HttpOnly, SameSite=Lax, Secure over HTTPS.
+pub fn cookie(req: &HttpRequest, name: &'static str, value: String, max_age_secs: Option<i64>) -> Cookie<'static> {
+    let mut builder = Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(is_https(req));
+    if let Some(secs) = max_age_secs {
+        builder = builder.max_age(actix_web::cookie::time::Duration::seconds(secs));
+    }
+    builder.finish()
+}
+
+/// A cookie that deletes `name`.
+pub fn expired(req: &HttpRequest, name: &'static str) -> Cookie<'static> {
+    let mut removal = cookie(req, name, String::new(), Some(0));
+    removal.make_removal();
+    removal
+}
+
+/// The message left by the previous request, if any.
+pub fn take_flash(req: &HttpRequest) -> Option<String> {
+    let cookie = req.cookie(FLASH_COOKIE)?;
+    percent_encoding::percent_decode_str(cookie.value())
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
+}
+
+pub fn flash_cookie(req: &HttpRequest, message: &str) -> Cookie<'static> {
+    let encoded = percent_encoding::utf8_percent_encode(message, percent_encoding::NON_ALPHANUMERIC).to_string();
+    cookie(req, FLASH_COOKIE, encoded, Some(60))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_is_only_followed_to_local_paths() {
+        assert_eq!(safe_next("/admin/lettings/letting/"), "/admin/lettings/letting/");
+        assert_eq!(safe_next("/admin/?q=a"), "/admin/?q=a");
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "javascript:alert(1)",
+            "",
+            "admin/",
+            "/a\nb",
+        ] {
+            assert_eq!(safe_next(bad), "/admin/", "{bad:?}");
+        }
+    }
+}
