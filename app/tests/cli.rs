@@ -44,7 +44,11 @@ fn migrate_applies_then_has_nothing_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let first = oc_lettings(dir.path(), &[], &["migrate"]);
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
-    assert!(String::from_utf8_lossy(&first.stdout).contains("1 migration(s) applied"));
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        stdout.contains(" migration(s) applied") && !stdout.contains(": 0 migration"),
+        "{stdout}"
+    );
     let second = oc_lettings(dir.path(), &[], &["migrate"]);
     assert!(String::from_utf8_lossy(&second.stdout).contains("0 migration(s) applied"));
 }
@@ -184,4 +188,103 @@ fn serve_on_postgres_serves_every_page() {
     let (child, address) = start_server(database.dir.path(), &database.url_string());
     assert_every_page(&address);
     stop_server(child);
+}
+
+fn createsuperuser(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_oc-lettings"));
+    command
+        .current_dir(dir)
+        .env("DATABASE_URL", "sqlite://site.sqlite3")
+        .env_remove("DJANGO_SUPERUSER_PASSWORD")
+        .env_remove("DJANGO_SUPERUSER_USERNAME")
+        .env_remove("DJANGO_SUPERUSER_EMAIL")
+        .envs(env.iter().copied())
+        .arg("createsuperuser")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// (is_superuser, is_staff, is_active, password hash) of a user in the site's database.
+fn stored_user(dir: &std::path::Path, username: &str) -> (bool, bool, bool, String) {
+    use diesel::prelude::*;
+    use oc_lettings::db::schema::auth_user;
+    let url = oc_lettings::config::DatabaseUrl::Sqlite(dir.join("site.sqlite3"));
+    let db = oc_lettings::db::Database::new(&url, 1).unwrap();
+    auth_user::table
+        .filter(auth_user::username.eq(username))
+        .select((
+            auth_user::is_superuser,
+            auth_user::is_staff,
+            auth_user::is_active,
+            auth_user::password,
+        ))
+        .first(&mut *db.get().unwrap())
+        .unwrap()
+}
+
+#[test]
+fn createsuperuser_without_prompts_for_scripts() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--no-input", "--username", "boss", "--email", "boss@example.com"];
+    let output = createsuperuser(
+        dir.path(),
+        &[("DJANGO_SUPERUSER_PASSWORD", "a long passphrase")],
+        &args,
+        "",
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "Superuser boss created.\n");
+    let (superuser, staff, active, hash) = stored_user(dir.path(), "boss");
+    assert!(superuser && staff && active);
+    assert!(hash.starts_with("argon2$argon2id$"));
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("a long passphrase"));
+
+    let again = createsuperuser(
+        dir.path(),
+        &[("DJANGO_SUPERUSER_PASSWORD", "a long passphrase")],
+        &args,
+        "",
+    );
+    let stderr = one_line_error(&again);
+    assert!(stderr.contains("That username is already taken."), "{stderr}");
+
+    let missing = createsuperuser(dir.path(), &[], &["--no-input", "--username", "x"], "");
+    assert!(one_line_error(&missing).contains("DJANGO_SUPERUSER_PASSWORD"));
+    let weak = createsuperuser(
+        dir.path(),
+        &[("DJANGO_SUPERUSER_PASSWORD", "1234")],
+        &["--no-input", "--username", "y"],
+        "",
+    );
+    assert!(one_line_error(&weak).contains("too short"));
+}
+
+#[test]
+fn createsuperuser_asks_what_it_is_not_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = createsuperuser(
+        dir.path(),
+        &[],
+        &[],
+        "alice\nalice@example.com\nsecret passphrase\nsecret passphrase\n",
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let prompts = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        prompts.contains("Username: ") && prompts.contains("Password (again): "),
+        "{prompts}"
+    );
+    assert!(stored_user(dir.path(), "alice").0);
+
+    let output = createsuperuser(dir.path(), &[], &[], "bob\n\nsecret passphrase\nanother passphrase\n");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Your passwords didn't match."));
+    let output = createsuperuser(dir.path(), &[], &[], "");
+    assert!(!output.status.success(), "stdin closed");
 }

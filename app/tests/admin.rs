@@ -1,0 +1,814 @@
+//! The admin over HTTP, driven like a browser (cookies, CSRF tokens from the pages):
+//! logging in with a Django hash, every model's list/add/change/delete, bad input,
+//! CSRF failures and login throttling, on both backends.
+#![allow(clippy::unwrap_used)]
+
+#[macro_use]
+mod common;
+
+use std::sync::Arc;
+
+use diesel::prelude::*;
+use oc_lettings::accounts::password::hash_password;
+use oc_lettings::db::import::import_django;
+use oc_lettings::db::schema::{auth_user, lettings_address, lettings_letting, profiles_profile};
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::redirect::Policy;
+
+use common::{django_fixture, header, spawn_app, Backend, TestApp};
+
+/// A browser: its own cookie jar, no automatic redirects.
+struct Browser {
+    client: reqwest::Client,
+    jar: Arc<Jar>,
+    base: String,
+}
+
+fn csrf_token(html: &str) -> String {
+    let marker = "name=\"csrfmiddlewaretoken\" value=\"";
+    let start = html.find(marker).expect("a CSRF field") + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Browser {
+        Browser::with_address(app, "10.0.0.1")
+    }
+
+    /// A browser whose requests come through the platform's router from `address`.
+    fn with_address(app: &TestApp, address: &str) -> Browser {
+        let jar = Arc::new(Jar::default());
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-forwarded-for", address.parse().unwrap());
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(Policy::none())
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        Browser {
+            client,
+            jar,
+            base: app.address.clone(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.base)).send().await.unwrap()
+    }
+
+    async fn text(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status().as_u16(), 200, "GET {path}");
+        response.text().await.unwrap()
+    }
+
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Loads the form page for its CSRF token, then submits `fields` with it.
+    async fn submit(&self, form_page: &str, action: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let token = csrf_token(&self.text(form_page).await);
+        let mut all = vec![("csrfmiddlewaretoken", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post(action, &all).await
+    }
+
+    async fn login(&self, username: &str, password: &str) -> reqwest::Response {
+        self.submit(
+            "/admin/login/",
+            "/admin/login/",
+            &[("username", username), ("password", password), ("next", "/admin/")],
+        )
+        .await
+    }
+
+    fn cookie(&self, name: &str) -> Option<String> {
+        let url = self.base.parse().unwrap();
+        let cookies = self.jar.cookies(&url)?;
+        let prefix = format!("{name}=");
+        cookies
+            .to_str()
+            .unwrap()
+            .split("; ")
+            .find_map(|c| c.strip_prefix(prefix.as_str()).map(str::to_owned))
+    }
+
+    fn session_cookie(&self) -> Option<String> {
+        self.cookie("oc_session")
+    }
+
+    /// Logs in again from an open session (the login page itself redirects a logged-in
+    /// visitor, so the form is posted with the token of the CSRF cookie).
+    async fn login_again(&self, username: &str, password: &str) -> reqwest::Response {
+        let signed = self.cookie("oc_csrf").expect("the CSRF cookie from the first login");
+        let token = signed.split('.').next().unwrap().to_owned();
+        self.post(
+            "/admin/login/",
+            &[
+                ("csrfmiddlewaretoken", &token),
+                ("username", username),
+                ("password", password),
+                ("next", "/admin/"),
+            ],
+        )
+        .await
+    }
+}
+
+fn assert_redirect(response: &reqwest::Response, to: &str) {
+    assert_eq!(response.status().as_u16(), 302, "expected a redirect to {to}");
+    assert_eq!(header(response, "location"), to);
+}
+
+/// The site with the original Django database imported (admin / Abc1234!).
+async fn site_with_django_data(backend: &Backend) -> TestApp {
+    let app = spawn_app(backend, false).await;
+    let source = django_fixture("oc-lettings-site.sqlite3", app.database.dir.path());
+    import_django(&source, &mut app.db.get().unwrap()).unwrap();
+    app
+}
+
+async fn logged_in_admin(app: &TestApp) -> Browser {
+    let browser = Browser::new(app);
+    assert_redirect(&browser.login("admin", "Abc1234!").await, "/admin/");
+    browser
+}
+
+fn add_user(app: &TestApp, username: &str, password: &str, staff: bool, active: bool) -> i32 {
+    diesel::insert_into(auth_user::table)
+        .values((
+            auth_user::username.eq(username),
+            auth_user::password.eq(hash_password(password).unwrap()),
+            auth_user::is_staff.eq(staff),
+            auth_user::is_active.eq(active),
+            auth_user::date_joined.eq(chrono::Utc::now().naive_utc()),
+        ))
+        .returning(auth_user::id)
+        .get_result(&mut *app.db.get().unwrap())
+        .unwrap()
+}
+
+/// Rows in a table.
+macro_rules! count {
+    ($app:expr, $table:expr) => {{
+        let n: i64 = $table.count().get_result(&mut *$app.db.get().unwrap()).unwrap();
+        n
+    }};
+}
+
+async fn a_django_user_logs_in_with_the_old_password(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let browser = logged_in_admin(&app).await;
+    let html = browser.text("/admin/").await;
+    assert!(html.contains("Site administration"));
+    assert!(html.contains("Welcome, <strong>admin</strong>"));
+    for url in [
+        "/admin/auth/user/",
+        "/admin/lettings/address/",
+        "/admin/lettings/letting/",
+        "/admin/profiles/profile/",
+    ] {
+        assert!(html.contains(&format!("href=\"{url}\"")), "{url}");
+    }
+    // The Django hash was replaced by argon2id, and the password still works.
+    let hash: String = auth_user::table
+        .filter(auth_user::username.eq("admin"))
+        .select(auth_user::password)
+        .first(&mut *app.db.get().unwrap())
+        .unwrap();
+    assert!(hash.starts_with("argon2$argon2id$"), "{hash}");
+    assert_redirect(&Browser::new(&app).login("admin", "Abc1234!").await, "/admin/");
+}
+
+async fn wrong_passwords_and_non_staff_are_refused(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    add_user(&app, "visitor", "visitor-password", false, true);
+    add_user(&app, "retired", "retired-password", true, false);
+    for (username, password) in [
+        ("admin", "wrong"),
+        ("nobody", "Abc1234!"),
+        ("visitor", "visitor-password"),
+        ("retired", "retired-password"),
+    ] {
+        let browser = Browser::new(&app);
+        let response = browser.login(username, password).await;
+        assert_eq!(response.status().as_u16(), 200, "{username}");
+        let html = response.text().await.unwrap();
+        assert!(
+            html.contains("Please enter the correct username and password for a staff account."),
+            "{username}"
+        );
+        assert!(html.contains(&format!("value=\"{username}\"")), "the username is kept");
+        assert!(
+            !html.contains(password) || password == username,
+            "the password is not echoed"
+        );
+        assert!(browser.session_cookie().is_none(), "{username} got a session");
+        assert_redirect(&browser.get("/admin/").await, "/admin/login/?next=%2Fadmin%2F");
+    }
+}
+
+async fn every_admin_page_requires_a_session(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let browser = Browser::new(&app);
+    for path in [
+        "/admin/",
+        "/admin/lettings/letting/",
+        "/admin/lettings/letting/1/change/",
+        "/admin/auth/user/1/password/",
+    ] {
+        let response = browser.get(path).await;
+        assert_eq!(response.status().as_u16(), 302, "{path}");
+        assert!(
+            header(&response, "location").starts_with("/admin/login/?next=%2Fadmin%2F"),
+            "{path}"
+        );
+    }
+    let response = browser
+        .post("/admin/lettings/letting/1/delete/", &[("csrfmiddlewaretoken", "x")])
+        .await;
+    assert_eq!(response.status().as_u16(), 302);
+    assert_eq!(count!(app, lettings_letting::table), 6, "nothing deleted");
+}
+
+async fn login_rotates_the_session_and_logout_ends_it(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let browser = logged_in_admin(&app).await;
+    let first = browser.session_cookie().unwrap();
+    assert_redirect(&browser.login_again("admin", "Abc1234!").await, "/admin/");
+    let second = browser.session_cookie().unwrap();
+    assert_ne!(first, second, "a new session id at login");
+    // The old session no longer opens anything.
+    let stale = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
+    let response = stale
+        .get(format!("{}/admin/", app.address))
+        .header("cookie", format!("oc_session={first}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 302);
+    // A tampered cookie neither.
+    let last = if second.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &second[..second.len() - 1]);
+    let response = stale
+        .get(format!("{}/admin/", app.address))
+        .header("cookie", format!("oc_session={forged}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 302);
+
+    let response = browser.submit("/admin/", "/admin/logout/", &[]).await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(response.text().await.unwrap().contains("Logged out"));
+    let response = stale
+        .get(format!("{}/admin/", app.address))
+        .header("cookie", format!("oc_session={second}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        302,
+        "the session ended on the server, not only in the browser"
+    );
+}
+
+async fn next_is_followed_only_within_the_site(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    for (next, expected) in [
+        ("/admin/lettings/letting/", "/admin/lettings/letting/"),
+        ("https://evil.example/", "/admin/"),
+        ("//evil.example/", "/admin/"),
+    ] {
+        let browser = Browser::new(&app);
+        let response = browser
+            .submit(
+                "/admin/login/",
+                "/admin/login/",
+                &[("username", "admin"), ("password", "Abc1234!"), ("next", next)],
+            )
+            .await;
+        assert_redirect(&response, expected);
+    }
+    let browser = logged_in_admin(&app).await;
+    let response = browser.get("/admin/login/?next=/admin/profiles/profile/").await;
+    assert_redirect(&response, "/admin/profiles/profile/");
+}
+
+async fn addresses_list_search_add_change_and_delete(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let browser = logged_in_admin(&app).await;
+    let html = browser.text("/admin/lettings/address/").await;
+    assert!(html.contains("7217 Bedford Street") && html.contains("6 addresses"));
+    let html = browser.text("/admin/lettings/address/?q=HARVARD").await;
+    assert!(html.contains("9606 Harvard Street") && !html.contains("Bedford") && html.contains("1 result"));
+    let html = browser.text("/admin/lettings/address/?q=31525").await;
+    assert!(
+        html.contains("Bedford") && html.contains("1 result"),
+        "search by zip code"
+    );
+    let html = browser.text("/admin/lettings/address/?q=%25").await;
+    assert!(html.contains("No addresses match"), "wildcards are literal");
+    let html = browser.text("/admin/lettings/address/?o=1").await;
+    let (aliquippa, willoughby) = (html.find("Aliquippa").unwrap(), html.find("Willoughby").unwrap());
+    assert!(aliquippa < willoughby, "sorted by city");
+
+    let fields = [
+        ("number", "12"),
+        ("street", "Harbor Boulevard"),
+        ("city", "Costa Mesa"),
+        ("state", "ca"),
+        ("zip_code", "92626"),
+        ("country_iso_code", "usa"),
+        ("_save", ""),
+    ];
+    let response = browser
+        .submit("/admin/lettings/address/add/", "/admin/lettings/address/add/", &fields)
+        .await;
+    assert_redirect(&response, "/admin/lettings/address/");
+    let html = browser.text("/admin/lettings/address/").await;
+    assert!(html.contains("The address “12 Harbor Boulevard” was added successfully."));
+    assert!(
+        html.contains("<td>CA</td>") && html.contains("<td>USA</td>"),
+        "letters stored upper-case"
+    );
+    let new_id: i32 = lettings_address::table
+        .filter(lettings_address::street.eq("Harbor Boulevard"))
+        .select(lettings_address::id)
+        .first(&mut *app.db.get().unwrap())
+        .unwrap();
+
+    // Invalid input: errors beside the fields, nothing changed.
+    let change = format!("/admin/lettings/address/{new_id}/change/");
+    let bad = [
+        ("number", "10000"),
+        ("street", ""),
+        ("city", "Costa Mesa"),
+        ("state", "C4"),
+        ("zip_code", "-1"),
+        ("country_iso_code", "US"),
+    ];
+    let response = browser.submit(&change, &change, &bad).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Please correct the errors below."));
+    for (field, message) in [
+        ("number", "Ensure this value is less than or equal to 9999."),
+        ("street", "This field is required."),
+        ("state", "Enter exactly 2 letters."),
+        ("zip_code", "Ensure this value is greater than or equal to 0."),
+        ("country_iso_code", "Enter exactly 3 letters."),
+    ] {
+        assert!(
+            html.contains(&format!("<p class=\"errorlist\" id=\"error_{field}\">{message}</p>")),
+            "{field}"
+        );
+    }
+    assert!(html.contains("value=\"Costa Mesa\""), "what was typed is kept");
+    let street: String = lettings_address::table
+        .find(new_id)
+        .select(lettings_address::street)
+        .first(&mut *app.db.get().unwrap())
+        .unwrap();
+    assert_eq!(street, "Harbor Boulevard");
+
+    let good = [
+        ("number", "14"),
+        ("street", "Harbor Boulevard"),
+        ("city", "Costa Mesa"),
+        ("state", "CA"),
+        ("zip_code", "92626"),
+        ("country_iso_code", "USA"),
+        ("_continue", ""),
+    ];
+    assert_redirect(&browser.submit(&change, &change, &good).await, &change);
+    assert!(browser
+        .text(&change)
+        .await
+        .contains("The address “14 Harbor Boulevard” was changed successfully."));
+
+    // Deleting an address in use says what goes with it, and deletes nothing before "yes".
+    let html = browser.text("/admin/lettings/address/1/delete/").await;
+    assert!(html.contains("Are you sure you want to delete the address “7217 Bedford Street”?"));
+    assert!(html.contains("<li>Letting: Joshua Tree Green Haus /w Hot Tub</li>"));
+    assert_eq!(count!(app, lettings_letting::table), 6);
+    let response = browser
+        .submit(
+            "/admin/lettings/address/1/delete/",
+            "/admin/lettings/address/1/delete/",
+            &[],
+        )
+        .await;
+    assert_redirect(&response, "/admin/lettings/address/");
+    assert_eq!(count!(app, lettings_letting::table), 5);
+    assert_eq!(count!(app, lettings_address::table), 6);
+    assert_eq!(
+        browser.get("/admin/lettings/address/1/change/").await.status().as_u16(),
+        404
+    );
+}
+
+async fn lettings_pick_an_address_and_keep_one_per_address(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let browser = logged_in_admin(&app).await;
+    let html = browser.text("/admin/lettings/letting/add/").await;
+    assert!(
+        html.contains("<option value=\"1\">7217 Bedford Street</option>"),
+        "addresses to choose from"
+    );
+
+    let taken = [("title", "A second letting"), ("address", "1")];
+    let response = browser
+        .submit("/admin/lettings/letting/add/", "/admin/lettings/letting/add/", &taken)
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("Letting with this Address already exists."));
+    let missing = [("title", "Nowhere"), ("address", "999")];
+    let response = browser
+        .submit("/admin/lettings/letting/add/", "/admin/lettings/letting/add/", &missing)
+        .await;
+    assert!(response.text().await.unwrap().contains("Select a valid choice."));
+    assert_eq!(count!(app, lettings_letting::table), 6, "nothing created");
+
+    // A free address, then a letting on it.
+    let address = [
+        ("number", "1"),
+        ("street", "Ocean Drive"),
+        ("city", "Laguna Beach"),
+        ("state", "CA"),
+        ("zip_code", "92651"),
+        ("country_iso_code", "USA"),
+    ];
+    browser
+        .submit("/admin/lettings/address/add/", "/admin/lettings/address/add/", &address)
+        .await;
+    let address_id: i32 = lettings_address::table
+        .filter(lettings_address::street.eq("Ocean Drive"))
+        .select(lettings_address::id)
+        .first(&mut *app.db.get().unwrap())
+        .unwrap();
+    let id = address_id.to_string();
+    let long_title = "t".repeat(257);
+    let response = browser
+        .submit(
+            "/admin/lettings/letting/add/",
+            "/admin/lettings/letting/add/",
+            &[("title", &long_title), ("address", &id)],
+        )
+        .await;
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("Ensure this value has at most 256 characters (it has 257)."));
+    let fields = [
+        ("title", "Laguna <Loft> & Sea"),
+        ("address", id.as_str()),
+        ("_addanother", ""),
+    ];
+    let response = browser
+        .submit("/admin/lettings/letting/add/", "/admin/lettings/letting/add/", &fields)
+        .await;
+    assert_redirect(&response, "/admin/lettings/letting/add/");
+    let html = browser.text("/admin/lettings/letting/").await;
+    assert!(
+        html.contains("Laguna &lt;Loft&gt; &amp; Sea"),
+        "escaped in the admin too"
+    );
+    // It is on the public site at once.
+    let letting_id: i32 = lettings_letting::table
+        .filter(lettings_letting::address_id.eq(address_id))
+        .select(lettings_letting::id)
+        .first(&mut *app.db.get().unwrap())
+        .unwrap();
+    let public = app.page(&format!("/lettings/{letting_id}/")).await;
+    assert!(public.contains("1 Ocean Drive") && public.contains("Laguna Beach, CA 92651"));
+
+    let change = format!("/admin/lettings/letting/{letting_id}/change/");
+    let html = browser.text(&change).await;
+    assert!(html.contains(&format!(
+        "<option value=\"{address_id}\" selected>1 Ocean Drive</option>"
+    )));
+    assert_redirect(
+        &browser
+            .submit(&change, &change, &[("title", "Laguna Loft"), ("address", &id)])
+            .await,
+        "/admin/lettings/letting/",
+    );
+    assert!(app
+        .page(&format!("/lettings/{letting_id}/"))
+        .await
+        .contains("<h1 class=\"display-title\">Laguna Loft</h1>"));
+
+    let delete = format!("/admin/lettings/letting/{letting_id}/delete/");
+    assert!(browser.text(&delete).await.contains("Nothing else will be deleted."));
+    assert_redirect(&browser.submit(&delete, &delete, &[]).await, "/admin/lettings/letting/");
+    assert_eq!(
+        app.get(&format!("/lettings/{letting_id}/")).await.status().as_u16(),
+        404
+    );
+    assert_eq!(count!(app, lettings_address::table), 7, "the address stays");
+}
+
+async fn profiles_pick_a_user_and_keep_one_per_user(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let browser = logged_in_admin(&app).await;
+    let html = browser.text("/admin/profiles/profile/?q=buenos").await;
+    assert!(html.contains("HeadlinesGazer") && html.contains("1 result"));
+    let taken = [("user", "5"), ("favorite_city", "Lima")];
+    let response = browser
+        .submit("/admin/profiles/profile/add/", "/admin/profiles/profile/add/", &taken)
+        .await;
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("Profile with this User already exists."));
+    let fields = [("user", "1"), ("favorite_city", "")];
+    assert_redirect(
+        &browser
+            .submit("/admin/profiles/profile/add/", "/admin/profiles/profile/add/", &fields)
+            .await,
+        "/admin/profiles/profile/",
+    );
+    assert_eq!(count!(app, profiles_profile::table), 5);
+    assert!(app
+        .page("/profiles/admin/")
+        .await
+        .contains("<strong>Email :</strong> admin@email.com"));
+}
+
+async fn users_are_created_with_a_hashed_password_and_managed(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let browser = logged_in_admin(&app).await;
+    let add = "/admin/auth/user/add/";
+    for (fields, error) in [
+        (
+            vec![
+                ("username", "admin"),
+                ("password1", "a fine password"),
+                ("password2", "a fine password"),
+            ],
+            "A user with that username already exists.",
+        ),
+        (
+            vec![
+                ("username", "bad name!"),
+                ("password1", "a fine password"),
+                ("password2", "a fine password"),
+            ],
+            "Enter a valid username.",
+        ),
+        (
+            vec![
+                ("username", "carol"),
+                ("password1", "a fine password"),
+                ("password2", "another one"),
+            ],
+            "The two password fields didn’t match.",
+        ),
+        (
+            vec![("username", "carol"), ("password1", "short"), ("password2", "short")],
+            "This password is too short.",
+        ),
+    ] {
+        let response = browser.submit(add, add, &fields).await;
+        assert_eq!(response.status().as_u16(), 200);
+        let html = response.text().await.unwrap();
+        assert!(html.contains(error), "{error}");
+        assert!(!html.contains("a fine password"), "passwords are never sent back");
+    }
+    assert_eq!(count!(app, auth_user::table), 5);
+
+    let response = browser
+        .submit(
+            add,
+            add,
+            &[
+                ("username", "carol"),
+                ("password1", "a fine password"),
+                ("password2", "a fine password"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 302);
+    let change = header(&response, "location");
+    let html = browser.text(&change).await;
+    assert!(html.contains("The user “carol” was added successfully."));
+    assert!(!html.contains("argon2"), "the hash is not shown");
+    let fields = [
+        ("username", "carol"),
+        ("first_name", "Carol"),
+        ("last_name", "Danvers"),
+        ("email", "carol@example.com"),
+        ("is_active", "on"),
+        ("is_staff", "on"),
+    ];
+    assert_redirect(&browser.submit(&change, &change, &fields).await, "/admin/auth/user/");
+    assert_redirect(&Browser::new(&app).login("carol", "a fine password").await, "/admin/");
+
+    // A staff member who is no superuser manages lettings, not users.
+    let carol = Browser::new(&app);
+    carol.login("carol", "a fine password").await;
+    assert!(!carol.text("/admin/").await.contains("/admin/auth/user/"));
+    assert_eq!(carol.get("/admin/auth/user/").await.status().as_u16(), 403);
+    assert_eq!(carol.get("/admin/lettings/letting/").await.status().as_u16(), 200);
+
+    // A new password through the password form; the old one stops working, sessions end.
+    let id = change
+        .trim_end_matches("/change/")
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let password = format!("/admin/auth/user/{id}/password/");
+    let response = browser
+        .submit(&password, &password, &[("password1", "carol"), ("password2", "carol")])
+        .await;
+    assert!(response.text().await.unwrap().contains("This password is too short."));
+    let response = browser
+        .submit(
+            &password,
+            &password,
+            &[("password1", "a new passphrase"), ("password2", "a new passphrase")],
+        )
+        .await;
+    assert_redirect(&response, &change);
+    assert_eq!(
+        carol.get("/admin/").await.status().as_u16(),
+        302,
+        "carol's session ended"
+    );
+    assert_eq!(
+        Browser::new(&app)
+            .login("carol", "a fine password")
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_redirect(&Browser::new(&app).login("carol", "a new passphrase").await, "/admin/");
+
+    // Deleting a user says the profile goes too.
+    let html = browser.text("/admin/auth/user/5/delete/").await;
+    assert!(html.contains("<li>Profile: HeadlinesGazer</li>"));
+    assert_redirect(
+        &browser
+            .submit("/admin/auth/user/5/delete/", "/admin/auth/user/5/delete/", &[])
+            .await,
+        "/admin/auth/user/",
+    );
+    assert_eq!(app.get("/profiles/HeadlinesGazer/").await.status().as_u16(), 404);
+}
+
+async fn state_changes_without_the_csrf_token_are_refused(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let browser = logged_in_admin(&app).await;
+    let fields = [("title", "Sneaky"), ("address", "1")];
+    for token in [None, Some("wrong"), Some("")] {
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        if let Some(token) = token {
+            all.push(("csrfmiddlewaretoken", token));
+        }
+        let response = browser.post("/admin/lettings/letting/1/change/", &all).await;
+        assert_eq!(response.status().as_u16(), 403, "{token:?}");
+        assert!(response.text().await.unwrap().contains("CSRF verification failed"));
+        let response = browser.post("/admin/lettings/letting/1/delete/", &all).await;
+        assert_eq!(response.status().as_u16(), 403);
+    }
+    assert_eq!(count!(app, lettings_letting::table), 6);
+    let title: String = lettings_letting::table
+        .find(1)
+        .select(lettings_letting::title)
+        .first(&mut *app.db.get().unwrap())
+        .unwrap();
+    assert_eq!(title, "Joshua Tree Green Haus /w Hot Tub");
+    // The login form too: a token that is not the cookie's.
+    let stranger = Browser::new(&app);
+    let response = stranger
+        .post(
+            "/admin/login/",
+            &[
+                ("csrfmiddlewaretoken", "x"),
+                ("username", "admin"),
+                ("password", "Abc1234!"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 403);
+}
+
+async fn failed_logins_are_throttled(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let browser = Browser::with_address(&app, "192.0.2.7");
+    for _ in 0..5 {
+        assert_eq!(browser.login("admin", "guess").await.status().as_u16(), 200);
+    }
+    // Even the right password waits now, from any address.
+    let elsewhere = Browser::with_address(&app, "198.51.100.1");
+    let response = elsewhere.login("admin", "Abc1234!").await;
+    assert_eq!(response.status().as_u16(), 429);
+    let wait: u64 = header(&response, "retry-after").parse().unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("Too many failed login attempts"));
+    // After the delay, the right password gets in and clears the record.
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(1100 * wait)).await;
+    assert_redirect(&elsewhere.login("admin", "Abc1234!").await, "/admin/");
+
+    // One address guessing many usernames is slowed too.
+    let guesser = Browser::with_address(&app, "203.0.113.9");
+    for n in 0..10 {
+        assert_eq!(guesser.login(&format!("user{n}"), "guess").await.status().as_u16(), 200);
+    }
+    assert_eq!(guesser.login("someone", "guess").await.status().as_u16(), 429);
+}
+
+async fn bad_admin_urls_and_bodies(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let browser = logged_in_admin(&app).await;
+    for path in [
+        "/admin/nope/nope/",
+        "/admin/lettings/letting/abc/change/",
+        "/admin/lettings/letting/99/change/",
+        "/admin/lettings/letting/99/delete/",
+        "/admin/lettings/letting/-1/change/",
+        "/admin/auth/user/99/password/",
+    ] {
+        assert_eq!(browser.get(path).await.status().as_u16(), 404, "{path}");
+    }
+    let response = browser
+        .client
+        .post(format!("{}/admin/lettings/letting/1/change/", app.address))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("title=%zz&address=%")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().as_u16() == 400 || response.status().as_u16() == 403,
+        "{}",
+        response.status()
+    );
+    let html = browser.text("/admin/lettings/address/?p=999&o=banana&q=").await;
+    assert!(html.contains("6 addresses"), "odd list parameters are tolerated");
+}
+
+async fn lists_are_paginated(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    {
+        let mut conn = app.db.get().unwrap();
+        for n in 0..150 {
+            diesel::insert_into(lettings_address::table)
+                .values((
+                    lettings_address::number.eq(n),
+                    lettings_address::street.eq(format!("Street {n:03}")),
+                    lettings_address::city.eq("Irvine"),
+                    lettings_address::state.eq("CA"),
+                    lettings_address::zip_code.eq(92602),
+                    lettings_address::country_iso_code.eq("USA"),
+                ))
+                .execute(&mut *conn)
+                .unwrap();
+        }
+    }
+    let browser = logged_in_admin(&app).await;
+    let first = browser.text("/admin/lettings/address/").await;
+    assert_eq!(first.matches("/change/\">").count(), 100);
+    assert!(first.contains("156 addresses") && first.contains("href=\"/admin/lettings/address/?p=2\""));
+    let second = browser.text("/admin/lettings/address/?p=2").await;
+    assert_eq!(second.matches("/change/\">").count(), 56);
+    let irvine = browser.text("/admin/lettings/address/?q=irvine&p=2").await;
+    assert_eq!(irvine.matches("/change/\">").count(), 50);
+}
+
+on_both_backends!(async:
+    a_django_user_logs_in_with_the_old_password,
+    wrong_passwords_and_non_staff_are_refused,
+    every_admin_page_requires_a_session,
+    login_rotates_the_session_and_logout_ends_it,
+    next_is_followed_only_within_the_site,
+    addresses_list_search_add_change_and_delete,
+    lettings_pick_an_address_and_keep_one_per_address,
+    profiles_pick_a_user_and_keep_one_per_user,
+    users_are_created_with_a_hashed_password_and_managed,
+    state_changes_without_the_csrf_token_are_refused,
+    failed_logins_are_throttled,
+    bad_admin_urls_and_bodies,
+    lists_are_paginated,
+);
