@@ -1,0 +1,243 @@
+//! One real browser: headless Chromium (driven through chromedriver's WebDriver API) logs
+//! in to the admin with the Django site's password and edits a letting through the page.
+//! The screenshot of the result is kept in `target/test-artifacts/`. Where Chromium or
+//! chromedriver is absent, the test says so in one line.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use diesel::prelude::*;
+use oc_lettings::db::import::import_django;
+use oc_lettings::db::schema::lettings_letting;
+use serde_json::{json, Value};
+
+use common::{django_fixture, spawn_app, Backend};
+
+fn find_program(env: &str, names: &[&str]) -> Option<PathBuf> {
+    if let Ok(path) = std::env::var(env) {
+        return Some(PathBuf::from(path));
+    }
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
+        .find(|candidate| candidate.is_file())
+}
+
+struct Driver {
+    child: Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+impl Driver {
+    async fn start(chromedriver: &Path, chromium: &Path) -> Driver {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http.get(format!("{base}/status")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        }
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium.to_string_lossy(),
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]
+            }
+        }}});
+        let created: Value = http
+            .post(format!("{base}/session"))
+            .json(&capabilities)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {created}"))
+            .to_owned();
+        Driver {
+            child,
+            base,
+            session,
+            http,
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut request = self.http.request(method, url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let reply: Value = request.send().await.unwrap().json().await.unwrap();
+        assert!(reply["value"].get("error").is_none(), "WebDriver {path}: {reply}");
+        reply["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let found = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        found[ELEMENT].as_str().unwrap().to_owned()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let element = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/clear"),
+            Some(json!({})),
+        )
+        .await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
+    }
+
+    async fn click(&self, css: &str) {
+        let element = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    async fn url(&self) -> String {
+        self.call(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Waits (up to 15 s) until the page's URL ends with `suffix`: a click's navigation
+    /// may still be under way when the click returns.
+    async fn wait_for_url(&self, suffix: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let url = self.url().await;
+            if url.ends_with(suffix) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "still at {url}, expected …{suffix}");
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn source(&self) -> String {
+        self.call(reqwest::Method::GET, "/source", None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn screenshot(&self, path: &Path) {
+        let encoded = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(encoded.as_str().unwrap())
+            .unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, png).unwrap();
+    }
+}
+
+#[actix_web::test]
+async fn staff_log_in_and_edit_a_letting_in_chromium() {
+    let (Some(chromedriver), Some(chromium)) = (
+        find_program("CHROMEDRIVER", &["chromedriver"]),
+        find_program("CHROME_BIN", &["chromium", "chromium-browser", "google-chrome"]),
+    ) else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\nSKIPPED: browser test (no chromium/chromedriver; apt-get install chromium chromium-driver)"
+        );
+        return;
+    };
+    let app = spawn_app(&Backend::Sqlite, false).await;
+    let source = django_fixture("oc-lettings-site.sqlite3", app.database.dir.path());
+    import_django(&source, &mut app.db.get().unwrap()).unwrap();
+    let driver = Driver::start(&chromedriver, &chromium).await;
+
+    driver
+        .goto(&format!("{}/admin/lettings/letting/1/change/", app.address))
+        .await;
+    assert!(
+        driver.url().await.contains("/admin/login/?next="),
+        "sent to the login page first"
+    );
+    driver.type_into("#id_username", "admin").await;
+    driver.type_into("#id_password", "Abc1234!").await;
+    driver.click("button[type=submit]").await;
+    driver.wait_for_url("/admin/lettings/letting/1/change/").await;
+
+    driver.type_into("#id_title", "Joshua Tree Green Haus, renovated").await;
+    driver.click("button[name=_save]").await;
+    driver.wait_for_url("/admin/lettings/letting/").await;
+    let page = driver.source().await;
+    assert!(
+        page.contains("The letting “Joshua Tree Green Haus, renovated” was changed successfully."),
+        "{page}"
+    );
+
+    let artifact = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts/admin-letting-edited.png");
+    driver.screenshot(&artifact).await;
+    assert!(std::fs::metadata(&artifact).unwrap().len() > 1000);
+    let _ = writeln!(std::io::stderr(), "\nscreenshot: {}", artifact.display());
+
+    let title: String = lettings_letting::table
+        .find(1)
+        .select(lettings_letting::title)
+        .first(&mut *app.db.get().unwrap())
+        .unwrap();
+    assert_eq!(title, "Joshua Tree Green Haus, renovated");
+    assert!(app
+        .page("/lettings/1/")
+        .await
+        .contains("Joshua Tree Green Haus, renovated"));
+    driver.call(reqwest::Method::DELETE, "", None).await;
+}
