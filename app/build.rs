@@ -16,6 +16,15 @@ fn main() -> BuildResult<()> {
     println!("cargo:rerun-if-changed=static");
     println!("cargo:rerun-if-changed=templates");
     println!("cargo:rerun-if-changed=migrations");
+    // Baked in by `cargo xtask docker build`: shown by `--version`, sent to Sentry as the release.
+    for (name, default) in [("OC_GIT_SHA", "dev"), ("OC_BUILD_TIME", "unknown")] {
+        println!("cargo:rerun-if-env-changed={name}");
+        let value = std::env::var(name)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| default.to_owned());
+        println!("cargo:rustc-env={name}={value}");
+    }
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     write_asset_table(&manifest.join("static"), &out)?;

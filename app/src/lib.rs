@@ -15,6 +15,20 @@ pub mod templates;
 
 use std::net::TcpListener;
 
+/// `0.1.0 (git 0123abcd…, built 2026-11-25T21:00:00Z)`: the version, the commit and the
+/// build time baked in by `cargo xtask docker build` (`dev`/`unknown` in other builds).
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("OC_GIT_SHA"),
+    ", built ",
+    env!("OC_BUILD_TIME"),
+    ")"
+);
+
+/// The commit this binary was built from (Sentry's release).
+pub const GIT_SHA: &str = env!("OC_GIT_SHA");
+
 use anyhow::Context as _;
 
 use crate::config::Settings;

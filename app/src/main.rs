@@ -13,7 +13,7 @@ use oc_lettings::{startup, telemetry};
 #[derive(Parser)]
 #[command(
     name = "oc-lettings",
-    version,
+    version = oc_lettings::LONG_VERSION,
     about = "Orange County Lettings: the site and its admin commands"
 )]
 struct Cli {

@@ -1,7 +1,8 @@
 //! Runs one step: prints it, times it, and turns every failure into one clear line.
 
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -37,6 +38,23 @@ pub fn display(command: &Command, full_path: bool) -> String {
     parts.join(" ")
 }
 
+fn not_found_hint(program: &str) -> &'static str {
+    match program {
+        "docker" => " (install Docker: https://docs.docker.com/engine/install/)",
+        "musl-gcc" => " (apt-get install musl-tools)",
+        "check-jsonschema" => " (pip install check-jsonschema)",
+        "wrk" => " (apt-get install wrk)",
+        _ => "",
+    }
+}
+
+/// The last lines of a command's output, for an error message.
+fn tail(output: &[u8], lines: usize) -> String {
+    let text = String::from_utf8_lossy(output);
+    let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    all[all.len().saturating_sub(lines)..].join(" | ")
+}
+
 impl Runner {
     pub fn new(dry_run: bool, verbose: bool) -> Self {
         Runner { dry_run, verbose }
@@ -50,8 +68,14 @@ impl Runner {
         command
     }
 
-    /// Runs `command` with inherited output; fails with one line naming the step.
-    pub fn run(&self, step: &str, command: &mut Command) -> Result<()> {
+    /// A command run from the workspace root.
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command.current_dir(workspace_root());
+        command
+    }
+
+    fn announce(&self, step: &str, command: &Command) -> String {
         let shown = display(command, self.verbose);
         println!("==> {step}: {shown}");
         if self.verbose {
@@ -59,22 +83,88 @@ impl Runner {
                 println!("    in {}", dir.display());
             }
         }
+        shown
+    }
+
+    fn spawn_error(step: &str, command: &Command) -> String {
+        let program = command.get_program().to_string_lossy().into_owned();
+        format!(
+            "{step}: cannot run `{program}`: not found or not executable{}",
+            not_found_hint(&program)
+        )
+    }
+
+    /// Runs `command` with inherited output; fails with one line naming the step.
+    pub fn run(&self, step: &str, command: &mut Command) -> Result<()> {
+        let shown = self.announce(step, command);
         if self.dry_run {
             return Ok(());
         }
         let started = Instant::now();
-        let program = command.get_program().to_string_lossy().into_owned();
-        let status = command
-            .status()
-            .with_context(|| format!("{step}: cannot run `{program}` (is it installed and on PATH?)"))?;
-        println!(
-            "<== {step}: {} in {:.1}s",
-            if status.success() { "ok" } else { "FAILED" },
-            started.elapsed().as_secs_f64()
-        );
+        let status = command.status().with_context(|| Self::spawn_error(step, command))?;
+        self.finish(step, started, status.success());
         if !status.success() {
             bail!("{step} failed ({status}): {shown}");
         }
         Ok(())
+    }
+
+    /// Runs `command` with `secret` on its stdin (never on its command line), output
+    /// captured and shown only on failure.
+    pub fn run_with_secret(&self, step: &str, command: &mut Command, secret: &str) -> Result<()> {
+        let shown = self.announce(step, command);
+        if self.dry_run {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| Self::spawn_error(step, command))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(secret.as_bytes())
+                .with_context(|| format!("{step}: cannot pass the secret"))?;
+        }
+        let output = child
+            .wait_with_output()
+            .with_context(|| format!("{step}: lost the process"))?;
+        self.finish(step, started, output.status.success());
+        if !output.status.success() {
+            bail!(
+                "{step} failed ({}): {shown}: {}",
+                output.status,
+                tail(&output.stderr, 3)
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs `command` and returns its stdout (trimmed); its output is shown only on failure.
+    /// Runs even in a dry run (for read-only queries).
+    pub fn capture(&self, step: &str, command: &mut Command) -> Result<String> {
+        if self.verbose {
+            self.announce(step, command);
+        }
+        let output = command.output().with_context(|| Self::spawn_error(step, command))?;
+        if !output.status.success() {
+            let shown = display(command, self.verbose);
+            bail!(
+                "{step} failed ({}): {shown}: {}",
+                output.status,
+                tail(&output.stderr, 3)
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    }
+
+    fn finish(&self, step: &str, started: Instant, ok: bool) {
+        println!(
+            "<== {step}: {} in {:.1}s",
+            if ok { "ok" } else { "FAILED" },
+            started.elapsed().as_secs_f64()
+        );
     }
 }

@@ -1,0 +1,26 @@
+# The production image: nothing but the static (musl) binary built by
+# `cargo xtask docker build`, a data directory for the default SQLite file, and a
+# non-root user. No shell, no package manager, no libc: the image is the binary.
+FROM scratch
+
+ARG GIT_SHA=dev
+ARG BUILD_TIME=unknown
+LABEL org.opencontainers.image.title="oc-lettings" \
+      org.opencontainers.image.description="Orange County Lettings" \
+      org.opencontainers.image.revision="${GIT_SHA}" \
+      org.opencontainers.image.created="${BUILD_TIME}"
+
+# /data is owned by the runtime user, so the default SQLite database can be created there.
+COPY --chown=10001:10001 docker/data /data
+COPY target/image/x86_64-unknown-linux-musl/release/oc-lettings /oc-lettings
+
+USER 10001:10001
+WORKDIR /data
+ENV HOST=0.0.0.0 \
+    PORT=8000 \
+    DATABASE_URL=sqlite:///data/oc-lettings.sqlite3 \
+    LOG_FORMAT=json
+EXPOSE 8000
+VOLUME ["/data"]
+ENTRYPOINT ["/oc-lettings"]
+CMD ["serve"]

@@ -1,0 +1,243 @@
+//! `cargo xtask docker build|push`: the static binary, the `FROM scratch` image, and
+//! pushing it to Docker Hub (or any registry) with credentials passed on stdin only.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+use crate::runner::{workspace_root, Runner};
+use crate::{env, git};
+
+/// The target of the static binary.
+pub const TARGET: &str = "x86_64-unknown-linux-musl";
+/// Its own target directory: no lock contention with a `cargo test` running alongside.
+pub const TARGET_DIR: &str = "target/image";
+
+/// `--repo`, else `DOCKER_REPO`, else `$DOCKERHUB_USERNAME/oc-lettings`, else `oc-lettings`.
+pub fn repo(flag: Option<String>) -> String {
+    flag.or_else(|| env::optional("DOCKER_REPO"))
+        .or_else(|| env::optional("DOCKERHUB_USERNAME").map(|user| format!("{user}/oc-lettings")))
+        .unwrap_or_else(|| "oc-lettings".to_owned())
+}
+
+/// An image built from this commit: `repo:sha` and `repo:latest`.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub repo: String,
+    pub sha: String,
+}
+
+impl Image {
+    pub fn for_commit(repo: String) -> Result<Image> {
+        Ok(Image { repo, sha: git::sha()? })
+    }
+
+    pub fn sha_tag(&self) -> String {
+        format!("{}:{}", self.repo, self.sha)
+    }
+
+    pub fn latest_tag(&self) -> String {
+        format!("{}:latest", self.repo)
+    }
+}
+
+/// A private Docker client configuration (credentials) for one run, removed afterwards:
+/// a login never outlives the stage, on a laptop or in CI.
+pub struct DockerConfig {
+    dir: PathBuf,
+}
+
+impl DockerConfig {
+    pub fn new() -> Result<DockerConfig> {
+        let dir = std::env::temp_dir().join(format!(
+            "oc-xtask-docker-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_micros()
+        ));
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(DockerConfig { dir })
+    }
+
+    pub fn docker(&self, runner: &Runner) -> Command {
+        let mut command = runner.command("docker");
+        command.env("DOCKER_CONFIG", &self.dir);
+        command
+    }
+}
+
+impl Drop for DockerConfig {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+fn check_toolchain(runner: &Runner) -> Result<()> {
+    if !on_path("docker") {
+        bail!("docker build: cannot run `docker`: not found on PATH (install Docker: https://docs.docker.com/engine/install/)");
+    }
+    if !on_path("musl-gcc") {
+        bail!("docker build: missing tool musl-gcc, needed to build SQLite, libpq and OpenSSL for {TARGET} (apt-get install musl-tools)");
+    }
+    if on_path("rustup") {
+        let installed = runner.capture(
+            "rustup",
+            runner.command("rustup").args(["target", "list", "--installed"]),
+        )?;
+        if !installed.lines().any(|line| line.trim() == TARGET) {
+            bail!("docker build: the Rust target {TARGET} is not installed (rustup target add {TARGET})");
+        }
+    }
+    Ok(())
+}
+
+fn buildx_available(runner: &Runner) -> bool {
+    runner
+        .capture("docker buildx", runner.command("docker").args(["buildx", "version"]))
+        .is_ok()
+}
+
+/// The static binary built for the image.
+pub fn binary_path() -> PathBuf {
+    workspace_root()
+        .join(TARGET_DIR)
+        .join(TARGET)
+        .join("release/oc-lettings")
+}
+
+pub fn image_exists(runner: &Runner, tag: &str) -> bool {
+    runner
+        .capture(
+            "docker image inspect",
+            runner
+                .command("docker")
+                .args(["image", "inspect", "--format", "{{.Id}}", tag]),
+        )
+        .is_ok()
+}
+
+/// `cargo xtask docker build`
+pub fn build(runner: &Runner, image: &Image) -> Result<()> {
+    let started = Instant::now();
+    if !runner.dry_run {
+        check_toolchain(runner)?;
+    }
+    let build_time = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let mut cargo = runner.cargo();
+    cargo
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--package",
+            "oc-lettings",
+            "--features",
+            "static-libpq",
+            "--target",
+            TARGET,
+        ])
+        .env("CARGO_TARGET_DIR", workspace_root().join(TARGET_DIR))
+        .env("OC_GIT_SHA", &image.sha)
+        .env("OC_BUILD_TIME", &build_time);
+    runner.run("static binary", &mut cargo)?;
+    if !runner.dry_run {
+        let size = std::fs::metadata(binary_path())
+            .with_context(|| format!("no binary at {}", binary_path().display()))?
+            .len();
+        println!("    {} ({:.1} MB)", binary_path().display(), size as f64 / 1e6);
+    }
+
+    let mut docker = runner.command("docker");
+    // Heroku's registry takes only Docker V2 schema 2 manifests for linux/amd64: with
+    // BuildKit, no provenance or SBOM attestations (the legacy builder makes none).
+    if !runner.dry_run && buildx_available(runner) {
+        docker.args(["buildx", "build", "--load", "--provenance=false", "--sbom=false"]);
+    } else {
+        docker.arg("build");
+    }
+    docker
+        .args(["--platform", "linux/amd64", "--file", "Dockerfile"])
+        .args([
+            "--build-arg",
+            &format!("GIT_SHA={}", image.sha),
+            "--build-arg",
+            &format!("BUILD_TIME={build_time}"),
+        ])
+        .args(["--tag", &image.sha_tag(), "--tag", &image.latest_tag(), "."]);
+    runner.run("image", &mut docker)?;
+    if !runner.dry_run {
+        let size = runner.capture(
+            "image size",
+            runner
+                .command("docker")
+                .args(["image", "inspect", "--format", "{{.Size}}", &image.sha_tag()]),
+        )?;
+        let mb = size.parse::<f64>().unwrap_or(0.0) / 1e6;
+        println!(
+            "built {} and {} ({mb:.1} MB) in {:.1}s",
+            image.sha_tag(),
+            image.latest_tag(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Logs in to `registry` (None: Docker Hub) with the password on stdin.
+pub fn login(
+    runner: &Runner,
+    config: &DockerConfig,
+    registry: Option<&str>,
+    username: &str,
+    password: &str,
+) -> Result<()> {
+    let mut login = config.docker(runner);
+    login.args(["login", "--username", username, "--password-stdin"]);
+    if let Some(registry) = registry {
+        login.arg(registry);
+    }
+    runner.run_with_secret("docker login", &mut login, password)
+}
+
+/// `cargo xtask docker push [--registry HOST]`
+pub fn push(runner: &Runner, image: &Image, registry: Option<&str>) -> Result<()> {
+    let username = env::require("DOCKERHUB_USERNAME", "the Docker Hub (or --registry) user to push as")?;
+    let password = env::require("DOCKERHUB_PASSWORD", "that user's password or access token")?;
+    if !runner.dry_run && !image_exists(runner, &image.sha_tag()) {
+        bail!(
+            "no local image {}: run `cargo xtask docker build` first",
+            image.sha_tag()
+        );
+    }
+    let config = DockerConfig::new()?;
+    login(runner, &config, registry, &username, &password)?;
+    for tag in [image.sha_tag(), image.latest_tag()] {
+        let remote = match registry {
+            Some(host) => format!("{host}/{tag}"),
+            None => tag.clone(),
+        };
+        if remote != tag {
+            runner.run("docker tag", config.docker(runner).args(["tag", &tag, &remote]))?;
+        }
+        runner.run("docker push", config.docker(runner).args(["push", &remote]))?;
+    }
+    if !runner.dry_run {
+        let digests = runner.capture(
+            "digest",
+            config.docker(runner).args([
+                "image",
+                "inspect",
+                "--format",
+                "{{join .RepoDigests \" \"}}",
+                &image.sha_tag(),
+            ]),
+        )?;
+        println!("pushed {} ({digests})", image.sha_tag());
+    }
+    Ok(())
+}

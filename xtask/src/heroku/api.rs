@@ -1,0 +1,208 @@
+//! A small client of the Heroku Platform API (the parts a container release needs), shaped
+//! to Heroku's published schema, and of the Heroku registry's manifest endpoint.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::json;
+
+/// The API's stable version, and the variant that accepts `docker_image` in formation updates.
+pub const ACCEPT: &str = "application/vnd.heroku+json; version=3";
+pub const ACCEPT_DOCKER_RELEASES: &str = "application/vnd.heroku+json; version=3.docker-releases";
+/// A Docker V2 schema 2 manifest (the only kind Heroku's registry takes).
+pub const MANIFEST_V2: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Stack {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct App {
+    pub name: String,
+    pub stack: Stack,
+    pub web_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Release {
+    pub id: String,
+    pub version: i64,
+    pub status: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub created_at: String,
+    #[serde(default)]
+    pub current: bool,
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    message: String,
+}
+
+pub struct Heroku {
+    http: Client,
+    base: String,
+    key: String,
+    pub app: String,
+}
+
+pub fn http_client() -> Result<Client> {
+    // rustls with ring (one TLS stack in the workspace); the OS's roots.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Client::builder()
+        .timeout(Duration::from_secs(60))
+        .user_agent(concat!("oc-lettings-xtask/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("cannot build the HTTP client")
+}
+
+impl Heroku {
+    pub fn new(base: &str, key: String, app: String) -> Result<Heroku> {
+        Ok(Heroku {
+            http: http_client()?,
+            base: base.trim_end_matches('/').to_owned(),
+            key,
+            app,
+        })
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str, accept: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .header("Accept", accept)
+            .bearer_auth(&self.key)
+    }
+
+    fn send<T: DeserializeOwned>(&self, request: RequestBuilder, what: &str) -> Result<T> {
+        let response = request
+            .send()
+            .map_err(|err| anyhow!("{what}: cannot reach the Heroku API at {}: {err}", self.base))?;
+        let response = check(response, what, &self.app)?;
+        response
+            .json::<T>()
+            .map_err(|err| anyhow!("{what}: unexpected answer from the Heroku API: {err}"))
+    }
+
+    pub fn app_info(&self) -> Result<App> {
+        let path = format!("/apps/{}", self.app);
+        self.send(self.request(reqwest::Method::GET, &path, ACCEPT), "reading the app")
+    }
+
+    /// Releases, newest first (`Range: version ..; max=N, order=desc`).
+    pub fn releases(&self, max: usize) -> Result<Vec<Release>> {
+        let path = format!("/apps/{}/releases", self.app);
+        let request = self
+            .request(reqwest::Method::GET, &path, ACCEPT)
+            .header("Range", format!("version ..; max={max}, order=desc"));
+        self.send(request, "listing releases")
+    }
+
+    pub fn release(&self, version_or_id: &str) -> Result<Release> {
+        let path = format!("/apps/{}/releases/{version_or_id}", self.app);
+        self.send(self.request(reqwest::Method::GET, &path, ACCEPT), "reading the release")
+    }
+
+    /// Releases `image_id` (the image's config digest) as the web process.
+    pub fn release_image(&self, image_id: &str) -> Result<()> {
+        let path = format!("/apps/{}/formation", self.app);
+        let body = json!({ "updates": [{ "type": "web", "docker_image": image_id }] });
+        let _: serde_json::Value = self.send(
+            self.request(reqwest::Method::PATCH, &path, ACCEPT_DOCKER_RELEASES)
+                .json(&body),
+            "releasing the image",
+        )?;
+        Ok(())
+    }
+
+    /// Releases an earlier release's image and config again.
+    pub fn rollback(&self, release_id: &str) -> Result<Release> {
+        let path = format!("/apps/{}/releases", self.app);
+        let body = json!({ "release": release_id });
+        self.send(
+            self.request(reqwest::Method::POST, &path, ACCEPT).json(&body),
+            "rolling back",
+        )
+    }
+}
+
+/// A non-2xx answer as one line that says what to do.
+fn check(response: Response, what: &str, app: &str) -> Result<Response> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let body = response.text().unwrap_or_default();
+    let detail = serde_json::from_str::<ApiError>(&body)
+        .map(|e| if e.message.is_empty() { e.id } else { e.message })
+        .unwrap_or_else(|_| body.chars().take(200).collect());
+    match status.as_u16() {
+        401 => bail!("{what}: HEROKU_API_KEY was rejected (401 Unauthorized: {detail})"),
+        403 => bail!("{what}: HEROKU_API_KEY may not act on app {app} (403 Forbidden: {detail})"),
+        404 => bail!("{what}: no such app or release on Heroku: {app} (404: {detail})"),
+        _ => bail!("{what}: the Heroku API answered {status}: {detail}"),
+    }
+}
+
+/// `http://` for a registry on this machine (tests), `https://` everywhere else.
+pub fn registry_url(registry: &str) -> String {
+    if registry.starts_with("http://") || registry.starts_with("https://") {
+        return registry.trim_end_matches('/').to_owned();
+    }
+    let host = registry.split(':').next().unwrap_or(registry);
+    let local = host == "localhost" || host.starts_with("127.") || host == "[::1]";
+    format!("{}://{registry}", if local { "http" } else { "https" })
+}
+
+/// The config digest of `repository:tag` (what Heroku calls the image id), read back from
+/// the registry with Basic auth.
+pub fn config_digest(registry: &str, repository: &str, tag: &str, username: &str, password: &str) -> Result<String> {
+    #[derive(Deserialize)]
+    struct Config {
+        digest: String,
+    }
+    #[derive(Deserialize)]
+    struct Manifest {
+        #[serde(rename = "schemaVersion")]
+        schema_version: u32,
+        config: Config,
+    }
+    let url = format!("{}/v2/{repository}/manifests/{tag}", registry_url(registry));
+    let response = http_client()?
+        .get(&url)
+        .header("Accept", MANIFEST_V2)
+        .basic_auth(username, Some(password))
+        .send()
+        .map_err(|err| anyhow!("reading the pushed manifest: cannot reach {url}: {err}"))?;
+    if !response.status().is_success() {
+        bail!("reading the pushed manifest: {url} answered {}", response.status());
+    }
+    let manifest: Manifest = response
+        .json()
+        .map_err(|err| anyhow!("reading the pushed manifest: not a V2 manifest: {err}"))?;
+    if manifest.schema_version != 2 || !manifest.config.digest.starts_with("sha256:") {
+        bail!("reading the pushed manifest: not a Docker V2 schema 2 manifest (Heroku needs one)");
+    }
+    Ok(manifest.config.digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_registries_use_http() {
+        assert_eq!(registry_url("127.0.0.1:5000"), "http://127.0.0.1:5000");
+        assert_eq!(registry_url("localhost:5000"), "http://localhost:5000");
+        assert_eq!(registry_url("registry.heroku.com"), "https://registry.heroku.com");
+        assert_eq!(registry_url("https://r.example/"), "https://r.example");
+    }
+}
