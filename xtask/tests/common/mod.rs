@@ -1,0 +1,62 @@
+//! Test support: the xtask binary, a fake Heroku API, a real registry on loopback.
+#![allow(dead_code, clippy::unwrap_used)]
+
+pub mod fake_heroku;
+pub mod registry;
+pub mod schema;
+
+use std::io::Write;
+use std::process::{Command, Output};
+
+/// Runs `cargo xtask ARGS` (the built binary) with a clean environment for its settings.
+pub fn xtask(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    command.args(args);
+    for var in [
+        "HEROKU_API_KEY",
+        "HEROKU_APP_NAME",
+        "HEROKU_API_URL",
+        "HEROKU_REGISTRY",
+        "DOCKERHUB_USERNAME",
+        "DOCKERHUB_PASSWORD",
+        "DOCKER_REPO",
+        "CIRCLE_SHA1",
+    ] {
+        command.env_remove(var);
+    }
+    command.envs(env.iter().copied());
+    command.output().unwrap()
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The single `error: …` line of a failed run.
+pub fn error_line(output: &Output) -> String {
+    assert!(
+        !output.status.success(),
+        "expected a failure; stdout: {}",
+        stdout(output)
+    );
+    let err = stderr(output);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(lines.len(), 1, "one error line, got: {err}");
+    lines[0].to_owned()
+}
+
+pub fn docker_answers() -> bool {
+    Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Says, once and past the test harness's capture, why a test did not run.
+pub fn skip(what: &str, why: &str) {
+    let _ = writeln!(std::io::stderr(), "\nSKIPPED: {what} ({why})");
+}
