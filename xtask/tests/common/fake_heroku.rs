@@ -313,7 +313,7 @@ fn route(request: &Request, body: &Value, state: &mut State, schema: &Schema) ->
             match state
                 .releases
                 .iter()
-                .find(|r| r["version"].to_string() == key || r["id"] == key)
+                .find(|r| r["version"].as_i64().is_some_and(|v| v.to_string() == key) || r["id"] == key)
             {
                 Some(release) => (200, release.clone()),
                 None => (404, error("not_found", "Couldn't find that release.")),

@@ -1,0 +1,279 @@
+//! The whole delivery, for real: `cargo xtask docker build` makes an image that runs (as
+//! non-root, no shell, small), `docker push` puts it in a real registry on loopback (with
+//! a login) from which it pulls back by digest, and `deploy` pushes it to a registry
+//! posing as Heroku's and releases it through the fake Heroku API, which must receive
+//! exactly the pushed image's config digest. Skipped with one line without Docker.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::fake_heroku::{FakeHeroku, Outcome};
+use common::registry::Registry;
+use common::{docker_answers, error_line, skip, stderr, stdout, xtask};
+
+const REPO: &str = "oc-lettings-e2e";
+const SHA: &str = "e2e0123456789";
+const KEY: &str = "heroku-test-key-9876543210";
+const APP: &str = "oc-lettings-test";
+
+fn docker(args: &[&str]) -> std::process::Output {
+    Command::new("docker").args(args).output().unwrap()
+}
+
+fn docker_text(args: &[&str]) -> String {
+    let output = docker(args);
+    assert!(output.status.success(), "docker {args:?}: {}", stderr(&output));
+    stdout(&output).trim().to_owned()
+}
+
+/// A container removed when the test ends, however it ends.
+struct Container(String);
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "--force", &self.0]);
+    }
+}
+
+fn http() -> reqwest::blocking::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+fn get(url: &str) -> (u16, String) {
+    match http().get(url).send() {
+        Ok(response) => (response.status().as_u16(), response.text().unwrap_or_default()),
+        Err(_) => (0, String::new()),
+    }
+}
+
+/// The manifest digest and config digest of `repository:tag` in a registry.
+fn pushed(registry: &str, repository: &str, tag: &str, user: &str, password: &str) -> (String, String) {
+    let response = http()
+        .get(format!("http://{registry}/v2/{repository}/manifests/{tag}"))
+        .header("Accept", "application/vnd.docker.distribution.manifest.v2+json")
+        .basic_auth(user, Some(password))
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let digest = response.headers()["docker-content-digest"].to_str().unwrap().to_owned();
+    let manifest: serde_json::Value = response.json().unwrap();
+    assert_eq!(manifest["schemaVersion"], 2);
+    assert_eq!(
+        manifest["mediaType"], "application/vnd.docker.distribution.manifest.v2+json",
+        "V2 schema 2, as Heroku needs"
+    );
+    (digest, manifest["config"]["digest"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn the_image_builds_runs_pushes_and_deploys() {
+    if !docker_answers() {
+        skip("Docker image, push and deploy test", "no Docker daemon answers");
+        return;
+    }
+    let (registry, heroku_registry) = match (Registry::start("ci", "ci-password"), Registry::start("_", KEY)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(why), _) | (_, Err(why)) => {
+            skip("Docker image, push and deploy test", &why);
+            return;
+        }
+    };
+    let tag = format!("{REPO}:{SHA}");
+
+    // Build.
+    let output = xtask(&["docker", "build", "--repo", REPO], &[("CIRCLE_SHA1", SHA)]);
+    assert!(
+        output.status.success(),
+        "build: {}\n{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert!(
+        stdout(&output).contains(&format!("built {tag} and {REPO}:latest")),
+        "{}",
+        stdout(&output)
+    );
+
+    // What the image is: non-root, the binary as entrypoint, small, no shell.
+    assert_eq!(
+        docker_text(&["image", "inspect", "--format", "{{.Config.User}}", &tag]),
+        "10001:10001"
+    );
+    assert_eq!(
+        docker_text(&["image", "inspect", "--format", "{{json .Config.Entrypoint}}", &tag]),
+        "[\"/oc-lettings\"]"
+    );
+    assert_eq!(
+        docker_text(&["image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", &tag]),
+        "linux/amd64"
+    );
+    let size: f64 = docker_text(&["image", "inspect", "--format", "{{.Size}}", &tag])
+        .parse()
+        .unwrap();
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("\nimage {tag}: {:.1} MB\n", size / 1e6).as_bytes(),
+    );
+    assert!(size < 30e6, "the image is as small as the binary: {size} bytes");
+    assert!(
+        !docker(&["run", "--rm", "--entrypoint", "/bin/sh", &tag, "-c", "true"])
+            .status
+            .success(),
+        "no shell"
+    );
+    let version = docker_text(&["run", "--rm", &tag, "--version"]);
+    assert!(version.contains(&format!("git {SHA}")), "{version}");
+
+    // It runs and serves the site (on $PORT, demo data in the SQLite file under /data).
+    let id = docker_text(&[
+        "run",
+        "--detach",
+        "--publish",
+        "127.0.0.1::8080",
+        "--env",
+        "PORT=8080",
+        "--env",
+        &format!("SECRET_KEY={}", "k".repeat(50)),
+        &tag,
+    ]);
+    let container = Container(id);
+    let published = docker_text(&["port", &container.0, "8080/tcp"]);
+    let base = format!("http://{}", published.lines().next().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(&format!("{base}/healthz")).0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the container did not answer: {}",
+            docker_text(&["logs", &container.0])
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for (path, content) in [
+        ("/", "Welcome to Holiday Homes"),
+        ("/lettings/", "Oceanview Retreat"),
+        ("/lettings/1/", "7217 Bedford Street"),
+    ] {
+        let (status, body) = get(&format!("{base}{path}"));
+        assert_eq!(status, 200, "{path}");
+        assert!(body.contains(content), "{path}");
+    }
+
+    // Push to a registry with a login, then pull back by digest.
+    let output = xtask(
+        &["docker", "push", "--repo", REPO, "--registry", &registry.host],
+        &[
+            ("CIRCLE_SHA1", SHA),
+            ("DOCKERHUB_USERNAME", "ci"),
+            ("DOCKERHUB_PASSWORD", "ci-password"),
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "push: {}\n{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert!(
+        !stdout(&output).contains("ci-password") && !stderr(&output).contains("ci-password"),
+        "the password stays secret"
+    );
+    let (digest, config) = pushed(&registry.host, REPO, SHA, "ci", "ci-password");
+    assert_eq!(
+        pushed(&registry.host, REPO, "latest", "ci", "ci-password").0,
+        digest,
+        "both tags"
+    );
+    let local_id = docker_text(&["image", "inspect", "--format", "{{.Id}}", &tag]);
+    assert_eq!(config, local_id, "the pushed config is the image built");
+    let client_config = tempfile::tempdir().unwrap();
+    let login = Command::new("docker")
+        .env("DOCKER_CONFIG", client_config.path())
+        .args(["login", "--username", "ci", "--password-stdin", &registry.host])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .and_then(|mut child| {
+            std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"ci-password")?;
+            drop(child.stdin.take());
+            child.wait()
+        })
+        .unwrap();
+    assert!(login.success());
+    let by_digest = format!("{}/{REPO}@{digest}", registry.host);
+    let pull = Command::new("docker")
+        .env("DOCKER_CONFIG", client_config.path())
+        .args(["pull", &by_digest])
+        .output()
+        .unwrap();
+    assert!(pull.status.success(), "pull by digest: {}", stderr(&pull));
+    let _ = docker(&["image", "rm", &by_digest]);
+
+    // Deploy through a registry posing as Heroku's and the fake Platform API; the app's
+    // web_url is the running container, so the health check is real too.
+    let fake = FakeHeroku::start(KEY, APP, 41);
+    fake.with(|s| s.web_url = format!("{base}/"));
+    let env = [
+        ("CIRCLE_SHA1", SHA),
+        ("HEROKU_API_KEY", KEY),
+        ("HEROKU_APP_NAME", APP),
+        ("HEROKU_API_URL", fake.url.as_str()),
+        ("HEROKU_REGISTRY", heroku_registry.host.as_str()),
+    ];
+    let deploy = [
+        "deploy",
+        "--repo",
+        REPO,
+        "--poll-interval",
+        "0.05",
+        "--health-check",
+        "20",
+    ];
+    let output = xtask(&deploy, &env);
+    assert!(
+        output.status.success(),
+        "deploy: {}\n{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert!(
+        stdout(&output).contains(&format!("released v42 of {APP} ({SHA}) at {base}/")),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        !stdout(&output).contains(KEY) && !stderr(&output).contains(KEY),
+        "the API key stays secret"
+    );
+    let (_, heroku_config) = pushed(&heroku_registry.host, &format!("{APP}/web"), "latest", "_", KEY);
+    assert_eq!(
+        fake.with(|s| s.released_images.clone()),
+        vec![heroku_config.clone()],
+        "released the pushed image's config digest"
+    );
+    assert_eq!(heroku_config, local_id);
+    fake.assert_no_violations();
+
+    // A release that fails: non-zero, with Heroku's reason.
+    fake.with(|s| s.outcome = Outcome::Fail("Release command exited with status 1".to_owned()));
+    let line = error_line(&xtask(&deploy, &env));
+    assert!(
+        line.contains("release v43 failed: Release command exited with status 1"),
+        "{line}"
+    );
+
+    // A release that never finishes: the timeout, said plainly.
+    fake.with(|s| s.outcome = Outcome::StayPending);
+    let mut slow = deploy.to_vec();
+    slow.extend(["--timeout", "1"]);
+    let line = error_line(&xtask(&slow, &env));
+    assert!(line.contains("release still pending after 1s"), "{line}");
+    fake.assert_no_violations();
+}
