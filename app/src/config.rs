@@ -99,6 +99,12 @@ impl std::fmt::Debug for SecretKey {
 
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Host names this site answers to (Django's ALLOWED_HOSTS); empty with DEBUG on
+    /// means localhost only, empty with DEBUG off means none.
+    pub allowed_hosts: Vec<String>,
+    pub sentry_dsn: Option<String>,
+    pub sentry_environment: String,
+    pub sentry_traces_sample_rate: f32,
     pub host: String,
     pub port: u16,
     pub database_url: DatabaseUrl,
@@ -124,6 +130,27 @@ fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         name,
         reason: reason.into(),
+    }
+}
+
+/// The host name of a Host header: lower-case, without the port, brackets kept for IPv6.
+pub fn host_name(host: &str) -> String {
+    let host = host.trim().to_ascii_lowercase();
+    if host.starts_with('[') {
+        return host.split_once(']').map(|(ip, _)| format!("{ip}]")).unwrap_or_default();
+    }
+    let name = host.rsplit_once(':').map_or(host.as_str(), |(name, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            name
+        } else {
+            ""
+        }
+    });
+    let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    if valid {
+        name.trim_end_matches('.').to_owned()
+    } else {
+        String::new()
     }
 }
 
@@ -202,16 +229,64 @@ impl Settings {
                 }
             },
         };
+        let debug = flag("DEBUG", false)?;
+        let allowed_hosts = get("ALLOWED_HOSTS")
+            .map(|raw| raw.split(',').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect())
+            .unwrap_or_default();
+        let sentry_dsn = match get("SENTRY_DSN") {
+            None => None,
+            Some(raw) => {
+                let dsn = raw.trim().to_owned();
+                if dsn.parse::<sentry::types::Dsn>().is_err() {
+                    return Err(invalid("SENTRY_DSN", "expected a DSN such as https://key@o0.ingest.sentry.io/0"));
+                }
+                Some(dsn)
+            }
+        };
+        let sentry_traces_sample_rate = match get("SENTRY_TRACES_SAMPLE_RATE") {
+            None => 0.0,
+            Some(raw) => match raw.trim().parse::<f32>() {
+                Ok(rate) if (0.0..=1.0).contains(&rate) => rate,
+                _ => return Err(invalid("SENTRY_TRACES_SAMPLE_RATE", format!("expected a number from 0 to 1, got {raw:?}"))),
+            },
+        };
+        let sentry_environment = get("SENTRY_ENVIRONMENT")
+            .map(|e| e.trim().to_owned())
+            .unwrap_or_else(|| if debug { "development".into() } else { "production".into() });
         Ok(Settings {
+            allowed_hosts,
+            sentry_dsn,
+            sentry_environment,
+            sentry_traces_sample_rate,
             host,
             port,
             database_url,
             database_pool_size,
             secret_key: get("SECRET_KEY").map(SecretKey),
-            debug: flag("DEBUG", false)?,
+            debug,
             seed_demo: flag("SEED_DEMO", true)?,
             log_format,
             workers,
+        })
+    }
+
+    /// Whether `host` (a Host header, port and all) names this site, as Django checks it:
+    /// exact names, `.example.com` for a domain and its subdomains, `*` for any.
+    pub fn host_allowed(&self, host: &str) -> bool {
+        let name = host_name(host);
+        if name.is_empty() {
+            return false;
+        }
+        let defaults = ["localhost", "127.0.0.1", "[::1]"];
+        let patterns: Vec<&str> = if self.allowed_hosts.is_empty() && self.debug {
+            defaults.to_vec()
+        } else {
+            self.allowed_hosts.iter().map(String::as_str).collect()
+        };
+        patterns.iter().any(|pattern| {
+            *pattern == "*"
+                || *pattern == name
+                || pattern.strip_prefix('.').is_some_and(|domain| name == domain || name.ends_with(&format!(".{domain}")))
         })
     }
 
@@ -290,6 +365,31 @@ mod tests {
         assert!(err.to_string().contains("WEB_CONCURRENCY"), "{err}");
         let err = settings(&[("HOST", "not a host")]).unwrap_err();
         assert!(err.to_string().contains("HOST"), "{err}");
+    }
+
+    #[test]
+    fn hosts_are_checked_like_django() {
+        let strict = settings(&[("ALLOWED_HOSTS", "Example.com, .lettings.test")]).unwrap();
+        assert!(strict.host_allowed("example.com"));
+        assert!(strict.host_allowed("EXAMPLE.com:8000"));
+        assert!(strict.host_allowed("lettings.test") && strict.host_allowed("www.lettings.test"));
+        assert!(!strict.host_allowed("evil.com") && !strict.host_allowed("example.com.evil.com"));
+        assert!(!strict.host_allowed("") && !strict.host_allowed("exa mple.com") && !strict.host_allowed("example.com:x"));
+        let debug = settings(&[("DEBUG", "true")]).unwrap();
+        assert!(debug.host_allowed("localhost:8000") && debug.host_allowed("127.0.0.1") && debug.host_allowed("[::1]:8000"));
+        assert!(!debug.host_allowed("example.com"));
+        assert!(!settings(&[]).unwrap().host_allowed("localhost"), "DEBUG off and no ALLOWED_HOSTS: nothing");
+        assert!(settings(&[("ALLOWED_HOSTS", "*")]).unwrap().host_allowed("anything.example"));
+    }
+
+    #[test]
+    fn sentry_settings_are_validated() {
+        assert!(settings(&[("SENTRY_DSN", "not a dsn")]).unwrap_err().to_string().contains("SENTRY_DSN"));
+        assert!(settings(&[("SENTRY_TRACES_SAMPLE_RATE", "2")]).unwrap_err().to_string().contains("SENTRY_TRACES_SAMPLE_RATE"));
+        let s = settings(&[("SENTRY_DSN", "http://key@127.0.0.1:9/1"), ("SENTRY_TRACES_SAMPLE_RATE", "0.25")]).unwrap();
+        assert_eq!(s.sentry_dsn.as_deref(), Some("http://key@127.0.0.1:9/1"));
+        assert_eq!(s.sentry_environment, "production");
+        assert!((s.sentry_traces_sample_rate - 0.25).abs() < f32::EPSILON);
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub enum AppError {
     Random(#[from] getrandom::Error),
     #[error(transparent)]
     Password(#[from] crate::accounts::password::HashError),
+    #[error("deliberate test error, raised by {0} to check error reporting")]
+    Deliberate(String),
+    #[error("a handler panicked")]
+    Panicked,
     #[error(transparent)]
     Database(#[from] DbError),
     #[error("template error: {0}")]
@@ -84,7 +88,9 @@ impl ResponseError for AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::Random(_) | AppError::Password(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Random(_) | AppError::Password(_) | AppError::Deliberate(_) | AppError::Panicked => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             AppError::Database(DbError::Unavailable(_) | DbError::Connect(_)) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(_) | AppError::Template(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

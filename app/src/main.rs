@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 use oc_lettings::accounts::superuser::create_superuser;
+use oc_lettings::checks::deploy_problems;
 use oc_lettings::config::Settings;
 use oc_lettings::db::{import, Database};
 use oc_lettings::{startup, telemetry};
@@ -31,6 +32,11 @@ enum Command {
     },
     /// Apply the embedded database migrations, then exit.
     Migrate,
+    /// Check the settings; with --deploy, list every setting unsafe in production (exit 1 on any).
+    Check {
+        #[arg(long)]
+        deploy: bool,
+    },
     /// Copy users, addresses, lettings and profiles from a Django site's SQLite database.
     ImportDjango {
         /// The Django database file (either layout: oc_lettings_site_* or lettings_*/profiles_*).
@@ -67,7 +73,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve { no_seed: false }) {
         Command::Serve { no_seed } => {
             let seed = settings.seed_demo && !no_seed;
+            // Sentry first, before the runtime; the guard flushes pending events at exit.
+            let _sentry = telemetry::init_sentry(&settings)?;
             actix_web::rt::System::new().block_on(oc_lettings::serve(settings, seed))
+        }
+        Command::Check { deploy } => {
+            let problems = if deploy { deploy_problems(&settings, |name| std::env::var(name).ok()) } else { Vec::new() };
+            if problems.is_empty() {
+                println!("System check identified no issues.");
+                return Ok(());
+            }
+            println!("System check identified {} issue(s):", problems.len());
+            for problem in &problems {
+                println!("  - {problem}");
+            }
+            bail!("{} setting(s) are unsafe for production", problems.len());
         }
         Command::Migrate => {
             let db = Database::new(&settings.database_url, 1)?;

@@ -2,17 +2,15 @@
 //! integration tests (which bind port 0) run exactly the same application.
 
 use std::net::TcpListener;
-use std::time::Instant;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{from_fn, DefaultHeaders, Next};
+use actix_web::dev::Server;
+use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 
 use crate::admin::throttle::LoginThrottle;
 use crate::config::Settings;
 use crate::db::{migrations, seed, Database, DbError};
-use crate::routes;
+use crate::{middleware, routes};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -69,17 +67,22 @@ pub fn build_server(settings: Settings, db: Database, listener: TcpListener) -> 
     let workers = settings.workers;
     let state = web::Data::new(AppState::new(db, settings).map_err(std::io::Error::other)?);
     let mut server = HttpServer::new(move || {
+        // Outermost last: Sentry sees everything, including the Host check and panics.
         App::new()
             .app_data(state.clone())
             .configure(routes::configure)
             .default_service(web::to(routes::fallback))
+            .wrap(from_fn(middleware::catch_panic))
+            .wrap(from_fn(middleware::check_host))
+            .wrap(from_fn(middleware::security_headers))
             .wrap(
                 DefaultHeaders::new()
                     .add(("X-Content-Type-Options", "nosniff"))
                     .add(("X-Frame-Options", "DENY"))
                     .add(("Referrer-Policy", "same-origin")),
             )
-            .wrap(from_fn(log_request))
+            .wrap(from_fn(middleware::log_request))
+            .wrap(sentry_actix::Sentry::new())
     })
     .shutdown_timeout(SHUTDOWN_GRACE_SECS)
     .listen(listener)?;
@@ -87,23 +90,4 @@ pub fn build_server(settings: Settings, db: Database, listener: TcpListener) -> 
         server = server.workers(workers);
     }
     Ok(server.run())
-}
-
-/// One log line per request.
-async fn log_request(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let path = req.path().to_owned();
-    let response = next.call(req).await?;
-    tracing::info!(
-        method = %method,
-        path = %path,
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
-    Ok(response)
 }

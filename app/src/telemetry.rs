@@ -28,3 +28,49 @@ pub fn init(format: LogFormat) {
     // Already initialised (tests): keep the first subscriber.
     drop(result);
 }
+
+/// Starts Sentry when `SENTRY_DSN` is set; call before the async runtime starts and keep
+/// the guard until the process ends (dropping it flushes pending events). Events carry
+/// the release (the git sha baked in at build time) and the environment; no personal
+/// data. Delivery uses rustls with built-in roots, so it works from a `FROM scratch` image.
+pub fn init_sentry(settings: &crate::config::Settings) -> anyhow::Result<Option<sentry::ClientInitGuard>> {
+    use std::sync::Arc;
+
+    let Some(dsn) = &settings.sentry_dsn else {
+        return Ok(None);
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .timeout(std::time::Duration::from_secs(10))
+        .build()?;
+    let mut options = sentry::ClientOptions::default();
+    options.dsn = Some(dsn.parse()?);
+    options.release = Some(format!("oc-lettings@{}", crate::GIT_SHA).into());
+    options.environment = Some(settings.sentry_environment.clone().into());
+    options.send_default_pii = false;
+    options.transport = Some(Arc::new(move |options: &sentry::ClientOptions| -> Arc<dyn sentry::Transport> {
+        match sentry::TransportOptions::try_from_client_options(options) {
+            Some(transport_options) => Arc::new(
+                sentry::transports::ReqwestHttpTransportOptions::from(transport_options).with_client(http.clone()).build(),
+            ),
+            // Unreachable: the DSN was set above; without one there is nothing to send.
+            None => Arc::new(NoTransport),
+        }
+    }));
+    let options = options.traces_sample_rate(settings.sentry_traces_sample_rate);
+    Ok(Some(sentry::init(options)))
+}
+
+/// A transport that drops events (never used while a DSN is set).
+struct NoTransport;
+
+impl sentry::Transport for NoTransport {
+    fn send_envelope(&self, _envelope: sentry::Envelope) {}
+}

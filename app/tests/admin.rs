@@ -37,6 +37,7 @@ impl Browser {
 
     /// A browser whose requests come through the platform's router from `address`.
     fn with_address(app: &TestApp, address: &str) -> Browser {
+        common::install_crypto();
         let jar = Arc::new(Jar::default());
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert("x-forwarded-for", address.parse().unwrap());
@@ -246,7 +247,7 @@ async fn login_rotates_the_session_and_logout_ends_it(backend: Backend) {
     let second = browser.session_cookie().unwrap();
     assert_ne!(first, second, "a new session id at login");
     // The old session no longer opens anything.
-    let stale = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
+    let stale = common::client();
     let response = stale
         .get(format!("{}/admin/", app.address))
         .header("cookie", format!("oc_session={first}"))

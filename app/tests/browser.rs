@@ -56,6 +56,7 @@ impl Driver {
             .spawn()
             .unwrap();
         let base = format!("http://127.0.0.1:{port}");
+        common::install_crypto();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()

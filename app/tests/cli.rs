@@ -160,7 +160,7 @@ fn assert_every_page(address: &str) {
         .unwrap();
     runtime.block_on(async {
         for (path, content) in PAGES {
-            let response = reqwest::get(format!("{address}{path}")).await.unwrap();
+            let response = common::client().get(format!("{address}{path}")).send().await.unwrap();
             assert_eq!(response.status().as_u16(), 200, "GET {path}");
             assert!(
                 response.text().await.unwrap().contains(content),

@@ -157,6 +157,7 @@ async fn pages_answer_503_while_postgres_is_down_and_recover_when_it_is_back() {
     env.insert("DATABASE_URL", "postgres://unused@127.0.0.1/unused".to_owned());
     env.insert("SECRET_KEY", "x".repeat(50));
     env.insert("WEB_CONCURRENCY", "1".to_owned());
+    env.insert("ALLOWED_HOSTS", "127.0.0.1".to_owned());
     let settings = oc_lettings::config::Settings::from_lookup(|name| env.get(name).cloned()).unwrap();
     actix_web::rt::spawn(startup::build_server(settings, db, listener).unwrap());
     let client = common::client();

@@ -1,6 +1,7 @@
 //! `cargo xtask <stage>`: the project's automation, in Rust, one module per stage.
 //! Every stage prints what it runs and how long it took; `--dry-run` only prints.
 
+mod coverage;
 mod docker;
 mod env;
 mod git;
@@ -39,6 +40,8 @@ enum Stage {
     Test,
     /// What CI runs on every branch: lint, then test.
     Ci,
+    /// Line coverage of the site (cargo-llvm-cov), failing under 80 %.
+    Coverage,
     /// The Docker image: `docker build`, `docker push`.
     Docker {
         #[command(subcommand)]
@@ -113,6 +116,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Stage::Lint => lint::run(&runner),
         Stage::Test => test::run(&runner),
         Stage::Ci => lint::run(&runner).and_then(|()| test::run(&runner)),
+        Stage::Coverage => coverage::run(&runner),
         Stage::Docker {
             action: DockerAction::Build { repo },
         } => docker::build(&runner, &Image::for_commit(docker::repo(repo))?),

@@ -43,6 +43,7 @@ fn not_found_hint(program: &str) -> &'static str {
         "docker" => " (install Docker: https://docs.docker.com/engine/install/)",
         "musl-gcc" => " (apt-get install musl-tools)",
         "check-jsonschema" => " (pip install check-jsonschema)",
+        "chromium" => " (apt-get install chromium chromium-driver)",
         "wrk" => " (apt-get install wrk)",
         _ => "",
     }

@@ -2,6 +2,7 @@
 //! addresses, lettings, profiles and users, as in Django's admin.
 
 pub mod auth;
+pub mod debug;
 pub mod forms;
 pub mod model;
 pub mod models;
@@ -28,6 +29,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(get_or_head().to(auth::logout_confirm))
                 .route(web::post().to(auth::logout)),
         )
+        .service(web::resource("/admin/debug/error/").route(get_or_head().to(debug::error)))
+        .service(web::resource("/admin/debug/panic/").route(get_or_head().to(debug::panic)))
         .service(
             web::resource("/admin/auth/user/{id}/password/")
                 .route(get_or_head().to(views::password_form))

@@ -31,11 +31,19 @@ pub fn settings_for(database: &TestDatabase) -> Settings {
         "test-secret-key-test-secret-key-test-secret-key".to_owned(),
     );
     env.insert("WEB_CONCURRENCY", "1".to_owned());
+    env.insert("ALLOWED_HOSTS", "127.0.0.1".to_owned());
     Settings::from_lookup(|name| env.get(name).cloned()).unwrap()
+}
+
+/// reqwest's TLS is rustls without a built-in crypto provider (the workspace's one TLS
+/// stack uses ring): install it before any client is built.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// A client that shows redirects instead of following them, and never decompresses.
 pub fn client() -> reqwest::Client {
+    install_crypto();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))

@@ -1,0 +1,102 @@
+//! `oc-lettings check --deploy`: every setting that is unsafe in production, as Django's
+//! `check --deploy` lists them.
+
+use crate::config::{DatabaseUrl, Settings};
+
+/// Secrets shorter than this are guessable (Django's rule).
+const MIN_SECRET_LENGTH: usize = 50;
+const MIN_SECRET_DISTINCT: usize = 5;
+
+/// The problems of `settings` for a production deployment; `env` reads the platform's
+/// variables (`DYNO` on Heroku, `PGSSLMODE`).
+pub fn deploy_problems(settings: &Settings, env: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    if settings.debug {
+        problems.push("DEBUG is on: error pages can show details and HSTS is not sent; set DEBUG=false".to_owned());
+    }
+    match &settings.secret_key {
+        None => problems.push("SECRET_KEY is not set: the site will not start without DEBUG".to_owned()),
+        Some(key) => {
+            let key = key.expose();
+            let distinct = key.chars().collect::<std::collections::BTreeSet<_>>().len();
+            if key.chars().count() < MIN_SECRET_LENGTH || distinct < MIN_SECRET_DISTINCT {
+                problems.push(format!(
+                    "SECRET_KEY is too short or too simple: use at least {MIN_SECRET_LENGTH} random characters (e.g. `openssl rand -base64 48`)"
+                ));
+            }
+            let lower = key.to_ascii_lowercase();
+            if ["change-me", "changeme", "django-insecure", "secret-key", "your-secret"].iter().any(|p| lower.contains(p)) {
+                problems.push("SECRET_KEY looks like a placeholder: generate a random one".to_owned());
+            }
+        }
+    }
+    if settings.allowed_hosts.is_empty() {
+        problems.push("ALLOWED_HOSTS is empty: with DEBUG off every request is refused (400); list the site's host names".to_owned());
+    } else if settings.allowed_hosts.iter().any(|h| h == "*") {
+        problems.push("ALLOWED_HOSTS contains *: any Host header is accepted; list the site's host names".to_owned());
+    }
+    let on_heroku = env("DYNO").is_some();
+    match &settings.database_url {
+        DatabaseUrl::Sqlite(_) if on_heroku => problems.push(
+            "DATABASE_URL is a SQLite file on Heroku, whose disk is wiped at every restart and not shared between dynos: \
+             use Heroku Postgres"
+                .to_owned(),
+        ),
+        DatabaseUrl::Postgres(url) => {
+            let raw = url.expose();
+            let host = url.redacted();
+            let local = host.starts_with("localhost") || host.starts_with("127.") || host.starts_with("[::1]");
+            let tls_required = ["sslmode=require", "sslmode=verify-ca", "sslmode=verify-full"].iter().any(|m| raw.contains(m))
+                || env("PGSSLMODE").is_some_and(|m| matches!(m.as_str(), "require" | "verify-ca" | "verify-full"));
+            if !local && !tls_required {
+                problems.push(
+                    "DATABASE_URL does not require TLS: add sslmode=require to it, or set PGSSLMODE=require".to_owned(),
+                );
+            }
+        }
+        DatabaseUrl::Sqlite(_) => {}
+    }
+    if on_heroku && settings.host.starts_with("127.") {
+        problems.push("HOST is 127.0.0.1 on Heroku: the router cannot reach the app; set HOST=0.0.0.0".to_owned());
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn problems(pairs: &[(&str, &str)]) -> Vec<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let settings = Settings::from_lookup(|name| map.get(name).cloned()).unwrap();
+        deploy_problems(&settings, |name| map.get(name).cloned())
+    }
+
+    const GOOD_KEY: &str = "n7Q2vX9kLp4Rz8Ws1Tb6Yc3Hd5Fg0Jm2Nq7Vx4Kl9Pr8Zs3Wt6Ub1Yd5Hf";
+
+    #[test]
+    fn a_sound_production_configuration_passes() {
+        let found = problems(&[
+            ("SECRET_KEY", GOOD_KEY),
+            ("ALLOWED_HOSTS", "oc-lettings.herokuapp.com"),
+            ("DATABASE_URL", "postgres://u:p@db.example.com/app?sslmode=require"),
+            ("HOST", "0.0.0.0"),
+            ("DYNO", "web.1"),
+        ]);
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn each_unsafe_setting_is_listed() {
+        let found = problems(&[("DEBUG", "true"), ("SECRET_KEY", "change-me"), ("DYNO", "web.1")]);
+        let text = found.join("\n");
+        for expected in ["DEBUG is on", "SECRET_KEY is too short", "SECRET_KEY looks like a placeholder", "ALLOWED_HOSTS is empty", "SQLite file on Heroku", "HOST is 127.0.0.1"] {
+            assert!(text.contains(expected), "missing {expected:?} in {text}");
+        }
+        let found = problems(&[("SECRET_KEY", GOOD_KEY), ("ALLOWED_HOSTS", "*"), ("DATABASE_URL", "postgres://u:p@db.example.com/app")]);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(problems(&[("SECRET_KEY", GOOD_KEY), ("ALLOWED_HOSTS", "x.example"), ("DATABASE_URL", "postgres://u:p@db.example.com/app"), ("PGSSLMODE", "require")]).is_empty());
+        assert!(problems(&[]).iter().any(|p| p.contains("SECRET_KEY is not set")));
+    }
+}
