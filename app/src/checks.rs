@@ -25,13 +25,19 @@ pub fn deploy_problems(settings: &Settings, env: impl Fn(&str) -> Option<String>
                 ));
             }
             let lower = key.to_ascii_lowercase();
-            if ["change-me", "changeme", "django-insecure", "secret-key", "your-secret"].iter().any(|p| lower.contains(p)) {
+            if ["change-me", "changeme", "django-insecure", "secret-key", "your-secret"]
+                .iter()
+                .any(|p| lower.contains(p))
+            {
                 problems.push("SECRET_KEY looks like a placeholder: generate a random one".to_owned());
             }
         }
     }
     if settings.allowed_hosts.is_empty() {
-        problems.push("ALLOWED_HOSTS is empty: with DEBUG off every request is refused (400); list the site's host names".to_owned());
+        problems.push(
+            "ALLOWED_HOSTS is empty: with DEBUG off every request is refused (400); list the site's host names"
+                .to_owned(),
+        );
     } else if settings.allowed_hosts.iter().any(|h| h == "*") {
         problems.push("ALLOWED_HOSTS contains *: any Host header is accepted; list the site's host names".to_owned());
     }
@@ -91,12 +97,29 @@ mod tests {
     fn each_unsafe_setting_is_listed() {
         let found = problems(&[("DEBUG", "true"), ("SECRET_KEY", "change-me"), ("DYNO", "web.1")]);
         let text = found.join("\n");
-        for expected in ["DEBUG is on", "SECRET_KEY is too short", "SECRET_KEY looks like a placeholder", "ALLOWED_HOSTS is empty", "SQLite file on Heroku", "HOST is 127.0.0.1"] {
+        for expected in [
+            "DEBUG is on",
+            "SECRET_KEY is too short",
+            "SECRET_KEY looks like a placeholder",
+            "ALLOWED_HOSTS is empty",
+            "SQLite file on Heroku",
+            "HOST is 127.0.0.1",
+        ] {
             assert!(text.contains(expected), "missing {expected:?} in {text}");
         }
-        let found = problems(&[("SECRET_KEY", GOOD_KEY), ("ALLOWED_HOSTS", "*"), ("DATABASE_URL", "postgres://u:p@db.example.com/app")]);
+        let found = problems(&[
+            ("SECRET_KEY", GOOD_KEY),
+            ("ALLOWED_HOSTS", "*"),
+            ("DATABASE_URL", "postgres://u:p@db.example.com/app"),
+        ]);
         assert_eq!(found.len(), 2, "{found:?}");
-        assert!(problems(&[("SECRET_KEY", GOOD_KEY), ("ALLOWED_HOSTS", "x.example"), ("DATABASE_URL", "postgres://u:p@db.example.com/app"), ("PGSSLMODE", "require")]).is_empty());
+        assert!(problems(&[
+            ("SECRET_KEY", GOOD_KEY),
+            ("ALLOWED_HOSTS", "x.example"),
+            ("DATABASE_URL", "postgres://u:p@db.example.com/app"),
+            ("PGSSLMODE", "require")
+        ])
+        .is_empty());
         assert!(problems(&[]).iter().any(|p| p.contains("SECRET_KEY is not set")));
     }
 }

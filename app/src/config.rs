@@ -146,7 +146,10 @@ pub fn host_name(host: &str) -> String {
             ""
         }
     });
-    let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
     if valid {
         name.trim_end_matches('.').to_owned()
     } else {
@@ -231,14 +234,22 @@ impl Settings {
         };
         let debug = flag("DEBUG", false)?;
         let allowed_hosts = get("ALLOWED_HOSTS")
-            .map(|raw| raw.split(',').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect())
+            .map(|raw| {
+                raw.split(',')
+                    .map(|h| h.trim().to_ascii_lowercase())
+                    .filter(|h| !h.is_empty())
+                    .collect()
+            })
             .unwrap_or_default();
         let sentry_dsn = match get("SENTRY_DSN") {
             None => None,
             Some(raw) => {
                 let dsn = raw.trim().to_owned();
                 if dsn.parse::<sentry::types::Dsn>().is_err() {
-                    return Err(invalid("SENTRY_DSN", "expected a DSN such as https://key@o0.ingest.sentry.io/0"));
+                    return Err(invalid(
+                        "SENTRY_DSN",
+                        "expected a DSN such as https://key@o0.ingest.sentry.io/0",
+                    ));
                 }
                 Some(dsn)
             }
@@ -247,12 +258,23 @@ impl Settings {
             None => 0.0,
             Some(raw) => match raw.trim().parse::<f32>() {
                 Ok(rate) if (0.0..=1.0).contains(&rate) => rate,
-                _ => return Err(invalid("SENTRY_TRACES_SAMPLE_RATE", format!("expected a number from 0 to 1, got {raw:?}"))),
+                _ => {
+                    return Err(invalid(
+                        "SENTRY_TRACES_SAMPLE_RATE",
+                        format!("expected a number from 0 to 1, got {raw:?}"),
+                    ))
+                }
             },
         };
         let sentry_environment = get("SENTRY_ENVIRONMENT")
             .map(|e| e.trim().to_owned())
-            .unwrap_or_else(|| if debug { "development".into() } else { "production".into() });
+            .unwrap_or_else(|| {
+                if debug {
+                    "development".into()
+                } else {
+                    "production".into()
+                }
+            });
         Ok(Settings {
             allowed_hosts,
             sentry_dsn,
@@ -286,7 +308,9 @@ impl Settings {
         patterns.iter().any(|pattern| {
             *pattern == "*"
                 || *pattern == name
-                || pattern.strip_prefix('.').is_some_and(|domain| name == domain || name.ends_with(&format!(".{domain}")))
+                || pattern
+                    .strip_prefix('.')
+                    .is_some_and(|domain| name == domain || name.ends_with(&format!(".{domain}")))
         })
     }
 
@@ -374,19 +398,38 @@ mod tests {
         assert!(strict.host_allowed("EXAMPLE.com:8000"));
         assert!(strict.host_allowed("lettings.test") && strict.host_allowed("www.lettings.test"));
         assert!(!strict.host_allowed("evil.com") && !strict.host_allowed("example.com.evil.com"));
-        assert!(!strict.host_allowed("") && !strict.host_allowed("exa mple.com") && !strict.host_allowed("example.com:x"));
+        assert!(
+            !strict.host_allowed("") && !strict.host_allowed("exa mple.com") && !strict.host_allowed("example.com:x")
+        );
         let debug = settings(&[("DEBUG", "true")]).unwrap();
-        assert!(debug.host_allowed("localhost:8000") && debug.host_allowed("127.0.0.1") && debug.host_allowed("[::1]:8000"));
+        assert!(
+            debug.host_allowed("localhost:8000") && debug.host_allowed("127.0.0.1") && debug.host_allowed("[::1]:8000")
+        );
         assert!(!debug.host_allowed("example.com"));
-        assert!(!settings(&[]).unwrap().host_allowed("localhost"), "DEBUG off and no ALLOWED_HOSTS: nothing");
-        assert!(settings(&[("ALLOWED_HOSTS", "*")]).unwrap().host_allowed("anything.example"));
+        assert!(
+            !settings(&[]).unwrap().host_allowed("localhost"),
+            "DEBUG off and no ALLOWED_HOSTS: nothing"
+        );
+        assert!(settings(&[("ALLOWED_HOSTS", "*")])
+            .unwrap()
+            .host_allowed("anything.example"));
     }
 
     #[test]
     fn sentry_settings_are_validated() {
-        assert!(settings(&[("SENTRY_DSN", "not a dsn")]).unwrap_err().to_string().contains("SENTRY_DSN"));
-        assert!(settings(&[("SENTRY_TRACES_SAMPLE_RATE", "2")]).unwrap_err().to_string().contains("SENTRY_TRACES_SAMPLE_RATE"));
-        let s = settings(&[("SENTRY_DSN", "http://key@127.0.0.1:9/1"), ("SENTRY_TRACES_SAMPLE_RATE", "0.25")]).unwrap();
+        assert!(settings(&[("SENTRY_DSN", "not a dsn")])
+            .unwrap_err()
+            .to_string()
+            .contains("SENTRY_DSN"));
+        assert!(settings(&[("SENTRY_TRACES_SAMPLE_RATE", "2")])
+            .unwrap_err()
+            .to_string()
+            .contains("SENTRY_TRACES_SAMPLE_RATE"));
+        let s = settings(&[
+            ("SENTRY_DSN", "http://key@127.0.0.1:9/1"),
+            ("SENTRY_TRACES_SAMPLE_RATE", "0.25"),
+        ])
+        .unwrap();
         assert_eq!(s.sentry_dsn.as_deref(), Some("http://key@127.0.0.1:9/1"));
         assert_eq!(s.sentry_environment, "production");
         assert!((s.sentry_traces_sample_rate - 0.25).abs() < f32::EPSILON);

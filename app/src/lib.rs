@@ -56,5 +56,5 @@ pub async fn serve(settings: Settings, seed_demo: bool) -> anyhow::Result<()> {
     tracing::info!("stopped");
     Ok(())
 }
-pub mod middleware;
 pub mod checks;
+pub mod middleware;

@@ -78,7 +78,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             actix_web::rt::System::new().block_on(oc_lettings::serve(settings, seed))
         }
         Command::Check { deploy } => {
-            let problems = if deploy { deploy_problems(&settings, |name| std::env::var(name).ok()) } else { Vec::new() };
+            let problems = if deploy {
+                deploy_problems(&settings, |name| std::env::var(name).ok())
+            } else {
+                Vec::new()
+            };
             if problems.is_empty() {
                 println!("System check identified no issues.");
                 return Ok(());

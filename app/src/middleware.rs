@@ -24,8 +24,15 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub struct RequestId(pub String);
 
 fn request_id(req: &ServiceRequest) -> String {
-    let given = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let plausible = (8..=200).contains(&given.len()) && given.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let given = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let plausible = (8..=200).contains(&given.len())
+        && given
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if plausible {
         return given.to_owned();
     }
@@ -38,7 +45,10 @@ fn request_id(req: &ServiceRequest) -> String {
 
 /// One line per request (method, path, status, latency, request id); `X-Request-Id` on the
 /// response.
-pub async fn log_request(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+pub async fn log_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let id = request_id(&req);
     req.extensions_mut().insert(RequestId(id.clone()));
@@ -54,7 +64,9 @@ pub async fn log_request(req: ServiceRequest, next: Next<impl MessageBody>) -> R
         }
     };
     if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(HeaderName::from_static(REQUEST_ID), value);
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID), value);
     }
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -72,7 +84,10 @@ fn exempt_from_host_check(path: &str) -> bool {
 }
 
 /// Django's ALLOWED_HOSTS: an unknown Host is a 400, before any handler runs.
-pub async fn check_host(req: ServiceRequest, next: Next<BoxBody>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+pub async fn check_host(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let allowed = match req.app_data::<web::Data<AppState>>() {
         Some(state) => {
             let host = req.headers().get("host").and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -83,21 +98,34 @@ pub async fn check_host(req: ServiceRequest, next: Next<BoxBody>) -> Result<Serv
     if allowed {
         return next.call(req).await;
     }
-    let host = req.headers().get("host").and_then(|v| v.to_str().ok()).unwrap_or("").chars().take(100).collect::<String>();
+    let host = req
+        .headers()
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .take(100)
+        .collect::<String>();
     tracing::warn!(%host, "Host not in ALLOWED_HOSTS");
     let (req, _) = req.into_parts();
     Ok(ServiceResponse::new(req, error_page(StatusCode::BAD_REQUEST)))
 }
 
 /// HSTS over HTTPS when DEBUG is off (Django's SECURE_HSTS_SECONDS).
-pub async fn security_headers(req: ServiceRequest, next: Next<BoxBody>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+pub async fn security_headers(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let hsts = req.connection_info().scheme() == "https"
-        && req.app_data::<web::Data<AppState>>().is_some_and(|state| !state.settings.debug);
+        && req
+            .app_data::<web::Data<AppState>>()
+            .is_some_and(|state| !state.settings.debug);
     let mut response = next.call(req).await?;
     if hsts {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static("strict-transport-security"), HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+        response.headers_mut().insert(
+            HeaderName::from_static("strict-transport-security"),
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
     }
     Ok(response)
 }
@@ -105,7 +133,10 @@ pub async fn security_headers(req: ServiceRequest, next: Next<BoxBody>) -> Resul
 /// A panic in a handler becomes the 500 page for that request only (Sentry's panic
 /// integration has already reported it). The request cannot be kept for the response
 /// (handlers need it unshared), so the page comes back as an error actix renders.
-pub async fn catch_panic(req: ServiceRequest, next: Next<BoxBody>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+pub async fn catch_panic(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let path = req.path().to_owned();
     match AssertUnwindSafe(next.call(req)).catch_unwind().await {
         Ok(result) => result,

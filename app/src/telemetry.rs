@@ -41,7 +41,9 @@ pub fn init_sentry(settings: &crate::config::Settings) -> anyhow::Result<Option<
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
@@ -55,15 +57,19 @@ pub fn init_sentry(settings: &crate::config::Settings) -> anyhow::Result<Option<
     options.release = Some(format!("oc-lettings@{}", crate::GIT_SHA).into());
     options.environment = Some(settings.sentry_environment.clone().into());
     options.send_default_pii = false;
-    options.transport = Some(Arc::new(move |options: &sentry::ClientOptions| -> Arc<dyn sentry::Transport> {
-        match sentry::TransportOptions::try_from_client_options(options) {
-            Some(transport_options) => Arc::new(
-                sentry::transports::ReqwestHttpTransportOptions::from(transport_options).with_client(http.clone()).build(),
-            ),
-            // Unreachable: the DSN was set above; without one there is nothing to send.
-            None => Arc::new(NoTransport),
-        }
-    }));
+    options.transport = Some(Arc::new(
+        move |options: &sentry::ClientOptions| -> Arc<dyn sentry::Transport> {
+            match sentry::TransportOptions::try_from_client_options(options) {
+                Some(transport_options) => Arc::new(
+                    sentry::transports::ReqwestHttpTransportOptions::from(transport_options)
+                        .with_client(http.clone())
+                        .build(),
+                ),
+                // Unreachable: the DSN was set above; without one there is nothing to send.
+                None => Arc::new(NoTransport),
+            }
+        },
+    ));
     let options = options.traces_sample_rate(settings.sentry_traces_sample_rate);
     Ok(Some(sentry::init(options)))
 }

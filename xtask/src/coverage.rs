@@ -10,7 +10,11 @@ use crate::runner::Runner;
 pub const MIN_LINES_PERCENT: u32 = 80;
 
 pub fn run(runner: &Runner) -> Result<()> {
-    if !runner.dry_run && runner.capture("cargo llvm-cov", runner.cargo().args(["llvm-cov", "--version"])).is_err() {
+    if !runner.dry_run
+        && runner
+            .capture("cargo llvm-cov", runner.cargo().args(["llvm-cov", "--version"]))
+            .is_err()
+    {
         bail!(
             "coverage: cargo-llvm-cov is not installed (cargo install cargo-llvm-cov --locked && rustup component add llvm-tools-preview)"
         );

@@ -10,7 +10,15 @@ pub fn run(runner: &Runner) -> Result<()> {
     fmt.args(["fmt", "--all", "--check"]);
     runner.run("rustfmt", &mut fmt)?;
     let mut clippy = runner.cargo();
-    clippy.args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]);
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]);
     runner.run("clippy", &mut clippy)?;
     let mut schema = runner.command("check-jsonschema");
     schema.args(["--builtin-schema", "vendor.circle-ci", ".circleci/config.yml"]);

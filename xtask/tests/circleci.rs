@@ -57,13 +57,20 @@ fn collect(config: &Yaml, step: &Yaml, found: &mut Vec<String>) {
 }
 
 fn xtask_stages(config: &Yaml, job: &str) -> Vec<String> {
-    commands(config, job).into_iter().filter(|c| c.starts_with("cargo xtask ")).collect()
+    commands(config, job)
+        .into_iter()
+        .filter(|c| c.starts_with("cargo xtask "))
+        .collect()
 }
 
 /// (job, requires, master only) in the workflow.
 fn workflow(config: &Yaml) -> Vec<(String, Vec<String>, bool)> {
     let workflows = config["workflows"].as_hash().unwrap();
-    let pipelines: Vec<&Yaml> = workflows.iter().filter(|(k, _)| k.as_str() != Some("version")).map(|(_, v)| v).collect();
+    let pipelines: Vec<&Yaml> = workflows
+        .iter()
+        .filter(|(k, _)| k.as_str() != Some("version"))
+        .map(|(_, v)| v)
+        .collect();
     assert_eq!(pipelines.len(), 1, "one workflow");
     pipelines[0]["jobs"]
         .as_vec()
@@ -73,10 +80,15 @@ fn workflow(config: &Yaml) -> Vec<(String, Vec<String>, bool)> {
             Yaml::String(name) => (name.clone(), vec![], false),
             Yaml::Hash(map) => {
                 let (name, body) = map.iter().next().unwrap();
-                let requires = body["requires"].as_vec().map(|r| r.iter().map(|x| x.as_str().unwrap().to_owned()).collect()).unwrap_or_default();
+                let requires = body["requires"]
+                    .as_vec()
+                    .map(|r| r.iter().map(|x| x.as_str().unwrap().to_owned()).collect())
+                    .unwrap_or_default();
                 let only = &body["filters"]["branches"]["only"];
                 let master_only = only.as_str() == Some("master")
-                    || only.as_vec().is_some_and(|v| v.len() == 1 && v[0].as_str() == Some("master"));
+                    || only
+                        .as_vec()
+                        .is_some_and(|v| v.len() == 1 && v[0].as_str() == Some("master"));
                 (name.as_str().unwrap().to_owned(), requires, master_only)
             }
             other => panic!("unexpected workflow entry {other:?}"),
@@ -100,11 +112,20 @@ fn the_workflow_runs_each_job_on_the_right_branches_in_order() {
 #[test]
 fn every_job_is_xtask_stages() {
     let config = config();
-    assert_eq!(xtask_stages(&config, "lint-and-test"), ["cargo xtask lint", "cargo xtask test", "cargo xtask coverage"]);
-    assert_eq!(xtask_stages(&config, "build-and-push"), ["cargo xtask docker build", "cargo xtask docker push"]);
+    assert_eq!(
+        xtask_stages(&config, "lint-and-test"),
+        ["cargo xtask lint", "cargo xtask test", "cargo xtask coverage"]
+    );
+    assert_eq!(
+        xtask_stages(&config, "build-and-push"),
+        ["cargo xtask docker build", "cargo xtask docker push"]
+    );
     assert_eq!(xtask_stages(&config, "deploy"), ["cargo xtask deploy"]);
     for job in ["build-and-push", "deploy"] {
-        assert!(commands(&config, job).contains(&"setup_remote_docker".to_owned()), "{job} needs remote Docker");
+        assert!(
+            commands(&config, job).contains(&"setup_remote_docker".to_owned()),
+            "{job} needs remote Docker"
+        );
     }
     assert!(!commands(&config, "lint-and-test").contains(&"setup_remote_docker".to_owned()));
 }
@@ -113,10 +134,18 @@ fn every_job_is_xtask_stages() {
 fn caches_are_keyed_on_the_lock_file() {
     let config = config();
     let restore = &config["commands"]["restore-cargo-cache"]["steps"][0]["restore_cache"]["keys"];
-    assert_eq!(restore[0].as_str(), Some("v1-cargo-{{ arch }}-{{ checksum \"Cargo.lock\" }}"));
+    assert_eq!(
+        restore[0].as_str(),
+        Some("v1-cargo-{{ arch }}-{{ checksum \"Cargo.lock\" }}")
+    );
     let save = &config["commands"]["save-cargo-cache"]["steps"][0]["save_cache"];
     assert_eq!(save["key"].as_str(), restore[0].as_str());
-    let paths: Vec<&str> = save["paths"].as_vec().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    let paths: Vec<&str> = save["paths"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
     assert_eq!(paths, ["~/.cargo/registry", "~/.cargo/git", "target"]);
     for job in ["lint-and-test", "build-and-push", "deploy"] {
         let steps = commands(&config, job);
@@ -127,28 +156,52 @@ fn caches_are_keyed_on_the_lock_file() {
 #[test]
 fn no_secret_is_written_in_the_config() {
     let text = config_text();
-    for secret in ["DOCKERHUB_PASSWORD", "HEROKU_API_KEY", "DOCKERHUB_USERNAME", "HEROKU_APP_NAME"] {
+    for secret in [
+        "DOCKERHUB_PASSWORD",
+        "HEROKU_API_KEY",
+        "DOCKERHUB_USERNAME",
+        "HEROKU_APP_NAME",
+    ] {
         for line in text.lines().filter(|l| l.contains(secret)) {
-            assert!(line.trim_start().starts_with('#'), "{secret} is only mentioned in comments: {line}");
+            assert!(
+                line.trim_start().starts_with('#'),
+                "{secret} is only mentioned in comments: {line}"
+            );
         }
     }
 }
 
 #[test]
 fn the_schema_check_accepts_the_config_and_rejects_a_broken_one() {
-    let available = Command::new("check-jsonschema").arg("--version").output().is_ok_and(|o| o.status.success());
+    let available = Command::new("check-jsonschema")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !available {
-        common::skip("CircleCI schema check", "check-jsonschema is not installed: pip install check-jsonschema");
+        common::skip(
+            "CircleCI schema check",
+            "check-jsonschema is not installed: pip install check-jsonschema",
+        );
         return;
     }
     let check = |path: &std::path::Path| {
-        Command::new("check-jsonschema").args(["--builtin-schema", "vendor.circle-ci"]).arg(path).output().unwrap()
+        Command::new("check-jsonschema")
+            .args(["--builtin-schema", "vendor.circle-ci"])
+            .arg(path)
+            .output()
+            .unwrap()
     };
     let ours = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.circleci/config.yml");
     let output = check(&ours);
     assert!(output.status.success(), "{}", common::stdout(&output));
     let broken = tempfile::tempdir().unwrap();
     let path = broken.path().join("config.yml");
-    std::fs::write(&path, config_text().replace("version: 2.1", "version: two").replace("requires:", "needs:")).unwrap();
+    std::fs::write(
+        &path,
+        config_text()
+            .replace("version: 2.1", "version: two")
+            .replace("requires:", "needs:"),
+    )
+    .unwrap();
     assert!(!check(&path).status.success(), "the schema check can fail");
 }

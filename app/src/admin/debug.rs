@@ -16,5 +16,8 @@ pub async fn error(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
 /// `GET /admin/debug/panic/`
 pub async fn panic(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let staff = require_staff(&req, &state).await?;
-    panic!("deliberate test panic, raised by {} to check error reporting", staff.username);
+    panic!(
+        "deliberate test panic, raised by {} to check error reporting",
+        staff.username
+    );
 }

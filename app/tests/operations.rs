@@ -1,0 +1,457 @@
+//! The binary as it runs in production: Sentry reporting (against a loopback server
+//! posing as Sentry's ingest endpoint), request ids and JSON logs, the Host check and HSTS,
+//! graceful shutdown with a request in flight, and `check --deploy`.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "Zq8-operations-test-signing-value-long-enough-0123456789";
+
+struct Server {
+    child: Child,
+    base: String,
+    log: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(env: &[(&str, &str)]) -> Server {
+        Server::start_with(env, |_| {})
+    }
+
+    /// Starts `oc-lettings serve` on a free port; `prepare` runs commands in its directory first.
+    fn start_with(env: &[(&str, &str)], prepare: impl FnOnce(&std::path::Path)) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        prepare(dir.path());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_oc-lettings"))
+            .current_dir(dir.path())
+            .env("DATABASE_URL", "sqlite://site.sqlite3")
+            .env("PORT", "0")
+            .env("SECRET_KEY", SECRET)
+            .env("ALLOWED_HOSTS", "127.0.0.1")
+            .env("WEB_CONCURRENCY", "1")
+            .env_remove("DEBUG")
+            .env_remove("SENTRY_DSN")
+            .env_remove("LOG_FORMAT")
+            .envs(env.iter().copied())
+            .arg("serve")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let base = loop {
+            let line = lines.next().expect("the server logs its address").unwrap();
+            log.lock().unwrap().push(line.clone());
+            if let Some(at) = line.find("http://127.0.0.1:") {
+                let rest = &line[at..];
+                break rest
+                    .split(|c: char| c == '"' || c.is_whitespace())
+                    .next()
+                    .unwrap()
+                    .to_owned();
+            }
+        };
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Server {
+            child,
+            base,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn sigterm(&self) {
+        assert!(Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "still running");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn port(&self) -> u16 {
+        self.base.rsplit(':').next().unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn blocking() -> reqwest::blocking::Client {
+    common::install_crypto();
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+fn csrf_token(html: &str) -> String {
+    let marker = "name=\"csrfmiddlewaretoken\" value=\"";
+    let start = html.find(marker).unwrap() + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+/// A loopback server posing as Sentry's ingest endpoint: it records every envelope.
+struct FakeSentry {
+    port: u16,
+    envelopes: Arc<Mutex<Vec<String>>>,
+}
+
+impl FakeSentry {
+    fn start() -> FakeSentry {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let envelopes = Arc::new(Mutex::new(Vec::new()));
+        let sink = envelopes.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let mut reader = BufReader::new(stream);
+                let mut request_line = String::new();
+                if reader.read_line(&mut request_line).is_err() {
+                    continue;
+                }
+                let mut length = 0;
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = header.split_once(':') {
+                        if name.eq_ignore_ascii_case("content-length") {
+                            length = value.trim().parse().unwrap_or(0);
+                        }
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                if request_line.starts_with("POST /api/1/envelope/") {
+                    sink.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
+                }
+                let mut stream = reader.into_inner();
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+            }
+        });
+        FakeSentry { port, envelopes }
+    }
+
+    fn dsn(&self) -> String {
+        format!("http://publickey@127.0.0.1:{}/1", self.port)
+    }
+
+    /// Waits up to 15 s for an envelope containing `needle`.
+    fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(found) = self.envelopes.lock().unwrap().iter().find(|e| e.contains(needle)) {
+                return found.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no Sentry envelope mentions {needle:?}: {:?}",
+                self.envelopes.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn create_superuser(dir: &std::path::Path) {
+    let output = Command::new(env!("CARGO_BIN_EXE_oc-lettings"))
+        .current_dir(dir)
+        .env("DATABASE_URL", "sqlite://site.sqlite3")
+        .env("DJANGO_SUPERUSER_PASSWORD", "an operations passphrase")
+        .args([
+            "createsuperuser",
+            "--no-input",
+            "--username",
+            "ops",
+            "--email",
+            "ops@example.com",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[test]
+fn server_errors_and_panics_reach_sentry_and_404s_do_not() {
+    let sentry = FakeSentry::start();
+    let dsn = sentry.dsn();
+    let server = Server::start_with(
+        &[("SENTRY_DSN", &dsn), ("SENTRY_ENVIRONMENT", "test")],
+        create_superuser,
+    );
+    let client = blocking();
+    assert_eq!(
+        client
+            .get(format!("{}/no-such-page/", server.base))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
+
+    let login = client
+        .get(format!("{}/admin/login/", server.base))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let form = [
+        ("csrfmiddlewaretoken", csrf_token(&login)),
+        ("username", "ops".to_owned()),
+        ("password", "an operations passphrase".to_owned()),
+        ("next", "/admin/".to_owned()),
+    ];
+    assert_eq!(
+        client
+            .post(format!("{}/admin/login/", server.base))
+            .form(&form)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        302
+    );
+
+    let response = client
+        .get(format!("{}/admin/debug/error/", server.base))
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 500);
+    assert!(
+        response.text().unwrap().contains("Server error"),
+        "the site's own 500 page"
+    );
+    let event = sentry.wait_for("deliberate test error");
+    assert!(event.contains("\"environment\":\"test\""), "{event}");
+    assert!(
+        event.contains(&format!("\"release\":\"oc-lettings@{}\"", oc_lettings::GIT_SHA)),
+        "{event}"
+    );
+    assert!(
+        event.contains("/admin/debug/error/"),
+        "the request is attached: {event}"
+    );
+    assert!(
+        event.contains("\"exception\":{\"values\":[{\"type\":\"Deliberate\""),
+        "{event}"
+    );
+
+    // A panic is a 500 page for that request only (not a dropped connection), and reported.
+    let response = client
+        .get(format!("{}/admin/debug/panic/", server.base))
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 500);
+    assert!(response.text().unwrap().contains("Server error"));
+    sentry.wait_for("deliberate test panic");
+    assert_eq!(
+        client
+            .get(format!("{}/healthz", server.base))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        200,
+        "still serving"
+    );
+
+    std::thread::sleep(Duration::from_millis(500));
+    let envelopes = sentry.envelopes.lock().unwrap().clone();
+    assert!(
+        envelopes.iter().all(|e| !e.contains("no-such-page")),
+        "a 404 is not an error to report"
+    );
+    assert!(
+        envelopes.iter().all(|e| !e.contains("oc_session=")),
+        "no session cookies (no personal data)"
+    );
+}
+
+#[test]
+fn every_request_gets_an_id_and_one_json_log_line() {
+    let server = Server::start(&[("LOG_FORMAT", "json")]);
+    let client = blocking();
+    let response = client
+        .get(format!("{}/lettings/", server.base))
+        .header("x-request-id", "req-from-router-0001")
+        .send()
+        .unwrap();
+    assert_eq!(
+        response.headers()["x-request-id"],
+        "req-from-router-0001",
+        "the router's id is kept"
+    );
+    let response = client.get(format!("{}/profiles/", server.base)).send().unwrap();
+    let generated = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(generated.len(), 32);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let line = loop {
+        let found = server
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| l.contains(&generated))
+            .cloned();
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(Instant::now() < deadline, "no log line for the request");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(json["fields"]["method"], "GET");
+    assert_eq!(json["fields"]["path"], "/profiles/");
+    assert_eq!(json["fields"]["status"], 200);
+    assert!(json["fields"]["latency_ms"].as_f64().unwrap() >= 0.0);
+    assert!(server
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("req-from-router-0001")));
+}
+
+#[test]
+fn unknown_hosts_get_400_and_https_gets_hsts_and_secure_cookies() {
+    let server = Server::start(&[("ALLOWED_HOSTS", "lettings.example.com,127.0.0.1")]);
+    let client = blocking();
+    let response = client
+        .get(format!("{}/", server.base))
+        .header("host", "evil.example.net")
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    assert!(response.text().unwrap().contains("Bad request"));
+    let response = client
+        .get(format!("{}/healthz", server.base))
+        .header("host", "10.1.2.3")
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200, "platform health checks use addresses");
+    let response = client
+        .get(format!("{}/", server.base))
+        .header("host", "lettings.example.com")
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(
+        response.headers().get("strict-transport-security").is_none(),
+        "no HSTS over plain HTTP"
+    );
+
+    let response = client
+        .get(format!("{}/admin/login/", server.base))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .unwrap();
+    assert_eq!(
+        response.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let plain = client.get(format!("{}/admin/login/", server.base)).send().unwrap();
+    assert!(!plain.headers()["set-cookie"].to_str().unwrap().contains("Secure"));
+}
+
+#[test]
+fn sigterm_finishes_the_request_in_flight_then_exits_zero() {
+    let mut server = Server::start(&[]);
+    let mut slow = TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+    let body = "username=a&password=b";
+    write!(
+        slow,
+        "POST /admin/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        body.len(),
+        &body[..5]
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    server.sigterm();
+    std::thread::sleep(Duration::from_millis(500));
+    // No new connections are taken any more…
+    let refused = TcpStream::connect_timeout(
+        &format!("127.0.0.1:{}", server.port()).parse().unwrap(),
+        Duration::from_secs(1),
+    )
+    .is_err();
+    assert!(refused, "the listener closed at SIGTERM");
+    // …but the request already in flight is finished.
+    slow.write_all(body[5..].as_bytes()).unwrap();
+    let mut answer = String::new();
+    slow.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    slow.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 403"),
+        "the in-flight request got its answer (a CSRF refusal): {answer:.80}"
+    );
+    let status = server.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn check_deploy_lists_unsafe_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |env: &[(&str, &str)]| {
+        Command::new(env!("CARGO_BIN_EXE_oc-lettings"))
+            .current_dir(dir.path())
+            .env_clear()
+            .envs(env.iter().copied())
+            .args(["check", "--deploy"])
+            .output()
+            .unwrap()
+    };
+    let output = run(&[("DEBUG", "true"), ("SECRET_KEY", "short"), ("DYNO", "web.1")]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "DEBUG is on",
+        "SECRET_KEY is too short",
+        "ALLOWED_HOSTS is empty",
+        "SQLite file on Heroku",
+    ] {
+        assert!(stdout.contains(expected), "{expected}: {stdout}");
+    }
+    let output = run(&[
+        ("SECRET_KEY", SECRET),
+        ("ALLOWED_HOSTS", "lettings.example.com"),
+        ("DATABASE_URL", "postgres://u:p@db.example.com/app?sslmode=require"),
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("no issues"));
+}
