@@ -412,7 +412,7 @@ fn sigterm_finishes_the_request_in_flight_then_exits_zero() {
     .is_err();
     assert!(refused, "the listener closed at SIGTERM");
     // …but the request already in flight is finished.
-    slow.write_all(body[5..].as_bytes()).unwrap();
+    slow.write_all(&body.as_bytes()[5..]).unwrap();
     let mut answer = String::new();
     slow.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     slow.read_to_string(&mut answer).unwrap();
