@@ -1,6 +1,7 @@
 //! `cargo xtask <stage>`: the project's automation, in Rust, one module per stage.
 //! Every stage prints what it runs and how long it took; `--dry-run` only prints.
 
+mod bench;
 mod coverage;
 mod docker;
 mod env;
@@ -42,6 +43,8 @@ enum Stage {
     Ci,
     /// Line coverage of the site (cargo-llvm-cov), failing under 80 %.
     Coverage,
+    /// Benchmarks: the site against nginx serving the same bytes (wrk), RSS, cold start.
+    Bench(bench::BenchArgs),
     /// The Docker image: `docker build`, `docker push`.
     Docker {
         #[command(subcommand)]
@@ -117,6 +120,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Stage::Test => test::run(&runner),
         Stage::Ci => lint::run(&runner).and_then(|()| test::run(&runner)),
         Stage::Coverage => coverage::run(&runner),
+        Stage::Bench(args) => bench::run(&runner, &args),
         Stage::Docker {
             action: DockerAction::Build { repo },
         } => docker::build(&runner, &Image::for_commit(docker::repo(repo))?),
