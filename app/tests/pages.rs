@@ -26,19 +26,10 @@ fn assert_layout(html: &str) {
     assert!(html.contains("href=\"/static/css/styles."), "hashed stylesheet link");
 }
 
-/// The `href`s of the buttons under the content, in order.
+/// The buttons under the content, in order.
 fn action_buttons(html: &str) -> Vec<(String, String)> {
-    let start = html.find("<div class=\"actions").expect("a button row");
-    let block = &html[start..start + html[start..].find("</div>").unwrap()];
-    block
-        .split("href=\"")
-        .skip(1)
-        .map(|chunk| {
-            let (href, rest) = chunk.split_once('"').unwrap();
-            let text = rest.split_once('>').unwrap().1.split_once("</a>").unwrap().0;
-            (href.to_owned(), text.to_owned())
-        })
-        .collect()
+    assert!(html.contains("<div class=\"actions"), "a button row");
+    common::links_between(html, "<div class=\"actions", "</div>")
 }
 
 fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -3,31 +3,14 @@
 use diesel::prelude::*;
 
 use super::password::{hash_password, HashError};
-use crate::admin::forms::{clean, FieldKind, FieldSpec, Form, FormErrors};
+use crate::admin::forms::{clean, FieldSpec, Form, FormErrors};
+use crate::admin::models::user::{EMAIL, PASSWORD_FIELDS, USERNAME};
 use crate::admin::session::now;
 use crate::db::schema::auth_user;
 use crate::db::{DbConnection, DbError};
 
-const FIELDS: &[FieldSpec] = &[
-    FieldSpec {
-        name: "username",
-        label: "Username",
-        kind: FieldKind::Username,
-        help: "",
-    },
-    FieldSpec {
-        name: "email",
-        label: "Email address",
-        kind: FieldKind::Email { max: 254 },
-        help: "",
-    },
-    FieldSpec {
-        name: "password1",
-        label: "Password",
-        kind: FieldKind::NewPassword,
-        help: "",
-    },
-];
+/// The admin's user fields: the same rules for a superuser made on the command line.
+const FIELDS: &[FieldSpec] = &[USERNAME, EMAIL, PASSWORD_FIELDS[0]];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SuperuserError {

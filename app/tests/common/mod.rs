@@ -154,21 +154,30 @@ pub fn element_text(html: &str, tag: &str) -> String {
     html[start..end].trim().to_owned()
 }
 
-/// Every `(href, text)` of the links inside `<ul class="list-flush">`.
-pub fn list_links(html: &str) -> Vec<(String, String)> {
-    let Some(start) = html.find("<ul class=\"list-flush\">") else {
-        return Vec::new();
-    };
-    let end = start + html[start..].find("</ul>").unwrap();
-    html[start..end]
-        .split("<a href=\"")
+/// Every `(href, text)` of the `<a href="…">text</a>` links in `html`.
+pub fn links_in(html: &str) -> Vec<(String, String)> {
+    html.split("href=\"")
         .skip(1)
-        .map(|chunk| {
-            let (href, rest) = chunk.split_once('"').unwrap();
-            let text = rest.split_once('>').unwrap().1.split_once("</a>").unwrap().0;
-            (href.to_owned(), text.to_owned())
+        .filter_map(|chunk| {
+            let (href, rest) = chunk.split_once('"')?;
+            let text = rest.split_once('>')?.1.split_once("</a>")?.0;
+            Some((href.to_owned(), text.to_owned()))
         })
         .collect()
+}
+
+/// The `(href, text)` links of the block that starts at `marker` and ends at `end`.
+pub fn links_between(html: &str, marker: &str, end: &str) -> Vec<(String, String)> {
+    let Some(start) = html.find(marker) else {
+        return Vec::new();
+    };
+    let stop = html[start..].find(end).map_or(html.len(), |i| start + i);
+    links_in(&html[start..stop])
+}
+
+/// Every `(href, text)` of the links inside `<ul class="list-flush">`.
+pub fn list_links(html: &str) -> Vec<(String, String)> {
+    links_between(html, "<ul class=\"list-flush\">", "</ul>")
 }
 
 /// The original Django site's databases (copied from the shared fixtures, so a fresh clone

@@ -16,7 +16,7 @@ use crate::db::{DbConnection, DbError};
 pub struct Users;
 pub static USERS: Users = Users;
 
-const USERNAME: FieldSpec = FieldSpec {
+pub const USERNAME: FieldSpec = FieldSpec {
     name: "username",
     label: "Username",
     kind: FieldKind::Username,
@@ -41,6 +41,13 @@ pub const PASSWORD_FIELDS: &[FieldSpec] = &[
 
 const ADD_FIELDS: &[FieldSpec] = &[USERNAME, PASSWORD_FIELDS[0], PASSWORD_FIELDS[1]];
 
+pub const EMAIL: FieldSpec = FieldSpec {
+    name: "email",
+    label: "Email address",
+    kind: FieldKind::Email { max: 254 },
+    help: "",
+};
+
 const CHANGE_FIELDS: &[FieldSpec] = &[
     USERNAME,
     FieldSpec {
@@ -55,12 +62,7 @@ const CHANGE_FIELDS: &[FieldSpec] = &[
         kind: FieldKind::Text { min: 0, max: 150 },
         help: "",
     },
-    FieldSpec {
-        name: "email",
-        label: "Email address",
-        kind: FieldKind::Email { max: 254 },
-        help: "",
-    },
+    EMAIL,
     FieldSpec {
         name: "is_active",
         label: "Active",
