@@ -112,6 +112,8 @@ pub struct Settings {
     pub secret_key: Option<SecretKey>,
     pub debug: bool,
     pub seed_demo: bool,
+    /// How long a public page may be served from memory (0: never).
+    pub page_cache_seconds: u64,
     pub log_format: LogFormat,
     pub workers: Option<usize>,
 }
@@ -275,7 +277,20 @@ impl Settings {
                     "production".into()
                 }
             });
+        let page_cache_seconds = match get("PAGE_CACHE_SECONDS") {
+            None => 2,
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(secs @ 0..=3600) => secs,
+                _ => {
+                    return Err(invalid(
+                        "PAGE_CACHE_SECONDS",
+                        format!("expected 0-3600 seconds, got {raw:?}"),
+                    ))
+                }
+            },
+        };
         Ok(Settings {
+            page_cache_seconds,
             allowed_hosts,
             sentry_dsn,
             sentry_environment,

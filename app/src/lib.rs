@@ -58,3 +58,4 @@ pub async fn serve(settings: Settings, seed_demo: bool) -> anyhow::Result<()> {
 }
 pub mod checks;
 pub mod middleware;
+pub mod page_cache;

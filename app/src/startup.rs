@@ -10,6 +10,7 @@ use actix_web::{web, App, HttpServer};
 use crate::admin::throttle::LoginThrottle;
 use crate::config::Settings;
 use crate::db::{migrations, seed, Database, DbError};
+use crate::page_cache::PageCache;
 use crate::{middleware, routes};
 
 /// What every handler can reach.
@@ -20,6 +21,7 @@ pub struct AppState {
     /// this process only.
     pub signing_key: Vec<u8>,
     pub login_throttle: LoginThrottle,
+    pub pages: PageCache,
 }
 
 impl AppState {
@@ -32,11 +34,13 @@ impl AppState {
                 key
             }
         };
+        let pages = PageCache::new(std::time::Duration::from_secs(settings.page_cache_seconds));
         Ok(AppState {
             db,
             settings,
             signing_key,
             login_throttle: LoginThrottle::default(),
+            pages,
         })
     }
 }
@@ -64,9 +68,14 @@ pub struct PreparedDatabase {
 }
 
 pub fn build_server(settings: Settings, db: Database, listener: TcpListener) -> std::io::Result<Server> {
-    let workers = settings.workers;
+    let workers = settings
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    // Database work runs on each worker's blocking threads; more of them than pooled
+    // connections would only wait for a connection (and cost memory and context switches).
+    let blocking_threads = (db.max_size() as usize).div_ceil(workers).max(2);
     let state = web::Data::new(AppState::new(db, settings).map_err(std::io::Error::other)?);
-    let mut server = HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         // Outermost last: Sentry sees everything, including the Host check and panics.
         App::new()
             .app_data(state.clone())
@@ -85,9 +94,8 @@ pub fn build_server(settings: Settings, db: Database, listener: TcpListener) -> 
             .wrap(sentry_actix::Sentry::new())
     })
     .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+    .workers(workers)
+    .worker_max_blocking_threads(blocking_threads)
     .listen(listener)?;
-    if let Some(workers) = workers {
-        server = server.workers(workers);
-    }
     Ok(server.run())
 }

@@ -84,6 +84,26 @@ pub fn render_context(name: &str, context: &Context) -> Result<String, AppError>
         .map_err(|err| AppError::Template(describe(&err)))
 }
 
+/// A 200 HTML response of an already rendered page.
+pub fn html_response(html: actix_web::web::Bytes) -> HttpResponse {
+    HttpResponse::Ok().content_type(ContentType::html()).body(html)
+}
+
+/// A public page from the page cache, or rendered by `render` (a query and a template)
+/// and kept there.
+pub async fn cached_page<F>(state: &crate::startup::AppState, key: &str, render: F) -> Result<HttpResponse, AppError>
+where
+    F: std::future::Future<Output = Result<String, AppError>>,
+{
+    let now = std::time::Instant::now();
+    if let Some(html) = state.pages.get(key, now) {
+        return Ok(html_response(html));
+    }
+    let html = actix_web::web::Bytes::from(render.await?);
+    state.pages.put(key, html.clone(), now);
+    Ok(html_response(html))
+}
+
 /// A 200 HTML page.
 pub fn render_page(name: &str, data: &impl Serialize) -> Result<HttpResponse, AppError> {
     let html = render(name, data)?;

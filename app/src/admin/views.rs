@@ -303,7 +303,10 @@ async fn clean_and_save(
         })
         .await?;
     match outcome {
-        Ok(saved) => Ok(Ok(saved)),
+        Ok(saved) => {
+            state.pages.invalidate();
+            Ok(Ok(saved))
+        }
         Err(SaveError::Invalid(errors)) => Ok(Err(errors)),
         Err(SaveError::Database(err)) => Err(err.into()),
         Err(SaveError::Password(err)) => Err(err.into()),
@@ -465,6 +468,7 @@ pub async fn delete(
     check_csrf(&staff, &parse_form(&body)?)?;
     let title = existing_title(&state, model, id).await?;
     state.db.run(move |conn| model.delete(conn, id)).await?;
+    state.pages.invalidate();
     let meta = model.meta();
     Ok(redirect_with_message(
         &req,

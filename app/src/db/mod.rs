@@ -53,12 +53,22 @@ impl Database {
     /// As [`Database::new`], with how long a caller may wait for a connection.
     pub fn with_acquire_timeout(url: &DatabaseUrl, pool_size: u32, timeout: Duration) -> Result<Self, DbError> {
         let manager = ConnectionManager::new(url)?;
+        // A SQLite connection is a file handle that cannot go stale: checking it before
+        // every use would cost a query per request. A PostgreSQL one can (a restarted
+        // server): check it, so the pool recovers by itself.
+        let test_on_check_out = matches!(url, DatabaseUrl::Postgres(_));
         let pool = r2d2::Pool::builder()
+            .test_on_check_out(test_on_check_out)
             .max_size(pool_size)
             .min_idle(Some(0))
             .connection_timeout(timeout)
             .build_unchecked(manager);
         Ok(Database { pool, url: url.clone() })
+    }
+
+    /// Most connections the pool holds.
+    pub fn max_size(&self) -> u32 {
+        self.pool.max_size()
     }
 
     pub fn url(&self) -> &DatabaseUrl {

@@ -1,21 +1,24 @@
-//! Handlers: read the input, call one query, render one template.
+//! Handlers: read the input, call one query, render one template (through the page cache).
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::model::{list_lettings, load_letting, parse_letting_id, LettingDetail, LettingSummary};
 use crate::errors::AppError;
 use crate::startup::AppState;
-use crate::templates::render_page;
+use crate::templates::{cached_page, render};
 
 #[derive(Serialize)]
 struct LettingsPage {
     lettings: Vec<LettingSummary>,
 }
 
-pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let lettings = state.db.run(list_lettings).await?;
-    render_page("lettings/index.html", &LettingsPage { lettings })
+pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    cached_page(&state, req.path(), async {
+        let lettings = state.db.run(list_lettings).await?;
+        render("lettings/index.html", &LettingsPage { lettings })
+    })
+    .await
 }
 
 #[derive(Serialize)]
@@ -23,12 +26,19 @@ struct LettingPage {
     letting: LettingDetail,
 }
 
-pub async fn detail(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+pub async fn detail(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
     let id = parse_letting_id(&id).ok_or(AppError::NotFound)?;
-    let letting = state
-        .db
-        .run(move |conn| load_letting(conn, id))
-        .await?
-        .ok_or(AppError::NotFound)?;
-    render_page("lettings/letting.html", &LettingPage { letting })
+    cached_page(&state, req.path(), async {
+        let letting = state
+            .db
+            .run(move |conn| load_letting(conn, id))
+            .await?
+            .ok_or(AppError::NotFound)?;
+        render("lettings/letting.html", &LettingPage { letting })
+    })
+    .await
 }

@@ -1,21 +1,24 @@
-//! Handlers: read the input, call one query, render one template.
+//! Handlers: read the input, call one query, render one template (through the page cache).
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::model::{list_profiles, load_profile, ProfileDetail, ProfileSummary};
 use crate::errors::AppError;
 use crate::startup::AppState;
-use crate::templates::render_page;
+use crate::templates::{cached_page, render};
 
 #[derive(Serialize)]
 struct ProfilesPage {
     profiles: Vec<ProfileSummary>,
 }
 
-pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let profiles = state.db.run(list_profiles).await?;
-    render_page("profiles/index.html", &ProfilesPage { profiles })
+pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    cached_page(&state, req.path(), async {
+        let profiles = state.db.run(list_profiles).await?;
+        render("profiles/index.html", &ProfilesPage { profiles })
+    })
+    .await
 }
 
 #[derive(Serialize)]
@@ -23,12 +26,19 @@ struct ProfilePage {
     profile: ProfileDetail,
 }
 
-pub async fn detail(state: web::Data<AppState>, username: web::Path<String>) -> Result<HttpResponse, AppError> {
+pub async fn detail(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    username: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
     let username = username.into_inner();
-    let profile = state
-        .db
-        .run(move |conn| load_profile(conn, &username))
-        .await?
-        .ok_or(AppError::NotFound)?;
-    render_page("profiles/profile.html", &ProfilePage { profile })
+    cached_page(&state, req.path(), async {
+        let profile = state
+            .db
+            .run(move |conn| load_profile(conn, &username))
+            .await?
+            .ok_or(AppError::NotFound)?;
+        render("profiles/profile.html", &ProfilePage { profile })
+    })
+    .await
 }

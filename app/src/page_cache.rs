@@ -1,0 +1,114 @@
+//! A short-lived cache of the public pages (Django's `cache_page`, in memory). Pages change
+//! only through the admin: its writes clear this process's cache at once, and the time
+//! limit (`PAGE_CACHE_SECONDS`, 2 s by default, 0 to turn off) bounds how long another
+//! instance of the site can show the previous version.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use actix_web::web::Bytes;
+
+/// Most pages kept (only existing lettings and profiles are cached, so this is a guard).
+const MAX_ENTRIES: usize = 10_000;
+
+#[derive(Debug)]
+struct Entry {
+    html: Bytes,
+    stored: Instant,
+    generation: u64,
+}
+
+#[derive(Debug)]
+pub struct PageCache {
+    ttl: Duration,
+    generation: AtomicU64,
+    entries: RwLock<HashMap<String, Entry>>,
+}
+
+impl PageCache {
+    pub fn new(ttl: Duration) -> Self {
+        PageCache {
+            ttl,
+            generation: AtomicU64::new(0),
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        !self.ttl.is_zero()
+    }
+
+    /// The page stored under `key`, if it is fresh and no write happened since.
+    pub fn get(&self, key: &str, now: Instant) -> Option<Bytes> {
+        if !self.enabled() {
+            return None;
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let entries = self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entry = entries.get(key)?;
+        (entry.generation == generation && now.saturating_duration_since(entry.stored) < self.ttl)
+            .then(|| entry.html.clone())
+    }
+
+    pub fn put(&self, key: &str, html: Bytes, now: Instant) {
+        if !self.enabled() {
+            return;
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let mut entries = self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if entries.len() >= MAX_ENTRIES && !entries.contains_key(key) {
+            entries.retain(|_, e| e.generation == generation && now.saturating_duration_since(e.stored) < self.ttl);
+            if entries.len() >= MAX_ENTRIES {
+                return;
+            }
+        }
+        entries.insert(
+            key.to_owned(),
+            Entry {
+                html,
+                stored: now,
+                generation,
+            },
+        );
+    }
+
+    /// Forgets every page (after a write through the admin).
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.entries
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_expire_and_writes_clear_them() {
+        let cache = PageCache::new(Duration::from_secs(2));
+        let t0 = Instant::now();
+        cache.put("/lettings/", Bytes::from_static(b"v1"), t0);
+        assert_eq!(
+            cache.get("/lettings/", t0 + Duration::from_secs(1)).as_deref(),
+            Some(&b"v1"[..])
+        );
+        assert_eq!(cache.get("/lettings/", t0 + Duration::from_secs(2)), None, "expired");
+        cache.put("/lettings/", Bytes::from_static(b"v1"), t0);
+        cache.invalidate();
+        assert_eq!(cache.get("/lettings/", t0), None, "a write clears the cache");
+        assert_eq!(cache.get("/profiles/", t0), None);
+    }
+
+    #[test]
+    fn a_zero_ttl_turns_it_off() {
+        let cache = PageCache::new(Duration::ZERO);
+        let t0 = Instant::now();
+        cache.put("/", Bytes::from_static(b"x"), t0);
+        assert_eq!(cache.get("/", t0), None);
+    }
+}
