@@ -375,8 +375,12 @@ pub fn run(runner: &Runner, args: &BenchArgs) -> Result<()> {
     writeln!(report, "- commit: {}", crate::git::sha().unwrap_or_default())?;
     writeln!(
         report,
-        "- command: `cargo xtask bench --duration {} --connections {}` (wrk -t2 -c{} -d{}s --latency, keep-alive, loopback; the site on SQLite with the demo data, {workers} workers, logging at info to a file; nginx {workers} workers serving the same bytes)\n",
-        args.duration, args.connections, args.connections, args.duration
+        "- command: `cargo xtask bench --duration {} --connections {}` (wrk -t2 -c{} -d{}s --latency, keep-alive, loopback; the site on SQLite with the demo data, {workers} workers, logging at info to a file, PAGE_CACHE_SECONDS={}; nginx {workers} workers serving the same bytes)\n",
+        args.duration,
+        args.connections,
+        args.connections,
+        args.duration,
+        std::env::var("PAGE_CACHE_SECONDS").unwrap_or_else(|_| "2 (default)".to_owned())
     )?;
     writeln!(
         report,
