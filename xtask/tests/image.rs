@@ -140,6 +140,8 @@ fn the_image_builds_runs_pushes_and_deploys() {
         "--env",
         "PORT=8080",
         "--env",
+        "ALLOWED_HOSTS=127.0.0.1",
+        "--env",
         &format!("SECRET_KEY={}", "k".repeat(50)),
         &tag,
     ]);
