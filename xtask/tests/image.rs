@@ -78,6 +78,23 @@ fn the_image_builds_runs_pushes_and_deploys() {
         skip("Docker image, push and deploy test", "no Docker daemon answers");
         return;
     }
+    let musl_gcc = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join("musl-gcc").is_file()));
+    let musl_target = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == "x86_64-unknown-linux-musl")
+        });
+    if !(musl_gcc && musl_target) {
+        skip(
+            "Docker image, push and deploy test",
+            "the static build needs musl-tools and `rustup target add x86_64-unknown-linux-musl`",
+        );
+        return;
+    }
     let (registry, heroku_registry) = match (Registry::start("ci", "ci-password"), Registry::start("_", KEY)) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(why), _) | (_, Err(why)) => {
