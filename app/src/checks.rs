@@ -95,7 +95,12 @@ mod tests {
 
     #[test]
     fn each_unsafe_setting_is_listed() {
-        let found = problems(&[("DEBUG", "true"), ("SECRET_KEY", "change-me"), ("DYNO", "web.1")]);
+        let found = problems(&[
+            ("DEBUG", "true"),
+            ("SECRET_KEY", "change-me"),
+            ("DYNO", "web.1"),
+            ("HOST", "127.0.0.1"),
+        ]);
         let text = found.join("\n");
         for expected in [
             "DEBUG is on",

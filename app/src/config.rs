@@ -199,7 +199,9 @@ impl Settings {
                 }
             },
         };
-        let host = get("HOST").map_or_else(|| "127.0.0.1".to_owned(), |h| h.trim().to_owned());
+        // A Heroku dyno (DYNO is set) must listen on every interface, as the image does.
+        let default_host = if get("DYNO").is_some() { "0.0.0.0" } else { "127.0.0.1" };
+        let host = get("HOST").map_or_else(|| default_host.to_owned(), |h| h.trim().to_owned());
         if host.parse::<std::net::IpAddr>().is_err() && host != "localhost" {
             return Err(invalid(
                 "HOST",
@@ -361,6 +363,15 @@ mod tests {
         assert!(s.seed_demo);
         assert_eq!(s.log_format, LogFormat::Pretty);
         assert!(s.secret_key.is_none());
+    }
+
+    #[test]
+    fn dynos_listen_on_every_interface() {
+        assert_eq!(settings(&[("DYNO", "web.1")]).unwrap().host, "0.0.0.0");
+        assert_eq!(
+            settings(&[("DYNO", "web.1"), ("HOST", "127.0.0.1")]).unwrap().host,
+            "127.0.0.1"
+        );
     }
 
     #[test]
