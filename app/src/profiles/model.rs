@@ -80,8 +80,11 @@ pub fn load_profile(conn: &mut DbConnection, username: &str) -> Result<Option<Pr
             auth_user::email,
             profiles_profile::favorite_city,
         ))
-        .first(conn)
-        .optional()?)
+        .load(conn)?
+        // `load`, not `first`: usernames are unique, and a LIMIT clause keeps diesel's
+        // multi-backend connection from reusing the prepared statement.
+        .into_iter()
+        .next())
 }
 
 #[cfg(test)]
