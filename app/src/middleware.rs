@@ -3,6 +3,7 @@
 //! otherwise just drop).
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -13,10 +14,13 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
 use futures_util::FutureExt;
 
+use crate::admin::tokens;
 use crate::errors::{error_page, AppError};
 use crate::startup::AppState;
 
 pub const REQUEST_ID: &str = "x-request-id";
+
+static FALLBACK_IDS: AtomicU64 = AtomicU64::new(1);
 
 /// The request's id, as the platform's router gave it (Heroku sets X-Request-ID) when it
 /// looks like one, else a new random one.
@@ -38,8 +42,9 @@ fn request_id(req: &ServiceRequest) -> String {
     }
     let mut bytes = [0u8; 16];
     match getrandom::fill(&mut bytes) {
-        Ok(()) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
-        Err(_) => format!("{:x}", Instant::now().elapsed().as_nanos()),
+        Ok(()) => tokens::hex(&bytes),
+        // No OS randomness (never seen): still unique within the process.
+        Err(_) => format!("{:032x}", FALLBACK_IDS.fetch_add(1, Ordering::Relaxed)),
     }
 }
 

@@ -278,8 +278,7 @@ pub fn run(runner: &Runner, args: &BenchArgs) -> Result<()> {
     }
 
     // The same bytes for nginx.
-    let (_, index_head, index) = fetch(app_port, "/", None)?;
-    let _ = index_head;
+    let (_, _, index) = fetch(app_port, "/", None)?;
     let html = String::from_utf8_lossy(&index);
     let css_path = html
         .split("href=\"")

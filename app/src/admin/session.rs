@@ -67,8 +67,11 @@ pub fn load(conn: &mut DbConnection, token: &str) -> Result<Option<StaffSession>
             auth_user::is_superuser,
             admin_session::csrf_token,
         ))
-        .first::<(i32, String, bool, String)>(conn)
-        .optional()?;
+        // `load`, not `first`: the token is the key, and a LIMIT keeps diesel's multi-backend
+        // connection from reusing the prepared statement (this runs on every admin request).
+        .load::<(i32, String, bool, String)>(conn)?
+        .into_iter()
+        .next();
     Ok(row.map(|(user_id, username, is_superuser, csrf_token)| StaffSession {
         token_hash: hash,
         user_id,

@@ -40,7 +40,6 @@ pub enum DbError {
 #[derive(Clone)]
 pub struct Database {
     pool: Pool,
-    url: DatabaseUrl,
 }
 
 impl Database {
@@ -63,16 +62,12 @@ impl Database {
             .min_idle(Some(0))
             .connection_timeout(timeout)
             .build_unchecked(manager);
-        Ok(Database { pool, url: url.clone() })
+        Ok(Database { pool })
     }
 
     /// Most connections the pool holds.
     pub fn max_size(&self) -> u32 {
         self.pool.max_size()
-    }
-
-    pub fn url(&self) -> &DatabaseUrl {
-        &self.url
     }
 
     /// A connection for blocking code (commands, start-up). Not for async handlers.
