@@ -62,6 +62,26 @@ pub fn deploy_problems(settings: &Settings, env: impl Fn(&str) -> Option<String>
         }
         DatabaseUrl::Sqlite(_) => {}
     }
+    // Django's security.W008, W012 and W016.
+    if !settings.secure_ssl_redirect {
+        problems.push(
+            "SECURE_SSL_REDIRECT is off: plain-http requests are served instead of redirected to https; \
+             set SECURE_SSL_REDIRECT=true (the default on Heroku) if the site is only served over https"
+                .to_owned(),
+        );
+    }
+    if !settings.session_cookie_secure {
+        problems.push(
+            "SESSION_COOKIE_SECURE is off: the admin session cookie may travel over plain http; set SESSION_COOKIE_SECURE=true"
+                .to_owned(),
+        );
+    }
+    if !settings.csrf_cookie_secure {
+        problems.push(
+            "CSRF_COOKIE_SECURE is off: the admin's CSRF cookie may travel over plain http; set CSRF_COOKIE_SECURE=true"
+                .to_owned(),
+        );
+    }
     if on_heroku && settings.host.starts_with("127.") {
         problems.push("HOST is 127.0.0.1 on Heroku: the router cannot reach the app; set HOST=0.0.0.0".to_owned());
     }
@@ -116,15 +136,41 @@ mod tests {
             ("SECRET_KEY", GOOD_KEY),
             ("ALLOWED_HOSTS", "*"),
             ("DATABASE_URL", "postgres://u:p@db.example.com/app"),
+            ("DYNO", "web.1"),
         ]);
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(problems(&[
             ("SECRET_KEY", GOOD_KEY),
             ("ALLOWED_HOSTS", "x.example"),
             ("DATABASE_URL", "postgres://u:p@db.example.com/app"),
-            ("PGSSLMODE", "require")
+            ("PGSSLMODE", "require"),
+            ("SECURE_SSL_REDIRECT", "true"),
+            ("SESSION_COOKIE_SECURE", "true"),
+            ("CSRF_COOKIE_SECURE", "true"),
         ])
         .is_empty());
+    }
+
+    #[test]
+    fn plain_http_settings_are_listed_like_djangos_w008_w012_w016() {
+        let found = problems(&[("SECRET_KEY", GOOD_KEY), ("ALLOWED_HOSTS", "x.example")]).join("\n");
+        for expected in [
+            "SECURE_SSL_REDIRECT is off",
+            "SESSION_COOKIE_SECURE is off",
+            "CSRF_COOKIE_SECURE is off",
+        ] {
+            assert!(found.contains(expected), "missing {expected:?} in {found}");
+        }
+        let on_heroku = problems(&[
+            ("SECRET_KEY", GOOD_KEY),
+            ("ALLOWED_HOSTS", "x.example"),
+            ("DYNO", "web.1"),
+        ])
+        .join("\n");
+        assert!(
+            !on_heroku.contains("SECURE_SSL_REDIRECT"),
+            "on by default on a dyno: {on_heroku}"
+        );
         assert!(problems(&[]).iter().any(|p| p.contains("SECRET_KEY is not set")));
     }
 }

@@ -26,6 +26,35 @@ impl PostgresUrl {
         &self.0
     }
 
+    /// The password of the URL's user part, as written (percent-escapes and all).
+    fn raw_password(&self) -> Option<&str> {
+        let rest = self.0.split_once("://").map_or(self.0.as_str(), |(_, rest)| rest);
+        let (userinfo, _) = rest.rsplit_once('@')?;
+        let (_, password) = userinfo.split_once(':')?;
+        (!password.is_empty()).then_some(password)
+    }
+
+    /// `text` (an error message that may quote the URL) with the URL's password, as
+    /// written or decoded, and the URL itself replaced by their redacted forms.
+    pub fn redact_in(&self, text: &str) -> String {
+        let mut out = text.replace(&self.0, &format!("postgres://…@{}", self.redacted()));
+        if let Some(raw) = self.raw_password() {
+            let decoded = percent_encoding::percent_decode_str(raw)
+                .decode_utf8_lossy()
+                .into_owned();
+            for secret in [raw.to_owned(), decoded] {
+                if !secret.is_empty() {
+                    out = out.replace(&secret, "***");
+                }
+            }
+            // libpq quotes a bad escape with what follows it: any fragment of the password.
+            for fragment in raw.split('%').filter(|f| f.len() >= 3) {
+                out = out.replace(fragment, "***");
+            }
+        }
+        out
+    }
+
     /// `host:port/database`, without user, password or parameters.
     pub fn redacted(&self) -> String {
         let rest = self.0.split_once("://").map_or(self.0.as_str(), |(_, rest)| rest);
@@ -61,6 +90,12 @@ impl DatabaseUrl {
             if after_scheme.is_empty() {
                 return Err("a postgres URL needs a host, e.g. postgres://user:password@host:5432/db".into());
             }
+            if !percent_escapes_are_valid(raw) {
+                return Err(
+                    "a % in the URL must start an escape such as %40 (the URL is not shown: it may hold a password)"
+                        .into(),
+                );
+            }
             return Ok(DatabaseUrl::Postgres(PostgresUrl::new(raw)));
         }
         Err("expected sqlite://relative/path, sqlite:///absolute/path or postgres://user:password@host/db".into())
@@ -73,6 +108,17 @@ impl DatabaseUrl {
             DatabaseUrl::Postgres(url) => format!("PostgreSQL {}", url.redacted()),
         }
     }
+}
+
+/// Whether every `%` starts a two-hex-digit escape (libpq refuses the URL otherwise, and
+/// quotes the offending part, the password included, in its error).
+fn percent_escapes_are_valid(url: &str) -> bool {
+    let bytes = url.as_bytes();
+    bytes.iter().enumerate().all(|(i, &b)| {
+        b != b'%'
+            || (bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +162,15 @@ pub struct Settings {
     pub page_cache_seconds: u64,
     pub log_format: LogFormat,
     pub workers: Option<usize>,
+    /// How many proxies in front of the site append to `X-Forwarded-For` (Heroku's router
+    /// and an AWS ALB: 1; `docker run -p`: 0, the peer address is the client).
+    pub trusted_proxy_count: usize,
+    /// Redirect plain-http requests to https (Django's SECURE_SSL_REDIRECT).
+    pub secure_ssl_redirect: bool,
+    /// Mark the session cookie `Secure` even on a plain-http request (SESSION_COOKIE_SECURE).
+    pub session_cookie_secure: bool,
+    /// Mark the CSRF cookie `Secure` even on a plain-http request (CSRF_COOKIE_SECURE).
+    pub csrf_cookie_secure: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -199,8 +254,10 @@ impl Settings {
                 }
             },
         };
-        // A Heroku dyno (DYNO is set) must listen on every interface, as the image does.
-        let default_host = if get("DYNO").is_some() { "0.0.0.0" } else { "127.0.0.1" };
+        // A Heroku dyno (DYNO is set) must listen on every interface, as the image does; it
+        // sits behind one router, which speaks https to the world.
+        let on_heroku = get("DYNO").is_some();
+        let default_host = if on_heroku { "0.0.0.0" } else { "127.0.0.1" };
         let host = get("HOST").map_or_else(|| default_host.to_owned(), |h| h.trim().to_owned());
         if host.parse::<std::net::IpAddr>().is_err() && host != "localhost" {
             return Err(invalid(
@@ -291,7 +348,24 @@ impl Settings {
                 }
             },
         };
+        let trusted_proxy_count = match get("TRUSTED_PROXY_COUNT") {
+            None => usize::from(on_heroku),
+            Some(raw) => match raw.trim().parse::<usize>() {
+                Ok(n @ 0..=10) => n,
+                _ => {
+                    return Err(invalid(
+                        "TRUSTED_PROXY_COUNT",
+                        format!("expected the number of proxies in front of the site, 0-10, got {raw:?}"),
+                    ))
+                }
+            },
+        };
+        let secure_ssl_redirect = flag("SECURE_SSL_REDIRECT", on_heroku)?;
         Ok(Settings {
+            trusted_proxy_count,
+            secure_ssl_redirect,
+            session_cookie_secure: flag("SESSION_COOKIE_SECURE", on_heroku)?,
+            csrf_cookie_secure: flag("CSRF_COOKIE_SECURE", on_heroku)?,
             page_cache_seconds,
             allowed_hosts,
             sentry_dsn,
@@ -375,6 +449,28 @@ mod tests {
     }
 
     #[test]
+    fn https_and_proxies_default_to_the_platform() {
+        let local = settings(&[]).unwrap();
+        assert_eq!(local.trusted_proxy_count, 0, "no proxy: the peer is the client");
+        assert!(!local.secure_ssl_redirect && !local.session_cookie_secure && !local.csrf_cookie_secure);
+        let dyno = settings(&[("DYNO", "web.1")]).unwrap();
+        assert_eq!(dyno.trusted_proxy_count, 1, "Heroku's router is one hop");
+        assert!(dyno.secure_ssl_redirect && dyno.session_cookie_secure && dyno.csrf_cookie_secure);
+        let overridden = settings(&[
+            ("DYNO", "web.1"),
+            ("SECURE_SSL_REDIRECT", "false"),
+            ("TRUSTED_PROXY_COUNT", "2"),
+        ])
+        .unwrap();
+        assert!(!overridden.secure_ssl_redirect);
+        assert_eq!(overridden.trusted_proxy_count, 2);
+        assert!(settings(&[("TRUSTED_PROXY_COUNT", "many")])
+            .unwrap_err()
+            .to_string()
+            .contains("TRUSTED_PROXY_COUNT"));
+    }
+
+    #[test]
     fn sqlite_urls_relative_and_absolute() {
         assert_eq!(
             DatabaseUrl::parse("sqlite://data/x.db"),
@@ -399,6 +495,22 @@ mod tests {
             Ok(DatabaseUrl::Postgres(_))
         ));
         assert!(DatabaseUrl::parse("postgres://").is_err());
+    }
+
+    #[test]
+    fn a_malformed_postgres_url_is_refused_without_showing_its_password() {
+        let err = settings(&[("DATABASE_URL", "postgres://app:s3cr%zzet@db.example.com/app")]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("DATABASE_URL") && text.contains("%40"), "{text}");
+        assert!(!text.contains("s3cr") && !text.contains("zzet"), "{text}");
+        let url = PostgresUrl::new("postgres://app:p%40ss-word@db.example.com/app");
+        let message = "connection to postgres://app:p%40ss-word@db.example.com/app failed: p@ss-word, \"p%40ss-word\"";
+        let redacted = url.redact_in(message);
+        assert!(!redacted.contains("ss-word"), "{redacted}");
+        assert!(
+            redacted.contains("db.example.com:") || redacted.contains("db.example.com/app"),
+            "{redacted}"
+        );
     }
 
     #[test]

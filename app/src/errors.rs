@@ -50,7 +50,11 @@ impl AppError {
             StatusCode::SERVICE_UNAVAILABLE => "503.html",
             StatusCode::FORBIDDEN => "403.html",
             StatusCode::TOO_MANY_REQUESTS => "429.html",
-            StatusCode::BAD_REQUEST => "400.html",
+            StatusCode::BAD_REQUEST
+            | StatusCode::REQUEST_TIMEOUT
+            | StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::URI_TOO_LONG
+            | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "400.html",
             _ => "500.html",
         }
     }
@@ -59,6 +63,11 @@ impl AppError {
 /// The site's own error page for `status` (never a framework default or a stack trace).
 pub fn error_page(status: StatusCode) -> HttpResponse {
     error_page_with(status, "", 0)
+}
+
+/// The site's error page for `status`, saying why.
+pub fn error_page_because(status: StatusCode, reason: &str) -> HttpResponse {
+    error_page_with(status, reason, 0)
 }
 
 fn error_page_with(status: StatusCode, reason: &str, retry_after: u64) -> HttpResponse {

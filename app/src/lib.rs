@@ -8,6 +8,7 @@ pub mod db;
 pub mod errors;
 pub mod lettings;
 pub mod profiles;
+pub mod redact;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;

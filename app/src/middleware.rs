@@ -1,24 +1,43 @@
-//! What wraps every request: a request id and one log line, the Host check, security
-//! headers, and turning a handler's panic into the 500 page (the connection would
-//! otherwise just drop).
+//! What wraps every request: a request id, one span and one log line, the same security
+//! headers on every response (error pages and the panic page included), request limits
+//! like gunicorn's and nginx's, the Host check, the HTTPS redirect, and turning a handler's
+//! panic into the 500 page (the connection would otherwise just drop).
 
+use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::http::StatusCode;
+use actix_web::body::BoxBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpMessage};
-use futures_util::FutureExt;
+use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
+use futures_util::{FutureExt, StreamExt};
+use tracing::Instrument;
 
 use crate::admin::tokens;
-use crate::errors::{error_page, AppError};
+use crate::errors::{error_page, error_page_because, AppError};
 use crate::startup::AppState;
 
 pub const REQUEST_ID: &str = "x-request-id";
+
+/// The policy every page satisfies: no inline script or style, nothing from elsewhere.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
+/// Longest request line (method, target, version) and header field accepted, and most
+/// header fields (gunicorn refuses 4094/8190/100; nginx's buffers are 8 KiB).
+pub const MAX_REQUEST_LINE: usize = 8190;
+pub const MAX_HEADER_FIELD: usize = 8190;
+pub const MAX_HEADER_FIELDS: usize = 100;
+/// A request body must arrive whole within this time (a body trickled a byte at a time
+/// would otherwise hold a connection and a worker's attention for ever).
+pub const BODY_DEADLINE: Duration = Duration::from_secs(10);
 
 static FALLBACK_IDS: AtomicU64 = AtomicU64::new(1);
 
@@ -48,39 +67,202 @@ fn request_id(req: &ServiceRequest) -> String {
     }
 }
 
-/// One line per request (method, path, status, latency, request id); `X-Request-Id` on the
-/// response.
+/// The headers every response carries, whatever produced it.
+fn add_headers(headers: &mut HeaderMap, id: &str, hsts: bool) {
+    let fixed = [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "same-origin"),
+        ("cross-origin-opener-policy", "same-origin"),
+        ("content-security-policy", CONTENT_SECURITY_POLICY),
+    ];
+    for (name, value) in fixed {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+    }
+    if hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    if let Ok(value) = HeaderValue::from_str(id) {
+        headers.insert(HeaderName::from_static(REQUEST_ID), value);
+    }
+}
+
+/// An error that left the middleware stack (the panic page): rendered as the error
+/// renders itself, plus the headers every response carries.
+#[derive(Debug)]
+struct WithHeaders {
+    inner: actix_web::Error,
+    id: String,
+    hsts: bool,
+}
+
+impl std::fmt::Display for WithHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl ResponseError for WithHeaders {
+    fn status_code(&self) -> StatusCode {
+        self.inner.as_response_error().status_code()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = self.inner.error_response();
+        add_headers(response.headers_mut(), &self.id, self.hsts);
+        response
+    }
+}
+
+/// One span per request (its id, method and path on every log line of the request, and
+/// its id as a tag on every Sentry event), one access line, the common headers.
 pub async fn log_request(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let started = Instant::now();
     let id = request_id(&req);
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
     let path = req.path().to_owned();
-    let mut response = match next.call(req).await {
-        Ok(response) => response,
+    // HSTS over HTTPS when DEBUG is off (Django's SECURE_HSTS_SECONDS).
+    let hsts = req.connection_info().scheme() == "https"
+        && req
+            .app_data::<web::Data<AppState>>()
+            .is_some_and(|state| !state.settings.debug);
+    sentry::configure_scope(|scope| scope.set_tag("request_id", &id));
+    let span = tracing::info_span!("request", request_id = %id, %method, %path);
+    let result = next.call(req).instrument(span.clone()).await;
+    let _in_span = span.enter();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match result {
+        Ok(mut response) => {
+            add_headers(response.headers_mut(), &id, hsts);
+            let status = response.status().as_u16();
+            if status >= 500 {
+                tracing::error!(request_id = %id, %method, %path, status, latency_ms, "request");
+            } else {
+                tracing::info!(request_id = %id, %method, %path, status, latency_ms, "request");
+            }
+            Ok(response)
+        }
         Err(err) => {
             let status = err.as_response_error().status_code().as_u16();
-            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
             tracing::error!(request_id = %id, %method, %path, status, latency_ms, "request");
-            return Err(err);
+            Err(WithHeaders { inner: err, id, hsts }.into())
         }
-    };
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static(REQUEST_ID), value);
     }
-    let status = response.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    if status >= 500 {
-        tracing::error!(request_id = %id, %method, %path, status, latency_ms, "request");
-    } else {
-        tracing::info!(request_id = %id, %method, %path, status, latency_ms, "request");
+}
+
+/// Why a request head is refused before any handler runs, if it is.
+fn head_too_large(req: &ServiceRequest) -> Option<(StatusCode, &'static str)> {
+    // "GET /path?query HTTP/1.1"
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if req.method().as_str().len() + target + 10 > MAX_REQUEST_LINE {
+        return Some((StatusCode::URI_TOO_LONG, "The request line is too long."));
     }
-    Ok(response)
+    let headers = req.headers();
+    if headers.len() > MAX_HEADER_FIELDS {
+        return Some((
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "The request has too many header fields.",
+        ));
+    }
+    if headers
+        .iter()
+        .any(|(name, value)| name.as_str().len() + 2 + value.len() > MAX_HEADER_FIELD)
+    {
+        return Some((
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "A request header field is too long.",
+        ));
+    }
+    None
+}
+
+/// `payload`, cut off with an error once `deadline` passes (`timed_out` then says so).
+fn with_deadline(payload: Payload, deadline: Duration, timed_out: Rc<Cell<bool>>) -> Payload {
+    let ends_at = actix_web::rt::time::Instant::now() + deadline;
+    let stream = futures_util::stream::unfold(Some(payload), move |payload| {
+        let timed_out = timed_out.clone();
+        async move {
+            let mut payload = payload?;
+            let left = ends_at.saturating_duration_since(actix_web::rt::time::Instant::now());
+            match actix_web::rt::time::timeout(left, payload.next()).await {
+                Ok(Some(chunk)) => Some((chunk, Some(payload))),
+                Ok(None) => None,
+                Err(_) => {
+                    timed_out.set(true);
+                    let err = std::io::Error::new(std::io::ErrorKind::TimedOut, "the request body arrived too slowly");
+                    Some((Err(PayloadError::Io(err)), None))
+                }
+            }
+        }
+    });
+    Payload::Stream {
+        payload: Box::pin(stream),
+    }
+}
+
+/// Refuses an oversized request head (414/431) and cuts off a request body that is not
+/// whole within [`BODY_DEADLINE`] (408, connection closed).
+pub async fn limit_request(
+    mut req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if let Some((status, reason)) = head_too_large(&req) {
+        let (req, _) = req.into_parts();
+        let mut response = error_page_because(status, reason);
+        response.head_mut().set_connection_type(ConnectionType::Close);
+        return Ok(ServiceResponse::new(req, response));
+    }
+    let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0");
+    if !has_body {
+        return next.call(req).await;
+    }
+    let timed_out = Rc::new(Cell::new(false));
+    let payload = req.take_payload();
+    req.set_payload(with_deadline(payload, BODY_DEADLINE, timed_out.clone()));
+    let response = next.call(req).await?;
+    if !timed_out.get() {
+        return Ok(response);
+    }
+    tracing::warn!("request body not received within {} s", BODY_DEADLINE.as_secs());
+    let (req, _) = response.into_parts();
+    let mut page = error_page_because(StatusCode::REQUEST_TIMEOUT, "The request body arrived too slowly.");
+    page.head_mut().set_connection_type(ConnectionType::Close);
+    Ok(ServiceResponse::new(req, page))
+}
+
+/// Django's SECURE_SSL_REDIRECT: a plain-http request (as the router saw it) is sent to
+/// the same URL over https. Health checks are exempt (platform probes speak plain http).
+pub async fn redirect_to_https(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let redirect = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|state| state.settings.secure_ssl_redirect)
+        && !exempt_from_host_check(req.path())
+        && req.connection_info().scheme() != "https";
+    if !redirect {
+        return next.call(req).await;
+    }
+    let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
+    let location = format!("https://{}{target}", req.connection_info().host());
+    let (req, _) = req.into_parts();
+    let response = HttpResponse::MovedPermanently()
+        .insert_header((header::LOCATION, location))
+        .finish();
+    Ok(ServiceResponse::new(req, response))
 }
 
 /// Health checks answer whatever the Host (platform probes use addresses, not names).
@@ -114,25 +296,6 @@ pub async fn check_host(
     tracing::warn!(%host, "Host not in ALLOWED_HOSTS");
     let (req, _) = req.into_parts();
     Ok(ServiceResponse::new(req, error_page(StatusCode::BAD_REQUEST)))
-}
-
-/// HSTS over HTTPS when DEBUG is off (Django's SECURE_HSTS_SECONDS).
-pub async fn security_headers(
-    req: ServiceRequest,
-    next: Next<BoxBody>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let hsts = req.connection_info().scheme() == "https"
-        && req
-            .app_data::<web::Data<AppState>>()
-            .is_some_and(|state| !state.settings.debug);
-    let mut response = next.call(req).await?;
-    if hsts {
-        response.headers_mut().insert(
-            HeaderName::from_static("strict-transport-security"),
-            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
-        );
-    }
-    Ok(response)
 }
 
 /// A panic in a handler becomes the 500 page for that request only (Sentry's panic

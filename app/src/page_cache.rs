@@ -52,12 +52,21 @@ impl PageCache {
             .then(|| entry.html.clone())
     }
 
-    pub fn put(&self, key: &str, html: Bytes, now: Instant) {
+    /// The version of the data: read it *before* rendering a page and give it to `put`, so
+    /// a write that lands during the render keeps the page out of the cache.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Keeps `html` (rendered from data as of `generation`) unless a write came since.
+    pub fn put(&self, key: &str, html: Bytes, now: Instant, generation: u64) {
         if !self.enabled() {
             return;
         }
-        let generation = self.generation.load(Ordering::Acquire);
         let mut entries = self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if generation != self.generation.load(Ordering::Acquire) {
+            return;
+        }
         if entries.len() >= MAX_ENTRIES && !entries.contains_key(key) {
             entries.retain(|_, e| e.generation == generation && now.saturating_duration_since(e.stored) < self.ttl);
             if entries.len() >= MAX_ENTRIES {
@@ -92,13 +101,13 @@ mod tests {
     fn pages_expire_and_writes_clear_them() {
         let cache = PageCache::new(Duration::from_secs(2));
         let t0 = Instant::now();
-        cache.put("/lettings/", Bytes::from_static(b"v1"), t0);
+        cache.put("/lettings/", Bytes::from_static(b"v1"), t0, cache.generation());
         assert_eq!(
             cache.get("/lettings/", t0 + Duration::from_secs(1)).as_deref(),
             Some(&b"v1"[..])
         );
         assert_eq!(cache.get("/lettings/", t0 + Duration::from_secs(2)), None, "expired");
-        cache.put("/lettings/", Bytes::from_static(b"v1"), t0);
+        cache.put("/lettings/", Bytes::from_static(b"v1"), t0, cache.generation());
         cache.invalidate();
         assert_eq!(cache.get("/lettings/", t0), None, "a write clears the cache");
         assert_eq!(cache.get("/profiles/", t0), None);
@@ -108,7 +117,17 @@ mod tests {
     fn a_zero_ttl_turns_it_off() {
         let cache = PageCache::new(Duration::ZERO);
         let t0 = Instant::now();
-        cache.put("/", Bytes::from_static(b"x"), t0);
+        cache.put("/", Bytes::from_static(b"x"), t0, cache.generation());
         assert_eq!(cache.get("/", t0), None);
+    }
+
+    #[test]
+    fn a_page_rendered_across_a_write_is_not_kept() {
+        let cache = PageCache::new(Duration::from_secs(2));
+        let t0 = Instant::now();
+        let before_render = cache.generation();
+        cache.invalidate(); // an admin write while the page was being rendered
+        cache.put("letting:1", Bytes::from_static(b"stale"), t0, before_render);
+        assert_eq!(cache.get("letting:1", t0), None, "the stale page was not kept");
     }
 }

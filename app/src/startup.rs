@@ -4,10 +4,9 @@
 use std::net::TcpListener;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{from_fn, DefaultHeaders};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
-use crate::admin::throttle::LoginThrottle;
 use crate::config::Settings;
 use crate::db::{migrations, seed, Database, DbError};
 use crate::page_cache::PageCache;
@@ -20,7 +19,6 @@ pub struct AppState {
     /// Signs session and CSRF cookies: SECRET_KEY, or (DEBUG without one) a random key for
     /// this process only.
     pub signing_key: Vec<u8>,
-    pub login_throttle: LoginThrottle,
     pub pages: PageCache,
 }
 
@@ -39,7 +37,6 @@ impl AppState {
             db,
             settings,
             signing_key,
-            login_throttle: LoginThrottle::default(),
             pages,
         })
     }
@@ -82,14 +79,9 @@ pub fn build_server(settings: Settings, db: Database, listener: TcpListener) -> 
             .configure(routes::configure)
             .default_service(web::to(routes::fallback))
             .wrap(from_fn(middleware::catch_panic))
+            .wrap(from_fn(middleware::redirect_to_https))
             .wrap(from_fn(middleware::check_host))
-            .wrap(from_fn(middleware::security_headers))
-            .wrap(
-                DefaultHeaders::new()
-                    .add(("X-Content-Type-Options", "nosniff"))
-                    .add(("X-Frame-Options", "DENY"))
-                    .add(("Referrer-Policy", "same-origin")),
-            )
+            .wrap(from_fn(middleware::limit_request))
             .wrap(from_fn(middleware::log_request))
             .wrap(sentry_actix::Sentry::new())
     })

@@ -1,4 +1,5 @@
-//! Logging: tracing to stderr, human-readable or JSON (`LOG_FORMAT`), level from `RUST_LOG`.
+//! Logging: tracing to stderr, human-readable or JSON (`LOG_FORMAT`), level from `RUST_LOG`;
+//! and Sentry, scrubbed of anything secret before an event leaves.
 
 use std::io::IsTerminal;
 
@@ -18,6 +19,7 @@ pub fn init(format: LogFormat) {
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_ansi(std::io::stderr().is_terminal())
+                    .fmt_fields(escaped_fields())
                     .with_writer(std::io::stderr),
             )
             .try_init(),
@@ -27,6 +29,22 @@ pub fn init(format: LogFormat) {
     };
     // Already initialised (tests): keep the first subscriber.
     drop(result);
+}
+
+/// The pretty format's fields, each with its control characters escaped: a username
+/// holding a newline cannot forge a second log line. (The JSON format escapes by itself.)
+fn escaped_fields() -> impl for<'writer> tracing_subscriber::fmt::FormatFields<'writer> + 'static {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let text = format!("{value:?}");
+        let text = crate::redact::escape_control(&text);
+        if field.name() == "message" {
+            write!(writer, "{text}")
+        } else {
+            write!(writer, "{}={text}", field.name())
+        }
+    })
+    .delimited(" ")
 }
 
 /// Starts Sentry when `SENTRY_DSN` is set; call before the async runtime starts and keep
@@ -57,6 +75,10 @@ pub fn init_sentry(settings: &crate::config::Settings) -> anyhow::Result<Option<
     options.release = Some(format!("oc-lettings@{}", crate::GIT_SHA).into());
     options.environment = Some(settings.sentry_environment.clone().into());
     options.send_default_pii = false;
+    // Never a request body (sentry-actix would attach up to 10 kB of a form: passwords,
+    // CSRF tokens); and every event, whatever made it, loses cookies and credentials.
+    options.max_request_body_size = sentry::MaxRequestBodySize::None;
+    options.before_send = Some(Arc::new(|event| Some(crate::redact::scrub_event(event))));
     options.transport = Some(Arc::new(
         move |options: &sentry::ClientOptions| -> Arc<dyn sentry::Transport> {
             match sentry::TransportOptions::try_from_client_options(options) {

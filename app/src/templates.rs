@@ -90,7 +90,8 @@ pub fn html_response(html: actix_web::web::Bytes) -> HttpResponse {
 }
 
 /// A public page from the page cache, or rendered by `render` (a query and a template)
-/// and kept there.
+/// and kept there. `key` names the page by its parsed input (`letting:1`), never by the raw
+/// path (`/lettings/01/` and `/%6cettings/1/` are the same page).
 pub async fn cached_page<F>(state: &crate::startup::AppState, key: &str, render: F) -> Result<HttpResponse, AppError>
 where
     F: std::future::Future<Output = Result<String, AppError>>,
@@ -99,8 +100,9 @@ where
     if let Some(html) = state.pages.get(key, now) {
         return Ok(html_response(html));
     }
+    let generation = state.pages.generation();
     let html = actix_web::web::Bytes::from(render.await?);
-    state.pages.put(key, html.clone(), now);
+    state.pages.put(key, html.clone(), now, generation);
     Ok(html_response(html))
 }
 

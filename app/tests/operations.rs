@@ -5,201 +5,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use common::process::{blocking, create_superuser, csrf_token, FakeSentry, Server, SECRET};
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-const SECRET: &str = "Zq8-operations-test-signing-value-long-enough-0123456789";
-
-struct Server {
-    child: Child,
-    base: String,
-    log: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start(env: &[(&str, &str)]) -> Server {
-        Server::start_with(env, |_| {})
-    }
-
-    /// Starts `oc-lettings serve` on a free port; `prepare` runs commands in its directory first.
-    fn start_with(env: &[(&str, &str)], prepare: impl FnOnce(&std::path::Path)) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        prepare(dir.path());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_oc-lettings"))
-            .current_dir(dir.path())
-            .env("DATABASE_URL", "sqlite://site.sqlite3")
-            .env("PORT", "0")
-            .env("SECRET_KEY", SECRET)
-            .env("ALLOWED_HOSTS", "127.0.0.1")
-            .env("WEB_CONCURRENCY", "1")
-            .env_remove("DEBUG")
-            .env_remove("SENTRY_DSN")
-            .env_remove("LOG_FORMAT")
-            .envs(env.iter().copied())
-            .arg("serve")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let base = loop {
-            let line = lines.next().expect("the server logs its address").unwrap();
-            log.lock().unwrap().push(line.clone());
-            if let Some(at) = line.find("http://127.0.0.1:") {
-                let rest = &line[at..];
-                break rest
-                    .split(|c: char| c == '"' || c.is_whitespace())
-                    .next()
-                    .unwrap()
-                    .to_owned();
-            }
-        };
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Server {
-            child,
-            base,
-            log,
-            _dir: dir,
-        }
-    }
-
-    fn sigterm(&self) {
-        assert!(Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success());
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "still running");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn port(&self) -> u16 {
-        self.base.rsplit(':').next().unwrap().parse().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn blocking() -> reqwest::blocking::Client {
-    common::install_crypto();
-    reqwest::blocking::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
-}
-
-fn csrf_token(html: &str) -> String {
-    let marker = "name=\"csrfmiddlewaretoken\" value=\"";
-    let start = html.find(marker).unwrap() + marker.len();
-    html[start..start + html[start..].find('"').unwrap()].to_owned()
-}
-
-/// A loopback server posing as Sentry's ingest endpoint: it records every envelope.
-struct FakeSentry {
-    port: u16,
-    envelopes: Arc<Mutex<Vec<String>>>,
-}
-
-impl FakeSentry {
-    fn start() -> FakeSentry {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let envelopes = Arc::new(Mutex::new(Vec::new()));
-        let sink = envelopes.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().map_while(Result::ok) {
-                let mut reader = BufReader::new(stream);
-                let mut request_line = String::new();
-                if reader.read_line(&mut request_line).is_err() {
-                    continue;
-                }
-                let mut length = 0;
-                loop {
-                    let mut header = String::new();
-                    if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
-                        break;
-                    }
-                    if let Some((name, value)) = header.split_once(':') {
-                        if name.eq_ignore_ascii_case("content-length") {
-                            length = value.trim().parse().unwrap_or(0);
-                        }
-                    }
-                }
-                let mut body = vec![0; length];
-                let _ = reader.read_exact(&mut body);
-                if request_line.starts_with("POST /api/1/envelope/") {
-                    sink.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
-                }
-                let mut stream = reader.into_inner();
-                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
-            }
-        });
-        FakeSentry { port, envelopes }
-    }
-
-    fn dsn(&self) -> String {
-        format!("http://publickey@127.0.0.1:{}/1", self.port)
-    }
-
-    /// Waits up to 15 s for an envelope containing `needle`.
-    fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(found) = self.envelopes.lock().unwrap().iter().find(|e| e.contains(needle)) {
-                return found.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no Sentry envelope mentions {needle:?}: {:?}",
-                self.envelopes.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-fn create_superuser(dir: &std::path::Path) {
-    let output = Command::new(env!("CARGO_BIN_EXE_oc-lettings"))
-        .current_dir(dir)
-        .env("DATABASE_URL", "sqlite://site.sqlite3")
-        .env("DJANGO_SUPERUSER_PASSWORD", "an operations passphrase")
-        .args([
-            "createsuperuser",
-            "--no-input",
-            "--username",
-            "ops",
-            "--email",
-            "ops@example.com",
-        ])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-}
 
 #[test]
 fn server_errors_and_panics_reach_sentry_and_404s_do_not() {
@@ -243,8 +54,23 @@ fn server_errors_and_panics_reach_sentry_and_404s_do_not() {
         302
     );
 
-    let response = client
+    // The triggers are CSRF-checked POSTs: a GET only shows the button, a forged POST is refused.
+    let page = client
         .get(format!("{}/admin/debug/error/", server.base))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let csrf = csrf_token(&page);
+    let forged = client
+        .post(format!("{}/admin/debug/error/", server.base))
+        .form(&[("csrfmiddlewaretoken", "forged")])
+        .send()
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
+    let response = client
+        .post(format!("{}/admin/debug/error/", server.base))
+        .form(&[("csrfmiddlewaretoken", csrf.as_str())])
         .send()
         .unwrap();
     assert_eq!(response.status().as_u16(), 500);
@@ -269,7 +95,8 @@ fn server_errors_and_panics_reach_sentry_and_404s_do_not() {
 
     // A panic is a 500 page for that request only (not a dropped connection), and reported.
     let response = client
-        .get(format!("{}/admin/debug/panic/", server.base))
+        .post(format!("{}/admin/debug/panic/", server.base))
+        .form(&[("csrfmiddlewaretoken", csrf.as_str())])
         .send()
         .unwrap();
     assert_eq!(response.status().as_u16(), 500);
@@ -451,6 +278,9 @@ fn check_deploy_lists_unsafe_settings() {
         ("SECRET_KEY", SECRET),
         ("ALLOWED_HOSTS", "lettings.example.com"),
         ("DATABASE_URL", "postgres://u:p@db.example.com/app?sslmode=require"),
+        ("SECURE_SSL_REDIRECT", "true"),
+        ("SESSION_COOKIE_SECURE", "true"),
+        ("CSRF_COOKIE_SECURE", "true"),
     ]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
     assert!(String::from_utf8_lossy(&output.stdout).contains("no issues"));

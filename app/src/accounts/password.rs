@@ -63,22 +63,59 @@ fn verify_argon2(password: &str, encoded: &str) -> bool {
     PasswordHash::new(phc).is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
 }
 
+thread_local! {
+    /// Password hashes computed on this thread (verifications, dummy ones included): lets a
+    /// test see that a failing path did the work, without timing it.
+    static HASHES_RUN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn count_hash() {
+    HASHES_RUN.with(|n| n.set(n.get() + 1));
+}
+
+/// Hashes computed so far on this thread.
+pub fn hashes_run_on_this_thread() -> u64 {
+    HASHES_RUN.with(std::cell::Cell::get)
+}
+
 /// Checks `password` against `encoded`. A hash starting with `!` (Django's unusable
-/// password) or of an unknown algorithm never matches.
+/// password), malformed, or of an unknown algorithm never matches, and still costs one
+/// full hash (Django's fix for CVE-2024-39329: no path answers faster than a wrong password).
 pub fn verify_password(password: &str, encoded: &str) -> Verification {
-    if encoded.starts_with(ARGON2_PREFIX) {
+    if encoded.starts_with(ARGON2_PREFIX) && PasswordHash::new(&encoded[ARGON2_PREFIX.len()..]).is_ok() {
+        count_hash();
         if verify_argon2(password, encoded) {
             return Verification::Match { upgrade: false };
         }
-    } else if encoded.starts_with("pbkdf2_sha256$") && verify_pbkdf2_sha256(password, encoded) {
-        return Verification::Match { upgrade: true };
+        return Verification::Mismatch;
     }
+    if encoded.starts_with("pbkdf2_sha256$") && pbkdf2_iterations(encoded).is_some() {
+        count_hash();
+        if verify_pbkdf2_sha256(password, encoded) {
+            return Verification::Match { upgrade: true };
+        }
+        return Verification::Mismatch;
+    }
+    verify_dummy(password);
     Verification::Mismatch
+}
+
+/// The iteration count of a well-formed pbkdf2 hash within bounds.
+fn pbkdf2_iterations(encoded: &str) -> Option<u32> {
+    let mut parts = encoded.splitn(4, '$');
+    let (_, iterations, _, Some(_)) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return None;
+    };
+    iterations?
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_PBKDF2_ITERATIONS).contains(n))
 }
 
 /// Spends the time a real verification would, so an unknown username answers no faster
 /// than a wrong password (no user enumeration by timing).
 pub fn verify_dummy(password: &str) {
+    count_hash();
     let _ = verify_pbkdf2_sha256(password, DUMMY_PBKDF2);
 }
 
@@ -115,6 +152,25 @@ mod tests {
         assert_eq!(verify_password("wrong horse", &hash), Verification::Mismatch);
         assert_ne!(hash, hash_password("correct horse").unwrap(), "salted");
         assert!(is_usable(&hash));
+    }
+
+    #[test]
+    fn every_failing_path_costs_one_hash() {
+        for encoded in [
+            DJANGO_ADMIN,
+            "!unusable",
+            "",
+            "md5$abc$def",
+            "argon2$garbage",
+            "pbkdf2_sha256$0$s$h",
+        ] {
+            let before = hashes_run_on_this_thread();
+            assert_eq!(verify_password("wrong", encoded), Verification::Mismatch);
+            assert_eq!(hashes_run_on_this_thread(), before + 1, "{encoded:?}");
+        }
+        let before = hashes_run_on_this_thread();
+        verify_dummy("x");
+        assert_eq!(hashes_run_on_this_thread(), before + 1);
     }
 
     #[test]

@@ -1,7 +1,5 @@
 //! Logging in and out of the admin.
 
-use std::time::Instant;
-
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
@@ -12,7 +10,7 @@ use super::request::{
     check_anonymous_csrf, check_csrf, client_address, cookie, current_staff, expired, parse_form, safe_next,
     session_token, CSRF_COOKIE,
 };
-use super::{session, tokens};
+use super::{session, throttle, tokens};
 use crate::accounts::password::{self, Verification};
 use crate::db::schema::auth_user;
 use crate::db::{DbConnection, DbError};
@@ -112,23 +110,19 @@ fn open_session(
     })
 }
 
-/// `POST /admin/login/`
-pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, AppError> {
-    let form = parse_form(&body)?;
-    check_anonymous_csrf(&req, &state, &form)?;
-    let username = form.get("username").to_owned();
-    let password = form.get("password").to_owned();
-    let next = safe_next(form.get("next"));
-    let address = client_address(&req);
-    if let Err(wait) = state.login_throttle.check(&username, &address, Instant::now()) {
-        tracing::warn!(%username, %address, "login throttled");
-        return Err(AppError::TooManyRequests(wait.as_secs_f64().ceil() as u64));
-    }
+/// Whether a username can be looked up at all: Django's limit of 150 characters, and no
+/// NUL (PostgreSQL refuses one in text; Django's ProhibitNullCharactersValidator).
+fn lookupable(username: &str) -> bool {
+    !username.is_empty() && username.chars().count() <= throttle::MAX_USERNAME_CHARS && !username.contains('\0')
+}
 
-    let lookup = username.clone();
-    let credentials = state.db.run(move |conn| load_credentials(conn, &lookup)).await?;
-    // Hashing is slow on purpose: off the worker thread, and as slow for unknown users.
-    let verdict = web::block(move || match credentials {
+/// Checks the password off the worker thread; as slow for an unknown user or an unusable
+/// password as for a wrong one. `Some((id, new hash))` when the user may log in.
+async fn verify(
+    credentials: Option<(i32, String, bool)>,
+    password: String,
+) -> Result<Option<(i32, Option<String>)>, AppError> {
+    web::block(move || match credentials {
         None => {
             password::verify_dummy(&password);
             Ok(None)
@@ -147,21 +141,55 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
     })
     .await
     .map_err(|_| AppError::Database(DbError::Cancelled))?
-    .map_err(|err: password::HashError| AppError::Password(err))?;
+    .map_err(|err: password::HashError| AppError::Password(err))
+}
 
-    let Some((user_id, new_hash)) = verdict else {
-        state.login_throttle.record_failure(&username, &address, Instant::now());
-        tracing::info!(%username, %address, "failed admin login");
+/// `POST /admin/login/`
+pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, AppError> {
+    let form = parse_form(&body)?;
+    check_anonymous_csrf(&req, &state, &form)?;
+    let username = form.get("username").to_owned();
+    let password = form.get("password").to_owned();
+    let next = safe_next(form.get("next"));
+    let client = client_address(&req, state.settings.trusted_proxy_count);
+    if !lookupable(&username) {
+        // No such user can exist: not counted, but as slow as any failure.
+        verify(None, password).await?;
+        return login_page(&req, &state, &next, "", Some(LOGIN_FAILED));
+    }
+
+    let (who, from) = (username.clone(), client.clone());
+    let admitted = state
+        .db
+        .run(move |conn| throttle::admit(conn, &who, &from, throttle::now_ms()))
+        .await?;
+    let admitted = match admitted {
+        Ok(admitted) => admitted,
+        Err(throttle::Refusal::Wait(wait)) => {
+            tracing::warn!(%username, %client, "login throttled");
+            return Err(AppError::TooManyRequests(wait.as_secs_f64().ceil().max(1.0) as u64));
+        }
+    };
+    if !admitted.soft_delay.is_zero() {
+        actix_web::rt::time::sleep(admitted.soft_delay).await;
+    }
+
+    let lookup = username.clone();
+    let credentials = state.db.run(move |conn| load_credentials(conn, &lookup)).await?;
+    let Some((user_id, new_hash)) = verify(credentials, password).await? else {
+        tracing::info!(%username, %client, "failed admin login");
         return login_page(&req, &state, &next, &username, Some(LOGIN_FAILED));
     };
-    state.login_throttle.record_success(&username);
     let token = tokens::random_token()?;
     let csrf_token = tokens::random_token()?;
     let old_token = session_token(&req, &state);
     let (session_token_value, csrf) = (token.clone(), csrf_token.clone());
     state
         .db
-        .run(move |conn| open_session(conn, user_id, new_hash, old_token, &session_token_value, &csrf))
+        .run(move |conn| {
+            throttle::forgive(conn, &admitted)?;
+            open_session(conn, user_id, new_hash, old_token, &session_token_value, &csrf)
+        })
         .await?;
     tracing::info!(%username, "admin login");
     let signed = tokens::sign(&state.signing_key, &token);

@@ -229,6 +229,9 @@ fn clean_field(spec: &FieldSpec, form: &Form) -> Result<Value, String> {
             if raw.is_empty() {
                 return Err(REQUIRED.into());
             }
+            if raw.contains('\0') {
+                return Err("Null characters are not allowed.".into());
+            }
             check_password_rules(raw, form.get("username")).map(|()| Value::Text(raw.to_owned()))
         }
         FieldKind::Confirm(other) => {

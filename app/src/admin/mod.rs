@@ -29,8 +29,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(get_or_head().to(auth::logout_confirm))
                 .route(web::post().to(auth::logout)),
         )
-        .service(web::resource("/admin/debug/error/").route(get_or_head().to(debug::error)))
-        .service(web::resource("/admin/debug/panic/").route(get_or_head().to(debug::panic)))
+        .service(
+            web::resource("/admin/debug/error/")
+                .route(get_or_head().to(debug::error_form))
+                .route(web::post().to(debug::error)),
+        )
+        .service(
+            web::resource("/admin/debug/panic/")
+                .route(get_or_head().to(debug::panic_form))
+                .route(web::post().to(debug::panic)),
+        )
         .service(
             web::resource("/admin/auth/user/{id}/password/")
                 .route(get_or_head().to(views::password_form))

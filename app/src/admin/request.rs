@@ -74,15 +74,31 @@ pub fn parse_form(body: &[u8]) -> Result<Form, AppError> {
         .map_err(|err| AppError::BadRequest(err.to_string()))
 }
 
-/// The client's address: the last `X-Forwarded-For` entry (the one the platform's router
-/// appended), else the peer.
-pub fn client_address(req: &HttpRequest) -> String {
-    if let Some(forwarded) = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        if let Some(last) = forwarded.rsplit(',').map(str::trim).find(|s| !s.is_empty()) {
-            return last.to_owned();
-        }
+/// The client's address. With no proxy in front (`TRUSTED_PROXY_COUNT=0`) it is the peer:
+/// an `X-Forwarded-For` sent by the client itself is ignored. Behind `n` proxies it is the
+/// `n`-th entry from the end of `X-Forwarded-For` (each proxy appends the address it saw;
+/// Heroku's router and an AWS ALB append the client's as the last). A request with fewer
+/// entries than proxies did not come through them all: the peer again.
+pub fn client_address(req: &HttpRequest, trusted_proxies: usize) -> String {
+    let peer = || req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    if trusted_proxies == 0 {
+        return peer();
     }
-    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
+    let entries: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if entries.len() < trusted_proxies {
+        return peer();
+    }
+    match entries[entries.len() - trusted_proxies].parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.to_string(),
+        Err(_) => peer(),
+    }
 }
 
 /// `next` if it is a path on this site, else the admin index (no open redirects).
@@ -103,13 +119,21 @@ pub fn is_https(req: &HttpRequest) -> bool {
     req.connection_info().scheme() == "https"
 }
 
-/// A cookie as every admin cookie is: HttpOnly, SameSite=Lax, Secure over HTTPS.
+/// A cookie as every admin cookie is: HttpOnly, SameSite=Lax, and Secure over HTTPS or
+/// when SESSION_COOKIE_SECURE / CSRF_COOKIE_SECURE say so.
 pub fn cookie(req: &HttpRequest, name: &'static str, value: String, max_age_secs: Option<i64>) -> Cookie<'static> {
+    let always_secure = req.app_data::<web::Data<AppState>>().is_some_and(|state| {
+        if name == CSRF_COOKIE {
+            state.settings.csrf_cookie_secure
+        } else {
+            state.settings.session_cookie_secure
+        }
+    });
     let mut builder = Cookie::build(name, value)
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
-        .secure(is_https(req));
+        .secure(always_secure || is_https(req));
     if let Some(secs) = max_age_secs {
         builder = builder.max_age(actix_web::cookie::time::Duration::seconds(secs));
     }
@@ -123,18 +147,23 @@ pub fn expired(req: &HttpRequest, name: &'static str) -> Cookie<'static> {
     removal
 }
 
-/// The message left by the previous request, if any.
+/// The message left by the previous request, if any, and only if this site signed it
+/// (a forged cookie shows nothing).
 pub fn take_flash(req: &HttpRequest) -> Option<String> {
+    let state = req.app_data::<web::Data<AppState>>()?;
+    // actix hands cookie values over percent-decoded: `message.signature`.
     let cookie = req.cookie(FLASH_COOKIE)?;
-    percent_encoding::percent_decode_str(cookie.value())
-        .decode_utf8()
-        .ok()
-        .map(|s| s.into_owned())
+    tokens::unsign(&state.signing_key, cookie.value()).map(str::to_owned)
 }
 
+/// A one-shot message for the next page, signed with the SECRET_KEY.
 pub fn flash_cookie(req: &HttpRequest, message: &str) -> Cookie<'static> {
-    let encoded = percent_encoding::utf8_percent_encode(message, percent_encoding::NON_ALPHANUMERIC).to_string();
-    cookie(req, FLASH_COOKIE, encoded, Some(60))
+    let signature = match req.app_data::<web::Data<AppState>>() {
+        Some(state) => tokens::signature(&state.signing_key, message),
+        None => String::new(),
+    };
+    let encoded = percent_encoding::utf8_percent_encode(message, percent_encoding::NON_ALPHANUMERIC);
+    cookie(req, FLASH_COOKIE, format!("{encoded}.{signature}"), Some(60))
 }
 
 #[cfg(test)]

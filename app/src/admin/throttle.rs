@@ -1,89 +1,245 @@
-//! Failed-login throttling (Django has none; django-axes adds it): per username and per
-//! client address, a few free failures, then each further attempt must wait a delay that
-//! doubles with every failure (capped), answered with 429 and `Retry-After`.
-//! Kept in memory per process: a restart forgives, which is acceptable for a brake on
-//! password guessing (the argon2/pbkdf2 cost is the other one).
+//! Failed-login throttling, in the spirit of django-axes and OWASP's guidance (Django has
+//! none). Counted in the database, so every instance shares the counts and a restart
+//! forgives nothing:
+//!
+//! - per (client, username): five free failures, then each further attempt from that
+//!   client for that username waits a delay that doubles from 1 s up to 15 minutes. Other
+//!   clients, the user's own browser among them, are not held back by these failures.
+//! - per client: twenty free failures across all usernames, then the same doubling delay
+//!   (one address guessing many usernames).
+//! - per username, over all clients: past a ceiling far above what a person does (50
+//!   failures an hour), every attempt is answered only after a soft delay (not refused):
+//!   a guesser spread over many addresses is slowed, the user is never locked out.
+//!
+//! Each attempt is counted *before* its password is checked, in one atomic step with the
+//! decision (a compare-and-set on the counter row), so a burst of concurrent guesses
+//! cannot all pass a check that has not seen the others yet; a success gives the count back.
+//! Records are forgotten an hour after their last failure, and pruned then.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Failures allowed before delays start, per username.
-pub const FREE_FAILURES_PER_USERNAME: u32 = 5;
-/// Failures allowed before delays start, per client address (several staff may share one).
-pub const FREE_FAILURES_PER_ADDRESS: u32 = 10;
+use diesel::prelude::*;
+
+use crate::db::schema::login_throttle as throttle;
+use crate::db::{DbConnection, DbError};
+
+/// Failures allowed per (client, username) before delays start.
+pub const FREE_FAILURES_PER_PAIR: i32 = 5;
+/// Failures allowed per client across usernames (several staff may share an address).
+pub const FREE_FAILURES_PER_CLIENT: i32 = 20;
+/// Failures per username, over every client, beyond which attempts are slowed.
+pub const USERNAME_CEILING: i32 = 50;
+/// The soft delay of an attempt on a username past its ceiling.
+pub const USERNAME_SOFT_DELAY: Duration = Duration::from_secs(2);
 /// The longest delay.
 pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
-/// A key's record is forgotten this long after its last failure.
+/// A record is forgotten this long after its last failure.
 pub const FORGET_AFTER: Duration = Duration::from_secs(60 * 60);
-/// Most keys remembered (an attacker cycling usernames cannot grow memory without bound).
-const MAX_KEYS: usize = 50_000;
+/// Longest username counted (Django's limit); longer ones cannot exist and are refused first.
+pub const MAX_USERNAME_CHARS: usize = 150;
+/// Compare-and-set attempts before a contended key is treated as busy.
+const CAS_TRIES: usize = 8;
 
-#[derive(Debug, Clone, Copy)]
-struct Failures {
-    count: u32,
-    last: Instant,
-}
-
-#[derive(Debug, Default)]
-pub struct LoginThrottle {
-    keys: Mutex<HashMap<String, Failures>>,
-}
-
-/// How long a key must still wait, given its failures.
-pub fn delay_for(count: u32, free: u32) -> Duration {
+/// How long a key that has failed `count` times (this attempt included) blocks the next.
+pub fn delay_for(count: i32, free: i32) -> Duration {
     if count < free {
         return Duration::ZERO;
     }
-    let doublings = (count - free).min(20);
+    let doublings = u32::try_from(count - free).unwrap_or(0).min(20);
     Duration::from_secs(1u64 << doublings).min(MAX_DELAY)
 }
 
-fn keys(username: &str, address: &str) -> [(String, u32); 2] {
-    [
-        (format!("user:{}", username.to_lowercase()), FREE_FAILURES_PER_USERNAME),
-        (format!("addr:{address}"), FREE_FAILURES_PER_ADDRESS),
-    ]
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-impl LoginThrottle {
-    /// `Err(wait)` when this username or address must wait before trying again.
-    pub fn check(&self, username: &str, address: &str, now: Instant) -> Result<(), Duration> {
-        let map = self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut wait = Duration::ZERO;
-        for (key, free) in keys(username, address) {
-            if let Some(failures) = map.get(&key) {
-                let ready_at = failures.last + delay_for(failures.count, free);
-                wait = wait.max(ready_at.saturating_duration_since(now));
+/// Milliseconds since the Unix epoch (the instances' clocks are the platform's, kept by NTP).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, millis)
+}
+
+/// A username as counted: lower-case (the counts of `Admin` and `admin` are one).
+fn username_key(username: &str) -> String {
+    username.to_lowercase()
+}
+
+/// One counted attempt on one key, remembered so that a success can give it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Counted {
+    key: String,
+    count: i32,
+    previous_blocked_until: i64,
+}
+
+/// An attempt that may go ahead: its password may now be checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    counted: Vec<Counted>,
+    /// Wait this long before answering (the username is past its ceiling).
+    pub soft_delay: Duration,
+}
+
+/// Why an attempt may not go ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Try again after this long.
+    Wait(Duration),
+}
+
+#[derive(Queryable)]
+struct Row {
+    failures: i32,
+    last_failure_ms: i64,
+    blocked_until_ms: i64,
+}
+
+/// Counts one attempt on `key` if the key is not blocked; `Err(wait)` when it is.
+/// Atomic: the row changes only if nobody changed it since it was read.
+fn count_attempt(
+    conn: &mut DbConnection,
+    key: &str,
+    free: i32,
+    now: i64,
+) -> Result<Result<Counted, Duration>, DbError> {
+    for _ in 0..CAS_TRIES {
+        let row: Option<Row> = throttle::table
+            .filter(throttle::key.eq(key))
+            .select((
+                throttle::failures,
+                throttle::last_failure_ms,
+                throttle::blocked_until_ms,
+            ))
+            .load::<Row>(conn)?
+            .into_iter()
+            .next();
+        match row {
+            None => {
+                let inserted = diesel::insert_into(throttle::table)
+                    .values((
+                        throttle::key.eq(key),
+                        throttle::failures.eq(1),
+                        throttle::last_failure_ms.eq(now),
+                        throttle::blocked_until_ms.eq(now + millis(delay_for(1, free))),
+                    ))
+                    .execute(conn);
+                match inserted {
+                    Ok(_) => {
+                        return Ok(Ok(Counted {
+                            key: key.to_owned(),
+                            count: 1,
+                            previous_blocked_until: 0,
+                        }))
+                    }
+                    // Another instance inserted it first: read it again.
+                    Err(diesel::result::Error::DatabaseError(
+                        diesel::result::DatabaseErrorKind::UniqueViolation,
+                        _,
+                    )) => continue,
+                    Err(err) => return Err(err.into()),
+                }
+            }
+            Some(row) => {
+                let forgotten = now.saturating_sub(row.last_failure_ms) >= millis(FORGET_AFTER);
+                let failures = if forgotten { 0 } else { row.failures };
+                if failures > 0 && row.blocked_until_ms > now {
+                    return Ok(Err(Duration::from_millis(
+                        u64::try_from(row.blocked_until_ms - now).unwrap_or(0),
+                    )));
+                }
+                let count = failures.saturating_add(1);
+                let updated = diesel::update(
+                    throttle::table
+                        .filter(throttle::key.eq(key))
+                        .filter(throttle::failures.eq(row.failures))
+                        .filter(throttle::last_failure_ms.eq(row.last_failure_ms)),
+                )
+                .set((
+                    throttle::failures.eq(count),
+                    throttle::last_failure_ms.eq(now),
+                    throttle::blocked_until_ms.eq(now + millis(delay_for(count, free))),
+                ))
+                .execute(conn)?;
+                if updated == 1 {
+                    return Ok(Ok(Counted {
+                        key: key.to_owned(),
+                        count,
+                        previous_blocked_until: if forgotten { 0 } else { row.blocked_until_ms },
+                    }));
+                }
             }
         }
-        if wait.is_zero() {
-            Ok(())
+    }
+    // Contended beyond reason (a burst on one key): refuse this one briefly.
+    Ok(Err(Duration::from_secs(1)))
+}
+
+/// Decides whether `client` may try `username` now and, if so, counts the attempt as a
+/// failure until [`forgive`] says otherwise. `username` must already be at most
+/// [`MAX_USERNAME_CHARS`] long.
+pub fn admit(
+    conn: &mut DbConnection,
+    username: &str,
+    client: &str,
+    now: i64,
+) -> Result<Result<Admitted, Refusal>, DbError> {
+    prune(conn, now)?;
+    let user = username_key(username);
+    let mut counted = Vec::with_capacity(3);
+    match count_attempt(conn, &format!("client:{client}"), FREE_FAILURES_PER_CLIENT, now)? {
+        Ok(c) => counted.push(c),
+        Err(wait) => return Ok(Err(Refusal::Wait(wait))),
+    }
+    match count_attempt(conn, &format!("pair:{client}|{user}"), FREE_FAILURES_PER_PAIR, now)? {
+        Ok(c) => counted.push(c),
+        Err(wait) => return Ok(Err(Refusal::Wait(wait))),
+    }
+    // Never blocks (the free count is out of reach): counts, for the soft ceiling.
+    let soft_delay = match count_attempt(conn, &format!("user:{user}"), i32::MAX, now)? {
+        Ok(c) => {
+            let over = c.count > USERNAME_CEILING;
+            counted.push(c);
+            if over {
+                USERNAME_SOFT_DELAY
+            } else {
+                Duration::ZERO
+            }
+        }
+        Err(_) => USERNAME_SOFT_DELAY,
+    };
+    Ok(Ok(Admitted { counted, soft_delay }))
+}
+
+/// A successful login: the (client, username) record goes, and the client's and the
+/// username's counts are given back the attempt (unless another attempt came since).
+pub fn forgive(conn: &mut DbConnection, admitted: &Admitted) -> Result<(), DbError> {
+    for counted in &admitted.counted {
+        if counted.key.starts_with("pair:") {
+            diesel::delete(throttle::table.filter(throttle::key.eq(&counted.key))).execute(conn)?;
         } else {
-            Err(wait)
+            diesel::update(
+                throttle::table
+                    .filter(throttle::key.eq(&counted.key))
+                    .filter(throttle::failures.eq(counted.count)),
+            )
+            .set((
+                throttle::failures.eq(counted.count - 1),
+                throttle::blocked_until_ms.eq(counted.previous_blocked_until),
+            ))
+            .execute(conn)?;
         }
     }
+    Ok(())
+}
 
-    pub fn record_failure(&self, username: &str, address: &str, now: Instant) {
-        let mut map = self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if map.len() >= MAX_KEYS {
-            map.retain(|_, f| now.saturating_duration_since(f.last) < FORGET_AFTER);
-        }
-        for (key, _) in keys(username, address) {
-            let entry = map.entry(key).or_insert(Failures { count: 0, last: now });
-            if now.saturating_duration_since(entry.last) >= FORGET_AFTER {
-                entry.count = 0;
-            }
-            entry.count = entry.count.saturating_add(1);
-            entry.last = now;
-        }
-    }
-
-    /// A successful login clears its username's record (not the address's).
-    pub fn record_success(&self, username: &str) {
-        let mut map = self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        map.remove(&format!("user:{}", username.to_lowercase()));
-    }
+/// Drops records an hour past their last failure (the table stays as small as the last
+/// hour's failures; a client is blocked long before it adds many).
+fn prune(conn: &mut DbConnection, now: i64) -> Result<usize, DbError> {
+    Ok(
+        diesel::delete(throttle::table.filter(throttle::last_failure_ms.lt(now - millis(FORGET_AFTER))))
+            .execute(conn)?,
+    )
 }
 
 #[cfg(test)]
@@ -91,64 +247,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn five_free_failures_then_a_doubling_delay() {
-        let throttle = LoginThrottle::default();
-        let t0 = Instant::now();
-        for _ in 0..FREE_FAILURES_PER_USERNAME - 1 {
-            throttle.record_failure("admin", "1.2.3.4", t0);
-            assert!(throttle.check("admin", "1.2.3.4", t0).is_ok());
-        }
-        throttle.record_failure("admin", "1.2.3.4", t0);
-        assert_eq!(throttle.check("admin", "1.2.3.4", t0), Err(Duration::from_secs(1)));
-        assert_eq!(
-            throttle.check("ADMIN", "5.6.7.8", t0),
-            Err(Duration::from_secs(1)),
-            "per username, any case, any address"
-        );
-        assert!(throttle.check("admin", "1.2.3.4", t0 + Duration::from_secs(1)).is_ok());
-        throttle.record_failure("admin", "1.2.3.4", t0 + Duration::from_secs(1));
-        assert_eq!(
-            throttle.check("admin", "1.2.3.4", t0 + Duration::from_secs(1)),
-            Err(Duration::from_secs(2))
-        );
-    }
-
-    #[test]
-    fn an_address_trying_many_usernames_is_slowed_too() {
-        let throttle = LoginThrottle::default();
-        let t0 = Instant::now();
-        for n in 0..FREE_FAILURES_PER_ADDRESS {
-            throttle.record_failure(&format!("user{n}"), "9.9.9.9", t0);
-        }
-        assert!(throttle.check("someone-new", "9.9.9.9", t0).is_err());
-        assert!(throttle.check("someone-new", "8.8.8.8", t0).is_ok());
-    }
-
-    #[test]
-    fn success_forgives_the_username_and_time_forgets() {
-        let throttle = LoginThrottle::default();
-        let t0 = Instant::now();
-        for _ in 0..FREE_FAILURES_PER_USERNAME {
-            throttle.record_failure("admin", "1.1.1.1", t0);
-        }
-        throttle.record_success("admin");
-        assert!(throttle.check("admin", "2.2.2.2", t0).is_ok());
-        for _ in 0..FREE_FAILURES_PER_USERNAME {
-            throttle.record_failure("bob", "3.3.3.3", t0);
-        }
-        let later = t0 + FORGET_AFTER;
-        throttle.record_failure("bob", "3.3.3.3", later);
-        assert!(
-            throttle.check("bob", "3.3.3.3", later).is_ok(),
-            "old failures were forgotten"
-        );
-    }
-
-    #[test]
-    fn delays_are_capped() {
+    fn delays_double_and_are_capped() {
         assert_eq!(delay_for(4, 5), Duration::ZERO);
         assert_eq!(delay_for(5, 5), Duration::from_secs(1));
         assert_eq!(delay_for(9, 5), Duration::from_secs(16));
         assert_eq!(delay_for(500, 5), MAX_DELAY);
+        assert_eq!(delay_for(3, i32::MAX), Duration::ZERO);
     }
 }

@@ -20,7 +20,8 @@ pub fn sha256_hex(value: &str) -> String {
     hex(&Sha256::digest(value.as_bytes()))
 }
 
-fn signature(key: &[u8], value: &str) -> String {
+/// The HMAC-SHA256 of `value` under `key`, in hex.
+pub fn signature(key: &[u8], value: &str) -> String {
     // HMAC accepts keys of any length.
     let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     mac.update(value.as_bytes());

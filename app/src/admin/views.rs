@@ -7,7 +7,7 @@ use serde::Serialize;
 use tera::Context;
 
 use super::forms::{clean, field_views, FieldSpec, Form, FormErrors};
-use super::model::{find, registry, AdminModel, ListQuery, ModelMeta, SaveError, PER_PAGE};
+use super::model::{find, registry, AdminModel, ListPage, ListQuery, ModelMeta, SaveError, PER_PAGE};
 use super::models::user::{set_password_hash, PASSWORD_FIELDS};
 use super::render::{admin_page, redirect_with_message};
 use super::request::{check_csrf, parse_form, require_staff};
@@ -141,8 +141,13 @@ pub async fn changelist(req: HttpRequest, state: web::Data<AppState>, path: web:
     let model = model_for(&staff, &path.0, &path.1)?;
     let meta = model.meta();
     let query = list_query(req.query_string());
-    let run_query = query.clone();
-    let page = state.db.run(move |conn| model.list(conn, &run_query)).await?;
+    // A NUL matches nothing (and PostgreSQL refuses one in text): no query at all.
+    let page = if query.search.contains('\0') {
+        ListPage::default()
+    } else {
+        let run_query = query.clone();
+        state.db.run(move |conn| model.list(conn, &run_query)).await?
+    };
 
     let columns: Vec<ColumnView> = meta
         .columns
@@ -526,7 +531,13 @@ pub async fn password_change(
             let hash = web::block(move || hash_password(&new_password))
                 .await
                 .map_err(|_| AppError::Database(crate::db::DbError::Cancelled))??;
-            state.db.run(move |conn| set_password_hash(conn, id, &hash)).await?;
+            // Changing one's own password keeps this session (Django's
+            // update_session_auth_hash); every other session of the user ends.
+            let keep = (id == staff.user_id).then(|| staff.token_hash.clone());
+            state
+                .db
+                .run(move |conn| set_password_hash(conn, id, &hash, keep.as_deref()))
+                .await?;
             let location = format!("/admin/auth/user/{id}/change/");
             Ok(redirect_with_message(&req, &location, "Password changed successfully."))
         }

@@ -6,7 +6,7 @@ use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, SqliteConnection};
 
 use super::DbError;
-use crate::config::DatabaseUrl;
+use crate::config::{DatabaseUrl, PostgresUrl};
 
 /// The connection every query function takes: one of the two backends, chosen by
 /// `DATABASE_URL`. Query functions are written once, against diesel's DSL.
@@ -27,10 +27,19 @@ const PG_CONNECT_TIMEOUT_SECS: u32 = 3;
 /// Opens connections for the pool, reporting the database's own error when it cannot.
 /// (diesel's generic r2d2 manager would report every failure of a multi-connection as
 /// "Invalid connection url".)
-#[derive(Debug)]
 pub enum ConnectionManager {
     Sqlite(PathBuf),
-    Postgres(String),
+    Postgres { url: String, redact: PostgresUrl },
+}
+
+/// Never the PostgreSQL URL itself (it holds the password).
+impl std::fmt::Debug for ConnectionManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectionManager::Sqlite(path) => write!(f, "ConnectionManager::Sqlite({})", path.display()),
+            ConnectionManager::Postgres { redact, .. } => write!(f, "ConnectionManager::Postgres({redact:?})"),
+        }
+    }
 }
 
 impl ConnectionManager {
@@ -40,16 +49,24 @@ impl ConnectionManager {
                 check_parent_dir(path)?;
                 Ok(ConnectionManager::Sqlite(path.clone()))
             }
-            DatabaseUrl::Postgres(url) => Ok(ConnectionManager::Postgres(with_connect_timeout(url.expose()))),
+            DatabaseUrl::Postgres(url) => Ok(ConnectionManager::Postgres {
+                url: with_connect_timeout(url.expose()),
+                redact: url.clone(),
+            }),
         }
     }
 
     pub fn connect(&self) -> Result<DbConnection, DbError> {
         match self {
             ConnectionManager::Sqlite(path) => open_sqlite(path).map(DbConnection::Sqlite),
-            ConnectionManager::Postgres(url) => PgConnection::establish(url)
+            // libpq's message may quote the URL, password included: never pass that on.
+            ConnectionManager::Postgres { url, redact } => PgConnection::establish(url)
                 .map(DbConnection::Postgresql)
-                .map_err(DbError::Connect),
+                .map_err(|err| {
+                    DbError::Connect(diesel::ConnectionError::BadConnection(
+                        redact.redact_in(&err.to_string()),
+                    ))
+                }),
         }
     }
 }

@@ -61,3 +61,12 @@ diesel::table! {
 
 diesel::joinable!(admin_session -> auth_user (user_id));
 diesel::allow_tables_to_appear_in_same_query!(admin_session, auth_user);
+
+diesel::table! {
+    login_throttle (key) {
+        key -> Text,
+        failures -> Integer,
+        last_failure_ms -> BigInt,
+        blocked_until_ms -> BigInt,
+    }
+}

@@ -1,6 +1,6 @@
 //! Handlers: read the input, call one query, render one template (through the page cache).
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
 use super::model::{list_lettings, load_letting, parse_letting_id, LettingDetail, LettingSummary};
@@ -13,8 +13,8 @@ struct LettingsPage {
     lettings: Vec<LettingSummary>,
 }
 
-pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    cached_page(&state, req.path(), async {
+pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    cached_page(&state, "lettings", async {
         let lettings = state.db.run(list_lettings).await?;
         render("lettings/index.html", &LettingsPage { lettings })
     })
@@ -26,13 +26,9 @@ struct LettingPage {
     letting: LettingDetail,
 }
 
-pub async fn detail(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
+pub async fn detail(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     let id = parse_letting_id(&id).ok_or(AppError::NotFound)?;
-    cached_page(&state, req.path(), async {
+    cached_page(&state, &format!("letting:{id}"), async {
         let letting = state
             .db
             .run(move |conn| load_letting(conn, id))

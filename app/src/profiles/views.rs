@@ -1,6 +1,6 @@
 //! Handlers: read the input, call one query, render one template (through the page cache).
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
 use super::model::{list_profiles, load_profile, ProfileDetail, ProfileSummary};
@@ -13,8 +13,8 @@ struct ProfilesPage {
     profiles: Vec<ProfileSummary>,
 }
 
-pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    cached_page(&state, req.path(), async {
+pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    cached_page(&state, "profiles", async {
         let profiles = state.db.run(list_profiles).await?;
         render("profiles/index.html", &ProfilesPage { profiles })
     })
@@ -26,13 +26,10 @@ struct ProfilePage {
     profile: ProfileDetail,
 }
 
-pub async fn detail(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    username: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
+pub async fn detail(state: web::Data<AppState>, username: web::Path<String>) -> Result<HttpResponse, AppError> {
     let username = username.into_inner();
-    cached_page(&state, req.path(), async {
+    let key = format!("profile:{username}");
+    cached_page(&state, &key, async {
         let profile = state
             .db
             .run(move |conn| load_profile(conn, &username))

@@ -3,6 +3,7 @@
 
 #[macro_use]
 mod backend;
+pub mod process;
 
 pub use backend::{Backend, TestDatabase};
 
@@ -23,15 +24,26 @@ pub struct TestApp {
     pub database: TestDatabase,
 }
 
+/// The test site's settings: behind one proxy (as on Heroku), so a test can say which
+/// client a request comes from with `X-Forwarded-For`.
 pub fn settings_for(database: &TestDatabase) -> Settings {
+    settings_with(database, &[])
+}
+
+/// As [`settings_for`], with some settings changed.
+pub fn settings_with(database: &TestDatabase, extra: &[(&str, &str)]) -> Settings {
     let mut env = HashMap::new();
+    env.insert("TRUSTED_PROXY_COUNT", "1".to_owned());
+    for (name, value) in extra {
+        env.insert(*name, (*value).to_owned());
+    }
     env.insert("DATABASE_URL", database.url_string());
     env.insert(
         "SECRET_KEY",
         "test-secret-key-test-secret-key-test-secret-key".to_owned(),
     );
     env.insert("WEB_CONCURRENCY", "1".to_owned());
-    env.insert("ALLOWED_HOSTS", "127.0.0.1".to_owned());
+    env.entry("ALLOWED_HOSTS").or_insert_with(|| "127.0.0.1".to_owned());
     Settings::from_lookup(|name| env.get(name).cloned()).unwrap()
 }
 
@@ -82,6 +94,21 @@ pub async fn spawn_app_with_broken_db(backend: &Backend) -> TestApp {
     };
     let db = Database::with_acquire_timeout(&url, 2, Duration::from_millis(500)).unwrap();
     spawn_with(database, db)
+}
+
+/// Starts a second site on the same database (another instance of a fleet), or one with
+/// some settings changed.
+pub fn spawn_on(database: TestDatabase, db: Database, extra: &[(&str, &str)]) -> TestApp {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = startup::build_server(settings_with(&database, extra), db.clone(), listener).unwrap();
+    actix_web::rt::spawn(server);
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: client(),
+        db,
+        database,
+    }
 }
 
 fn spawn_with(database: TestDatabase, db: Database) -> TestApp {

@@ -125,12 +125,17 @@ fn flag(value: bool) -> &'static str {
 const TAKEN: &str = "A user with that username already exists.";
 
 /// Stores a user's new password hash and ends their sessions (as a password change should).
-pub fn set_password_hash(conn: &mut DbConnection, id: i32, hash: &str) -> Result<bool, DbError> {
+pub fn set_password_hash(
+    conn: &mut DbConnection,
+    id: i32,
+    hash: &str,
+    keep_session: Option<&str>,
+) -> Result<bool, DbError> {
     conn.transaction(|conn| {
         let updated = diesel::update(user::table.find(id))
             .set(user::password.eq(hash))
             .execute(conn)?;
-        session::delete_for_user(conn, id)?;
+        session::delete_for_user(conn, id, keep_session)?;
         Ok(updated > 0)
     })
 }
