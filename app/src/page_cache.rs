@@ -83,6 +83,18 @@ impl PageCache {
         );
     }
 
+    /// How many pages are kept.
+    pub fn len(&self) -> usize {
+        self.entries
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Forgets every page (after a write through the admin).
     pub fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);

@@ -68,6 +68,7 @@ impl Driver {
         }
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
+            "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {
                 "binary": chromium.to_string_lossy(),
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]
@@ -103,6 +104,21 @@ impl Driver {
         let reply: Value = request.send().await.unwrap().json().await.unwrap();
         assert!(reply["value"].get("error").is_none(), "WebDriver {path}: {reply}");
         reply["value"].clone()
+    }
+
+    /// The browser console's messages since the last call (chromedriver's log endpoint).
+    async fn console(&self) -> Vec<String> {
+        let entries = self
+            .call(reqwest::Method::POST, "/se/log", Some(json!({ "type": "browser" })))
+            .await;
+        entries
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     async fn goto(&self, url: &str) {
@@ -240,5 +256,85 @@ async fn staff_log_in_and_edit_a_letting_in_chromium() {
         .page("/lettings/1/")
         .await
         .contains("Joshua Tree Green Haus, renovated"));
+    driver.call(reqwest::Method::DELETE, "", None).await;
+}
+
+#[actix_web::test]
+async fn no_page_breaks_the_content_security_policy() {
+    let (Some(chromedriver), Some(chromium)) = (
+        find_program("CHROMEDRIVER", &["chromedriver"]),
+        find_program("CHROME_BIN", &["chromium", "chromium-browser", "google-chrome"]),
+    ) else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\nSKIPPED: CSP browser test (no chromium/chromedriver; apt-get install chromium chromium-driver)"
+        );
+        return;
+    };
+    let app = spawn_app(&Backend::Sqlite, false).await;
+    let source = django_fixture("oc-lettings-site.sqlite3", app.database.dir.path());
+    import_django(&source, &mut app.db.get().unwrap()).unwrap();
+    let driver = Driver::start(&chromedriver, &chromium).await;
+    let violations = |messages: Vec<String>| -> Vec<String> {
+        messages
+            .into_iter()
+            .filter(|m| m.contains("Content Security Policy") || m.contains("Refused to"))
+            .collect()
+    };
+
+    let public = [
+        "/",
+        "/lettings/",
+        "/lettings/1/",
+        "/profiles/",
+        "/profiles/HeadlinesGazer/",
+        "/no-such-page/",
+    ];
+    for path in public {
+        driver.goto(&format!("{}{path}", app.address)).await;
+        let found = violations(driver.console().await);
+        assert!(found.is_empty(), "{path}: {found:?}");
+    }
+    driver.goto(&format!("{}/admin/login/", app.address)).await;
+    driver.type_into("#id_username", "admin").await;
+    driver.type_into("#id_password", "Abc1234!").await;
+    driver.click("button[type=submit]").await;
+    driver.wait_for_url("/admin/").await;
+    let admin = [
+        "/admin/",
+        "/admin/lettings/letting/",
+        "/admin/lettings/letting/1/change/",
+        "/admin/lettings/letting/add/",
+        "/admin/lettings/letting/1/delete/",
+        "/admin/lettings/address/?q=a",
+        "/admin/profiles/profile/",
+        "/admin/auth/user/",
+        "/admin/auth/user/1/change/",
+        "/admin/auth/user/1/password/",
+        "/admin/debug/error/",
+        "/admin/logout/",
+    ];
+    for path in admin {
+        driver.goto(&format!("{}{path}", app.address)).await;
+        let found = violations(driver.console().await);
+        assert!(found.is_empty(), "{path}: {found:?}");
+    }
+
+    // The check can fail: an inline script added to a page is refused, and said so.
+    driver
+        .call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({
+                "script": "const s = document.createElement('script'); s.textContent = 'window.ran = 1'; document.body.appendChild(s); return window.ran === undefined;",
+                "args": []
+            })),
+        )
+        .await;
+    let found = violations(driver.console().await);
+    assert!(
+        !found.is_empty(),
+        "an inline script was not reported as a CSP violation"
+    );
     driver.call(reqwest::Method::DELETE, "", None).await;
 }

@@ -3,6 +3,7 @@
 //! login throttling that cannot be turned against staff, HTTPS and headers, the page cache.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -100,4 +101,624 @@ fn a_server_error_on_a_form_post_sends_no_body_cookie_or_secret_to_sentry_or_the
             "{secret:?} left the process:\n{everything}"
         );
     }
+}
+
+#[test]
+fn a_malformed_database_url_is_refused_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in ["migrate", "serve"] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_oc-lettings"))
+            .current_dir(dir.path())
+            .env("DATABASE_URL", "postgres://app:s3cr%zzet-pw@127.0.0.1:1/app")
+            .env("DEBUG", "true")
+            .arg(command)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(
+            !stderr.contains("s3cr") && !stderr.contains("zzet"),
+            "the password was printed: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn log_fields_cannot_forge_a_line_or_drive_the_terminal() {
+    let server = Server::start(&[]);
+    let client = blocking();
+    let page = client
+        .get(format!("{}/admin/login/", server.base))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let forged =
+        "mallory\n2026-11-26T00:00:00.000000Z  INFO oc_lettings::admin::auth: admin login username=admin\u{1b}[2J";
+    let response = client
+        .post(format!("{}/admin/login/", server.base))
+        .form(&[
+            ("csrfmiddlewaretoken", csrf_token(&page).as_str()),
+            ("username", forged),
+            ("password", "wrong"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let line = server.wait_log("failed admin login");
+    assert!(line.contains("mallory\\n2026"), "escaped in its line: {line}");
+    let log = server.log_text();
+    assert!(
+        !log.lines().any(|l| l.starts_with("2026-11-26T00:00:00.000000Z")),
+        "a forged line: {log}"
+    );
+    assert!(!log.contains('\u{1b}'), "a raw escape byte reached the log");
+}
+
+// --- In-process, on both backends ----------------------------------------------------------
+
+use common::browser::{assert_redirect, logged_in_admin, site_with_django_data, Browser};
+use common::{header, spawn_on, Backend, TestApp};
+use diesel::prelude::*;
+use oc_lettings::admin::model::registry;
+use oc_lettings::db::schema::{auth_user, lettings_address, lettings_letting, login_throttle, profiles_profile};
+
+/// A user row as the admin can change it.
+type UserRow = (i32, String, String, String, String, String, bool, bool, bool);
+
+/// Everything the admin can change, as text: compared before and after a refused write.
+fn snapshot(app: &TestApp) -> String {
+    let mut conn = app.db.get().unwrap();
+    let users: Vec<UserRow> = auth_user::table
+        .order(auth_user::id)
+        .select((
+            auth_user::id,
+            auth_user::username,
+            auth_user::password,
+            auth_user::first_name,
+            auth_user::last_name,
+            auth_user::email,
+            auth_user::is_active,
+            auth_user::is_staff,
+            auth_user::is_superuser,
+        ))
+        .load(&mut *conn)
+        .unwrap();
+    let addresses: Vec<(i32, i32, String, String, String, i32, String)> = lettings_address::table
+        .order(lettings_address::id)
+        .load(&mut *conn)
+        .unwrap();
+    let lettings: Vec<(i32, String, i32)> = lettings_letting::table
+        .order(lettings_letting::id)
+        .load(&mut *conn)
+        .unwrap();
+    let profiles: Vec<(i32, String, i32)> = profiles_profile::table
+        .order(profiles_profile::id)
+        .load(&mut *conn)
+        .unwrap();
+    format!("{users:?}\n{addresses:?}\n{lettings:?}\n{profiles:?}")
+}
+
+/// Hostile values, percent-encoded as they travel in a form or a query string.
+const HOSTILE: &[&str] = &[
+    "%00",
+    "ad%00min",
+    "%ED%A0%80",
+    "%ED%A0%80x%ED%BF%BF",
+    "%FF%FE",
+    "99999999999999999999999",
+    "-99999999999999999999999",
+    "9223372036854775808",
+    "%E2%80%AEevil%E2%80%AC",
+    "%25",
+    "_",
+    "%5C",
+    "%25_%5C%25",
+    "%27%3B+DROP+TABLE+auth_user%3B--",
+    "%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+    "1e999",
+    "-1",
+    "0",
+];
+
+fn hostile_values() -> Vec<String> {
+    let mut values: Vec<String> = HOSTILE.iter().map(|v| (*v).to_owned()).collect();
+    values.push("A".repeat(64 * 1024));
+    values.push(format!("{}%00", "b".repeat(200)));
+    values
+}
+
+/// A valid form for each model's add and change page (ids of the imported Django data).
+fn valid_form(model: &str, adding: bool) -> Vec<(&'static str, &'static str)> {
+    match model {
+        "address" => vec![
+            ("number", "12"),
+            ("street", "Harbor Boulevard"),
+            ("city", "Costa Mesa"),
+            ("state", "CA"),
+            ("zip_code", "92626"),
+            ("country_iso_code", "USA"),
+        ],
+        "letting" => vec![("title", "A title"), ("address", "1")],
+        "profile" => vec![("user", "2"), ("favorite_city", "Irvine")],
+        "user" if adding => vec![
+            ("username", "newcomer"),
+            ("password1", "a fine passphrase"),
+            ("password2", "a fine passphrase"),
+        ],
+        _ => vec![
+            ("username", "admin"),
+            ("email", "admin@example.com"),
+            ("first_name", "Ad"),
+            ("last_name", "Min"),
+            ("is_active", "on"),
+            ("is_staff", "on"),
+            ("is_superuser", "on"),
+        ],
+    }
+}
+
+fn encode(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+async fn post_raw(browser: &Browser, path: &str, body: String) -> reqwest::Response {
+    browser
+        .client
+        .post(format!("{}{path}", browser.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn hostile_input_never_5xxes_and_writes_nothing_on_error(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let admin = logged_in_admin(&app).await;
+    let csrf = common::browser::csrf_token(&admin.text("/admin/").await);
+    let values = hostile_values();
+
+    // Public pages and the login form. (A URL cannot carry 64 KiB through the client: the
+    // longest it can is far past the site's own 8 KiB limit, a 414.)
+    let in_url = |value: &str| value.chars().take(60_000).collect::<String>();
+    for value in &values {
+        let value = &in_url(value);
+        for path in [
+            format!("/lettings/{value}/"),
+            format!("/profiles/{value}/"),
+            format!("/{value}"),
+            format!("/lettings/?q={value}"),
+            format!("/static/{value}"),
+        ] {
+            let status = admin.get(&path).await.status().as_u16();
+            assert!(status < 500, "GET {:.80}: {status}", path);
+        }
+        let anonymous = Browser::with_address(&app, "192.0.2.99");
+        let token = common::browser::csrf_token(&anonymous.text("/admin/login/").await);
+        for field in ["username", "password", "next"] {
+            let mut body = format!("csrfmiddlewaretoken={token}&username=x&password=y&next=%2F");
+            body.push_str(&format!("&{field}={value}"));
+            let status = post_raw(&anonymous, "/admin/login/", body).await.status().as_u16();
+            assert!(status < 500, "login {field}={:.40}: {status}", value);
+        }
+    }
+
+    // Every admin list's search, sort and page; every field of every admin form.
+    for model in registry() {
+        let meta = model.meta();
+        let list = meta.url();
+        for value in &values {
+            let value = &in_url(value);
+            for parameter in ["q", "o", "p"] {
+                let path = format!("{list}?{parameter}={value}");
+                let status = admin.get(&path).await.status().as_u16();
+                assert!(status < 500, "GET {:.80}: {status}", path);
+            }
+        }
+        for (adding, action, specs) in [
+            (true, format!("{list}add/"), meta.add_fields),
+            (false, format!("{list}1/change/"), meta.change_fields),
+        ] {
+            for spec in specs {
+                for value in &values {
+                    let before = snapshot(&app);
+                    let mut body = format!("csrfmiddlewaretoken={csrf}");
+                    for (name, valid) in valid_form(meta.name, adding) {
+                        if name != spec.name {
+                            body.push_str(&format!("&{name}={}", encode(valid)));
+                        }
+                    }
+                    body.push_str(&format!("&{}={value}", spec.name));
+                    let response = post_raw(&admin, &action, body).await;
+                    let status = response.status().as_u16();
+                    assert!(status < 500, "POST {action} {}={:.40}: {status}", spec.name, value);
+                    if status != 302 {
+                        assert_eq!(
+                            snapshot(&app),
+                            before,
+                            "POST {action} {}={:.40} was refused ({status}) but wrote",
+                            spec.name,
+                            value
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn nul_bytes_are_a_form_error_or_no_match_never_a_query(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let anonymous = Browser::new(&app);
+    let token = common::browser::csrf_token(&anonymous.text("/admin/login/").await);
+    let response = post_raw(
+        &anonymous,
+        "/admin/login/",
+        format!("csrfmiddlewaretoken={token}&username=ad%00min&password=Abc1234%21"),
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 200, "the login form again, with its error");
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("Please enter the correct username"));
+    let admin = logged_in_admin(&app).await;
+    for model in registry() {
+        let response = admin.get(&format!("{}?q=a%00b", model.meta().url())).await;
+        assert_eq!(response.status().as_u16(), 200, "{}", model.meta().url());
+        assert!(response.text().await.unwrap().contains(" 0 "), "no match");
+    }
+    assert_eq!(admin.get("/profiles/a%00b/").await.status().as_u16(), 404);
+}
+
+async fn others_failures_never_lock_a_user_out(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    // Five failures for `admin` from five addresses: nobody is blocked by them…
+    for n in 1..=5 {
+        let attacker = Browser::with_address(&app, &format!("198.51.100.{n}"));
+        assert_eq!(attacker.login("admin", "guess").await.status().as_u16(), 200);
+    }
+    // …least of all the user herself, from her own address.
+    let owner = Browser::with_address(&app, "203.0.113.50");
+    assert_redirect(&owner.login("admin", "Abc1234!").await, "/admin/");
+    // Twenty more from one attacker address block that address, for that username only
+    // at first, then for every username; the owner still gets in.
+    let attacker = Browser::with_address(&app, "198.51.100.77");
+    let mut refused = 0;
+    for _ in 0..20 {
+        if attacker.login("admin", "guess").await.status().as_u16() == 429 {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 14, "the guessing client is held back ({refused} refused)");
+    let owner_again = Browser::with_address(&app, "203.0.113.51");
+    assert_redirect(&owner_again.login("admin", "Abc1234!").await, "/admin/");
+}
+
+async fn a_burst_of_guesses_is_decided_one_at_a_time(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let guesser = Browser::with_address(&app, "192.0.2.33");
+    for _ in 0..5 {
+        assert_eq!(guesser.login("admin", "guess").await.status().as_u16(), 200);
+    }
+    let response = guesser.login("admin", "guess").await;
+    assert_eq!(response.status().as_u16(), 429);
+    let wait: u64 = header(&response, "retry-after").parse().unwrap();
+    actix_web::rt::time::sleep(Duration::from_millis(1000 * wait + 200)).await;
+    // The delay is over: 16 guesses at once. One is evaluated; the count it adds blocks the rest.
+    let token = common::browser::csrf_token(&guesser.text("/admin/login/").await);
+    let body = format!("csrfmiddlewaretoken={token}&username=admin&password=guess");
+    let burst = (0..16).map(|_| post_raw(&guesser, "/admin/login/", body.clone()));
+    let statuses: Vec<u16> = futures_util::future::join_all(burst)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    let evaluated = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(evaluated, 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 15, "{statuses:?}");
+}
+
+async fn counts_are_shared_by_instances_and_survive_a_restart(backend: Backend) {
+    let first = site_with_django_data(&backend).await;
+    let second = spawn_on(common::TestDatabase::reuse(&first.database), first.db.clone(), &[]);
+    for (n, site) in [&first, &second, &first, &second, &first].iter().enumerate() {
+        let browser = Browser::with_address(site, "192.0.2.44");
+        assert_eq!(
+            browser.login("admin", "guess").await.status().as_u16(),
+            200,
+            "failure {n}"
+        );
+    }
+    for site in [&first, &second] {
+        let browser = Browser::with_address(site, "192.0.2.44");
+        assert_eq!(browser.login("admin", "guess").await.status().as_u16(), 429);
+    }
+    // A new instance (a restart) knows the count too.
+    let restarted = spawn_on(common::TestDatabase::reuse(&first.database), first.db.clone(), &[]);
+    let browser = Browser::with_address(&restarted, "192.0.2.44");
+    assert_eq!(browser.login("admin", "guess").await.status().as_u16(), 429);
+}
+
+async fn forwarded_for_is_trusted_only_from_configured_proxies(backend: Backend) {
+    let behind_router = site_with_django_data(&backend).await;
+    // No proxy in front: the client's own X-Forwarded-For is ignored, a new value per
+    // request walks past nothing.
+    let direct = spawn_on(
+        common::TestDatabase::reuse(&behind_router.database),
+        behind_router.db.clone(),
+        &[("TRUSTED_PROXY_COUNT", "0")],
+    );
+    for n in 0..5 {
+        let spoofer = Browser::with_address(&direct, &format!("10.9.8.{n}"));
+        assert_eq!(spoofer.login("admin", "guess").await.status().as_u16(), 200);
+    }
+    let spoofer = Browser::with_address(&direct, "10.9.8.200");
+    assert_eq!(spoofer.login("admin", "guess").await.status().as_u16(), 429);
+    // Behind one router, only the entry it appended counts: a forged first entry does not.
+    for n in 0..5 {
+        let spoofer = Browser::with_address(&behind_router, &format!("10.1.1.{n}, 192.0.2.55"));
+        assert_eq!(spoofer.login("admin", "guess").await.status().as_u16(), 200);
+    }
+    let spoofer = Browser::with_address(&behind_router, "10.1.1.99, 192.0.2.55");
+    assert_eq!(spoofer.login("admin", "guess").await.status().as_u16(), 429);
+}
+
+async fn impossible_usernames_are_refused_before_they_are_counted(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let browser = Browser::with_address(&app, "192.0.2.66");
+    for length in [151, 5000] {
+        let response = browser.login(&"u".repeat(length), "guess").await;
+        assert_eq!(response.status().as_u16(), 200);
+    }
+    let rows: i64 = login_throttle::table
+        .filter(login_throttle::key.like("%uuuuuuuuu%"))
+        .count()
+        .get_result(&mut *app.db.get().unwrap())
+        .unwrap();
+    assert_eq!(rows, 0, "not counted, not stored");
+}
+
+async fn the_panic_page_carries_every_header(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let admin = logged_in_admin(&app).await;
+    let csrf = common::browser::csrf_token(&admin.text("/admin/debug/panic/").await);
+    let response = admin
+        .post("/admin/debug/panic/", &[("csrfmiddlewaretoken", csrf.as_str())])
+        .await;
+    assert_eq!(response.status().as_u16(), 500);
+    let ordinary = admin.get("/lettings/").await;
+    for name in [
+        "x-frame-options",
+        "x-content-type-options",
+        "referrer-policy",
+        "content-security-policy",
+        "cross-origin-opener-policy",
+    ] {
+        assert_eq!(header(&response, name), header(&ordinary, name), "{name}");
+        assert!(!header(&response, name).is_empty(), "{name}");
+    }
+    assert_eq!(header(&response, "x-request-id").len(), 32);
+    assert!(response.text().await.unwrap().contains("Server error"));
+}
+
+async fn https_is_enforced_where_configured(backend: Backend) {
+    let plain = site_with_django_data(&backend).await;
+    let strict = spawn_on(
+        common::TestDatabase::reuse(&plain.database),
+        plain.db.clone(),
+        &[("SECURE_SSL_REDIRECT", "true"), ("DYNO", "web.1")],
+    );
+    let over_http = strict
+        .get_with("/admin/login/?next=%2Fadmin%2F", &[("x-forwarded-proto", "http")])
+        .await;
+    assert_eq!(over_http.status().as_u16(), 301);
+    let location = header(&over_http, "location");
+    assert!(
+        location.starts_with("https://127.0.0.1") && location.ends_with("/admin/login/?next=%2Fadmin%2F"),
+        "{location}"
+    );
+    assert!(
+        over_http.headers().get("set-cookie").is_none(),
+        "no cookie over plain http"
+    );
+    let probe = strict.get_with("/healthz", &[("x-forwarded-proto", "http")]).await;
+    assert_eq!(probe.status().as_u16(), 200, "platform probes speak plain http");
+    let over_https = strict
+        .get_with("/admin/login/", &[("x-forwarded-proto", "https")])
+        .await;
+    assert_eq!(over_https.status().as_u16(), 200);
+    assert!(header(&over_https, "set-cookie").contains("Secure"));
+    // Secure cookies even on a plain-http request when asked (a TLS proxy that says nothing).
+    let cookies_only = spawn_on(
+        common::TestDatabase::reuse(&plain.database),
+        plain.db.clone(),
+        &[("CSRF_COOKIE_SECURE", "true")],
+    );
+    let response = cookies_only.get("/admin/login/").await;
+    assert!(header(&response, "set-cookie").contains("Secure"), "CSRF_COOKIE_SECURE");
+    let response = plain.get("/admin/login/").await;
+    assert!(
+        !header(&response, "set-cookie").contains("Secure"),
+        "local plain http works"
+    );
+}
+
+async fn a_forged_flash_message_is_not_shown(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let response = app
+        .get_with(
+            "/admin/login/",
+            &[("cookie", "oc_flash=Your%20account%20is%20locked%2C%20call%20555-0100")],
+        )
+        .await;
+    assert!(!response.text().await.unwrap().contains("555-0100"));
+    let forged_signature = format!("oc_flash=Pay%20now.{}", "0".repeat(64));
+    let response = app.get_with("/admin/login/", &[("cookie", &forged_signature)]).await;
+    assert!(!response.text().await.unwrap().contains("Pay now"));
+    // The site's own messages still show.
+    let admin = logged_in_admin(&app).await;
+    let csrf = common::browser::csrf_token(&admin.text("/admin/").await);
+    let saved = admin
+        .post(
+            "/admin/lettings/letting/1/change/",
+            &[
+                ("csrfmiddlewaretoken", csrf.as_str()),
+                ("title", "Signed"),
+                ("address", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status().as_u16(), 302);
+    assert!(admin
+        .text("/admin/lettings/letting/")
+        .await
+        .contains("was changed successfully"));
+}
+
+async fn changing_ones_own_password_keeps_this_session_and_ends_the_others(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let here = logged_in_admin(&app).await;
+    let elsewhere = Browser::with_address(&app, "198.51.100.200");
+    assert_redirect(&elsewhere.login("admin", "Abc1234!").await, "/admin/");
+    let admin_id: i32 = auth_user::table
+        .filter(auth_user::username.eq("admin"))
+        .select(auth_user::id)
+        .first(&mut *app.db.get().unwrap())
+        .unwrap();
+    let form_page = format!("/admin/auth/user/{admin_id}/password/");
+    let csrf = common::browser::csrf_token(&here.text(&form_page).await);
+    let response = here
+        .post(
+            &form_page,
+            &[
+                ("csrfmiddlewaretoken", csrf.as_str()),
+                ("password1", "a brand new passphrase"),
+                ("password2", "a brand new passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 302);
+    assert_eq!(here.get("/admin/").await.status().as_u16(), 200, "still logged in here");
+    assert_eq!(
+        elsewhere.get("/admin/").await.status().as_u16(),
+        302,
+        "logged out elsewhere"
+    );
+}
+
+// --- The page cache ---------------------------------------------------------------------------
+
+async fn spellings_of_one_page_share_one_cache_entry(backend: Backend) {
+    use actix_web::web;
+    use oc_lettings::startup::AppState;
+    let (database, db) = common::prepared_database(&backend, true);
+    let state = web::Data::new(AppState::new(db, common::settings_for(&database)).unwrap());
+    for raw in ["1", "01", "001", "+1"] {
+        let response = oc_lettings::lettings::views::detail(state.clone(), web::Path::from(raw.to_owned())).await;
+        let status = response
+            .map(|r| r.status().as_u16())
+            .unwrap_or_else(|e| actix_web::ResponseError::status_code(&e).as_u16());
+        assert!(status == 200 || status == 404, "{raw}: {status}");
+    }
+    assert_eq!(state.pages.len(), 1, "one letting, one entry");
+    for _ in 0..3 {
+        oc_lettings::lettings::views::index(state.clone()).await.unwrap();
+        oc_lettings::profiles::views::index(state.clone()).await.unwrap();
+    }
+    assert_eq!(state.pages.len(), 3);
+}
+
+on_both_backends!(async:
+    hostile_input_never_5xxes_and_writes_nothing_on_error,
+    nul_bytes_are_a_form_error_or_no_match_never_a_query,
+    others_failures_never_lock_a_user_out,
+    a_burst_of_guesses_is_decided_one_at_a_time,
+    counts_are_shared_by_instances_and_survive_a_restart,
+    forwarded_for_is_trusted_only_from_configured_proxies,
+    impossible_usernames_are_refused_before_they_are_counted,
+    the_panic_page_carries_every_header,
+    https_is_enforced_where_configured,
+    a_forged_flash_message_is_not_shown,
+    changing_ones_own_password_keeps_this_session_and_ends_the_others,
+    spellings_of_one_page_share_one_cache_entry,
+);
+
+// --- Request limits -------------------------------------------------------------------------
+
+use std::io::{Read as _, Write as _};
+
+/// Sends `head` (and then `body`, a byte at a time every `pace`) on a fresh connection;
+/// returns the answer's status line and how long the answer took.
+fn raw_exchange(address: &str, head: &str, body: &[u8], pace: Duration) -> (String, Duration) {
+    let host = address.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let started = std::time::Instant::now();
+    stream.write_all(head.as_bytes()).unwrap();
+    for byte in body {
+        if stream.write_all(&[*byte]).is_err() {
+            break;
+        }
+        std::thread::sleep(pace);
+    }
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    (text.lines().next().unwrap_or_default().to_owned(), started.elapsed())
+}
+
+#[actix_web::test]
+async fn oversized_heads_are_refused_and_slow_bodies_cut_off() {
+    let app = common::spawn_app(&Backend::Sqlite, true).await;
+    let address = app.address.clone();
+    let answers = actix_web::rt::task::spawn_blocking(move || {
+        let long_line = format!("GET /lettings/?q={} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", "a".repeat(9000));
+        let long_field = format!("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\nConnection: close\r\n\r\n", "b".repeat(9000));
+        let many_fields = format!(
+            "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n{}Connection: close\r\n\r\n",
+            (0..101).map(|n| format!("X-F{n}: v\r\n")).collect::<String>()
+        );
+        let fine = "GET /lettings/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".to_owned();
+        let mut answers: Vec<(String, Duration)> = [long_line, long_field, many_fields, fine]
+            .iter()
+            .map(|head| raw_exchange(&address, head, b"", Duration::ZERO))
+            .collect();
+        // A body announced as 40 bytes, sent one byte every 400 ms (16 s in all).
+        let slow = "POST /admin/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 40\r\n\r\n";
+        answers.push(raw_exchange(&address, slow, &[b'a'; 40], Duration::from_millis(400)));
+        answers
+    })
+    .await
+    .unwrap();
+    assert!(
+        answers[0].0.starts_with("HTTP/1.1 414"),
+        "request line: {:?}",
+        answers[0]
+    );
+    assert!(
+        answers[1].0.starts_with("HTTP/1.1 431"),
+        "header field: {:?}",
+        answers[1]
+    );
+    assert!(
+        answers[2].0.starts_with("HTTP/1.1 431"),
+        "header count: {:?}",
+        answers[2]
+    );
+    assert!(
+        answers[3].0.starts_with("HTTP/1.1 200"),
+        "a normal request: {:?}",
+        answers[3]
+    );
+    let (status, took) = &answers[4];
+    assert!(status.starts_with("HTTP/1.1 408"), "slow body: {status}");
+    assert!(
+        *took < Duration::from_secs(14),
+        "cut off after the deadline, not at the end: {took:?}"
+    );
 }

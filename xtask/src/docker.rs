@@ -44,19 +44,22 @@ impl Image {
 }
 
 /// A private Docker client configuration (credentials) for one run, removed afterwards:
-/// a login never outlives the stage, on a laptop or in CI.
+/// a login never outlives the stage, on a laptop or in CI. The directory is new (never an
+/// existing one), readable by its owner only, and removed on SIGINT/SIGTERM too.
 pub struct DockerConfig {
     dir: PathBuf,
 }
 
 impl DockerConfig {
     pub fn new() -> Result<DockerConfig> {
-        let dir = std::env::temp_dir().join(format!(
-            "oc-xtask-docker-{}-{}",
-            std::process::id(),
-            chrono::Utc::now().timestamp_micros()
-        ));
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let mut random = [0u8; 12];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut random))
+            .context("cannot read /dev/urandom")?;
+        let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let dir = std::env::temp_dir().join(format!("oc-xtask-docker-{suffix}"));
+        create_private_dir(&dir)?;
+        crate::cleanup::register(&dir);
         Ok(DockerConfig { dir })
     }
 
@@ -67,9 +70,26 @@ impl DockerConfig {
     }
 }
 
+/// Creates `dir` with mode 0700; fails if anything is already there.
+fn create_private_dir(dir: &std::path::Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir(dir).with_context(|| format!("cannot create {}", dir.display()))
+    }
+}
+
 impl Drop for DockerConfig {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        crate::cleanup::unregister(&self.dir);
     }
 }
 
@@ -240,4 +260,24 @@ pub fn push(runner: &Runner, image: &Image, registry: Option<&str>) -> Result<()
         println!("pushed {} ({digests})", image.sha_tag());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_private_config_is_new_and_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let config = DockerConfig::new().unwrap();
+        let mode = std::fs::metadata(&config.dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        assert!(
+            create_private_dir(&config.dir).is_err(),
+            "an existing directory is never reused"
+        );
+        let dir = config.dir.clone();
+        drop(config);
+        assert!(!dir.exists(), "removed at the end of the stage");
+    }
 }

@@ -2,6 +2,7 @@
 //! Every stage prints what it runs and how long it took; `--dry-run` only prints.
 
 mod bench;
+mod cleanup;
 mod coverage;
 mod docker;
 mod env;

@@ -94,6 +94,16 @@ impl TestDatabase {
         }
     }
 
+    /// Another handle on `other`'s database (a second instance of a fleet): it does not
+    /// drop the database when it goes.
+    pub fn reuse(other: &TestDatabase) -> TestDatabase {
+        TestDatabase {
+            url: other.url.clone(),
+            dir: tempfile::tempdir().unwrap(),
+            postgres: None,
+        }
+    }
+
     /// The URL as `DATABASE_URL` would give it.
     pub fn url_string(&self) -> String {
         match &self.url {

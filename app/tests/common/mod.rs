@@ -3,6 +3,7 @@
 
 #[macro_use]
 mod backend;
+pub mod browser;
 pub mod process;
 
 pub use backend::{Backend, TestDatabase};

@@ -33,7 +33,10 @@ struct Target {
 fn target() -> Result<Target> {
     let key = env::require("HEROKU_API_KEY", "an API key: `heroku authorizations:create`")?;
     let app = env::require("HEROKU_APP_NAME", "the Heroku app to release to")?;
-    let base = env::optional("HEROKU_API_URL").unwrap_or_else(|| DEFAULT_API.to_owned());
+    let base = api::checked_base_url(
+        &env::optional("HEROKU_API_URL").unwrap_or_else(|| DEFAULT_API.to_owned()),
+        "HEROKU_API_URL",
+    )?;
     let registry = env::optional("HEROKU_REGISTRY").unwrap_or_else(|| DEFAULT_REGISTRY.to_owned());
     Ok(Target {
         heroku: Heroku::new(&base, key.clone(), app)?,
