@@ -84,6 +84,7 @@ fn a_server_error_on_a_form_post_sends_no_body_cookie_or_secret_to_sentry_or_the
     let everything = format!("{}\n{}", sentry.envelopes.lock().unwrap().join("\n"), server.log_text());
     for secret in [
         OPS_PASSWORD,
+        "an+operations+passphrase",
         "new-user-secret-4",
         "query-secret-1",
         "header-secret-2",
