@@ -223,6 +223,21 @@ pub fn parse_bool(raw: &str) -> Option<bool> {
     }
 }
 
+/// A whole number setting within `range` (`default` when unset); `expected` says what it
+/// is in the error ("1-256").
+fn number_in<T>(raw: Option<String>, name: &'static str, range: std::ops::RangeInclusive<T>, default: T, expected: &str) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd,
+{
+    match raw {
+        None => Ok(default),
+        Some(raw) => match raw.trim().parse::<T>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(invalid(name, format!("expected {expected}, got {raw:?}"))),
+        },
+    }
+}
+
 impl Settings {
     /// Reads `.env` (when present) into the environment, then the environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -242,18 +257,7 @@ impl Settings {
             Some(raw) => parse_bool(&raw).ok_or_else(|| invalid(name, format!("expected true or false, got {raw:?}"))),
         };
 
-        let port = match get("PORT") {
-            None => 8000,
-            Some(raw) => match raw.trim().parse::<u16>() {
-                Ok(port) => port,
-                _ => {
-                    return Err(invalid(
-                        "PORT",
-                        format!("expected a port number 0-65535 (0: any free port), got {raw:?}"),
-                    ))
-                }
-            },
-        };
+        let port = number_in(get("PORT"), "PORT", 0..=u16::MAX, 8000, "a port number 0-65535 (0: any free port)")?;
         // A Heroku dyno (DYNO is set) must listen on every interface, as the image does; it
         // sits behind one router, which speaks https to the world.
         let on_heroku = get("DYNO").is_some();
@@ -269,13 +273,7 @@ impl Settings {
             None => DatabaseUrl::default_sqlite(),
             Some(raw) => DatabaseUrl::parse(&raw).map_err(|reason| invalid("DATABASE_URL", reason))?,
         };
-        let database_pool_size = match get("DATABASE_POOL_SIZE") {
-            None => 8,
-            Some(raw) => match raw.trim().parse::<u32>() {
-                Ok(size @ 1..=256) => size,
-                _ => return Err(invalid("DATABASE_POOL_SIZE", format!("expected 1-256, got {raw:?}"))),
-            },
-        };
+        let database_pool_size = number_in(get("DATABASE_POOL_SIZE"), "DATABASE_POOL_SIZE", 1..=256, 8, "1-256")?;
         let log_format = match get("LOG_FORMAT").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
@@ -283,15 +281,7 @@ impl Settings {
         };
         let workers = match get("WEB_CONCURRENCY") {
             None => None,
-            Some(raw) => match raw.trim().parse::<usize>() {
-                Ok(n @ 1..=512) => Some(n),
-                _ => {
-                    return Err(invalid(
-                        "WEB_CONCURRENCY",
-                        format!("expected 1-512 workers, got {raw:?}"),
-                    ))
-                }
-            },
+            raw => Some(number_in(raw, "WEB_CONCURRENCY", 1..=512, 1, "1-512 workers")?),
         };
         let debug = flag("DEBUG", false)?;
         let allowed_hosts = get("ALLOWED_HOSTS")
@@ -315,18 +305,13 @@ impl Settings {
                 Some(dsn)
             }
         };
-        let sentry_traces_sample_rate = match get("SENTRY_TRACES_SAMPLE_RATE") {
-            None => 0.0,
-            Some(raw) => match raw.trim().parse::<f32>() {
-                Ok(rate) if (0.0..=1.0).contains(&rate) => rate,
-                _ => {
-                    return Err(invalid(
-                        "SENTRY_TRACES_SAMPLE_RATE",
-                        format!("expected a number from 0 to 1, got {raw:?}"),
-                    ))
-                }
-            },
-        };
+        let sentry_traces_sample_rate = number_in(
+            get("SENTRY_TRACES_SAMPLE_RATE"),
+            "SENTRY_TRACES_SAMPLE_RATE",
+            0.0..=1.0,
+            0.0,
+            "a number from 0 to 1",
+        )?;
         let sentry_environment = get("SENTRY_ENVIRONMENT")
             .map(|e| e.trim().to_owned())
             .unwrap_or_else(|| {
@@ -336,30 +321,14 @@ impl Settings {
                     "production".into()
                 }
             });
-        let page_cache_seconds = match get("PAGE_CACHE_SECONDS") {
-            None => 2,
-            Some(raw) => match raw.trim().parse::<u64>() {
-                Ok(secs @ 0..=3600) => secs,
-                _ => {
-                    return Err(invalid(
-                        "PAGE_CACHE_SECONDS",
-                        format!("expected 0-3600 seconds, got {raw:?}"),
-                    ))
-                }
-            },
-        };
-        let trusted_proxy_count = match get("TRUSTED_PROXY_COUNT") {
-            None => usize::from(on_heroku),
-            Some(raw) => match raw.trim().parse::<usize>() {
-                Ok(n @ 0..=10) => n,
-                _ => {
-                    return Err(invalid(
-                        "TRUSTED_PROXY_COUNT",
-                        format!("expected the number of proxies in front of the site, 0-10, got {raw:?}"),
-                    ))
-                }
-            },
-        };
+        let page_cache_seconds = number_in(get("PAGE_CACHE_SECONDS"), "PAGE_CACHE_SECONDS", 0..=3600, 2, "0-3600 seconds")?;
+        let trusted_proxy_count = number_in(
+            get("TRUSTED_PROXY_COUNT"),
+            "TRUSTED_PROXY_COUNT",
+            0..=10,
+            usize::from(on_heroku),
+            "the number of proxies in front of the site, 0-10",
+        )?;
         let secure_ssl_redirect = flag("SECURE_SSL_REDIRECT", on_heroku)?;
         Ok(Settings {
             trusted_proxy_count,

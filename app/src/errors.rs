@@ -32,8 +32,8 @@ pub enum AppError {
     Panicked,
     #[error(transparent)]
     Database(#[from] DbError),
-    #[error("template error: {0}")]
-    Template(String),
+    #[error(transparent)]
+    Template(#[from] crate::templates::TemplateError),
 }
 
 #[derive(Serialize)]

@@ -3,16 +3,21 @@
 pub mod accounts;
 pub mod admin;
 pub mod assets;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod errors;
+pub mod forms;
+pub mod ids;
 pub mod lettings;
 pub mod profiles;
 pub mod redact;
 pub mod routes;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
 pub mod templates;
+pub mod tokens;
 
 use std::net::TcpListener;
 

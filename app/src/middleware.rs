@@ -19,9 +19,9 @@ use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
 use futures_util::{FutureExt, StreamExt};
 use tracing::Instrument;
 
-use crate::admin::tokens;
+use crate::tokens;
 use crate::errors::{error_page, error_page_because, AppError};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub const REQUEST_ID: &str = "x-request-id";
 

@@ -9,6 +9,9 @@ use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
+use actix_web::HttpResponse;
+
+use crate::errors::AppError;
 
 /// Most pages kept (only existing lettings and profiles are cached, so this is a guard).
 const MAX_ENTRIES: usize = 10_000;
@@ -103,6 +106,23 @@ impl PageCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clear();
     }
+}
+
+/// A public page from the page cache, or rendered by `render` (a query and a template)
+/// and kept there. `key` names the page by its parsed input (`letting:1`), never by the raw
+/// path (`/lettings/01/` and `/%6cettings/1/` are the same page).
+pub async fn cached_page<F>(state: &crate::state::AppState, key: &str, render: F) -> Result<HttpResponse, AppError>
+where
+    F: std::future::Future<Output = Result<String, AppError>>,
+{
+    let now = std::time::Instant::now();
+    if let Some(html) = state.pages.get(key, now) {
+        return Ok(crate::templates::html_response(html));
+    }
+    let generation = state.pages.generation();
+    let html = actix_web::web::Bytes::from(render.await?);
+    state.pages.put(key, html.clone(), now, generation);
+    Ok(crate::templates::html_response(html))
 }
 
 #[cfg(test)]

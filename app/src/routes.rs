@@ -4,7 +4,7 @@ use actix_web::http::header;
 use actix_web::{guard, web, HttpRequest, HttpResponse, Route};
 
 use crate::errors::{error_page, AppError};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::templates::render_page;
 use crate::{admin, assets, lettings, profiles};
 
@@ -28,7 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 struct StaticPage {}
 
 async fn index() -> Result<HttpResponse, AppError> {
-    render_page("index.html", &StaticPage {})
+    Ok(render_page("index.html", &StaticPage {})?)
 }
 
 /// Liveness: the process answers. Touches no database.

@@ -9,38 +9,8 @@ use actix_web::{web, App, HttpServer};
 
 use crate::config::Settings;
 use crate::db::{migrations, seed, Database, DbError};
-use crate::page_cache::PageCache;
+use crate::state::AppState;
 use crate::{middleware, routes};
-
-/// What every handler can reach.
-pub struct AppState {
-    pub db: Database,
-    pub settings: Settings,
-    /// Signs session and CSRF cookies: SECRET_KEY, or (DEBUG without one) a random key for
-    /// this process only.
-    pub signing_key: Vec<u8>,
-    pub pages: PageCache,
-}
-
-impl AppState {
-    pub fn new(db: Database, settings: Settings) -> Result<Self, getrandom::Error> {
-        let signing_key = match &settings.secret_key {
-            Some(key) => key.expose().as_bytes().to_vec(),
-            None => {
-                let mut key = vec![0u8; 32];
-                getrandom::fill(&mut key)?;
-                key
-            }
-        };
-        let pages = PageCache::new(std::time::Duration::from_secs(settings.page_cache_seconds));
-        Ok(AppState {
-            db,
-            settings,
-            signing_key,
-            pages,
-        })
-    }
-}
 
 /// Seconds in-flight requests get after SIGTERM (Heroku kills at 30).
 const SHUTDOWN_GRACE_SECS: u64 = 25;

@@ -11,9 +11,13 @@ use serde::Serialize;
 use tera::{Context, Tera, Value};
 
 use crate::assets;
-use crate::errors::AppError;
 
 include!(concat!(env!("OUT_DIR"), "/templates_table.rs"));
+
+/// A template that could not be rendered (a bug: every page is rendered by a test).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("template error: {0}")]
+pub struct TemplateError(pub String);
 
 static TEMPLATES: LazyLock<Result<Tera, String>> = LazyLock::new(|| build().map_err(|err| describe(&err)));
 
@@ -70,18 +74,16 @@ pub fn names() -> impl Iterator<Item = &'static str> {
     TEMPLATE_SOURCES.iter().map(|(name, _)| *name)
 }
 
-pub fn render(name: &str, data: &impl Serialize) -> Result<String, AppError> {
-    let tera = TEMPLATES.as_ref().map_err(|err| AppError::Template(err.clone()))?;
-    let context = Context::from_serialize(data).map_err(|err| AppError::Template(describe(&err)))?;
-    tera.render(name, &context)
-        .map_err(|err| AppError::Template(describe(&err)))
+pub fn render(name: &str, data: &impl Serialize) -> Result<String, TemplateError> {
+    let tera = TEMPLATES.as_ref().map_err(|err| TemplateError(err.clone()))?;
+    let context = Context::from_serialize(data).map_err(|err| TemplateError(describe(&err)))?;
+    tera.render(name, &context).map_err(|err| TemplateError(describe(&err)))
 }
 
 /// Renders with a context built by hand (the admin's pages).
-pub fn render_context(name: &str, context: &Context) -> Result<String, AppError> {
-    let tera = TEMPLATES.as_ref().map_err(|err| AppError::Template(err.clone()))?;
-    tera.render(name, context)
-        .map_err(|err| AppError::Template(describe(&err)))
+pub fn render_context(name: &str, context: &Context) -> Result<String, TemplateError> {
+    let tera = TEMPLATES.as_ref().map_err(|err| TemplateError(err.clone()))?;
+    tera.render(name, context).map_err(|err| TemplateError(describe(&err)))
 }
 
 /// A 200 HTML response of an already rendered page.
@@ -89,25 +91,8 @@ pub fn html_response(html: actix_web::web::Bytes) -> HttpResponse {
     HttpResponse::Ok().content_type(ContentType::html()).body(html)
 }
 
-/// A public page from the page cache, or rendered by `render` (a query and a template)
-/// and kept there. `key` names the page by its parsed input (`letting:1`), never by the raw
-/// path (`/lettings/01/` and `/%6cettings/1/` are the same page).
-pub async fn cached_page<F>(state: &crate::startup::AppState, key: &str, render: F) -> Result<HttpResponse, AppError>
-where
-    F: std::future::Future<Output = Result<String, AppError>>,
-{
-    let now = std::time::Instant::now();
-    if let Some(html) = state.pages.get(key, now) {
-        return Ok(html_response(html));
-    }
-    let generation = state.pages.generation();
-    let html = actix_web::web::Bytes::from(render.await?);
-    state.pages.put(key, html.clone(), now, generation);
-    Ok(html_response(html))
-}
-
 /// A 200 HTML page.
-pub fn render_page(name: &str, data: &impl Serialize) -> Result<HttpResponse, AppError> {
+pub fn render_page(name: &str, data: &impl Serialize) -> Result<HttpResponse, TemplateError> {
     let html = render(name, data)?;
     Ok(HttpResponse::Ok().content_type(ContentType::html()).body(html))
 }

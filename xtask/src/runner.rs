@@ -161,6 +161,15 @@ impl Runner {
         Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
     }
 
+    /// Runs `work` as a named step (not a command): announced, timed, ok/FAILED.
+    pub fn step<T>(&self, step: &str, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        println!("==> {step}");
+        let started = Instant::now();
+        let result = work();
+        self.finish(step, started, result.is_ok());
+        result
+    }
+
     fn finish(&self, step: &str, started: Instant, ok: bool) {
         println!(
             "<== {step}: {} in {:.1}s",

@@ -1,5 +1,6 @@
 //! Users (Django's `auth_user`): the accounts behind profiles and, later, the admin.
 
+pub mod fields;
 pub mod model;
 pub mod password;
 pub mod superuser;

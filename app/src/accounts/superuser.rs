@@ -3,9 +3,9 @@
 use diesel::prelude::*;
 
 use super::password::{hash_password, HashError};
-use crate::admin::forms::{clean, FieldSpec, Form, FormErrors};
-use crate::admin::models::user::{EMAIL, PASSWORD_FIELDS, USERNAME};
-use crate::admin::session::now;
+use crate::forms::{clean, FieldSpec, Form, FormErrors};
+use super::fields::{EMAIL, PASSWORD_FIELDS, USERNAME};
+use crate::clock::now;
 use crate::db::schema::auth_user;
 use crate::db::{DbConnection, DbError};
 

@@ -6,16 +6,15 @@ use diesel::prelude::*;
 use tera::Context;
 
 use super::render::{admin_page, redirect};
-use super::request::{
-    check_anonymous_csrf, check_csrf, client_address, cookie, current_staff, expired, parse_form, safe_next,
-    session_token, CSRF_COOKIE,
-};
-use super::{session, throttle, tokens};
+use super::extract::{AnonymousForm, StaffForm};
+use super::request::{client_address, cookie, current_staff, expired, safe_next, session_token, CSRF_COOKIE};
+use super::{session, throttle};
+use crate::tokens;
 use crate::accounts::password::{self, Verification};
 use crate::db::schema::auth_user;
 use crate::db::{DbConnection, DbError};
 use crate::errors::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Django's message: it does not say which of the two was wrong.
 pub const LOGIN_FAILED: &str =
@@ -70,16 +69,14 @@ pub async fn login_form(req: HttpRequest, state: web::Data<AppState>) -> Result<
 
 /// The stored credentials of a username: (id, hash, may log in to the admin).
 fn load_credentials(conn: &mut DbConnection, username: &str) -> Result<Option<(i32, String, bool)>, DbError> {
-    let row: Option<(i32, String, bool, bool)> = auth_user::table
+    let row: Option<(i32, String, bool, bool)> = crate::db::first(auth_user::table
         .filter(auth_user::username.eq(username))
         .select((
             auth_user::id,
             auth_user::password,
             auth_user::is_active,
             auth_user::is_staff,
-        ))
-        .first(conn)
-        .optional()?;
+        )), conn)?;
     Ok(row.map(|(id, hash, active, staff)| (id, hash, active && staff)))
 }
 
@@ -101,7 +98,7 @@ fn open_session(
         session::create(conn, user_id, token, csrf_token)?;
         let user = auth_user::table.find(user_id);
         diesel::update(user)
-            .set(auth_user::last_login.eq(session::now()))
+            .set(auth_user::last_login.eq(crate::clock::now()))
             .execute(conn)?;
         if let Some(hash) = new_hash {
             diesel::update(user).set(auth_user::password.eq(hash)).execute(conn)?;
@@ -145,9 +142,11 @@ async fn verify(
 }
 
 /// `POST /admin/login/`
-pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, AppError> {
-    let form = parse_form(&body)?;
-    check_anonymous_csrf(&req, &state, &form)?;
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    AnonymousForm(form): AnonymousForm,
+) -> Result<HttpResponse, AppError> {
     let username = form.get("username").to_owned();
     let password = form.get("password").to_owned();
     let next = safe_next(form.get("next"));
@@ -161,7 +160,7 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
     let (who, from) = (username.clone(), client.clone());
     let admitted = state
         .db
-        .run(move |conn| throttle::admit(conn, &who, &from, throttle::now_ms()))
+        .run(move |conn| throttle::admit(conn, &who, &from, crate::clock::now_ms()))
         .await?;
     let admitted = match admitted {
         Ok(admitted) => admitted,
@@ -214,11 +213,11 @@ pub async fn logout_confirm(req: HttpRequest, state: web::Data<AppState>) -> Res
 }
 
 /// `POST /admin/logout/`
-pub async fn logout(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, AppError> {
-    let Some(staff) = current_staff(&req, &state).await? else {
-        return Ok(redirect("/admin/login/"));
-    };
-    check_csrf(&staff, &parse_form(&body)?)?;
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    StaffForm { .. }: StaffForm,
+) -> Result<HttpResponse, AppError> {
     if let Some(token) = session_token(&req, &state) {
         state.db.run(move |conn| session::delete(conn, &token)).await?;
     }

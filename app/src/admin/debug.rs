@@ -3,13 +3,12 @@
 //! site cannot make a logged-in browser flood Sentry); the GET only shows the button.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use tera::Context;
 
+use super::extract::{StaffForm, StaffUser};
 use super::render::admin_page;
-use super::request::{check_csrf, parse_form, require_staff};
 use crate::errors::AppError;
-use crate::startup::AppState;
 
 fn confirm_page(
     req: &HttpRequest,
@@ -23,28 +22,22 @@ fn confirm_page(
 }
 
 /// `GET /admin/debug/error/`
-pub async fn error_form(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let staff = require_staff(&req, &state).await?;
+pub async fn error_form(req: HttpRequest, StaffUser(staff): StaffUser) -> Result<HttpResponse, AppError> {
     confirm_page(&req, &staff, "Raise a test error")
 }
 
 /// `POST /admin/debug/error/`
-pub async fn error(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, AppError> {
-    let staff = require_staff(&req, &state).await?;
-    check_csrf(&staff, &parse_form(&body)?)?;
+pub async fn error(StaffForm { staff, .. }: StaffForm) -> Result<HttpResponse, AppError> {
     Err(AppError::Deliberate(staff.username))
 }
 
 /// `GET /admin/debug/panic/`
-pub async fn panic_form(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let staff = require_staff(&req, &state).await?;
+pub async fn panic_form(req: HttpRequest, StaffUser(staff): StaffUser) -> Result<HttpResponse, AppError> {
     confirm_page(&req, &staff, "Raise a test panic")
 }
 
 /// `POST /admin/debug/panic/`
-pub async fn panic(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, AppError> {
-    let staff = require_staff(&req, &state).await?;
-    check_csrf(&staff, &parse_form(&body)?)?;
+pub async fn panic(StaffForm { staff, .. }: StaffForm) -> Result<HttpResponse, AppError> {
     panic!(
         "deliberate test panic, raised by {} to check error reporting",
         staff.username

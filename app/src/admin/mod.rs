@@ -3,14 +3,13 @@
 
 pub mod auth;
 pub mod debug;
-pub mod forms;
+pub mod extract;
 pub mod model;
 pub mod models;
 pub mod render;
 pub mod request;
 pub mod session;
 pub mod throttle;
-pub mod tokens;
 pub mod views;
 
 use actix_web::web;
@@ -39,11 +38,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(get_or_head().to(debug::panic_form))
                 .route(web::post().to(debug::panic)),
         )
-        .service(
-            web::resource("/admin/auth/user/{id}/password/")
-                .route(get_or_head().to(views::password_form))
-                .route(web::post().to(views::password_change)),
-        )
         .service(web::resource("/admin/{app}/{model}/").route(get_or_head().to(views::changelist)))
         .service(
             web::resource("/admin/{app}/{model}/add/")
@@ -59,5 +53,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource("/admin/{app}/{model}/{id}/delete/")
                 .route(get_or_head().to(views::delete_form))
                 .route(web::post().to(views::delete)),
+        )
+        // Each model's own object pages (a user's password form), after the fixed ones.
+        .service(
+            web::resource("/admin/{app}/{model}/{id}/{action}/")
+                .route(get_or_head().to(views::action_form))
+                .route(web::post().to(views::action)),
         );
 }

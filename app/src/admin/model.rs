@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use diesel::sql_types::Text;
 
-use super::forms::{Choices, Cleaned, FieldSpec, Form, FormErrors};
 use super::models;
+use super::session::StaffSession;
 use crate::db::{DbConnection, DbError};
+use crate::forms::{Choices, Cleaned, FieldSpec, Form, FormErrors};
 
 /// Rows a list page shows (Django's `list_per_page`).
 pub const PER_PAGE: i64 = 100;
@@ -98,6 +99,52 @@ impl From<diesel::result::Error> for SaveError {
     }
 }
 
+/// The submit button a change form was sent with (Django's three).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pressed {
+    Save,
+    AddAnother,
+    Continue,
+}
+
+impl Pressed {
+    pub fn of(form: &Form) -> Pressed {
+        if form.has("_addanother") {
+            Pressed::AddAnother
+        } else if form.has("_continue") {
+            Pressed::Continue
+        } else {
+            Pressed::Save
+        }
+    }
+
+    /// Where Django's admin goes next, for this button, after saving object `id`.
+    pub fn location(self, meta: &ModelMeta, id: i32) -> String {
+        match self {
+            Pressed::Save => meta.url(),
+            Pressed::AddAnother => format!("{}add/", meta.url()),
+            Pressed::Continue => format!("{}{id}/change/", meta.url()),
+        }
+    }
+}
+
+/// A page of one object besides its change and delete pages, at
+/// `/admin/<app>/<model>/<id>/<slug>/` (Django's `ModelAdmin.get_urls`): a form whose
+/// valid submission runs [`ObjectAction::run`]. The user's password form is one.
+pub trait ObjectAction: Sync {
+    fn slug(&self) -> &'static str;
+    /// The link to it on the change form, and the text beside the link.
+    fn link(&self) -> (&'static str, &'static str);
+    /// The page's heading, for the object titled `title`.
+    fn heading(&self, title: &str) -> String;
+    fn fields(&self) -> &'static [FieldSpec];
+    /// Values the rules need besides the submitted ones (the password rules compare
+    /// against the username).
+    fn prefill(&self, _form: &mut Form, _title: &str) {}
+    /// Applies the cleaned form to object `id`, for staff member `actor`; the message to show.
+    fn run(&self, conn: &mut DbConnection, id: i32, values: &Cleaned, actor: &StaffSession) -> Result<String, SaveError>;
+}
+
 pub trait AdminModel: Sync {
     fn meta(&self) -> &'static ModelMeta;
     fn list(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<ListPage, DbError>;
@@ -116,6 +163,25 @@ pub trait AdminModel: Sync {
         Ok(Vec::new())
     }
     fn delete(&self, conn: &mut DbConnection, id: i32) -> Result<bool, DbError>;
+
+    // Hooks, as Django's `ModelAdmin` has them; the defaults are Django's defaults.
+
+    /// Where to go after adding object `id` with `pressed` (Django's `response_add`).
+    fn after_add(&self, pressed: Pressed, id: i32) -> String {
+        pressed.location(self.meta(), id)
+    }
+    /// Where to go after changing object `id` with `pressed` (Django's `response_change`).
+    fn after_change(&self, pressed: Pressed, id: i32) -> String {
+        pressed.location(self.meta(), id)
+    }
+    /// Pages of one object besides change and delete.
+    fn actions(&self) -> &'static [&'static dyn ObjectAction] {
+        &[]
+    }
+    /// Facts shown on the change form that no form changes (Django's `readonly_fields`).
+    fn readonly(&self, _conn: &mut DbConnection, _id: i32) -> Result<Vec<(&'static str, String)>, DbError> {
+        Ok(Vec::new())
+    }
 }
 
 /// Every model of the admin, in the index's order.

@@ -4,11 +4,11 @@
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{web, HttpRequest};
 
-use super::forms::Form;
+use crate::forms::Form;
 use super::session::{self, StaffSession};
-use super::tokens;
+use crate::tokens;
 use crate::errors::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Name of the CSRF field in every admin form (Django's).
 pub const CSRF_FIELD: &str = "csrfmiddlewaretoken";
@@ -29,13 +29,6 @@ pub async fn current_staff(req: &HttpRequest, state: &web::Data<AppState>) -> Re
         return Ok(None);
     };
     Ok(state.db.run(move |conn| session::load(conn, &token)).await?)
-}
-
-/// The logged-in staff member, or a redirect to the login page (and back here after).
-pub async fn require_staff(req: &HttpRequest, state: &web::Data<AppState>) -> Result<StaffSession, AppError> {
-    current_staff(req, state)
-        .await?
-        .ok_or_else(|| AppError::LoginRequired { next: full_path(req) })
 }
 
 pub fn full_path(req: &HttpRequest) -> String {

@@ -1,10 +1,10 @@
 //! Admin sessions, stored server-side. The cookie carries `token.signature`; the table
 //! keeps SHA-256(token), the user, the session's CSRF token and its expiry.
 
-use chrono::{NaiveDateTime, TimeDelta, Utc};
+use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 
-use super::tokens;
+use crate::tokens;
 use crate::db::schema::{admin_session, auth_user};
 use crate::db::{DbConnection, DbError};
 
@@ -32,13 +32,9 @@ struct NewSession<'a> {
     expires_at: NaiveDateTime,
 }
 
-pub fn now() -> NaiveDateTime {
-    Utc::now().naive_utc()
-}
-
 /// Opens a session for `user_id`; returns the token for the cookie.
 pub fn create(conn: &mut DbConnection, user_id: i32, token: &str, csrf_token: &str) -> Result<(), DbError> {
-    let created_at = now();
+    let created_at = crate::clock::now();
     let hash = tokens::sha256_hex(token);
     diesel::insert_into(admin_session::table)
         .values(&NewSession {
@@ -55,23 +51,21 @@ pub fn create(conn: &mut DbConnection, user_id: i32, token: &str, csrf_token: &s
 /// The live session for `token`, if its user is still an active staff member.
 pub fn load(conn: &mut DbConnection, token: &str) -> Result<Option<StaffSession>, DbError> {
     let hash = tokens::sha256_hex(token);
-    let row = admin_session::table
-        .inner_join(auth_user::table)
-        .filter(admin_session::token_hash.eq(&hash))
-        .filter(admin_session::expires_at.gt(now()))
-        .filter(auth_user::is_active.eq(true))
-        .filter(auth_user::is_staff.eq(true))
-        .select((
-            admin_session::user_id,
-            auth_user::username,
-            auth_user::is_superuser,
-            admin_session::csrf_token,
-        ))
-        // `load`, not `first`: the token is the key, and a LIMIT keeps diesel's multi-backend
-        // connection from reusing the prepared statement (this runs on every admin request).
-        .load::<(i32, String, bool, String)>(conn)?
-        .into_iter()
-        .next();
+    let row: Option<(i32, String, bool, String)> = crate::db::first(
+        admin_session::table
+            .inner_join(auth_user::table)
+            .filter(admin_session::token_hash.eq(&hash))
+            .filter(admin_session::expires_at.gt(crate::clock::now()))
+            .filter(auth_user::is_active.eq(true))
+            .filter(auth_user::is_staff.eq(true))
+            .select((
+                admin_session::user_id,
+                auth_user::username,
+                auth_user::is_superuser,
+                admin_session::csrf_token,
+            )),
+        conn,
+    )?;
     Ok(row.map(|(user_id, username, is_superuser, csrf_token)| StaffSession {
         token_hash: hash,
         user_id,
@@ -101,5 +95,5 @@ pub fn delete_for_user(conn: &mut DbConnection, user_id: i32, keep: Option<&str>
 
 /// Drops expired sessions (called at login, so the table does not grow forever).
 pub fn purge_expired(conn: &mut DbConnection) -> Result<usize, DbError> {
-    Ok(diesel::delete(admin_session::table.filter(admin_session::expires_at.le(now()))).execute(conn)?)
+    Ok(diesel::delete(admin_session::table.filter(admin_session::expires_at.le(crate::clock::now()))).execute(conn)?)
 }

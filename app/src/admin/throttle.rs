@@ -53,13 +53,6 @@ fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Milliseconds since the Unix epoch (the instances' clocks are the platform's, kept by NTP).
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, millis)
-}
-
 /// A username as counted: lower-case (the counts of `Admin` and `admin` are one).
 fn username_key(username: &str) -> String {
     username.to_lowercase()

@@ -1,21 +1,22 @@
-//! The admin's pages, generic over [`AdminModel`]: index, list, add, change, delete, and a
-//! user's password form. Each handler: session and CSRF, one model call, one template.
+//! The admin's pages, generic over [`AdminModel`]: index, list, add, change, delete, and
+//! each model's object actions (a user's password form). Each handler: its extractors
+//! (the staff session; for a POST, the CSRF-checked form), one model call, one template.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use tera::Context;
 
-use super::forms::{clean, field_views, FieldSpec, Form, FormErrors};
-use super::model::{find, registry, AdminModel, ListPage, ListQuery, ModelMeta, SaveError, PER_PAGE};
-use super::models::user::{set_password_hash, PASSWORD_FIELDS};
+use super::extract::{StaffForm, StaffUser};
+use super::model::{
+    find, registry, AdminModel, ListPage, ListQuery, ModelMeta, ObjectAction, Pressed, SaveError, PER_PAGE,
+};
 use super::render::{admin_page, redirect_with_message};
-use super::request::{check_csrf, parse_form, require_staff};
 use super::session::StaffSession;
-use crate::accounts::password::hash_password;
 use crate::errors::AppError;
-use crate::lettings::model::parse_letting_id as parse_id;
-use crate::startup::AppState;
+use crate::forms::{clean, field_views, FieldSpec, Form, FormErrors};
+use crate::ids::parse_id;
+use crate::state::AppState;
 
 type Page = Result<HttpResponse, AppError>;
 
@@ -67,8 +68,7 @@ fn apps_for(staff: &StaffSession) -> Vec<AppGroup> {
 }
 
 /// `GET /admin/`
-pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Page {
-    let staff = require_staff(&req, &state).await?;
+pub async fn index(req: HttpRequest, StaffUser(staff): StaffUser) -> Page {
     let mut context = Context::new();
     context.insert("apps", &apps_for(&staff));
     admin_page(&req, Some(&staff), "admin/index.html", context, StatusCode::OK)
@@ -136,8 +136,12 @@ struct RowView {
 }
 
 /// `GET /admin/{app}/{model}/`
-pub async fn changelist(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Page {
-    let staff = require_staff(&req, &state).await?;
+pub async fn changelist(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    StaffUser(staff): StaffUser,
+    path: web::Path<(String, String)>,
+) -> Page {
     let model = model_for(&staff, &path.0, &path.1)?;
     let meta = model.meta();
     let query = list_query(req.query_string());
@@ -219,13 +223,21 @@ fn meta_view(meta: &ModelMeta) -> MetaView {
 }
 
 /// What a form page shows besides its fields.
-struct FormPage<'a> {
+struct FormPage {
     heading: String,
     action: String,
     object_id: Option<i32>,
     crumb: String,
-    specs: &'a [FieldSpec],
-    password_form: bool,
+    specs: &'static [FieldSpec],
+    /// An object action's page: one Save button, no delete.
+    single_action: bool,
+}
+
+#[derive(Serialize)]
+struct LinkView {
+    label: &'static str,
+    help: &'static str,
+    url: String,
 }
 
 async fn render_form(
@@ -233,11 +245,36 @@ async fn render_form(
     state: &web::Data<AppState>,
     staff: &StaffSession,
     model: &'static dyn AdminModel,
-    page: FormPage<'_>,
+    page: FormPage,
     form: &Form,
     errors: &FormErrors,
 ) -> Page {
-    let choices = state.db.run(move |conn| model.choices(conn)).await?;
+    let object_id = page.object_id;
+    let (choices, readonly) = state
+        .db
+        .run(move |conn| {
+            let readonly = match object_id {
+                Some(id) if !page.single_action => model.readonly(conn, id)?,
+                _ => Vec::new(),
+            };
+            Ok((model.choices(conn)?, readonly))
+        })
+        .await?;
+    let links: Vec<LinkView> = match page.object_id {
+        Some(id) if !page.single_action => model
+            .actions()
+            .iter()
+            .map(|action| {
+                let (label, help) = action.link();
+                LinkView {
+                    label,
+                    help,
+                    url: format!("{}{id}/{}/", model.meta().url(), action.slug()),
+                }
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     let fields = field_views(page.specs, form, errors, &choices);
     let mut context = Context::new();
     context.insert("meta", &meta_view(model.meta()));
@@ -246,43 +283,34 @@ async fn render_form(
     context.insert("object_id", &page.object_id);
     context.insert("crumb", &page.crumb);
     context.insert("fields", &fields);
-    context.insert("password_form", &page.password_form);
+    context.insert("links", &links);
+    context.insert("readonly", &readonly);
+    context.insert("single_action", &page.single_action);
     context.insert("has_errors", &!errors.is_empty());
     context.insert("error_count", &(errors.fields.len() + errors.form.len()));
     context.insert("form_errors", &errors.form);
     admin_page(req, Some(staff), "admin/change_form.html", context, StatusCode::OK)
 }
 
-fn add_page(meta: &'static ModelMeta) -> FormPage<'static> {
+fn add_page(meta: &'static ModelMeta) -> FormPage {
     FormPage {
         heading: format!("Add {}", meta.verbose),
         action: format!("{}add/", meta.url()),
         object_id: None,
         crumb: format!("Add {}", meta.verbose),
         specs: meta.add_fields,
-        password_form: false,
+        single_action: false,
     }
 }
 
-fn change_page(meta: &'static ModelMeta, id: i32, title: &str) -> FormPage<'static> {
+fn change_page(meta: &'static ModelMeta, id: i32, title: &str) -> FormPage {
     FormPage {
         heading: format!("Change {}", meta.verbose),
         action: format!("{}{id}/change/", meta.url()),
         object_id: Some(id),
         crumb: title.to_owned(),
         specs: meta.change_fields,
-        password_form: false,
-    }
-}
-
-/// Where to go after a save, by the button pressed (Django's three).
-fn after_save(meta: &ModelMeta, form: &Form, id: i32) -> String {
-    if form.has("_addanother") {
-        format!("{}add/", meta.url())
-    } else if form.has("_continue") {
-        format!("{}{id}/change/", meta.url())
-    } else {
-        meta.url()
+        single_action: false,
     }
 }
 
@@ -312,49 +340,44 @@ async fn clean_and_save(
             state.pages.invalidate();
             Ok(Ok(saved))
         }
-        Err(SaveError::Invalid(errors)) => Ok(Err(errors)),
-        Err(SaveError::Database(err)) => Err(err.into()),
-        Err(SaveError::Password(err)) => Err(err.into()),
+        Err(err) => Ok(Err(form_errors_or(err)?)),
+    }
+}
+
+/// A refused save's form errors; any other failure as the request's error.
+fn form_errors_or(err: SaveError) -> Result<FormErrors, AppError> {
+    match err {
+        SaveError::Invalid(errors) => Ok(errors),
+        SaveError::Database(err) => Err(err.into()),
+        SaveError::Password(err) => Err(err.into()),
     }
 }
 
 /// `GET /admin/{app}/{model}/add/`
-pub async fn add_form(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Page {
-    let staff = require_staff(&req, &state).await?;
+pub async fn add_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    StaffUser(staff): StaffUser,
+    path: web::Path<(String, String)>,
+) -> Page {
     let model = model_for(&staff, &path.0, &path.1)?;
-    render_form(
-        &req,
-        &state,
-        &staff,
-        model,
-        add_page(model.meta()),
-        &Form::default(),
-        &FormErrors::default(),
-    )
-    .await
+    let page = add_page(model.meta());
+    render_form(&req, &state, &staff, model, page, &Form::default(), &FormErrors::default()).await
 }
 
 /// `POST /admin/{app}/{model}/add/`
 pub async fn add(
     req: HttpRequest,
     state: web::Data<AppState>,
+    StaffForm { staff, form }: StaffForm,
     path: web::Path<(String, String)>,
-    body: web::Bytes,
 ) -> Page {
-    let staff = require_staff(&req, &state).await?;
     let model = model_for(&staff, &path.0, &path.1)?;
-    let form = parse_form(&body)?;
-    check_csrf(&staff, &form)?;
     let meta = model.meta();
     match clean_and_save(&state, model, meta.add_fields, &form, None).await? {
         Ok((id, title)) => {
             let message = format!("The {} “{title}” was added successfully.", meta.verbose);
-            // A new user's details come next, as in Django.
-            let location = if meta.name == "user" {
-                format!("{}{id}/change/", meta.url())
-            } else {
-                after_save(meta, &form, id)
-            };
+            let location = model.after_add(Pressed::of(&form), id);
             Ok(redirect_with_message(&req, &location, &message))
         }
         Err(errors) => render_form(&req, &state, &staff, model, add_page(meta), &form, &errors).await,
@@ -377,9 +400,9 @@ async fn existing_title(
 pub async fn change_form(
     req: HttpRequest,
     state: web::Data<AppState>,
+    StaffUser(staff): StaffUser,
     path: web::Path<(String, String, String)>,
 ) -> Page {
-    let staff = require_staff(&req, &state).await?;
     let model = model_for(&staff, &path.0, &path.1)?;
     let id = object_id(&path.2)?;
     let form = state
@@ -388,48 +411,30 @@ pub async fn change_form(
         .await?
         .ok_or(AppError::NotFound)?;
     let title = existing_title(&state, model, id).await?;
-    render_form(
-        &req,
-        &state,
-        &staff,
-        model,
-        change_page(model.meta(), id, &title),
-        &form,
-        &FormErrors::default(),
-    )
-    .await
+    let page = change_page(model.meta(), id, &title);
+    render_form(&req, &state, &staff, model, page, &form, &FormErrors::default()).await
 }
 
 /// `POST /admin/{app}/{model}/{id}/change/`
 pub async fn change(
     req: HttpRequest,
     state: web::Data<AppState>,
+    StaffForm { staff, form }: StaffForm,
     path: web::Path<(String, String, String)>,
-    body: web::Bytes,
 ) -> Page {
-    let staff = require_staff(&req, &state).await?;
     let model = model_for(&staff, &path.0, &path.1)?;
     let id = object_id(&path.2)?;
-    let form = parse_form(&body)?;
-    check_csrf(&staff, &form)?;
     let title = existing_title(&state, model, id).await?;
     let meta = model.meta();
     match clean_and_save(&state, model, meta.change_fields, &form, Some(id)).await? {
         Ok((id, title)) => {
             let message = format!("The {} “{title}” was changed successfully.", meta.verbose);
-            Ok(redirect_with_message(&req, &after_save(meta, &form, id), &message))
+            let location = model.after_change(Pressed::of(&form), id);
+            Ok(redirect_with_message(&req, &location, &message))
         }
         Err(errors) => {
-            render_form(
-                &req,
-                &state,
-                &staff,
-                model,
-                change_page(meta, id, &title),
-                &form,
-                &errors,
-            )
-            .await
+            let page = change_page(meta, id, &title);
+            render_form(&req, &state, &staff, model, page, &form, &errors).await
         }
     }
 }
@@ -438,9 +443,9 @@ pub async fn change(
 pub async fn delete_form(
     req: HttpRequest,
     state: web::Data<AppState>,
+    StaffUser(staff): StaffUser,
     path: web::Path<(String, String, String)>,
 ) -> Page {
-    let staff = require_staff(&req, &state).await?;
     let model = model_for(&staff, &path.0, &path.1)?;
     let id = object_id(&path.2)?;
     let title = existing_title(&state, model, id).await?;
@@ -464,13 +469,11 @@ pub async fn delete_form(
 pub async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,
+    StaffForm { staff, .. }: StaffForm,
     path: web::Path<(String, String, String)>,
-    body: web::Bytes,
 ) -> Page {
-    let staff = require_staff(&req, &state).await?;
     let model = model_for(&staff, &path.0, &path.1)?;
     let id = object_id(&path.2)?;
-    check_csrf(&staff, &parse_form(&body)?)?;
     let title = existing_title(&state, model, id).await?;
     state.db.run(move |conn| model.delete(conn, id)).await?;
     state.pages.invalidate();
@@ -482,76 +485,78 @@ pub async fn delete(
     ))
 }
 
-fn password_page(id: i32, username: &str) -> FormPage<'static> {
+/// The model, object and action an action URL names (`/admin/auth/user/3/password/`).
+async fn action_for(
+    state: &web::Data<AppState>,
+    staff: &StaffSession,
+    path: &(String, String, String, String),
+) -> Result<(&'static dyn AdminModel, &'static dyn ObjectAction, i32, String), AppError> {
+    let model = model_for(staff, &path.0, &path.1)?;
+    let action = model
+        .actions()
+        .iter()
+        .copied()
+        .find(|a| a.slug() == path.3)
+        .ok_or(AppError::NotFound)?;
+    let id = object_id(&path.2)?;
+    let title = existing_title(state, model, id).await?;
+    Ok((model, action, id, title))
+}
+
+fn action_page(model: &'static dyn AdminModel, action: &'static dyn ObjectAction, id: i32, title: &str) -> FormPage {
     FormPage {
-        heading: format!("Change password: {username}"),
-        action: format!("/admin/auth/user/{id}/password/"),
+        heading: action.heading(title),
+        action: format!("{}{id}/{}/", model.meta().url(), action.slug()),
         object_id: Some(id),
-        crumb: "Change password".to_owned(),
-        specs: PASSWORD_FIELDS,
-        password_form: true,
+        crumb: action.heading(title),
+        specs: action.fields(),
+        single_action: true,
     }
 }
 
-/// `GET /admin/auth/user/{id}/password/`
-pub async fn password_form(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> Page {
-    let staff = require_staff(&req, &state).await?;
-    let model = model_for(&staff, "auth", "user")?;
-    let id = object_id(&path)?;
-    let username = existing_title(&state, model, id).await?;
-    render_form(
-        &req,
-        &state,
-        &staff,
-        model,
-        password_page(id, &username),
-        &Form::default(),
-        &FormErrors::default(),
-    )
-    .await
-}
-
-/// `POST /admin/auth/user/{id}/password/`: sets an argon2id hash and ends the user's sessions.
-pub async fn password_change(
+/// `GET /admin/{app}/{model}/{id}/{action}/`
+pub async fn action_form(
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<String>,
-    body: web::Bytes,
+    StaffUser(staff): StaffUser,
+    path: web::Path<(String, String, String, String)>,
 ) -> Page {
-    let staff = require_staff(&req, &state).await?;
-    let model = model_for(&staff, "auth", "user")?;
-    let id = object_id(&path)?;
-    let mut form = parse_form(&body)?;
-    check_csrf(&staff, &form)?;
-    let username = existing_title(&state, model, id).await?;
-    form.set("username", username.clone());
-    match clean(PASSWORD_FIELDS, &form) {
-        Ok(cleaned) => {
-            let new_password = cleaned.text("password1");
-            let hash = web::block(move || hash_password(&new_password))
-                .await
-                .map_err(|_| AppError::Database(crate::db::DbError::Cancelled))??;
-            // Changing one's own password keeps this session (Django's
-            // update_session_auth_hash); every other session of the user ends.
-            let keep = (id == staff.user_id).then(|| staff.token_hash.clone());
-            state
-                .db
-                .run(move |conn| set_password_hash(conn, id, &hash, keep.as_deref()))
-                .await?;
-            let location = format!("/admin/auth/user/{id}/change/");
-            Ok(redirect_with_message(&req, &location, "Password changed successfully."))
-        }
+    let (model, action, id, title) = action_for(&state, &staff, &path).await?;
+    let page = action_page(model, action, id, &title);
+    render_form(&req, &state, &staff, model, page, &Form::default(), &FormErrors::default()).await
+}
+
+/// `POST /admin/{app}/{model}/{id}/{action}/`
+pub async fn action(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    StaffForm { staff, mut form }: StaffForm,
+    path: web::Path<(String, String, String, String)>,
+) -> Page {
+    let (model, action, id, title) = action_for(&state, &staff, &path).await?;
+    action.prefill(&mut form, &title);
+    let cleaned = match clean(action.fields(), &form) {
+        Ok(cleaned) => cleaned,
         Err(errors) => {
-            render_form(
-                &req,
-                &state,
-                &staff,
-                model,
-                password_page(id, &username),
-                &form,
-                &errors,
-            )
-            .await
+            let page = action_page(model, action, id, &title);
+            return render_form(&req, &state, &staff, model, page, &form, &errors).await;
+        }
+    };
+    let actor = staff.clone();
+    let outcome = state
+        .db
+        .run(move |conn| Ok(action.run(conn, id, &cleaned, &actor)))
+        .await?;
+    match outcome {
+        Ok(message) => {
+            state.pages.invalidate();
+            let location = format!("{}{id}/change/", model.meta().url());
+            Ok(redirect_with_message(&req, &location, &message))
+        }
+        Err(err) => {
+            let errors = form_errors_or(err)?;
+            let page = action_page(model, action, id, &title);
+            render_form(&req, &state, &staff, model, page, &form, &errors).await
         }
     }
 }

@@ -3,10 +3,12 @@
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
-use super::model::{list_lettings, load_letting, parse_letting_id, LettingDetail, LettingSummary};
+use super::model::{list_lettings, load_letting, LettingDetail, LettingSummary};
+use crate::ids::parse_id;
 use crate::errors::AppError;
-use crate::startup::AppState;
-use crate::templates::{cached_page, render};
+use crate::state::AppState;
+use crate::page_cache::cached_page;
+use crate::templates::render;
 
 #[derive(Serialize)]
 struct LettingsPage {
@@ -16,7 +18,7 @@ struct LettingsPage {
 pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     cached_page(&state, "lettings", async {
         let lettings = state.db.run(list_lettings).await?;
-        render("lettings/index.html", &LettingsPage { lettings })
+        Ok(render("lettings/index.html", &LettingsPage { lettings })?)
     })
     .await
 }
@@ -27,14 +29,14 @@ struct LettingPage {
 }
 
 pub async fn detail(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    let id = parse_letting_id(&id).ok_or(AppError::NotFound)?;
+    let id = parse_id(&id).ok_or(AppError::NotFound)?;
     cached_page(&state, &format!("letting:{id}"), async {
         let letting = state
             .db
             .run(move |conn| load_letting(conn, id))
             .await?
             .ok_or(AppError::NotFound)?;
-        render("lettings/letting.html", &LettingPage { letting })
+        Ok(render("lettings/letting.html", &LettingPage { letting })?)
     })
     .await
 }

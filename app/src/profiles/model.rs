@@ -70,21 +70,19 @@ pub fn load_profile(conn: &mut DbConnection, username: &str) -> Result<Option<Pr
     if username.is_empty() || username.chars().count() > USERNAME_MAX_CHARS || username.chars().any(char::is_control) {
         return Ok(None);
     }
-    Ok(profiles_profile::table
-        .inner_join(auth_user::table)
-        .filter(auth_user::username.eq(username))
-        .select((
-            auth_user::username,
-            auth_user::first_name,
-            auth_user::last_name,
-            auth_user::email,
-            profiles_profile::favorite_city,
-        ))
-        .load(conn)?
-        // `load`, not `first`: usernames are unique, and a LIMIT clause keeps diesel's
-        // multi-backend connection from reusing the prepared statement.
-        .into_iter()
-        .next())
+    crate::db::first(
+        profiles_profile::table
+            .inner_join(auth_user::table)
+            .filter(auth_user::username.eq(username))
+            .select((
+                auth_user::username,
+                auth_user::first_name,
+                auth_user::last_name,
+                auth_user::email,
+                profiles_profile::favorite_city,
+            )),
+        conn,
+    )
 }
 
 #[cfg(test)]

@@ -5,8 +5,9 @@ use serde::Serialize;
 
 use super::model::{list_profiles, load_profile, ProfileDetail, ProfileSummary};
 use crate::errors::AppError;
-use crate::startup::AppState;
-use crate::templates::{cached_page, render};
+use crate::state::AppState;
+use crate::page_cache::cached_page;
+use crate::templates::render;
 
 #[derive(Serialize)]
 struct ProfilesPage {
@@ -16,7 +17,7 @@ struct ProfilesPage {
 pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     cached_page(&state, "profiles", async {
         let profiles = state.db.run(list_profiles).await?;
-        render("profiles/index.html", &ProfilesPage { profiles })
+        Ok(render("profiles/index.html", &ProfilesPage { profiles })?)
     })
     .await
 }
@@ -35,7 +36,7 @@ pub async fn detail(state: web::Data<AppState>, username: web::Path<String>) -> 
             .run(move |conn| load_profile(conn, &username))
             .await?
             .ok_or(AppError::NotFound)?;
-        render("profiles/profile.html", &ProfilePage { profile })
+        Ok(render("profiles/profile.html", &ProfilePage { profile })?)
     })
     .await
 }

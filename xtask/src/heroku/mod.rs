@@ -6,7 +6,7 @@ pub mod api;
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 
 use crate::docker::{self, DockerConfig, Image};
 use crate::env;
@@ -43,18 +43,6 @@ fn target() -> Result<Target> {
         key,
         registry,
     })
-}
-
-fn step<T>(name: &str, work: impl FnOnce() -> Result<T>) -> Result<T> {
-    println!("==> {name}");
-    let started = Instant::now();
-    let result = work();
-    println!(
-        "<== {name}: {} in {:.1}s",
-        if result.is_ok() { "ok" } else { "FAILED" },
-        started.elapsed().as_secs_f64()
-    );
-    result
 }
 
 /// Follows the newest release after `after_version` until it succeeds or fails.
@@ -121,65 +109,155 @@ fn probe_health(web_url: &str, within: Duration) -> Result<()> {
     }
 }
 
+/// One step of a deploy. The plan is data: `--dry-run` prints it, the real run walks the
+/// same list, so the two cannot drift apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployStep {
+    CheckApp,
+    BuildIfMissing,
+    Login,
+    Push,
+    ReadImageId,
+    Release,
+    FollowRelease,
+    HealthCheck,
+}
+
+/// The steps of `deploy`, in order (the health check only when it is asked for).
+pub fn deploy_plan(wait: &Wait) -> Vec<DeployStep> {
+    use DeployStep::*;
+    let mut plan = vec![CheckApp, BuildIfMissing, Login, Push, ReadImageId, Release, FollowRelease];
+    if !wait.health_check.is_zero() {
+        plan.push(HealthCheck);
+    }
+    plan
+}
+
+/// A deploy under way: what the steps learn, for the steps after them.
+struct Deploy<'a> {
+    runner: &'a Runner,
+    image: &'a Image,
+    wait: Wait,
+    heroku: Heroku,
+    key: String,
+    registry: String,
+    remote: String,
+    app: Option<api::App>,
+    config: Option<DockerConfig>,
+    image_id: String,
+    before: i64,
+    release: Option<Release>,
+}
+
+impl DeployStep {
+    /// What the step does, as the plan and the progress lines say it.
+    fn describe(self, d: &Deploy<'_>) -> String {
+        let app = &d.heroku.app;
+        match self {
+            DeployStep::CheckApp => format!("check the app: GET /apps/{app} (stack must be `container`)"),
+            DeployStep::BuildIfMissing => format!("build {} unless it exists", d.image.sha_tag()),
+            DeployStep::Login => format!("docker login --username _ --password-stdin {}", d.registry),
+            DeployStep::Push => format!("docker tag {} {} && docker push {}", d.image.sha_tag(), d.remote, d.remote),
+            DeployStep::ReadImageId => format!("read the image id (config digest) of {} from the registry", d.remote),
+            DeployStep::Release => format!("release: PATCH /apps/{app}/formation (Accept: {})", api::ACCEPT_DOCKER_RELEASES),
+            DeployStep::FollowRelease => {
+                format!("wait for the release: GET /apps/{app}/releases until it succeeds or fails")
+            }
+            DeployStep::HealthCheck => "health check: GET /healthz on the app's URL".to_owned(),
+        }
+    }
+
+    fn run(self, d: &mut Deploy<'_>) -> Result<()> {
+        match self {
+            DeployStep::CheckApp => {
+                let app = d.heroku.app_info()?;
+                if app.stack.name != "container" {
+                    bail!(
+                        "app {} is on the {} stack; container releases need the container stack: `heroku stack:set container -a {}`",
+                        app.name,
+                        app.stack.name,
+                        app.name
+                    );
+                }
+                d.app = Some(app);
+            }
+            DeployStep::BuildIfMissing => {
+                if !docker::image_exists(d.runner, &d.image.sha_tag()) {
+                    docker::build(d.runner, d.image)?;
+                }
+            }
+            DeployStep::Login => {
+                let config = DockerConfig::new()?;
+                docker::login(d.runner, &config, Some(&d.registry), "_", &d.key)?;
+                d.config = Some(config);
+            }
+            DeployStep::Push => {
+                let config = d.config.as_ref().ok_or_else(|| anyhow!("push before login"))?;
+                d.runner.run(
+                    "docker tag",
+                    config.docker(d.runner).args(["tag", &d.image.sha_tag(), &d.remote]),
+                )?;
+                d.runner.run("docker push", config.docker(d.runner).args(["push", &d.remote]))?;
+            }
+            DeployStep::ReadImageId => {
+                d.image_id = api::config_digest(&d.registry, &format!("{}/web", d.heroku.app), "latest", "_", &d.key)?;
+                println!("    image id {}", d.image_id);
+            }
+            DeployStep::Release => {
+                d.before = d.heroku.releases(1)?.first().map_or(0, |r| r.version);
+                d.heroku.release_image(&d.image_id)?;
+            }
+            DeployStep::FollowRelease => {
+                d.release = Some(follow_release(&d.heroku, d.before, d.wait)?);
+            }
+            DeployStep::HealthCheck => probe_health(&web_url(d), d.wait.health_check)?,
+        }
+        Ok(())
+    }
+}
+
+fn web_url(d: &Deploy<'_>) -> String {
+    match &d.app {
+        Some(api::App { web_url: Some(url), .. }) => url.clone(),
+        _ => format!("https://{}.herokuapp.com/", d.heroku.app),
+    }
+}
+
 /// `cargo xtask deploy`
 pub fn deploy(runner: &Runner, image: &Image, wait: Wait) -> Result<()> {
     let Target { heroku, key, registry } = target()?;
     let remote = format!("{registry}/{}/web", heroku.app);
-    if runner.dry_run {
-        println!("==> check: GET /apps/{} (stack must be `container`)", heroku.app);
-        println!("==> docker login --username _ --password-stdin {registry}");
-        println!("==> docker tag {} {remote} && docker push {remote}", image.sha_tag());
-        println!("==> read the config digest of {remote} from the registry");
-        println!(
-            "==> PATCH /apps/{}/formation (Accept: {})",
-            heroku.app,
-            api::ACCEPT_DOCKER_RELEASES
-        );
-        println!(
-            "==> follow GET /apps/{}/releases until the release succeeds or fails",
-            heroku.app
-        );
-        return Ok(());
-    }
-    let app = step("check the app", || {
-        let app = heroku.app_info()?;
-        if app.stack.name != "container" {
-            bail!(
-                "app {} is on the {} stack; container releases need the container stack: `heroku stack:set container -a {}`",
-                app.name,
-                app.stack.name,
-                app.name
-            );
+    let mut d = Deploy {
+        runner,
+        image,
+        wait,
+        heroku,
+        key,
+        registry,
+        remote,
+        app: None,
+        config: None,
+        image_id: String::new(),
+        before: 0,
+        release: None,
+    };
+    for step in deploy_plan(&wait) {
+        let name = step.describe(&d);
+        if runner.dry_run {
+            println!("==> {name}");
+            continue;
         }
-        Ok(app)
-    })?;
-    if !docker::image_exists(runner, &image.sha_tag()) {
-        docker::build(runner, image)?;
+        runner.step(&name, || step.run(&mut d))?;
     }
-    let config = DockerConfig::new()?;
-    docker::login(runner, &config, Some(&registry), "_", &key)?;
-    runner.run(
-        "docker tag",
-        config.docker(runner).args(["tag", &image.sha_tag(), &remote]),
-    )?;
-    runner.run("docker push", config.docker(runner).args(["push", &remote]))?;
-    let image_id = step("read the image id", || {
-        api::config_digest(&registry, &format!("{}/web", heroku.app), "latest", "_", &key)
-    })?;
-    println!("    image id {image_id}");
-    let before = heroku.releases(1)?.first().map_or(0, |r| r.version);
-    step("release", || heroku.release_image(&image_id))?;
-    let release = step("wait for the release", || follow_release(&heroku, before, wait))?;
-    let web_url = app
-        .web_url
-        .unwrap_or_else(|| format!("https://{}.herokuapp.com/", app.name));
-    if !wait.health_check.is_zero() {
-        step("health check", || probe_health(&web_url, wait.health_check))?;
+    if let Some(release) = &d.release {
+        println!(
+            "released v{} of {} ({}) at {}",
+            release.version,
+            d.heroku.app,
+            image.sha,
+            web_url(&d)
+        );
     }
-    println!(
-        "released v{} of {} ({}) at {web_url}",
-        release.version, heroku.app, image.sha
-    );
     Ok(())
 }
 
@@ -204,10 +282,10 @@ pub fn rollback(runner: &Runner, version: Option<i64>, wait: Wait) -> Result<()>
         );
         return Ok(());
     }
-    step(&format!("roll back to v{}", chosen.version), || {
+    runner.step(&format!("roll back to v{}", chosen.version), || {
         heroku.rollback(&chosen.id)
     })?;
-    let release = step("wait for the release", || follow_release(&heroku, current, wait))?;
+    let release = runner.step("wait for the release", || follow_release(&heroku, current, wait))?;
     println!(
         "released v{} of {} (the code and config of v{})",
         release.version, heroku.app, chosen.version

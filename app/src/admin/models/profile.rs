@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use diesel::prelude::*;
 
-use crate::admin::forms::{Choices, Cleaned, FieldKind, FieldSpec, Form, FormErrors};
+use crate::forms::{Choices, Cleaned, FieldKind, FieldSpec, Form, FormErrors};
 use crate::admin::model::{
     lower, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta, SaveError, PER_PAGE,
 };
@@ -47,7 +47,7 @@ type Boxed<'a> =
     diesel::helper_types::IntoBoxed<'a, diesel::helper_types::InnerJoin<profile::table, user::table>, MultiBackend>;
 
 fn filtered(query: &ListQuery) -> Boxed<'static> {
-    let mut sql: Boxed<'static> = profile::table.inner_join(user::table).into_boxed();
+    let mut sql: Boxed<'static> = crate::db::first(profile::table.inner_join(user::table).into_boxed();
     if !query.search.trim().is_empty() {
         let pattern = query.pattern();
         sql = sql.filter(
@@ -95,9 +95,7 @@ impl AdminModel for Profiles {
     fn load(&self, conn: &mut DbConnection, id: i32) -> Result<Option<Form>, DbError> {
         let row: Option<(i32, String)> = profile::table
             .find(id)
-            .select((profile::user_id, profile::favorite_city))
-            .first(conn)
-            .optional()?;
+            .select((profile::user_id, profile::favorite_city)), conn)?;
         Ok(row.map(|(user_id, city)| {
             let mut form = Form::default();
             form.set("user", user_id.to_string());
@@ -107,12 +105,10 @@ impl AdminModel for Profiles {
     }
 
     fn describe(&self, conn: &mut DbConnection, id: i32) -> Result<Option<String>, DbError> {
-        Ok(profile::table
+        Ok(crate::db::first(profile::table
             .inner_join(user::table)
             .filter(profile::id.eq(id))
-            .select(user::username)
-            .first(conn)
-            .optional()?)
+            .select(user::username), conn)?)
     }
 
     fn choices(&self, conn: &mut DbConnection) -> Result<Choices, DbError> {

@@ -3,12 +3,14 @@
 
 use diesel::prelude::*;
 
+use crate::accounts::fields::{EMAIL, PASSWORD_FIELDS, USERNAME};
 use crate::accounts::password;
-use crate::admin::forms::{Cleaned, FieldKind, FieldSpec, Form};
+use crate::forms::{Cleaned, FieldKind, FieldSpec, Form};
 use crate::admin::model::{
-    lower, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta, SaveError, PER_PAGE,
+    lower, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta, ObjectAction, Pressed, SaveError,
+    PER_PAGE,
 };
-use crate::admin::session;
+use crate::admin::session::{self, StaffSession};
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{auth_user as user, profiles_profile as profile};
 use crate::db::{DbConnection, DbError};
@@ -16,37 +18,7 @@ use crate::db::{DbConnection, DbError};
 pub struct Users;
 pub static USERS: Users = Users;
 
-pub const USERNAME: FieldSpec = FieldSpec {
-    name: "username",
-    label: "Username",
-    kind: FieldKind::Username,
-    help: "Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only.",
-};
-
-/// The password form's fields (adding a user, and changing a user's password).
-pub const PASSWORD_FIELDS: &[FieldSpec] = &[
-    FieldSpec {
-        name: "password1",
-        label: "Password",
-        kind: FieldKind::NewPassword,
-        help: "At least 8 characters, not entirely numeric, not the username.",
-    },
-    FieldSpec {
-        name: "password2",
-        label: "Password confirmation",
-        kind: FieldKind::Confirm("password1"),
-        help: "Enter the same password as before, for verification.",
-    },
-];
-
 const ADD_FIELDS: &[FieldSpec] = &[USERNAME, PASSWORD_FIELDS[0], PASSWORD_FIELDS[1]];
-
-pub const EMAIL: FieldSpec = FieldSpec {
-    name: "email",
-    label: "Email address",
-    kind: FieldKind::Email { max: 254 },
-    help: "",
-};
 
 const CHANGE_FIELDS: &[FieldSpec] = &[
     USERNAME,
@@ -99,7 +71,7 @@ static META: ModelMeta = ModelMeta {
 type Boxed<'a> = user::BoxedQuery<'a, MultiBackend>;
 
 fn filtered(query: &ListQuery) -> Boxed<'static> {
-    let mut sql: Boxed<'static> = user::table.into_boxed();
+    let mut sql: Boxed<'static> = crate::db::first(user::table.into_boxed();
     if !query.search.trim().is_empty() {
         let pattern = query.pattern();
         sql = sql.filter(
@@ -205,9 +177,7 @@ impl AdminModel for Users {
                 user::is_active,
                 user::is_staff,
                 user::is_superuser,
-            ))
-            .first(conn)
-            .optional()?;
+            )), conn)?;
         Ok(row.map(|(username, first, last, email, active, staff, superuser)| {
             let mut form = Form::default();
             form.set("username", username);
@@ -222,7 +192,7 @@ impl AdminModel for Users {
     }
 
     fn describe(&self, conn: &mut DbConnection, id: i32) -> Result<Option<String>, DbError> {
-        Ok(user::table.find(id).select(user::username).first(conn).optional()?)
+        Ok(crate::db::first(user::table.find(id).select(user::username), conn)?)
     }
 
     fn save(&self, conn: &mut DbConnection, id: Option<i32>, values: &Cleaned) -> Result<i32, SaveError> {
@@ -250,7 +220,7 @@ impl AdminModel for Users {
                         user::username.eq(values.text("username")),
                         user::password.eq(hash),
                         user::is_active.eq(true),
-                        user::date_joined.eq(session::now()),
+                        user::date_joined.eq(crate::clock::now()),
                     ))
                     .returning(user::id)
                     .get_result(conn)
@@ -270,5 +240,79 @@ impl AdminModel for Users {
 
     fn delete(&self, conn: &mut DbConnection, id: i32) -> Result<bool, DbError> {
         Ok(diesel::delete(user::table.find(id)).execute(conn)? > 0)
+    }
+
+    /// A new user's details come next, as in Django's `UserAdmin.response_add` ("Save"
+    /// continues editing; "Save and add another" still adds another).
+    fn after_add(&self, pressed: Pressed, id: i32) -> String {
+        match pressed {
+            Pressed::AddAnother => Pressed::AddAnother.location(&META, id),
+            Pressed::Save | Pressed::Continue => Pressed::Continue.location(&META, id),
+        }
+    }
+
+    fn actions(&self) -> &'static [&'static dyn ObjectAction] {
+        &[&SET_PASSWORD]
+    }
+
+    fn readonly(&self, conn: &mut DbConnection, id: i32) -> Result<Vec<(&'static str, String)>, DbError> {
+        let row: Option<(String, Option<chrono::NaiveDateTime>, chrono::NaiveDateTime)> = crate::db::first(
+            user::table
+                .find(id)
+                .select((user::password, user::last_login, user::date_joined)),
+            conn,
+        )?;
+        let Some((hash, last_login, joined)) = row else {
+            return Ok(Vec::new());
+        };
+        let password = if password::is_usable(&hash) {
+            "set (stored hashed, never shown)"
+        } else {
+            "no usable password"
+        };
+        let when = |t: chrono::NaiveDateTime| t.format("%Y-%m-%d %H:%M UTC").to_string();
+        Ok(vec![
+            ("Password", password.to_owned()),
+            ("Last login", last_login.map_or_else(|| "never".to_owned(), when)),
+            ("Date joined", when(joined)),
+        ])
+    }
+}
+
+/// The password form of one user (`/admin/auth/user/<id>/password/`): sets an argon2id
+/// hash and ends the user's other sessions (the staff member's own stays, when it is theirs).
+pub struct SetPassword;
+pub static SET_PASSWORD: SetPassword = SetPassword;
+
+impl ObjectAction for SetPassword {
+    fn slug(&self) -> &'static str {
+        "password"
+    }
+
+    fn link(&self) -> (&'static str, &'static str) {
+        (
+            "Change this user’s password",
+            "(passwords are stored hashed and never shown)",
+        )
+    }
+
+    fn heading(&self, title: &str) -> String {
+        format!("Change password: {title}")
+    }
+
+    fn fields(&self) -> &'static [crate::forms::FieldSpec] {
+        PASSWORD_FIELDS
+    }
+
+    fn prefill(&self, form: &mut Form, title: &str) {
+        form.set("username", title);
+    }
+
+    fn run(&self, conn: &mut DbConnection, id: i32, values: &Cleaned, actor: &StaffSession) -> Result<String, SaveError> {
+        let hash = password::hash_password(&values.text("password1"))?;
+        // Changing one's own password keeps this session (Django's update_session_auth_hash).
+        let keep = (id == actor.user_id).then_some(actor.token_hash.as_str());
+        set_password_hash(conn, id, &hash, keep)?;
+        Ok("Password changed successfully.".to_owned())
     }
 }

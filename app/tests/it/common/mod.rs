@@ -1,5 +1,5 @@
 //! Test helpers: the real server on a random loopback port, over a fresh database.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(clippy::unwrap_used)]
 
 #[macro_use]
 mod backend;

@@ -2,13 +2,12 @@
 //! non-zero exit), and `serve` answering real requests then stopping cleanly on SIGTERM.
 #![allow(clippy::unwrap_used)]
 
-mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Backend, TestDatabase};
+use crate::common::{Backend, TestDatabase};
 
 fn oc_lettings(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_oc-lettings"));
@@ -160,7 +159,7 @@ fn assert_every_page(address: &str) {
         .unwrap();
     runtime.block_on(async {
         for (path, content) in PAGES {
-            let response = common::client().get(format!("{address}{path}")).send().await.unwrap();
+            let response = crate::common::client().get(format!("{address}{path}")).send().await.unwrap();
             assert_eq!(response.status().as_u16(), 200, "GET {path}");
             assert!(
                 response.text().await.unwrap().contains(content),

@@ -4,7 +4,6 @@
 //! really stop and start it; where those programs are absent it says so in one line.
 #![allow(clippy::unwrap_used)]
 
-mod common;
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -160,7 +159,7 @@ async fn pages_answer_503_while_postgres_is_down_and_recover_when_it_is_back() {
     env.insert("ALLOWED_HOSTS", "127.0.0.1".to_owned());
     let settings = oc_lettings::config::Settings::from_lookup(|name| env.get(name).cloned()).unwrap();
     actix_web::rt::spawn(startup::build_server(settings, db, listener).unwrap());
-    let client = common::client();
+    let client = crate::common::client();
 
     assert_eq!(status(&client, &format!("{base}/lettings/")).await, 200);
     assert_eq!(status(&client, &format!("{base}/readyz")).await, 200);

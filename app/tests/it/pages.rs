@@ -2,10 +2,8 @@
 //! HEAD, health checks, security headers, and bad input (always a 404 page, never a 500).
 #![allow(clippy::unwrap_used)]
 
-#[macro_use]
-mod common;
 
-use common::{element_text, header, list_links, spawn_app, spawn_app_with_broken_db, Backend};
+use crate::common::{element_text, header, list_links, spawn_app, spawn_app_with_broken_db, Backend};
 
 const LETTING_TITLES: [&str; 6] = [
     "Joshua Tree Green Haus /w Hot Tub",
@@ -29,7 +27,7 @@ fn assert_layout(html: &str) {
 /// The buttons under the content, in order.
 fn action_buttons(html: &str) -> Vec<(String, String)> {
     assert!(html.contains("<div class=\"actions"), "a button row");
-    common::links_between(html, "<div class=\"actions", "</div>")
+    crate::common::links_between(html, "<div class=\"actions", "</div>")
 }
 
 fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -3,9 +3,8 @@
 //! graceful shutdown with a request in flight, and `check --deploy`.
 #![allow(clippy::unwrap_used)]
 
-mod common;
 
-use common::process::{blocking, create_superuser, csrf_token, FakeSentry, Server, SECRET};
+use crate::common::process::{blocking, create_superuser, csrf_token, FakeSentry, Server, SECRET};
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -74,11 +73,20 @@ fn server_errors_and_panics_reach_sentry_and_404s_do_not() {
         .send()
         .unwrap();
     assert_eq!(response.status().as_u16(), 500);
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert!(
         response.text().unwrap().contains("Server error"),
         "the site's own 500 page"
     );
     let event = sentry.wait_for("deliberate test error");
+    // One span per request: the error's own log line and its Sentry event carry the id
+    // the client got back.
+    assert!(
+        event.contains(&format!("\"request_id\":\"{request_id}\"")),
+        "the event is tagged with the request id: {event}"
+    );
+    let error_line = server.wait_log("request failed");
+    assert!(error_line.contains(&request_id), "{error_line}");
     assert!(event.contains("\"environment\":\"test\""), "{event}");
     assert!(
         event.contains(&format!("\"release\":\"oc-lettings@{}\"", oc_lettings::GIT_SHA)),

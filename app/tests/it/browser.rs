@@ -4,7 +4,6 @@
 //! chromedriver is absent, the test says so in one line.
 #![allow(clippy::unwrap_used)]
 
-mod common;
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -18,7 +17,7 @@ use oc_lettings::db::import::import_django;
 use oc_lettings::db::schema::lettings_letting;
 use serde_json::{json, Value};
 
-use common::{django_fixture, spawn_app, Backend};
+use crate::common::{django_fixture, spawn_app, Backend};
 
 fn find_program(env: &str, names: &[&str]) -> Option<PathBuf> {
     if let Ok(path) = std::env::var(env) {
@@ -56,7 +55,7 @@ impl Driver {
             .spawn()
             .unwrap();
         let base = format!("http://127.0.0.1:{port}");
-        common::install_crypto();
+        crate::common::install_crypto();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()

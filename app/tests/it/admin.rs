@@ -3,15 +3,13 @@
 //! CSRF failures and login throttling, on both backends.
 #![allow(clippy::unwrap_used)]
 
-#[macro_use]
-mod common;
 
 use diesel::prelude::*;
 use oc_lettings::accounts::password::hash_password;
 use oc_lettings::db::schema::{auth_user, lettings_address, lettings_letting, profiles_profile};
 
-use common::browser::{assert_redirect, logged_in_admin, site_with_django_data, Browser};
-use common::{header, Backend, TestApp};
+use crate::common::browser::{assert_redirect, logged_in_admin, site_with_django_data, Browser};
+use crate::common::{header, Backend, TestApp};
 
 fn add_user(app: &TestApp, username: &str, password: &str, staff: bool, active: bool) -> i32 {
     diesel::insert_into(auth_user::table)
@@ -118,7 +116,7 @@ async fn login_rotates_the_session_and_logout_ends_it(backend: Backend) {
     let second = browser.session_cookie().unwrap();
     assert_ne!(first, second, "a new session id at login");
     // The old session no longer opens anything.
-    let stale = common::client();
+    let stale = crate::common::client();
     let response = stale
         .get(format!("{}/admin/", app.address))
         .header("cookie", format!("oc_session={first}"))

@@ -2,7 +2,7 @@
 //! PostgreSQL when `TEST_DATABASE_URL` names a server it may create databases on
 //! (`cargo xtask test` provides one when it can). Without it the PostgreSQL variants
 //! return at once and the test binary says so in one line.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(clippy::unwrap_used)]
 
 use std::io::Write;
 use std::path::PathBuf;

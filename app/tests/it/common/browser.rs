@@ -1,6 +1,6 @@
 //! The admin driven like a browser: a cookie jar, CSRF tokens read from the pages, a
 //! client address given to the site as the router would (`X-Forwarded-For`).
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 

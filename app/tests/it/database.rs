@@ -2,8 +2,6 @@
 //! two instances start at once; demo data goes only into an empty database.
 #![allow(clippy::unwrap_used)]
 
-#[macro_use]
-mod common;
 
 use std::sync::{Arc, Barrier};
 
@@ -11,7 +9,7 @@ use diesel::prelude::*;
 use oc_lettings::db::{Database, DbConnection};
 use oc_lettings::startup::{prepare_database, PreparedDatabase};
 
-use common::{Backend, TestDatabase};
+use crate::common::{Backend, TestDatabase};
 
 fn fresh(backend: &Backend) -> (TestDatabase, Database) {
     let database = TestDatabase::new(backend);

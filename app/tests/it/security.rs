@@ -3,12 +3,10 @@
 //! login throttling that cannot be turned against staff, HTTPS and headers, the page cache.
 #![allow(clippy::unwrap_used)]
 
-#[macro_use]
-mod common;
 
 use std::time::Duration;
 
-use common::process::{blocking, create_superuser, csrf_token, log_in, FakeSentry, Server};
+use crate::common::process::{blocking, create_superuser, csrf_token, log_in, FakeSentry, Server};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
 
@@ -160,8 +158,8 @@ fn log_fields_cannot_forge_a_line_or_drive_the_terminal() {
 
 // --- In-process, on both backends ----------------------------------------------------------
 
-use common::browser::{assert_redirect, logged_in_admin, site_with_django_data, Browser};
-use common::{header, spawn_on, Backend, TestApp};
+use crate::common::browser::{assert_redirect, logged_in_admin, site_with_django_data, Browser};
+use crate::common::{header, spawn_on, Backend, TestApp};
 use diesel::prelude::*;
 use oc_lettings::admin::model::registry;
 use oc_lettings::db::schema::{auth_user, lettings_address, lettings_letting, login_throttle, profiles_profile};
@@ -279,7 +277,7 @@ async fn post_raw(browser: &Browser, path: &str, body: String) -> reqwest::Respo
 async fn hostile_input_never_5xxes_and_writes_nothing_on_error(backend: Backend) {
     let app = site_with_django_data(&backend).await;
     let admin = logged_in_admin(&app).await;
-    let csrf = common::browser::csrf_token(&admin.text("/admin/").await);
+    let csrf = crate::common::browser::csrf_token(&admin.text("/admin/").await);
     let values = hostile_values();
 
     // Public pages and the login form. (A URL cannot carry 64 KiB through the client: the
@@ -298,7 +296,7 @@ async fn hostile_input_never_5xxes_and_writes_nothing_on_error(backend: Backend)
             assert!(status < 500, "GET {:.80}: {status}", path);
         }
         let anonymous = Browser::with_address(&app, "192.0.2.99");
-        let token = common::browser::csrf_token(&anonymous.text("/admin/login/").await);
+        let token = crate::common::browser::csrf_token(&anonymous.text("/admin/login/").await);
         for field in ["username", "password", "next"] {
             let mut body = format!("csrfmiddlewaretoken={token}&username=x&password=y&next=%2F");
             body.push_str(&format!("&{field}={value}"));
@@ -354,7 +352,7 @@ async fn hostile_input_never_5xxes_and_writes_nothing_on_error(backend: Backend)
 async fn nul_bytes_are_a_form_error_or_no_match_never_a_query(backend: Backend) {
     let app = site_with_django_data(&backend).await;
     let anonymous = Browser::new(&app);
-    let token = common::browser::csrf_token(&anonymous.text("/admin/login/").await);
+    let token = crate::common::browser::csrf_token(&anonymous.text("/admin/login/").await);
     let response = post_raw(
         &anonymous,
         "/admin/login/",
@@ -411,7 +409,7 @@ async fn a_burst_of_guesses_is_decided_one_at_a_time(backend: Backend) {
     let wait: u64 = header(&response, "retry-after").parse().unwrap();
     actix_web::rt::time::sleep(Duration::from_millis(1000 * wait + 200)).await;
     // The delay is over: 16 guesses at once. One is evaluated; the count it adds blocks the rest.
-    let token = common::browser::csrf_token(&guesser.text("/admin/login/").await);
+    let token = crate::common::browser::csrf_token(&guesser.text("/admin/login/").await);
     let body = format!("csrfmiddlewaretoken={token}&username=admin&password=guess");
     let burst = (0..16).map(|_| post_raw(&guesser, "/admin/login/", body.clone()));
     let statuses: Vec<u16> = futures_util::future::join_all(burst)
@@ -426,7 +424,7 @@ async fn a_burst_of_guesses_is_decided_one_at_a_time(backend: Backend) {
 
 async fn counts_are_shared_by_instances_and_survive_a_restart(backend: Backend) {
     let first = site_with_django_data(&backend).await;
-    let second = spawn_on(common::TestDatabase::reuse(&first.database), first.db.clone(), &[]);
+    let second = spawn_on(crate::common::TestDatabase::reuse(&first.database), first.db.clone(), &[]);
     for (n, site) in [&first, &second, &first, &second, &first].iter().enumerate() {
         let browser = Browser::with_address(site, "192.0.2.44");
         assert_eq!(
@@ -440,7 +438,7 @@ async fn counts_are_shared_by_instances_and_survive_a_restart(backend: Backend) 
         assert_eq!(browser.login("admin", "guess").await.status().as_u16(), 429);
     }
     // A new instance (a restart) knows the count too.
-    let restarted = spawn_on(common::TestDatabase::reuse(&first.database), first.db.clone(), &[]);
+    let restarted = spawn_on(crate::common::TestDatabase::reuse(&first.database), first.db.clone(), &[]);
     let browser = Browser::with_address(&restarted, "192.0.2.44");
     assert_eq!(browser.login("admin", "guess").await.status().as_u16(), 429);
 }
@@ -450,7 +448,7 @@ async fn forwarded_for_is_trusted_only_from_configured_proxies(backend: Backend)
     // No proxy in front: the client's own X-Forwarded-For is ignored, a new value per
     // request walks past nothing.
     let direct = spawn_on(
-        common::TestDatabase::reuse(&behind_router.database),
+        crate::common::TestDatabase::reuse(&behind_router.database),
         behind_router.db.clone(),
         &[("TRUSTED_PROXY_COUNT", "0")],
     );
@@ -487,7 +485,7 @@ async fn impossible_usernames_are_refused_before_they_are_counted(backend: Backe
 async fn the_panic_page_carries_every_header(backend: Backend) {
     let app = site_with_django_data(&backend).await;
     let admin = logged_in_admin(&app).await;
-    let csrf = common::browser::csrf_token(&admin.text("/admin/debug/panic/").await);
+    let csrf = crate::common::browser::csrf_token(&admin.text("/admin/debug/panic/").await);
     let response = admin
         .post("/admin/debug/panic/", &[("csrfmiddlewaretoken", csrf.as_str())])
         .await;
@@ -510,7 +508,7 @@ async fn the_panic_page_carries_every_header(backend: Backend) {
 async fn https_is_enforced_where_configured(backend: Backend) {
     let plain = site_with_django_data(&backend).await;
     let strict = spawn_on(
-        common::TestDatabase::reuse(&plain.database),
+        crate::common::TestDatabase::reuse(&plain.database),
         plain.db.clone(),
         &[("SECURE_SSL_REDIRECT", "true"), ("DYNO", "web.1")],
     );
@@ -536,7 +534,7 @@ async fn https_is_enforced_where_configured(backend: Backend) {
     assert!(header(&over_https, "set-cookie").contains("Secure"));
     // Secure cookies even on a plain-http request when asked (a TLS proxy that says nothing).
     let cookies_only = spawn_on(
-        common::TestDatabase::reuse(&plain.database),
+        crate::common::TestDatabase::reuse(&plain.database),
         plain.db.clone(),
         &[("CSRF_COOKIE_SECURE", "true")],
     );
@@ -563,7 +561,7 @@ async fn a_forged_flash_message_is_not_shown(backend: Backend) {
     assert!(!response.text().await.unwrap().contains("Pay now"));
     // The site's own messages still show.
     let admin = logged_in_admin(&app).await;
-    let csrf = common::browser::csrf_token(&admin.text("/admin/").await);
+    let csrf = crate::common::browser::csrf_token(&admin.text("/admin/").await);
     let saved = admin
         .post(
             "/admin/lettings/letting/1/change/",
@@ -592,7 +590,7 @@ async fn changing_ones_own_password_keeps_this_session_and_ends_the_others(backe
         .first(&mut *app.db.get().unwrap())
         .unwrap();
     let form_page = format!("/admin/auth/user/{admin_id}/password/");
-    let csrf = common::browser::csrf_token(&here.text(&form_page).await);
+    let csrf = crate::common::browser::csrf_token(&here.text(&form_page).await);
     let response = here
         .post(
             &form_page,
@@ -616,9 +614,9 @@ async fn changing_ones_own_password_keeps_this_session_and_ends_the_others(backe
 
 async fn spellings_of_one_page_share_one_cache_entry(backend: Backend) {
     use actix_web::web;
-    use oc_lettings::startup::AppState;
-    let (database, db) = common::prepared_database(&backend, true);
-    let state = web::Data::new(AppState::new(db, common::settings_for(&database)).unwrap());
+    use oc_lettings::state::AppState;
+    let (database, db) = crate::common::prepared_database(&backend, true);
+    let state = web::Data::new(AppState::new(db, crate::common::settings_for(&database)).unwrap());
     for raw in ["1", "01", "001", "+1"] {
         let response = oc_lettings::lettings::views::detail(state.clone(), web::Path::from(raw.to_owned())).await;
         let status = response
@@ -675,7 +673,7 @@ fn raw_exchange(address: &str, head: &str, body: &[u8], pace: Duration) -> (Stri
 
 #[actix_web::test]
 async fn oversized_heads_are_refused_and_slow_bodies_cut_off() {
-    let app = common::spawn_app(&Backend::Sqlite, true).await;
+    let app = crate::common::spawn_app(&Backend::Sqlite, true).await;
     let address = app.address.clone();
     let answers = actix_web::rt::task::spawn_blocking(move || {
         let long_line = format!("GET /lettings/?q={} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", "a".repeat(9000));

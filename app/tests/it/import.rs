@@ -3,8 +3,6 @@
 //! changes nothing, and bad input is a one-line error with nothing written.
 #![allow(clippy::unwrap_used)]
 
-#[macro_use]
-mod common;
 
 use std::process::Command;
 
@@ -18,7 +16,7 @@ use oc_lettings::db::DbConnection;
 use oc_lettings::lettings::model::{Address, Letting};
 use oc_lettings::profiles::model::Profile;
 
-use common::{django_fixture, prepared_database, Backend, TestDatabase};
+use crate::common::{django_fixture, prepared_database, Backend, TestDatabase};
 
 const ORIGINAL: &str = "oc-lettings-site.sqlite3";
 const REFACTORED: &str = "oc-lettings-refactored.sqlite3";

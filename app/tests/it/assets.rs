@@ -2,12 +2,10 @@
 //! immutable caching, brotli/gzip by Accept-Encoding, ETag/304, HEAD, content types.
 #![allow(clippy::unwrap_used)]
 
-#[macro_use]
-mod common;
 
 use std::io::Read;
 
-use common::{header, spawn_app, Backend, TestApp};
+use crate::common::{header, spawn_app, Backend, TestApp};
 
 /// The stylesheet URL the pages link (the content-hashed name).
 async fn stylesheet_url(app: &TestApp) -> String {

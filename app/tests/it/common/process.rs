@@ -1,6 +1,6 @@
 //! The real binary as a child process (`oc-lettings serve` on a free port, its log lines
 //! collected), a loopback server posing as Sentry's ingest endpoint, and admin log-in helpers.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;

@@ -1,0 +1,37 @@
+//! `AppState`: what every handler can reach (the database, the settings, the signing key,
+//! the page cache). Below the router: it imports no handler, so routes, middleware and
+//! views all point down at it.
+
+use crate::config::Settings;
+use crate::db::Database;
+use crate::page_cache::PageCache;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub db: Database,
+    pub settings: Settings,
+    /// Signs session and CSRF cookies: SECRET_KEY, or (DEBUG without one) a random key for
+    /// this process only.
+    pub signing_key: Vec<u8>,
+    pub pages: PageCache,
+}
+
+impl AppState {
+    pub fn new(db: Database, settings: Settings) -> Result<Self, getrandom::Error> {
+        let signing_key = match &settings.secret_key {
+            Some(key) => key.expose().as_bytes().to_vec(),
+            None => {
+                let mut key = vec![0u8; 32];
+                getrandom::fill(&mut key)?;
+                key
+            }
+        };
+        let pages = PageCache::new(std::time::Duration::from_secs(settings.page_cache_seconds));
+        Ok(AppState {
+            db,
+            settings,
+            signing_key,
+            pages,
+        })
+    }
+}
