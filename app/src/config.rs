@@ -225,7 +225,13 @@ pub fn parse_bool(raw: &str) -> Option<bool> {
 
 /// A whole number setting within `range` (`default` when unset); `expected` says what it
 /// is in the error ("1-256").
-fn number_in<T>(raw: Option<String>, name: &'static str, range: std::ops::RangeInclusive<T>, default: T, expected: &str) -> Result<T, ConfigError>
+fn number_in<T>(
+    raw: Option<String>,
+    name: &'static str,
+    range: std::ops::RangeInclusive<T>,
+    default: T,
+    expected: &str,
+) -> Result<T, ConfigError>
 where
     T: std::str::FromStr + PartialOrd,
 {
@@ -257,7 +263,13 @@ impl Settings {
             Some(raw) => parse_bool(&raw).ok_or_else(|| invalid(name, format!("expected true or false, got {raw:?}"))),
         };
 
-        let port = number_in(get("PORT"), "PORT", 0..=u16::MAX, 8000, "a port number 0-65535 (0: any free port)")?;
+        let port = number_in(
+            get("PORT"),
+            "PORT",
+            0..=u16::MAX,
+            8000,
+            "a port number 0-65535 (0: any free port)",
+        )?;
         // A Heroku dyno (DYNO is set) must listen on every interface, as the image does; it
         // sits behind one router, which speaks https to the world.
         let on_heroku = get("DYNO").is_some();
@@ -321,7 +333,13 @@ impl Settings {
                     "production".into()
                 }
             });
-        let page_cache_seconds = number_in(get("PAGE_CACHE_SECONDS"), "PAGE_CACHE_SECONDS", 0..=3600, 2, "0-3600 seconds")?;
+        let page_cache_seconds = number_in(
+            get("PAGE_CACHE_SECONDS"),
+            "PAGE_CACHE_SECONDS",
+            0..=3600,
+            2,
+            "0-3600 seconds",
+        )?;
         let trusted_proxy_count = number_in(
             get("TRUSTED_PROXY_COUNT"),
             "TRUSTED_PROXY_COUNT",

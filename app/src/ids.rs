@@ -19,7 +19,18 @@ mod tests {
         assert_eq!(parse_id("1"), Some(1));
         assert_eq!(parse_id("007"), Some(7));
         assert_eq!(parse_id("2147483647"), Some(i32::MAX));
-        for bad in ["", "0", "-1", "+1", " 1", "1.0", "2147483648", "99999999999", "abc", "１"] {
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "+1",
+            " 1",
+            "1.0",
+            "2147483648",
+            "99999999999",
+            "abc",
+            "１",
+        ] {
             assert_eq!(parse_id(bad), None, "{bad:?}");
         }
     }

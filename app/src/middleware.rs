@@ -19,9 +19,9 @@ use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
 use futures_util::{FutureExt, StreamExt};
 use tracing::Instrument;
 
-use crate::tokens;
 use crate::errors::{error_page, error_page_because, AppError};
 use crate::state::AppState;
+use crate::tokens;
 
 pub const REQUEST_ID: &str = "x-request-id";
 

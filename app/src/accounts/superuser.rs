@@ -2,12 +2,12 @@
 
 use diesel::prelude::*;
 
-use super::password::{hash_password, HashError};
-use crate::forms::{clean, FieldSpec, Form, FormErrors};
 use super::fields::{EMAIL, PASSWORD_FIELDS, USERNAME};
+use super::password::{hash_password, HashError};
 use crate::clock::now;
 use crate::db::schema::auth_user;
 use crate::db::{DbConnection, DbError};
+use crate::forms::{clean, FieldSpec, Form, FormErrors};
 
 /// The admin's user fields: the same rules for a superuser made on the command line.
 const FIELDS: &[FieldSpec] = &[USERNAME, EMAIL, PASSWORD_FIELDS[0]];

@@ -5,16 +5,16 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use tera::Context;
 
-use super::render::{admin_page, redirect};
 use super::extract::{AnonymousForm, StaffForm};
+use super::render::{admin_page, redirect};
 use super::request::{client_address, cookie, current_staff, expired, safe_next, session_token, CSRF_COOKIE};
 use super::{session, throttle};
-use crate::tokens;
 use crate::accounts::password::{self, Verification};
 use crate::db::schema::auth_user;
 use crate::db::{DbConnection, DbError};
 use crate::errors::AppError;
 use crate::state::AppState;
+use crate::tokens;
 
 /// Django's message: it does not say which of the two was wrong.
 pub const LOGIN_FAILED: &str =
@@ -69,14 +69,15 @@ pub async fn login_form(req: HttpRequest, state: web::Data<AppState>) -> Result<
 
 /// The stored credentials of a username: (id, hash, may log in to the admin).
 fn load_credentials(conn: &mut DbConnection, username: &str) -> Result<Option<(i32, String, bool)>, DbError> {
-    let row: Option<(i32, String, bool, bool)> = crate::db::first(auth_user::table
-        .filter(auth_user::username.eq(username))
-        .select((
+    let row: Option<(i32, String, bool, bool)> = crate::db::first(
+        auth_user::table.filter(auth_user::username.eq(username)).select((
             auth_user::id,
             auth_user::password,
             auth_user::is_active,
             auth_user::is_staff,
-        )), conn)?;
+        )),
+        conn,
+    )?;
     Ok(row.map(|(id, hash, active, staff)| (id, hash, active && staff)))
 }
 

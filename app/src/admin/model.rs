@@ -142,7 +142,13 @@ pub trait ObjectAction: Sync {
     /// against the username).
     fn prefill(&self, _form: &mut Form, _title: &str) {}
     /// Applies the cleaned form to object `id`, for staff member `actor`; the message to show.
-    fn run(&self, conn: &mut DbConnection, id: i32, values: &Cleaned, actor: &StaffSession) -> Result<String, SaveError>;
+    fn run(
+        &self,
+        conn: &mut DbConnection,
+        id: i32,
+        values: &Cleaned,
+        actor: &StaffSession,
+    ) -> Result<String, SaveError>;
 }
 
 pub trait AdminModel: Sync {

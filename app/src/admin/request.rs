@@ -4,11 +4,11 @@
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{web, HttpRequest};
 
-use crate::forms::Form;
 use super::session::{self, StaffSession};
-use crate::tokens;
 use crate::errors::AppError;
+use crate::forms::Form;
 use crate::state::AppState;
+use crate::tokens;
 
 /// Name of the CSRF field in every admin form (Django's).
 pub const CSRF_FIELD: &str = "csrfmiddlewaretoken";

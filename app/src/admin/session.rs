@@ -4,9 +4,9 @@
 use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 
-use crate::tokens;
 use crate::db::schema::{admin_session, auth_user};
 use crate::db::{DbConnection, DbError};
+use crate::tokens;
 
 pub const COOKIE: &str = "oc_session";
 /// Django's default session age: two weeks.

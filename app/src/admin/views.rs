@@ -362,7 +362,16 @@ pub async fn add_form(
 ) -> Page {
     let model = model_for(&staff, &path.0, &path.1)?;
     let page = add_page(model.meta());
-    render_form(&req, &state, &staff, model, page, &Form::default(), &FormErrors::default()).await
+    render_form(
+        &req,
+        &state,
+        &staff,
+        model,
+        page,
+        &Form::default(),
+        &FormErrors::default(),
+    )
+    .await
 }
 
 /// `POST /admin/{app}/{model}/add/`
@@ -523,7 +532,16 @@ pub async fn action_form(
 ) -> Page {
     let (model, action, id, title) = action_for(&state, &staff, &path).await?;
     let page = action_page(model, action, id, &title);
-    render_form(&req, &state, &staff, model, page, &Form::default(), &FormErrors::default()).await
+    render_form(
+        &req,
+        &state,
+        &staff,
+        model,
+        page,
+        &Form::default(),
+        &FormErrors::default(),
+    )
+    .await
 }
 
 /// `POST /admin/{app}/{model}/{id}/{action}/`

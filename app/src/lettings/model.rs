@@ -48,9 +48,6 @@ pub struct LettingDetail {
     pub address: Address,
 }
 
-    raw.parse::<i32>().ok().filter(|id| *id > 0)
-}
-
 pub fn list_lettings(conn: &mut DbConnection) -> Result<Vec<LettingSummary>, DbError> {
     Ok(lettings_letting::table
         .select((lettings_letting::id, lettings_letting::title))

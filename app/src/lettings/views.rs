@@ -4,10 +4,10 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
 use super::model::{list_lettings, load_letting, LettingDetail, LettingSummary};
-use crate::ids::parse_id;
 use crate::errors::AppError;
-use crate::state::AppState;
+use crate::ids::parse_id;
 use crate::page_cache::cached_page;
+use crate::state::AppState;
 use crate::templates::render;
 
 #[derive(Serialize)]

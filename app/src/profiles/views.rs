@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use super::model::{list_profiles, load_profile, ProfileDetail, ProfileSummary};
 use crate::errors::AppError;
-use crate::state::AppState;
 use crate::page_cache::cached_page;
+use crate::state::AppState;
 use crate::templates::render;
 
 #[derive(Serialize)]

@@ -3,7 +3,6 @@
 //! CSRF failures and login throttling, on both backends.
 #![allow(clippy::unwrap_used)]
 
-
 use diesel::prelude::*;
 use oc_lettings::accounts::password::hash_password;
 use oc_lettings::db::schema::{auth_user, lettings_address, lettings_letting, profiles_profile};
@@ -669,7 +668,71 @@ async fn lists_are_paginated(backend: Backend) {
     assert_eq!(irvine.matches("/change/\">").count(), 50);
 }
 
+/// Django's `UserAdmin` hooks: "Save" on a new user continues to its details, "Save and
+/// add another" adds another; the change form links the user's password page and shows
+/// what no form changes.
+async fn adding_a_user_follows_djangos_user_admin(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let browser = logged_in_admin(&app).await;
+    let add = "/admin/auth/user/add/";
+    let response = browser
+        .submit(
+            add,
+            add,
+            &[
+                ("username", "dora"),
+                ("password1", "a fine password"),
+                ("password2", "a fine password"),
+                ("_save", ""),
+            ],
+        )
+        .await;
+    let location = header(&response, "location");
+    assert!(
+        location.starts_with("/admin/auth/user/") && location.ends_with("/change/"),
+        "{location}"
+    );
+    let html = browser.text(&location).await;
+    assert!(html.contains("/password/\">Change this user’s password</a>"), "{html}");
+    assert!(html.contains("Date joined") && html.contains("Last login") && html.contains("never"));
+    let response = browser
+        .submit(
+            add,
+            add,
+            &[
+                ("username", "erin"),
+                ("password1", "a fine password"),
+                ("password2", "a fine password"),
+                ("_addanother", ""),
+            ],
+        )
+        .await;
+    assert_redirect(&response, add);
+    // Other models keep Django's default: "Save" goes back to the list.
+    let response = browser
+        .submit(
+            "/admin/lettings/letting/1/change/",
+            "/admin/lettings/letting/1/change/",
+            &[("title", "Saved"), ("address", "1"), ("_save", "")],
+        )
+        .await;
+    assert_redirect(&response, "/admin/lettings/letting/");
+    assert!(!browser
+        .text("/admin/lettings/letting/1/change/")
+        .await
+        .contains("password"));
+    assert_eq!(
+        browser
+            .get("/admin/lettings/letting/1/password/")
+            .await
+            .status()
+            .as_u16(),
+        404
+    );
+}
+
 on_both_backends!(async:
+    adding_a_user_follows_djangos_user_admin,
     a_django_user_logs_in_with_the_old_password,
     wrong_passwords_and_non_staff_are_refused,
     every_admin_page_requires_a_session,

@@ -2,7 +2,6 @@
 //! immutable caching, brotli/gzip by Accept-Encoding, ETag/304, HEAD, content types.
 #![allow(clippy::unwrap_used)]
 
-
 use std::io::Read;
 
 use crate::common::{header, spawn_app, Backend, TestApp};

@@ -4,7 +4,6 @@
 //! chromedriver is absent, the test says so in one line.
 #![allow(clippy::unwrap_used)]
 
-
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,6 @@
 //! non-zero exit), and `serve` answering real requests then stopping cleanly on SIGTERM.
 #![allow(clippy::unwrap_used)]
 
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -159,7 +158,11 @@ fn assert_every_page(address: &str) {
         .unwrap();
     runtime.block_on(async {
         for (path, content) in PAGES {
-            let response = crate::common::client().get(format!("{address}{path}")).send().await.unwrap();
+            let response = crate::common::client()
+                .get(format!("{address}{path}"))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(response.status().as_u16(), 200, "GET {path}");
             assert!(
                 response.text().await.unwrap().contains(content),

@@ -2,7 +2,6 @@
 //! two instances start at once; demo data goes only into an empty database.
 #![allow(clippy::unwrap_used)]
 
-
 use std::sync::{Arc, Barrier};
 
 use diesel::prelude::*;

@@ -3,7 +3,6 @@
 //! changes nothing, and bad input is a one-line error with nothing written.
 #![allow(clippy::unwrap_used)]
 
-
 use std::process::Command;
 
 use chrono::NaiveDate;

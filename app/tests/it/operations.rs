@@ -3,7 +3,6 @@
 //! graceful shutdown with a request in flight, and `check --deploy`.
 #![allow(clippy::unwrap_used)]
 
-
 use crate::common::process::{blocking, create_superuser, csrf_token, FakeSentry, Server, SECRET};
 
 use std::io::{Read, Write};

@@ -2,7 +2,6 @@
 //! HEAD, health checks, security headers, and bad input (always a 404 page, never a 500).
 #![allow(clippy::unwrap_used)]
 
-
 use crate::common::{element_text, header, list_links, spawn_app, spawn_app_with_broken_db, Backend};
 
 const LETTING_TITLES: [&str; 6] = [

@@ -4,7 +4,6 @@
 //! really stop and start it; where those programs are absent it says so in one line.
 #![allow(clippy::unwrap_used)]
 
-
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -3,7 +3,6 @@
 //! login throttling that cannot be turned against staff, HTTPS and headers, the page cache.
 #![allow(clippy::unwrap_used)]
 
-
 use std::time::Duration;
 
 use crate::common::process::{blocking, create_superuser, csrf_token, log_in, FakeSentry, Server};
@@ -424,7 +423,11 @@ async fn a_burst_of_guesses_is_decided_one_at_a_time(backend: Backend) {
 
 async fn counts_are_shared_by_instances_and_survive_a_restart(backend: Backend) {
     let first = site_with_django_data(&backend).await;
-    let second = spawn_on(crate::common::TestDatabase::reuse(&first.database), first.db.clone(), &[]);
+    let second = spawn_on(
+        crate::common::TestDatabase::reuse(&first.database),
+        first.db.clone(),
+        &[],
+    );
     for (n, site) in [&first, &second, &first, &second, &first].iter().enumerate() {
         let browser = Browser::with_address(site, "192.0.2.44");
         assert_eq!(
@@ -438,7 +441,11 @@ async fn counts_are_shared_by_instances_and_survive_a_restart(backend: Backend) 
         assert_eq!(browser.login("admin", "guess").await.status().as_u16(), 429);
     }
     // A new instance (a restart) knows the count too.
-    let restarted = spawn_on(crate::common::TestDatabase::reuse(&first.database), first.db.clone(), &[]);
+    let restarted = spawn_on(
+        crate::common::TestDatabase::reuse(&first.database),
+        first.db.clone(),
+        &[],
+    );
     let browser = Browser::with_address(&restarted, "192.0.2.44");
     assert_eq!(browser.login("admin", "guess").await.status().as_u16(), 429);
 }

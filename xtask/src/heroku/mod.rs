@@ -126,7 +126,15 @@ pub enum DeployStep {
 /// The steps of `deploy`, in order (the health check only when it is asked for).
 pub fn deploy_plan(wait: &Wait) -> Vec<DeployStep> {
     use DeployStep::*;
-    let mut plan = vec![CheckApp, BuildIfMissing, Login, Push, ReadImageId, Release, FollowRelease];
+    let mut plan = vec![
+        CheckApp,
+        BuildIfMissing,
+        Login,
+        Push,
+        ReadImageId,
+        Release,
+        FollowRelease,
+    ];
     if !wait.health_check.is_zero() {
         plan.push(HealthCheck);
     }
@@ -157,9 +165,17 @@ impl DeployStep {
             DeployStep::CheckApp => format!("check the app: GET /apps/{app} (stack must be `container`)"),
             DeployStep::BuildIfMissing => format!("build {} unless it exists", d.image.sha_tag()),
             DeployStep::Login => format!("docker login --username _ --password-stdin {}", d.registry),
-            DeployStep::Push => format!("docker tag {} {} && docker push {}", d.image.sha_tag(), d.remote, d.remote),
+            DeployStep::Push => format!(
+                "docker tag {} {} && docker push {}",
+                d.image.sha_tag(),
+                d.remote,
+                d.remote
+            ),
             DeployStep::ReadImageId => format!("read the image id (config digest) of {} from the registry", d.remote),
-            DeployStep::Release => format!("release: PATCH /apps/{app}/formation (Accept: {})", api::ACCEPT_DOCKER_RELEASES),
+            DeployStep::Release => format!(
+                "release: PATCH /apps/{app}/formation (Accept: {})",
+                api::ACCEPT_DOCKER_RELEASES
+            ),
             DeployStep::FollowRelease => {
                 format!("wait for the release: GET /apps/{app}/releases until it succeeds or fails")
             }
@@ -197,7 +213,8 @@ impl DeployStep {
                     "docker tag",
                     config.docker(d.runner).args(["tag", &d.image.sha_tag(), &d.remote]),
                 )?;
-                d.runner.run("docker push", config.docker(d.runner).args(["push", &d.remote]))?;
+                d.runner
+                    .run("docker push", config.docker(d.runner).args(["push", &d.remote]))?;
             }
             DeployStep::ReadImageId => {
                 d.image_id = api::config_digest(&d.registry, &format!("{}/web", d.heroku.app), "latest", "_", &d.key)?;

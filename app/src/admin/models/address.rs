@@ -2,11 +2,11 @@
 
 use diesel::prelude::*;
 
-use crate::forms::{Cleaned, FieldKind, FieldSpec, Form};
 use crate::admin::model::{lower, AdminModel, ListPage, ListQuery, ListRow, ModelMeta, SaveError, PER_PAGE};
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{lettings_address as address, lettings_letting};
 use crate::db::{DbConnection, DbError};
+use crate::forms::{Cleaned, FieldKind, FieldSpec, Form};
 use crate::lettings::model::Address;
 
 pub struct Addresses;
@@ -67,7 +67,7 @@ static META: ModelMeta = ModelMeta {
 type Boxed<'a> = address::BoxedQuery<'a, MultiBackend>;
 
 fn filtered(query: &ListQuery) -> Boxed<'static> {
-    let mut sql: Boxed<'static> = crate::db::first(address::table.into_boxed();
+    let mut sql: Boxed<'static> = address::table.into_boxed();
     if !query.search.trim().is_empty() {
         let pattern = query.pattern();
         let number = query.search.trim().parse::<i32>().unwrap_or(-1);
@@ -131,9 +131,7 @@ impl AdminModel for Addresses {
     }
 
     fn load(&self, conn: &mut DbConnection, id: i32) -> Result<Option<Form>, DbError> {
-        let row: Option<Address> = address::table
-            .find(id)
-            .select(Address::as_select()), conn)?;
+        let row: Option<Address> = crate::db::first(address::table.find(id).select(Address::as_select()), conn)?;
         Ok(row.map(|a| {
             let mut form = Form::default();
             form.set("number", a.number.to_string());
@@ -147,9 +145,7 @@ impl AdminModel for Addresses {
     }
 
     fn describe(&self, conn: &mut DbConnection, id: i32) -> Result<Option<String>, DbError> {
-        let row: Option<Address> = crate::db::first(address::table
-            .find(id)
-            .select(Address::as_select()), conn)?;
+        let row: Option<Address> = crate::db::first(address::table.find(id).select(Address::as_select()), conn)?;
         Ok(row.map(|a| a.to_string()))
     }
 

@@ -4,13 +4,13 @@ use std::collections::BTreeMap;
 
 use diesel::prelude::*;
 
-use crate::forms::{Choices, Cleaned, FieldKind, FieldSpec, Form, FormErrors};
 use crate::admin::model::{
     lower, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta, SaveError, PER_PAGE,
 };
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{lettings_address as address, lettings_letting as letting};
 use crate::db::{DbConnection, DbError};
+use crate::forms::{Choices, Cleaned, FieldKind, FieldSpec, Form, FormErrors};
 use crate::lettings::model::Address;
 
 pub struct Lettings;
@@ -48,7 +48,7 @@ type Boxed<'a> =
     diesel::helper_types::IntoBoxed<'a, diesel::helper_types::InnerJoin<letting::table, address::table>, MultiBackend>;
 
 fn filtered(query: &ListQuery) -> Boxed<'static> {
-    let mut sql: Boxed<'static> = crate::db::first(letting::table.inner_join(address::table).into_boxed();
+    let mut sql: Boxed<'static> = letting::table.inner_join(address::table).into_boxed();
     if !query.search.trim().is_empty() {
         let pattern = query.pattern();
         sql = sql.filter(
@@ -94,9 +94,10 @@ impl AdminModel for Lettings {
     }
 
     fn load(&self, conn: &mut DbConnection, id: i32) -> Result<Option<Form>, DbError> {
-        let row: Option<(String, i32)> = letting::table
-            .find(id)
-            .select((letting::title, letting::address_id)), conn)?;
+        let row: Option<(String, i32)> = crate::db::first(
+            letting::table.find(id).select((letting::title, letting::address_id)),
+            conn,
+        )?;
         Ok(row.map(|(title, address_id)| {
             let mut form = Form::default();
             form.set("title", title);
@@ -106,7 +107,7 @@ impl AdminModel for Lettings {
     }
 
     fn describe(&self, conn: &mut DbConnection, id: i32) -> Result<Option<String>, DbError> {
-        Ok(crate::db::first(letting::table.find(id).select(letting::title), conn)?)
+        crate::db::first(letting::table.find(id).select(letting::title), conn)
     }
 
     fn choices(&self, conn: &mut DbConnection) -> Result<Choices, DbError> {

@@ -4,13 +4,13 @@ use std::collections::BTreeMap;
 
 use diesel::prelude::*;
 
-use crate::forms::{Choices, Cleaned, FieldKind, FieldSpec, Form, FormErrors};
 use crate::admin::model::{
     lower, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta, SaveError, PER_PAGE,
 };
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{auth_user as user, profiles_profile as profile};
 use crate::db::{DbConnection, DbError};
+use crate::forms::{Choices, Cleaned, FieldKind, FieldSpec, Form, FormErrors};
 
 pub struct Profiles;
 pub static PROFILES: Profiles = Profiles;
@@ -47,7 +47,7 @@ type Boxed<'a> =
     diesel::helper_types::IntoBoxed<'a, diesel::helper_types::InnerJoin<profile::table, user::table>, MultiBackend>;
 
 fn filtered(query: &ListQuery) -> Boxed<'static> {
-    let mut sql: Boxed<'static> = crate::db::first(profile::table.inner_join(user::table).into_boxed();
+    let mut sql: Boxed<'static> = profile::table.inner_join(user::table).into_boxed();
     if !query.search.trim().is_empty() {
         let pattern = query.pattern();
         sql = sql.filter(
@@ -93,9 +93,12 @@ impl AdminModel for Profiles {
     }
 
     fn load(&self, conn: &mut DbConnection, id: i32) -> Result<Option<Form>, DbError> {
-        let row: Option<(i32, String)> = profile::table
-            .find(id)
-            .select((profile::user_id, profile::favorite_city)), conn)?;
+        let row: Option<(i32, String)> = crate::db::first(
+            profile::table
+                .find(id)
+                .select((profile::user_id, profile::favorite_city)),
+            conn,
+        )?;
         Ok(row.map(|(user_id, city)| {
             let mut form = Form::default();
             form.set("user", user_id.to_string());
@@ -105,10 +108,13 @@ impl AdminModel for Profiles {
     }
 
     fn describe(&self, conn: &mut DbConnection, id: i32) -> Result<Option<String>, DbError> {
-        Ok(crate::db::first(profile::table
-            .inner_join(user::table)
-            .filter(profile::id.eq(id))
-            .select(user::username), conn)?)
+        crate::db::first(
+            profile::table
+                .inner_join(user::table)
+                .filter(profile::id.eq(id))
+                .select(user::username),
+            conn,
+        )
     }
 
     fn choices(&self, conn: &mut DbConnection) -> Result<Choices, DbError> {

@@ -5,7 +5,6 @@ use diesel::prelude::*;
 
 use crate::accounts::fields::{EMAIL, PASSWORD_FIELDS, USERNAME};
 use crate::accounts::password;
-use crate::forms::{Cleaned, FieldKind, FieldSpec, Form};
 use crate::admin::model::{
     lower, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta, ObjectAction, Pressed, SaveError,
     PER_PAGE,
@@ -14,6 +13,7 @@ use crate::admin::session::{self, StaffSession};
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{auth_user as user, profiles_profile as profile};
 use crate::db::{DbConnection, DbError};
+use crate::forms::{Cleaned, FieldKind, FieldSpec, Form};
 
 pub struct Users;
 pub static USERS: Users = Users;
@@ -71,7 +71,7 @@ static META: ModelMeta = ModelMeta {
 type Boxed<'a> = user::BoxedQuery<'a, MultiBackend>;
 
 fn filtered(query: &ListQuery) -> Boxed<'static> {
-    let mut sql: Boxed<'static> = crate::db::first(user::table.into_boxed();
+    let mut sql: Boxed<'static> = user::table.into_boxed();
     if !query.search.trim().is_empty() {
         let pattern = query.pattern();
         sql = sql.filter(
@@ -167,9 +167,8 @@ impl AdminModel for Users {
 
     fn load(&self, conn: &mut DbConnection, id: i32) -> Result<Option<Form>, DbError> {
         type Row = (String, String, String, String, bool, bool, bool);
-        let row: Option<Row> = user::table
-            .find(id)
-            .select((
+        let row: Option<Row> = crate::db::first(
+            user::table.find(id).select((
                 user::username,
                 user::first_name,
                 user::last_name,
@@ -177,7 +176,9 @@ impl AdminModel for Users {
                 user::is_active,
                 user::is_staff,
                 user::is_superuser,
-            )), conn)?;
+            )),
+            conn,
+        )?;
         Ok(row.map(|(username, first, last, email, active, staff, superuser)| {
             let mut form = Form::default();
             form.set("username", username);
@@ -192,7 +193,7 @@ impl AdminModel for Users {
     }
 
     fn describe(&self, conn: &mut DbConnection, id: i32) -> Result<Option<String>, DbError> {
-        Ok(crate::db::first(user::table.find(id).select(user::username), conn)?)
+        crate::db::first(user::table.find(id).select(user::username), conn)
     }
 
     fn save(&self, conn: &mut DbConnection, id: Option<i32>, values: &Cleaned) -> Result<i32, SaveError> {
@@ -252,7 +253,8 @@ impl AdminModel for Users {
     }
 
     fn actions(&self) -> &'static [&'static dyn ObjectAction] {
-        &[&SET_PASSWORD]
+        static ACTIONS: [&dyn ObjectAction; 1] = [&SET_PASSWORD];
+        &ACTIONS
     }
 
     fn readonly(&self, conn: &mut DbConnection, id: i32) -> Result<Vec<(&'static str, String)>, DbError> {
@@ -308,7 +310,13 @@ impl ObjectAction for SetPassword {
         form.set("username", title);
     }
 
-    fn run(&self, conn: &mut DbConnection, id: i32, values: &Cleaned, actor: &StaffSession) -> Result<String, SaveError> {
+    fn run(
+        &self,
+        conn: &mut DbConnection,
+        id: i32,
+        values: &Cleaned,
+        actor: &StaffSession,
+    ) -> Result<String, SaveError> {
         let hash = password::hash_password(&values.text("password1"))?;
         // Changing one's own password keeps this session (Django's update_session_auth_hash).
         let keep = (id == actor.user_id).then_some(actor.token_hash.as_str());

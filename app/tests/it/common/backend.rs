@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
 
@@ -109,13 +108,6 @@ impl TestDatabase {
         match &self.url {
             DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
             DatabaseUrl::Postgres(url) => url.expose().to_owned(),
-        }
-    }
-
-    pub fn sqlite_path(&self) -> Option<PathBuf> {
-        match &self.url {
-            DatabaseUrl::Sqlite(path) => Some(path.clone()),
-            DatabaseUrl::Postgres(_) => None,
         }
     }
 }
