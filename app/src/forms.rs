@@ -246,6 +246,61 @@ fn clean_field(spec: &FieldSpec, form: &Form) -> Result<Value, String> {
     }
 }
 
+/// Cleans a model's typed form field by field: each getter takes the field's `FieldSpec`
+/// constant (a misspelled field is a compile error, not an empty string) and returns its
+/// cleaned value, or a placeholder with the error recorded beside the field; `finish`
+/// gives the typed form, or every error at once.
+pub struct Cleaner<'f> {
+    form: &'f Form,
+    errors: FormErrors,
+}
+
+impl<'f> Cleaner<'f> {
+    pub fn new(form: &'f Form) -> Self {
+        Cleaner {
+            form,
+            errors: FormErrors::default(),
+        }
+    }
+
+    fn value(&mut self, spec: &FieldSpec) -> Option<Value> {
+        match clean_field(spec, self.form) {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.errors.add(spec.name, message);
+                None
+            }
+        }
+    }
+
+    pub fn text(&mut self, spec: &FieldSpec) -> String {
+        match self.value(spec) {
+            Some(Value::Text(text)) => text,
+            _ => String::new(),
+        }
+    }
+
+    pub fn int(&mut self, spec: &FieldSpec) -> i32 {
+        match self.value(spec) {
+            Some(Value::Int(n)) => n,
+            _ => 0,
+        }
+    }
+
+    pub fn bool(&mut self, spec: &FieldSpec) -> bool {
+        matches!(self.value(spec), Some(Value::Bool(true)))
+    }
+
+    /// `typed` if every field was valid, else every error.
+    pub fn finish<T>(self, typed: T) -> Result<T, FormErrors> {
+        if self.errors.is_empty() {
+            Ok(typed)
+        } else {
+            Err(self.errors)
+        }
+    }
+}
+
 /// Cleans every field; all errors at once, each beside its field.
 pub fn clean(specs: &[FieldSpec], form: &Form) -> Result<Cleaned, FormErrors> {
     let mut cleaned = Cleaned::default();

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use diesel::prelude::*;
+use diesel::query_dsl::methods::{LimitDsl, OffsetDsl, SelectDsl, ThenOrderDsl};
 use diesel::sql_types::Text;
 
 use super::models;
@@ -80,6 +82,53 @@ pub struct ListRow {
 pub struct ListPage {
     pub rows: Vec<ListRow>,
     pub total: i64,
+}
+
+/// A list column's sort: the query ordered by that column (ascending, or descending when
+/// asked) after whatever order it had. Each model keeps one per column, in a table.
+pub type SortKey<Q> = fn(Q, bool) -> Q;
+
+/// `query` ordered by `column` next, ascending or descending.
+pub fn by<Q, C>(query: Q, column: C, descending: bool) -> Q
+where
+    C: diesel::ExpressionMethods,
+    Q: ThenOrderDsl<diesel::dsl::Asc<C>, Output = Q> + ThenOrderDsl<diesel::dsl::Desc<C>, Output = Q>,
+{
+    if descending {
+        ThenOrderDsl::then_order_by(query, column.desc())
+    } else {
+        ThenOrderDsl::then_order_by(query, column.asc())
+    }
+}
+
+/// One page of a list (Django's `Paginator`; crates.io's `Paginate` is the model): how
+/// many rows `filtered()` matches, and `filtered()` sorted by the asked column's key
+/// (newest first otherwise, and as the tie-break, so pages are stable), limited to the
+/// asked page. The caller selects its columns and loads.
+pub fn paginate<Q>(
+    conn: &mut DbConnection,
+    query: &ListQuery,
+    filtered: impl Fn() -> Q,
+    sort_keys: &[SortKey<Q>],
+    newest_first: fn(Q) -> Q,
+) -> Result<(i64, Q), DbError>
+where
+    Q: SelectDsl<diesel::dsl::CountStar> + LimitDsl<Output = Q> + OffsetDsl<Output = Q>,
+    diesel::dsl::Select<Q, diesel::dsl::CountStar>:
+        diesel::query_dsl::LoadQuery<'static, DbConnection, i64> + RunQueryDsl<DbConnection>,
+{
+    let total: i64 = SelectDsl::select(filtered(), diesel::dsl::count_star()).get_result(conn)?;
+    let chosen = query
+        .sort
+        .and_then(|(column, descending)| Some((*sort_keys.get(column)?, descending)));
+    let sorted = match chosen {
+        Some((key, descending)) => newest_first(key(filtered(), descending)),
+        None => newest_first(filtered()),
+    };
+    Ok((
+        total,
+        OffsetDsl::offset(LimitDsl::limit(sorted, PER_PAGE), query.offset()),
+    ))
 }
 
 /// Why a save did not happen.
@@ -162,8 +211,9 @@ pub trait AdminModel: Sync {
     fn choices(&self, _conn: &mut DbConnection) -> Result<Choices, DbError> {
         Ok(BTreeMap::new())
     }
-    /// Inserts (`id` None) or updates; returns the row's id.
-    fn save(&self, conn: &mut DbConnection, id: Option<i32>, values: &Cleaned) -> Result<i32, SaveError>;
+    /// Cleans `form` into the model's typed add (`id` None) or change form, then inserts or
+    /// updates; returns the row's id. A form that does not clean is `SaveError::Invalid`.
+    fn save(&self, conn: &mut DbConnection, id: Option<i32>, form: &Form) -> Result<i32, SaveError>;
     /// What deleting the row deletes with it ("Letting: …").
     fn cascades(&self, _conn: &mut DbConnection, _id: i32) -> Result<Vec<String>, DbError> {
         Ok(Vec::new())
@@ -204,6 +254,14 @@ pub fn find(app: &str, name: &str) -> Option<&'static dyn AdminModel> {
     registry()
         .into_iter()
         .find(|m| m.meta().app == app && m.meta().name == name)
+}
+
+/// A choice field whose row does not exist (any more): Django's message, beside `field`.
+pub fn invalid_choice(field: &str) -> SaveError {
+    SaveError::Invalid(FormErrors::field(
+        field,
+        "Select a valid choice. That choice is not one of the available choices.",
+    ))
 }
 
 /// A unique-constraint violation as a form error on `field`, anything else as it is.

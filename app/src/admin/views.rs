@@ -292,6 +292,17 @@ async fn render_form(
     admin_page(req, Some(staff), "admin/change_form.html", context, StatusCode::OK)
 }
 
+/// A form page before anything was submitted.
+async fn blank_form(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    staff: &StaffSession,
+    model: &'static dyn AdminModel,
+    page: FormPage,
+) -> Page {
+    render_form(req, state, staff, model, page, &Form::default(), &FormErrors::default()).await
+}
+
 fn add_page(meta: &'static ModelMeta) -> FormPage {
     FormPage {
         heading: format!("Add {}", meta.verbose),
@@ -314,22 +325,18 @@ fn change_page(meta: &'static ModelMeta, id: i32, title: &str) -> FormPage {
     }
 }
 
-/// Validates and saves; `Ok(Err(errors))` when the form must be shown again.
+/// Cleans and saves; `Ok(Err(errors))` when the form must be shown again.
 async fn clean_and_save(
     state: &web::Data<AppState>,
     model: &'static dyn AdminModel,
-    specs: &'static [FieldSpec],
     form: &Form,
     id: Option<i32>,
 ) -> Result<Result<(i32, String), FormErrors>, AppError> {
-    let cleaned = match clean(specs, form) {
-        Ok(cleaned) => cleaned,
-        Err(errors) => return Ok(Err(errors)),
-    };
+    let form = form.clone();
     let outcome = state
         .db
         .run(move |conn| {
-            Ok(match model.save(conn, id, &cleaned) {
+            Ok(match model.save(conn, id, &form) {
                 Ok(id) => Ok((id, model.describe(conn, id)?.unwrap_or_default())),
                 Err(err) => Err(err),
             })
@@ -362,16 +369,7 @@ pub async fn add_form(
 ) -> Page {
     let model = model_for(&staff, &path.0, &path.1)?;
     let page = add_page(model.meta());
-    render_form(
-        &req,
-        &state,
-        &staff,
-        model,
-        page,
-        &Form::default(),
-        &FormErrors::default(),
-    )
-    .await
+    blank_form(&req, &state, &staff, model, page).await
 }
 
 /// `POST /admin/{app}/{model}/add/`
@@ -383,7 +381,7 @@ pub async fn add(
 ) -> Page {
     let model = model_for(&staff, &path.0, &path.1)?;
     let meta = model.meta();
-    match clean_and_save(&state, model, meta.add_fields, &form, None).await? {
+    match clean_and_save(&state, model, &form, None).await? {
         Ok((id, title)) => {
             let message = format!("The {} “{title}” was added successfully.", meta.verbose);
             let location = model.after_add(Pressed::of(&form), id);
@@ -435,7 +433,7 @@ pub async fn change(
     let id = object_id(&path.2)?;
     let title = existing_title(&state, model, id).await?;
     let meta = model.meta();
-    match clean_and_save(&state, model, meta.change_fields, &form, Some(id)).await? {
+    match clean_and_save(&state, model, &form, Some(id)).await? {
         Ok((id, title)) => {
             let message = format!("The {} “{title}” was changed successfully.", meta.verbose);
             let location = model.after_change(Pressed::of(&form), id);
@@ -532,16 +530,7 @@ pub async fn action_form(
 ) -> Page {
     let (model, action, id, title) = action_for(&state, &staff, &path).await?;
     let page = action_page(model, action, id, &title);
-    render_form(
-        &req,
-        &state,
-        &staff,
-        model,
-        page,
-        &Form::default(),
-        &FormErrors::default(),
-    )
-    .await
+    blank_form(&req, &state, &staff, model, page).await
 }
 
 /// `POST /admin/{app}/{model}/{id}/{action}/`

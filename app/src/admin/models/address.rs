@@ -2,54 +2,91 @@
 
 use diesel::prelude::*;
 
-use crate::admin::model::{lower, AdminModel, ListPage, ListQuery, ListRow, ModelMeta, SaveError, PER_PAGE};
+use crate::admin::model::{
+    by, lower, paginate, AdminModel, ListPage, ListQuery, ListRow, ModelMeta, SaveError, SortKey,
+};
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{lettings_address as address, lettings_letting};
 use crate::db::{DbConnection, DbError};
-use crate::forms::{Cleaned, FieldKind, FieldSpec, Form};
+use crate::forms::{Cleaner, FieldKind, FieldSpec, Form, FormErrors};
 use crate::lettings::model::Address;
 
 pub struct Addresses;
 pub static ADDRESSES: Addresses = Addresses;
 
-const FIELDS: &[FieldSpec] = &[
-    FieldSpec {
-        name: "number",
-        label: "Number",
-        kind: FieldKind::Integer { min: 0, max: 9999 },
-        help: "",
-    },
-    FieldSpec {
-        name: "street",
-        label: "Street",
-        kind: FieldKind::Text { min: 1, max: 64 },
-        help: "",
-    },
-    FieldSpec {
-        name: "city",
-        label: "City",
-        kind: FieldKind::Text { min: 1, max: 64 },
-        help: "",
-    },
-    FieldSpec {
-        name: "state",
-        label: "State",
-        kind: FieldKind::Letters { len: 2 },
-        help: "Two letters, e.g. GA.",
-    },
-    FieldSpec {
-        name: "zip_code",
-        label: "Zip code",
-        kind: FieldKind::Integer { min: 0, max: 99999 },
-        help: "",
-    },
-    FieldSpec {
-        name: "country_iso_code",
-        label: "Country iso code",
-        kind: FieldKind::Letters { len: 3 },
-        help: "ISO 3166-1 alpha-3, e.g. USA.",
-    },
-];
+const NUMBER: FieldSpec = FieldSpec {
+    name: "number",
+    label: "Number",
+    kind: FieldKind::Integer { min: 0, max: 9999 },
+    help: "",
+};
+const STREET: FieldSpec = FieldSpec {
+    name: "street",
+    label: "Street",
+    kind: FieldKind::Text { min: 1, max: 64 },
+    help: "",
+};
+const CITY: FieldSpec = FieldSpec {
+    name: "city",
+    label: "City",
+    kind: FieldKind::Text { min: 1, max: 64 },
+    help: "",
+};
+const STATE: FieldSpec = FieldSpec {
+    name: "state",
+    label: "State",
+    kind: FieldKind::Letters { len: 2 },
+    help: "Two letters, e.g. GA.",
+};
+const ZIP_CODE: FieldSpec = FieldSpec {
+    name: "zip_code",
+    label: "Zip code",
+    kind: FieldKind::Integer { min: 0, max: 99999 },
+    help: "",
+};
+const COUNTRY_ISO_CODE: FieldSpec = FieldSpec {
+    name: "country_iso_code",
+    label: "Country iso code",
+    kind: FieldKind::Letters { len: 3 },
+    help: "ISO 3166-1 alpha-3, e.g. USA.",
+};
+const FIELDS: &[FieldSpec] = &[NUMBER, STREET, CITY, STATE, ZIP_CODE, COUNTRY_ISO_CODE];
+
+/// The address form, cleaned.
+struct AddressForm {
+    number: i32,
+    street: String,
+    city: String,
+    state: String,
+    zip_code: i32,
+    country_iso_code: String,
+}
+
+impl AddressForm {
+    fn clean(form: &Form) -> Result<Self, FormErrors> {
+        let mut fields = Cleaner::new(form);
+        let typed = AddressForm {
+            number: fields.int(&NUMBER),
+            street: fields.text(&STREET),
+            city: fields.text(&CITY),
+            state: fields.text(&STATE),
+            zip_code: fields.int(&ZIP_CODE),
+            country_iso_code: fields.text(&COUNTRY_ISO_CODE),
+        };
+        fields.finish(typed)
+    }
+
+    fn into_form(self) -> Form {
+        let mut form = Form::default();
+        form.set(NUMBER.name, self.number.to_string());
+        form.set(STREET.name, self.street);
+        form.set(CITY.name, self.city);
+        form.set(STATE.name, self.state);
+        form.set(ZIP_CODE.name, self.zip_code.to_string());
+        form.set(COUNTRY_ISO_CODE.name, self.country_iso_code);
+        form
+    }
+}
 
 static META: ModelMeta = ModelMeta {
     app: "lettings",
@@ -57,7 +94,7 @@ static META: ModelMeta = ModelMeta {
     name: "address",
     verbose: "address",
     plural: "addresses",
-    columns: &["Address", "City", "State", "Zip code", "Country iso code"],
+    columns: &COLUMNS,
     add_fields: FIELDS,
     change_fields: FIELDS,
     search_help: "number, street, city, state, zip code or country",
@@ -65,6 +102,18 @@ static META: ModelMeta = ModelMeta {
 };
 
 type Boxed<'a> = address::BoxedQuery<'a, MultiBackend>;
+
+/// The list page's columns; each sorts by its key in `SORT_KEYS` (one per column, or
+/// the build fails).
+const COLUMNS: [&str; 5] = ["Address", "City", "State", "Zip code", "Country iso code"];
+
+const SORT_KEYS: [SortKey<Boxed<'static>>; COLUMNS.len()] = [
+    |q, d| by(by(q, address::street, d), address::number, d),
+    |q, d| by(q, address::city, d),
+    |q, d| by(q, address::state, d),
+    |q, d| by(q, address::zip_code, d),
+    |q, d| by(q, address::country_iso_code, d),
+];
 
 fn filtered(query: &ListQuery) -> Boxed<'static> {
     let mut sql: Boxed<'static> = address::table.into_boxed();
@@ -91,27 +140,14 @@ impl AdminModel for Addresses {
     }
 
     fn list(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<ListPage, DbError> {
-        let total = filtered(query).count().get_result(conn)?;
-        let sql = filtered(query);
-        let sql = match query.sort {
-            Some((0, false)) => sql.order((address::street.asc(), address::number.asc())),
-            Some((0, true)) => sql.order((address::street.desc(), address::number.desc())),
-            Some((1, false)) => sql.order(address::city.asc()),
-            Some((1, true)) => sql.order(address::city.desc()),
-            Some((2, false)) => sql.order(address::state.asc()),
-            Some((2, true)) => sql.order(address::state.desc()),
-            Some((3, false)) => sql.order(address::zip_code.asc()),
-            Some((3, true)) => sql.order(address::zip_code.desc()),
-            Some((4, false)) => sql.order(address::country_iso_code.asc()),
-            Some((4, true)) => sql.order(address::country_iso_code.desc()),
-            _ => sql.order(address::id.desc()),
-        };
-        let rows: Vec<Address> = sql
-            .then_order_by(address::id.desc())
-            .limit(PER_PAGE)
-            .offset(query.offset())
-            .select(Address::as_select())
-            .load(conn)?;
+        let (total, page) = paginate(
+            conn,
+            query,
+            || filtered(query),
+            &SORT_KEYS,
+            |q| by(q, address::id, true),
+        )?;
+        let rows: Vec<Address> = page.select(Address::as_select()).load(conn)?;
         Ok(ListPage {
             total,
             rows: rows
@@ -133,14 +169,15 @@ impl AdminModel for Addresses {
     fn load(&self, conn: &mut DbConnection, id: i32) -> Result<Option<Form>, DbError> {
         let row: Option<Address> = crate::db::first(address::table.find(id).select(Address::as_select()), conn)?;
         Ok(row.map(|a| {
-            let mut form = Form::default();
-            form.set("number", a.number.to_string());
-            form.set("street", a.street);
-            form.set("city", a.city);
-            form.set("state", a.state);
-            form.set("zip_code", a.zip_code.to_string());
-            form.set("country_iso_code", a.country_iso_code);
-            form
+            AddressForm {
+                number: a.number,
+                street: a.street,
+                city: a.city,
+                state: a.state,
+                zip_code: a.zip_code,
+                country_iso_code: a.country_iso_code,
+            }
+            .into_form()
         }))
     }
 
@@ -149,14 +186,15 @@ impl AdminModel for Addresses {
         Ok(row.map(|a| a.to_string()))
     }
 
-    fn save(&self, conn: &mut DbConnection, id: Option<i32>, values: &Cleaned) -> Result<i32, SaveError> {
+    fn save(&self, conn: &mut DbConnection, id: Option<i32>, form: &Form) -> Result<i32, SaveError> {
+        let values = AddressForm::clean(form).map_err(SaveError::Invalid)?;
         let changes = (
-            address::number.eq(values.int("number")),
-            address::street.eq(values.text("street")),
-            address::city.eq(values.text("city")),
-            address::state.eq(values.text("state")),
-            address::zip_code.eq(values.int("zip_code")),
-            address::country_iso_code.eq(values.text("country_iso_code")),
+            address::number.eq(values.number),
+            address::street.eq(&values.street),
+            address::city.eq(&values.city),
+            address::state.eq(&values.state),
+            address::zip_code.eq(values.zip_code),
+            address::country_iso_code.eq(&values.country_iso_code),
         );
         match id {
             Some(id) => {

@@ -5,31 +5,53 @@ use std::collections::BTreeMap;
 use diesel::prelude::*;
 
 use crate::admin::model::{
-    lower, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta, SaveError, PER_PAGE,
+    by, invalid_choice, lower, paginate, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta,
+    SaveError, SortKey,
 };
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{lettings_address as address, lettings_letting as letting};
 use crate::db::{DbConnection, DbError};
-use crate::forms::{Choices, Cleaned, FieldKind, FieldSpec, Form, FormErrors};
+use crate::forms::{Choices, Cleaner, FieldKind, FieldSpec, Form, FormErrors};
 use crate::lettings::model::Address;
 
 pub struct Lettings;
 pub static LETTINGS: Lettings = Lettings;
 
-const FIELDS: &[FieldSpec] = &[
-    FieldSpec {
-        name: "title",
-        label: "Title",
-        kind: FieldKind::Text { min: 1, max: 256 },
-        help: "",
-    },
-    FieldSpec {
-        name: "address",
-        label: "Address",
-        kind: FieldKind::Choice,
-        help: "Each address has at most one letting.",
-    },
-];
+const TITLE: FieldSpec = FieldSpec {
+    name: "title",
+    label: "Title",
+    kind: FieldKind::Text { min: 1, max: 256 },
+    help: "",
+};
+const ADDRESS: FieldSpec = FieldSpec {
+    name: "address",
+    label: "Address",
+    kind: FieldKind::Choice,
+    help: "Each address has at most one letting.",
+};
+const FIELDS: &[FieldSpec] = &[TITLE, ADDRESS];
+
+/// The letting form, cleaned.
+struct LettingForm {
+    title: String,
+    address: i32,
+}
+
+impl LettingForm {
+    fn clean(form: &Form) -> Result<Self, FormErrors> {
+        let mut fields = Cleaner::new(form);
+        let title = fields.text(&TITLE);
+        let address = fields.int(&ADDRESS);
+        fields.finish(LettingForm { title, address })
+    }
+
+    fn into_form(self) -> Form {
+        let mut form = Form::default();
+        form.set(TITLE.name, self.title);
+        form.set(ADDRESS.name, self.address.to_string());
+        form
+    }
+}
 
 static META: ModelMeta = ModelMeta {
     app: "lettings",
@@ -37,7 +59,7 @@ static META: ModelMeta = ModelMeta {
     name: "letting",
     verbose: "letting",
     plural: "lettings",
-    columns: &["Title", "Address"],
+    columns: &COLUMNS,
     add_fields: FIELDS,
     change_fields: FIELDS,
     search_help: "title or street",
@@ -46,6 +68,15 @@ static META: ModelMeta = ModelMeta {
 
 type Boxed<'a> =
     diesel::helper_types::IntoBoxed<'a, diesel::helper_types::InnerJoin<letting::table, address::table>, MultiBackend>;
+
+/// The list page's columns; each sorts by its key in `SORT_KEYS` (one per column, or
+/// the build fails).
+const COLUMNS: [&str; 2] = ["Title", "Address"];
+
+const SORT_KEYS: [SortKey<Boxed<'static>>; COLUMNS.len()] = [
+    |q, d| by(q, letting::title, d),
+    |q, d| by(by(q, address::street, d), address::number, d),
+];
 
 fn filtered(query: &ListQuery) -> Boxed<'static> {
     let mut sql: Boxed<'static> = letting::table.inner_join(address::table).into_boxed();
@@ -67,18 +98,14 @@ impl AdminModel for Lettings {
     }
 
     fn list(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<ListPage, DbError> {
-        let total = filtered(query).count().get_result(conn)?;
-        let sql = match query.sort {
-            Some((0, false)) => filtered(query).order(letting::title.asc()),
-            Some((0, true)) => filtered(query).order(letting::title.desc()),
-            Some((1, false)) => filtered(query).order((address::street.asc(), address::number.asc())),
-            Some((1, true)) => filtered(query).order((address::street.desc(), address::number.desc())),
-            _ => filtered(query).order(letting::id.desc()),
-        };
-        let rows: Vec<(i32, String, Address)> = sql
-            .then_order_by(letting::id.desc())
-            .limit(PER_PAGE)
-            .offset(query.offset())
+        let (total, page) = paginate(
+            conn,
+            query,
+            || filtered(query),
+            &SORT_KEYS,
+            |q| by(q, letting::id, true),
+        )?;
+        let rows: Vec<(i32, String, Address)> = page
             .select((letting::id, letting::title, Address::as_select()))
             .load(conn)?;
         Ok(ListPage {
@@ -98,12 +125,7 @@ impl AdminModel for Lettings {
             letting::table.find(id).select((letting::title, letting::address_id)),
             conn,
         )?;
-        Ok(row.map(|(title, address_id)| {
-            let mut form = Form::default();
-            form.set("title", title);
-            form.set("address", address_id.to_string());
-            form
-        }))
+        Ok(row.map(|(title, address)| LettingForm { title, address }.into_form()))
     }
 
     fn describe(&self, conn: &mut DbConnection, id: i32) -> Result<Option<String>, DbError> {
@@ -119,27 +141,21 @@ impl AdminModel for Lettings {
             .into_iter()
             .map(|a| (a.id.to_string(), a.to_string()))
             .collect();
-        Ok(BTreeMap::from([("address", options)]))
+        Ok(BTreeMap::from([(ADDRESS.name, options)]))
     }
 
-    fn save(&self, conn: &mut DbConnection, id: Option<i32>, values: &Cleaned) -> Result<i32, SaveError> {
-        let address_id = values.int("address");
+    fn save(&self, conn: &mut DbConnection, id: Option<i32>, form: &Form) -> Result<i32, SaveError> {
+        let values = LettingForm::clean(form).map_err(SaveError::Invalid)?;
         conn.transaction(|conn| {
             let exists: i64 = address::table
-                .filter(address::id.eq(address_id))
+                .filter(address::id.eq(values.address))
                 .count()
                 .get_result(conn)?;
             if exists == 0 {
-                return Err(SaveError::Invalid(FormErrors::field(
-                    "address",
-                    "Select a valid choice. That choice is not one of the available choices.",
-                )));
+                return Err(invalid_choice(ADDRESS.name));
             }
-            let changes = (
-                letting::title.eq(values.text("title")),
-                letting::address_id.eq(address_id),
-            );
-            let taken = |err| unique_violation(err, "address", "Letting with this Address already exists.");
+            let changes = (letting::title.eq(&values.title), letting::address_id.eq(values.address));
+            let taken = |err| unique_violation(err, ADDRESS.name, "Letting with this Address already exists.");
             match id {
                 Some(id) => {
                     diesel::update(letting::table.find(id))

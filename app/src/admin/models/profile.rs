@@ -5,30 +5,52 @@ use std::collections::BTreeMap;
 use diesel::prelude::*;
 
 use crate::admin::model::{
-    lower, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta, SaveError, PER_PAGE,
+    by, invalid_choice, lower, paginate, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta,
+    SaveError, SortKey,
 };
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{auth_user as user, profiles_profile as profile};
 use crate::db::{DbConnection, DbError};
-use crate::forms::{Choices, Cleaned, FieldKind, FieldSpec, Form, FormErrors};
+use crate::forms::{Choices, Cleaner, FieldKind, FieldSpec, Form, FormErrors};
 
 pub struct Profiles;
 pub static PROFILES: Profiles = Profiles;
 
-const FIELDS: &[FieldSpec] = &[
-    FieldSpec {
-        name: "user",
-        label: "User",
-        kind: FieldKind::Choice,
-        help: "Each user has at most one profile.",
-    },
-    FieldSpec {
-        name: "favorite_city",
-        label: "Favorite city",
-        kind: FieldKind::Text { min: 0, max: 64 },
-        help: "",
-    },
-];
+const USER: FieldSpec = FieldSpec {
+    name: "user",
+    label: "User",
+    kind: FieldKind::Choice,
+    help: "Each user has at most one profile.",
+};
+const FAVORITE_CITY: FieldSpec = FieldSpec {
+    name: "favorite_city",
+    label: "Favorite city",
+    kind: FieldKind::Text { min: 0, max: 64 },
+    help: "",
+};
+const FIELDS: &[FieldSpec] = &[USER, FAVORITE_CITY];
+
+/// The profile form, cleaned.
+struct ProfileForm {
+    user: i32,
+    favorite_city: String,
+}
+
+impl ProfileForm {
+    fn clean(form: &Form) -> Result<Self, FormErrors> {
+        let mut fields = Cleaner::new(form);
+        let user = fields.int(&USER);
+        let favorite_city = fields.text(&FAVORITE_CITY);
+        fields.finish(ProfileForm { user, favorite_city })
+    }
+
+    fn into_form(self) -> Form {
+        let mut form = Form::default();
+        form.set(USER.name, self.user.to_string());
+        form.set(FAVORITE_CITY.name, self.favorite_city);
+        form
+    }
+}
 
 static META: ModelMeta = ModelMeta {
     app: "profiles",
@@ -36,7 +58,7 @@ static META: ModelMeta = ModelMeta {
     name: "profile",
     verbose: "profile",
     plural: "profiles",
-    columns: &["User", "Favorite city"],
+    columns: &COLUMNS,
     add_fields: FIELDS,
     change_fields: FIELDS,
     search_help: "username or favorite city",
@@ -45,6 +67,13 @@ static META: ModelMeta = ModelMeta {
 
 type Boxed<'a> =
     diesel::helper_types::IntoBoxed<'a, diesel::helper_types::InnerJoin<profile::table, user::table>, MultiBackend>;
+
+/// The list page's columns; each sorts by its key in `SORT_KEYS` (one per column, or
+/// the build fails).
+const COLUMNS: [&str; 2] = ["User", "Favorite city"];
+
+const SORT_KEYS: [SortKey<Boxed<'static>>; COLUMNS.len()] =
+    [|q, d| by(q, user::username, d), |q, d| by(q, profile::favorite_city, d)];
 
 fn filtered(query: &ListQuery) -> Boxed<'static> {
     let mut sql: Boxed<'static> = profile::table.inner_join(user::table).into_boxed();
@@ -66,18 +95,14 @@ impl AdminModel for Profiles {
     }
 
     fn list(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<ListPage, DbError> {
-        let total = filtered(query).count().get_result(conn)?;
-        let sql = match query.sort {
-            Some((0, false)) => filtered(query).order(user::username.asc()),
-            Some((0, true)) => filtered(query).order(user::username.desc()),
-            Some((1, false)) => filtered(query).order(profile::favorite_city.asc()),
-            Some((1, true)) => filtered(query).order(profile::favorite_city.desc()),
-            _ => filtered(query).order(profile::id.desc()),
-        };
-        let rows: Vec<(i32, String, String)> = sql
-            .then_order_by(profile::id.desc())
-            .limit(PER_PAGE)
-            .offset(query.offset())
+        let (total, page) = paginate(
+            conn,
+            query,
+            || filtered(query),
+            &SORT_KEYS,
+            |q| by(q, profile::id, true),
+        )?;
+        let rows: Vec<(i32, String, String)> = page
             .select((profile::id, user::username, profile::favorite_city))
             .load(conn)?;
         Ok(ListPage {
@@ -99,12 +124,7 @@ impl AdminModel for Profiles {
                 .select((profile::user_id, profile::favorite_city)),
             conn,
         )?;
-        Ok(row.map(|(user_id, city)| {
-            let mut form = Form::default();
-            form.set("user", user_id.to_string());
-            form.set("favorite_city", city);
-            form
-        }))
+        Ok(row.map(|(user, favorite_city)| ProfileForm { user, favorite_city }.into_form()))
     }
 
     fn describe(&self, conn: &mut DbConnection, id: i32) -> Result<Option<String>, DbError> {
@@ -123,24 +143,21 @@ impl AdminModel for Profiles {
             .select((user::id, user::username))
             .load(conn)?;
         let options = users.into_iter().map(|(id, name)| (id.to_string(), name)).collect();
-        Ok(BTreeMap::from([("user", options)]))
+        Ok(BTreeMap::from([(USER.name, options)]))
     }
 
-    fn save(&self, conn: &mut DbConnection, id: Option<i32>, values: &Cleaned) -> Result<i32, SaveError> {
-        let user_id = values.int("user");
+    fn save(&self, conn: &mut DbConnection, id: Option<i32>, form: &Form) -> Result<i32, SaveError> {
+        let values = ProfileForm::clean(form).map_err(SaveError::Invalid)?;
         conn.transaction(|conn| {
-            let exists: i64 = user::table.filter(user::id.eq(user_id)).count().get_result(conn)?;
+            let exists: i64 = user::table.filter(user::id.eq(values.user)).count().get_result(conn)?;
             if exists == 0 {
-                return Err(SaveError::Invalid(FormErrors::field(
-                    "user",
-                    "Select a valid choice. That choice is not one of the available choices.",
-                )));
+                return Err(invalid_choice(USER.name));
             }
             let changes = (
-                profile::user_id.eq(user_id),
-                profile::favorite_city.eq(values.text("favorite_city")),
+                profile::user_id.eq(values.user),
+                profile::favorite_city.eq(&values.favorite_city),
             );
-            let taken = |err| unique_violation(err, "user", "Profile with this User already exists.");
+            let taken = |err| unique_violation(err, USER.name, "Profile with this User already exists.");
             match id {
                 Some(id) => {
                     diesel::update(profile::table.find(id))

@@ -3,57 +3,117 @@
 
 use diesel::prelude::*;
 
-use crate::accounts::fields::{EMAIL, PASSWORD_FIELDS, USERNAME};
+use crate::accounts::fields::{EMAIL, PASSWORD1, PASSWORD2, PASSWORD_FIELDS, USERNAME};
 use crate::accounts::password;
 use crate::admin::model::{
-    lower, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta, ObjectAction, Pressed, SaveError,
-    PER_PAGE,
+    by, lower, paginate, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta, ObjectAction, Pressed,
+    SaveError, SortKey,
 };
 use crate::admin::session::{self, StaffSession};
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{auth_user as user, profiles_profile as profile};
 use crate::db::{DbConnection, DbError};
-use crate::forms::{Cleaned, FieldKind, FieldSpec, Form};
+use crate::forms::{Cleaned, Cleaner, FieldKind, FieldSpec, Form, FormErrors};
 
 pub struct Users;
 pub static USERS: Users = Users;
 
-const ADD_FIELDS: &[FieldSpec] = &[USERNAME, PASSWORD_FIELDS[0], PASSWORD_FIELDS[1]];
+const FIRST_NAME: FieldSpec = FieldSpec {
+    name: "first_name",
+    label: "First name",
+    kind: FieldKind::Text { min: 0, max: 150 },
+    help: "",
+};
+const LAST_NAME: FieldSpec = FieldSpec {
+    name: "last_name",
+    label: "Last name",
+    kind: FieldKind::Text { min: 0, max: 150 },
+    help: "",
+};
+const IS_ACTIVE: FieldSpec = FieldSpec {
+    name: "is_active",
+    label: "Active",
+    kind: FieldKind::Checkbox,
+    help: "Unselect this instead of deleting accounts.",
+};
+const IS_STAFF: FieldSpec = FieldSpec {
+    name: "is_staff",
+    label: "Staff status",
+    kind: FieldKind::Checkbox,
+    help: "Designates whether the user can log into this admin site.",
+};
+const IS_SUPERUSER: FieldSpec = FieldSpec {
+    name: "is_superuser",
+    label: "Superuser status",
+    kind: FieldKind::Checkbox,
+    help: "Designates that this user can also manage users.",
+};
 
+const ADD_FIELDS: &[FieldSpec] = &[USERNAME, PASSWORD1, PASSWORD2];
 const CHANGE_FIELDS: &[FieldSpec] = &[
     USERNAME,
-    FieldSpec {
-        name: "first_name",
-        label: "First name",
-        kind: FieldKind::Text { min: 0, max: 150 },
-        help: "",
-    },
-    FieldSpec {
-        name: "last_name",
-        label: "Last name",
-        kind: FieldKind::Text { min: 0, max: 150 },
-        help: "",
-    },
+    FIRST_NAME,
+    LAST_NAME,
     EMAIL,
-    FieldSpec {
-        name: "is_active",
-        label: "Active",
-        kind: FieldKind::Checkbox,
-        help: "Unselect this instead of deleting accounts.",
-    },
-    FieldSpec {
-        name: "is_staff",
-        label: "Staff status",
-        kind: FieldKind::Checkbox,
-        help: "Designates whether the user can log into this admin site.",
-    },
-    FieldSpec {
-        name: "is_superuser",
-        label: "Superuser status",
-        kind: FieldKind::Checkbox,
-        help: "Designates that this user can also manage users.",
-    },
+    IS_ACTIVE,
+    IS_STAFF,
+    IS_SUPERUSER,
 ];
+
+/// The add form, cleaned: a username and a password (given twice).
+struct UserAddForm {
+    username: String,
+    password: String,
+}
+
+impl UserAddForm {
+    fn clean(form: &Form) -> Result<Self, FormErrors> {
+        let mut fields = Cleaner::new(form);
+        let username = fields.text(&USERNAME);
+        let password = fields.text(&PASSWORD1);
+        fields.text(&PASSWORD2);
+        fields.finish(UserAddForm { username, password })
+    }
+}
+
+/// The change form, cleaned (the password has its own page).
+struct UserChangeForm {
+    username: String,
+    first_name: String,
+    last_name: String,
+    email: String,
+    is_active: bool,
+    is_staff: bool,
+    is_superuser: bool,
+}
+
+impl UserChangeForm {
+    fn clean(form: &Form) -> Result<Self, FormErrors> {
+        let mut fields = Cleaner::new(form);
+        let typed = UserChangeForm {
+            username: fields.text(&USERNAME),
+            first_name: fields.text(&FIRST_NAME),
+            last_name: fields.text(&LAST_NAME),
+            email: fields.text(&EMAIL),
+            is_active: fields.bool(&IS_ACTIVE),
+            is_staff: fields.bool(&IS_STAFF),
+            is_superuser: fields.bool(&IS_SUPERUSER),
+        };
+        fields.finish(typed)
+    }
+
+    fn into_form(self) -> Form {
+        let mut form = Form::default();
+        form.set(USERNAME.name, self.username);
+        form.set(FIRST_NAME.name, self.first_name);
+        form.set(LAST_NAME.name, self.last_name);
+        form.set(EMAIL.name, self.email);
+        form.set(IS_ACTIVE.name, flag(self.is_active));
+        form.set(IS_STAFF.name, flag(self.is_staff));
+        form.set(IS_SUPERUSER.name, flag(self.is_superuser));
+        form
+    }
+}
 
 static META: ModelMeta = ModelMeta {
     app: "auth",
@@ -61,7 +121,7 @@ static META: ModelMeta = ModelMeta {
     name: "user",
     verbose: "user",
     plural: "users",
-    columns: &["Username", "Email address", "First name", "Last name", "Staff status"],
+    columns: &COLUMNS,
     add_fields: ADD_FIELDS,
     change_fields: CHANGE_FIELDS,
     search_help: "username, first name, last name or email address",
@@ -69,6 +129,18 @@ static META: ModelMeta = ModelMeta {
 };
 
 type Boxed<'a> = user::BoxedQuery<'a, MultiBackend>;
+
+/// The list page's columns; each sorts by its key in `SORT_KEYS` (one per column, or
+/// the build fails).
+const COLUMNS: [&str; 5] = ["Username", "Email address", "First name", "Last name", "Staff status"];
+
+const SORT_KEYS: [SortKey<Boxed<'static>>; COLUMNS.len()] = [
+    |q, d| by(q, user::username, d),
+    |q, d| by(q, user::email, d),
+    |q, d| by(q, user::first_name, d),
+    |q, d| by(q, user::last_name, d),
+    |q, d| by(q, user::is_staff, d),
+];
 
 fn filtered(query: &ListQuery) -> Boxed<'static> {
     let mut sql: Boxed<'static> = user::table.into_boxed();
@@ -118,26 +190,9 @@ impl AdminModel for Users {
     }
 
     fn list(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<ListPage, DbError> {
-        let total = filtered(query).count().get_result(conn)?;
-        let sql = filtered(query);
-        let sql = match query.sort {
-            Some((0, false)) => sql.order(user::username.asc()),
-            Some((0, true)) => sql.order(user::username.desc()),
-            Some((1, false)) => sql.order(user::email.asc()),
-            Some((1, true)) => sql.order(user::email.desc()),
-            Some((2, false)) => sql.order(user::first_name.asc()),
-            Some((2, true)) => sql.order(user::first_name.desc()),
-            Some((3, false)) => sql.order(user::last_name.asc()),
-            Some((3, true)) => sql.order(user::last_name.desc()),
-            Some((4, false)) => sql.order(user::is_staff.asc()),
-            Some((4, true)) => sql.order(user::is_staff.desc()),
-            _ => sql.order(user::id.desc()),
-        };
+        let (total, page) = paginate(conn, query, || filtered(query), &SORT_KEYS, |q| by(q, user::id, true))?;
         type Row = (i32, String, String, String, String, bool);
-        let rows: Vec<Row> = sql
-            .then_order_by(user::id.desc())
-            .limit(PER_PAGE)
-            .offset(query.offset())
+        let rows: Vec<Row> = page
             .select((
                 user::id,
                 user::username,
@@ -179,46 +234,51 @@ impl AdminModel for Users {
             )),
             conn,
         )?;
-        Ok(row.map(|(username, first, last, email, active, staff, superuser)| {
-            let mut form = Form::default();
-            form.set("username", username);
-            form.set("first_name", first);
-            form.set("last_name", last);
-            form.set("email", email);
-            form.set("is_active", flag(active));
-            form.set("is_staff", flag(staff));
-            form.set("is_superuser", flag(superuser));
-            form
-        }))
+        Ok(row.map(
+            |(username, first_name, last_name, email, is_active, is_staff, is_superuser)| {
+                UserChangeForm {
+                    username,
+                    first_name,
+                    last_name,
+                    email,
+                    is_active,
+                    is_staff,
+                    is_superuser,
+                }
+                .into_form()
+            },
+        ))
     }
 
     fn describe(&self, conn: &mut DbConnection, id: i32) -> Result<Option<String>, DbError> {
         crate::db::first(user::table.find(id).select(user::username), conn)
     }
 
-    fn save(&self, conn: &mut DbConnection, id: Option<i32>, values: &Cleaned) -> Result<i32, SaveError> {
-        let taken = |err| unique_violation(err, "username", TAKEN);
+    fn save(&self, conn: &mut DbConnection, id: Option<i32>, form: &Form) -> Result<i32, SaveError> {
+        let taken = |err| unique_violation(err, USERNAME.name, TAKEN);
         match id {
             Some(id) => {
+                let values = UserChangeForm::clean(form).map_err(SaveError::Invalid)?;
                 diesel::update(user::table.find(id))
                     .set((
-                        user::username.eq(values.text("username")),
-                        user::first_name.eq(values.text("first_name")),
-                        user::last_name.eq(values.text("last_name")),
-                        user::email.eq(values.text("email")),
-                        user::is_active.eq(values.bool("is_active")),
-                        user::is_staff.eq(values.bool("is_staff")),
-                        user::is_superuser.eq(values.bool("is_superuser")),
+                        user::username.eq(&values.username),
+                        user::first_name.eq(&values.first_name),
+                        user::last_name.eq(&values.last_name),
+                        user::email.eq(&values.email),
+                        user::is_active.eq(values.is_active),
+                        user::is_staff.eq(values.is_staff),
+                        user::is_superuser.eq(values.is_superuser),
                     ))
                     .execute(conn)
                     .map_err(taken)?;
                 Ok(id)
             }
             None => {
-                let hash = password::hash_password(&values.text("password1"))?;
+                let values = UserAddForm::clean(form).map_err(SaveError::Invalid)?;
+                let hash = password::hash_password(&values.password)?;
                 Ok(diesel::insert_into(user::table)
                     .values((
-                        user::username.eq(values.text("username")),
+                        user::username.eq(&values.username),
                         user::password.eq(hash),
                         user::is_active.eq(true),
                         user::date_joined.eq(crate::clock::now()),
