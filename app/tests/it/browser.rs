@@ -16,7 +16,7 @@ use oc_lettings::db::import::import_django;
 use oc_lettings::db::schema::lettings_letting;
 use serde_json::{json, Value};
 
-use crate::common::{django_fixture, spawn_app, Backend};
+use crate::common::{django_fixture, spawn_app, Backend, TestApp};
 
 fn find_program(env: &str, names: &[&str]) -> Option<PathBuf> {
     if let Ok(path) = std::env::var(env) {
@@ -201,22 +201,31 @@ impl Driver {
     }
 }
 
-#[actix_web::test]
-async fn staff_log_in_and_edit_a_letting_in_chromium() {
+/// The site with the original Django data, and headless Chromium driven by chromedriver;
+/// `None` (after one `SKIPPED:` line naming `what`) where either program is missing.
+async fn site_in_chromium(what: &str) -> Option<(TestApp, Driver)> {
     let (Some(chromedriver), Some(chromium)) = (
         find_program("CHROMEDRIVER", &["chromedriver"]),
         find_program("CHROME_BIN", &["chromium", "chromium-browser", "google-chrome"]),
     ) else {
         let _ = writeln!(
             std::io::stderr(),
-            "\nSKIPPED: browser test (no chromium/chromedriver; apt-get install chromium chromium-driver)"
+            "\nSKIPPED: {what} (no chromium/chromedriver; apt-get install chromium chromium-driver)"
         );
-        return;
+        return None;
     };
     let app = spawn_app(&Backend::Sqlite, false).await;
     let source = django_fixture("oc-lettings-site.sqlite3", app.database.dir.path());
     import_django(&source, &mut app.db.get().unwrap()).unwrap();
     let driver = Driver::start(&chromedriver, &chromium).await;
+    Some((app, driver))
+}
+
+#[actix_web::test]
+async fn staff_log_in_and_edit_a_letting_in_chromium() {
+    let Some((app, driver)) = site_in_chromium("browser test").await else {
+        return;
+    };
 
     driver
         .goto(&format!("{}/admin/lettings/letting/1/change/", app.address))
@@ -259,20 +268,9 @@ async fn staff_log_in_and_edit_a_letting_in_chromium() {
 
 #[actix_web::test]
 async fn no_page_breaks_the_content_security_policy() {
-    let (Some(chromedriver), Some(chromium)) = (
-        find_program("CHROMEDRIVER", &["chromedriver"]),
-        find_program("CHROME_BIN", &["chromium", "chromium-browser", "google-chrome"]),
-    ) else {
-        let _ = writeln!(
-            std::io::stderr(),
-            "\nSKIPPED: CSP browser test (no chromium/chromedriver; apt-get install chromium chromium-driver)"
-        );
+    let Some((app, driver)) = site_in_chromium("CSP browser test").await else {
         return;
     };
-    let app = spawn_app(&Backend::Sqlite, false).await;
-    let source = django_fixture("oc-lettings-site.sqlite3", app.database.dir.path());
-    import_django(&source, &mut app.db.get().unwrap()).unwrap();
-    let driver = Driver::start(&chromedriver, &chromium).await;
     let violations = |messages: Vec<String>| -> Vec<String> {
         messages
             .into_iter()

@@ -3,7 +3,7 @@
 //! graceful shutdown with a request in flight, and `check --deploy`.
 #![allow(clippy::unwrap_used)]
 
-use crate::common::process::{blocking, create_superuser, csrf_token, FakeSentry, Server, SECRET};
+use crate::common::process::{blocking, create_superuser, csrf_token, log_in, FakeSentry, Server, SECRET};
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -29,28 +29,7 @@ fn server_errors_and_panics_reach_sentry_and_404s_do_not() {
         404
     );
 
-    let login = client
-        .get(format!("{}/admin/login/", server.base))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    let form = [
-        ("csrfmiddlewaretoken", csrf_token(&login)),
-        ("username", "ops".to_owned()),
-        ("password", "an operations passphrase".to_owned()),
-        ("next", "/admin/".to_owned()),
-    ];
-    assert_eq!(
-        client
-            .post(format!("{}/admin/login/", server.base))
-            .form(&form)
-            .send()
-            .unwrap()
-            .status()
-            .as_u16(),
-        302
-    );
+    log_in(&client, &server.base, "ops", "an operations passphrase");
 
     // The triggers are CSRF-checked POSTs: a GET only shows the button, a forged POST is refused.
     let page = client

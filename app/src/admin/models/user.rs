@@ -367,7 +367,7 @@ impl ObjectAction for SetPassword {
     }
 
     fn prefill(&self, form: &mut Form, title: &str) {
-        form.set("username", title);
+        form.set(USERNAME.name, title);
     }
 
     fn run(
@@ -377,7 +377,7 @@ impl ObjectAction for SetPassword {
         values: &Cleaned,
         actor: &StaffSession,
     ) -> Result<String, SaveError> {
-        let hash = password::hash_password(&values.text("password1"))?;
+        let hash = password::hash_password(&values.text(PASSWORD1.name))?;
         // Changing one's own password keeps this session (Django's update_session_auth_hash).
         let keep = (id == actor.user_id).then_some(actor.token_hash.as_str());
         set_password_hash(conn, id, &hash, keep)?;

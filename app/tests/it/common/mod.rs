@@ -113,16 +113,7 @@ pub fn spawn_on(database: TestDatabase, db: Database, extra: &[(&str, &str)]) ->
 }
 
 fn spawn_with(database: TestDatabase, db: Database) -> TestApp {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = startup::build_server(settings_for(&database), db.clone(), listener).unwrap();
-    actix_web::rt::spawn(server);
-    TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        client: client(),
-        db,
-        database,
-    }
+    spawn_on(database, db, &[])
 }
 
 impl TestApp {
