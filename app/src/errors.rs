@@ -101,6 +101,10 @@ impl ResponseError for AppError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             AppError::Database(DbError::Unavailable(_) | DbError::Connect(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            // The connection died under the query (a database restart): unavailable, not a bug.
+            AppError::Database(DbError::Query(err)) if crate::db::connection::is_connection_lost(err) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AppError::Database(_) | AppError::Template(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

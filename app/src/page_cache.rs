@@ -4,7 +4,7 @@
 //! instance of the site can show the previous version.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
@@ -28,19 +28,45 @@ pub struct PageCache {
     ttl: Duration,
     generation: AtomicU64,
     entries: RwLock<HashMap<String, Entry>>,
+    /// Other instances share the database: the cache is used only while this instance
+    /// hears of their changes (`db::notify`).
+    shared: bool,
+    listening: AtomicBool,
 }
 
 impl PageCache {
+    /// A cache for this process alone (SQLite, or no cache when `ttl` is zero).
     pub fn new(ttl: Duration) -> Self {
         PageCache {
             ttl,
             generation: AtomicU64::new(0),
             entries: RwLock::new(HashMap::new()),
+            shared: false,
+            listening: AtomicBool::new(false),
         }
     }
 
+    /// A cache for one of several instances on one database: off until
+    /// [`set_listening`](Self::set_listening) says their changes are heard.
+    pub fn shared(ttl: Duration) -> Self {
+        PageCache {
+            shared: true,
+            ..PageCache::new(ttl)
+        }
+    }
+
+    /// Whether the listener is connected (a shared cache is used only then).
+    pub fn set_listening(&self, listening: bool) {
+        self.listening.store(listening, Ordering::Release);
+    }
+
     pub fn enabled(&self) -> bool {
-        !self.ttl.is_zero()
+        !self.ttl.is_zero() && (!self.shared || self.listening.load(Ordering::Acquire))
+    }
+
+    /// Whether this cache needs a listener for other instances' changes.
+    pub fn needs_listener(&self) -> bool {
+        self.shared && !self.ttl.is_zero()
     }
 
     /// The page stored under `key`, if it is fresh and no write happened since.
@@ -143,6 +169,23 @@ mod tests {
         cache.invalidate();
         assert_eq!(cache.get("/lettings/", t0), None, "a write clears the cache");
         assert_eq!(cache.get("/profiles/", t0), None);
+    }
+
+    #[test]
+    fn a_shared_cache_is_used_only_while_listening() {
+        let cache = PageCache::shared(Duration::from_secs(60));
+        let t0 = Instant::now();
+        cache.put("/", Bytes::from_static(b"x"), t0, cache.generation());
+        assert_eq!(cache.get("/", t0), None, "not listening yet");
+        cache.set_listening(true);
+        cache.put("/", Bytes::from_static(b"x"), t0, cache.generation());
+        assert_eq!(cache.get("/", t0).as_deref(), Some(&b"x"[..]));
+        cache.set_listening(false);
+        assert_eq!(
+            cache.get("/", t0),
+            None,
+            "the listener dropped: never a page another instance changed"
+        );
     }
 
     #[test]

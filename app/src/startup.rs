@@ -42,6 +42,12 @@ pub fn build_server(settings: Settings, db: Database, listener: TcpListener) -> 
     // connections would only wait for a connection (and cost memory and context switches).
     let blocking_threads = (db.max_size() as usize).div_ceil(workers).max(2);
     let state = web::Data::new(AppState::new(db, settings).map_err(std::io::Error::other)?);
+    // Several instances on one PostgreSQL: hear each other's admin writes.
+    if let (crate::config::DatabaseUrl::Postgres(url), true) =
+        (&state.settings.database_url, state.pages.needs_listener())
+    {
+        crate::db::notify::spawn_listener(url, &state.pages)?;
+    }
     let server = HttpServer::new(move || {
         // Outermost last: Sentry sees everything, including the Host check and panics.
         App::new()

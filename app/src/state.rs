@@ -2,7 +2,9 @@
 //! the page cache). Below the router: it imports no handler, so routes, middleware and
 //! views all point down at it.
 
-use crate::config::Settings;
+use std::sync::Arc;
+
+use crate::config::{DatabaseUrl, Settings};
 use crate::db::Database;
 use crate::page_cache::PageCache;
 
@@ -13,7 +15,7 @@ pub struct AppState {
     /// Signs session and CSRF cookies: SECRET_KEY, or (DEBUG without one) a random key for
     /// this process only.
     pub signing_key: Vec<u8>,
-    pub pages: PageCache,
+    pub pages: Arc<PageCache>,
 }
 
 impl AppState {
@@ -26,7 +28,11 @@ impl AppState {
                 key
             }
         };
-        let pages = PageCache::new(std::time::Duration::from_secs(settings.page_cache_seconds));
+        let ttl = std::time::Duration::from_secs(settings.page_cache_seconds);
+        let pages = Arc::new(match &settings.database_url {
+            DatabaseUrl::Postgres(_) => PageCache::shared(ttl),
+            DatabaseUrl::Sqlite(_) => PageCache::new(ttl),
+        });
         Ok(AppState {
             db,
             settings,

@@ -13,6 +13,7 @@ use super::model::{
 };
 use super::render::{admin_page, redirect_with_message};
 use super::session::StaffSession;
+use crate::db::notify::announce_change;
 use crate::errors::AppError;
 use crate::forms::{clean, field_views, FieldSpec, Form, FormErrors};
 use crate::ids::parse_id;
@@ -337,7 +338,10 @@ async fn clean_and_save(
         .db
         .run(move |conn| {
             Ok(match model.save(conn, id, &form) {
-                Ok(id) => Ok((id, model.describe(conn, id)?.unwrap_or_default())),
+                Ok(id) => {
+                    announce_change(conn)?;
+                    Ok((id, model.describe(conn, id)?.unwrap_or_default()))
+                }
                 Err(err) => Err(err),
             })
         })
@@ -482,7 +486,13 @@ pub async fn delete(
     let model = model_for(&staff, &path.0, &path.1)?;
     let id = object_id(&path.2)?;
     let title = existing_title(&state, model, id).await?;
-    state.db.run(move |conn| model.delete(conn, id)).await?;
+    state
+        .db
+        .run(move |conn| {
+            model.delete(conn, id)?;
+            announce_change(conn)
+        })
+        .await?;
     state.pages.invalidate();
     let meta = model.meta();
     Ok(redirect_with_message(
@@ -552,7 +562,13 @@ pub async fn action(
     let actor = staff.clone();
     let outcome = state
         .db
-        .run(move |conn| Ok(action.run(conn, id, &cleaned, &actor)))
+        .run(move |conn| {
+            let outcome = action.run(conn, id, &cleaned, &actor);
+            if outcome.is_ok() {
+                announce_change(conn)?;
+            }
+            Ok(outcome)
+        })
         .await?;
     match outcome {
         Ok(message) => {

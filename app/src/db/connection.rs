@@ -1,6 +1,9 @@
 //! Opening connections: the connection type, per-connection settings, and the r2d2 manager.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, SqliteConnection};
@@ -29,7 +32,38 @@ const PG_CONNECT_TIMEOUT_SECS: u32 = 3;
 /// "Invalid connection url".)
 pub enum ConnectionManager {
     Sqlite(PathBuf),
-    Postgres { url: String, redact: PostgresUrl },
+    Postgres {
+        url: String,
+        redact: PostgresUrl,
+        /// Bumped when a connection is found dead: every idle one is checked before reuse.
+        epoch: Arc<AtomicU64>,
+    },
+}
+
+/// A pooled connection and what the pool knows of its health.
+pub struct Pooled {
+    pub conn: DbConnection,
+    /// When it last went back to the pool healthy.
+    returned: Instant,
+    /// The manager's epoch when it was last known alive.
+    epoch: u64,
+    /// A query on it failed in a way that means the connection is gone.
+    pub broken: bool,
+}
+
+/// A PostgreSQL connection back in the pool within this long is not pinged before its
+/// next use (HikariCP's alive-bypass window): under load no request pays a second round
+/// trip, while a connection that sat idle (across a database restart, say) is checked.
+pub const ALIVE_BYPASS: Duration = Duration::from_millis(500);
+
+/// Whether a query error means the connection itself is gone (the server restarted or
+/// the network dropped), not that the query was wrong.
+pub fn is_connection_lost(err: &diesel::result::Error) -> bool {
+    matches!(
+        err,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ClosedConnection, _)
+            | diesel::result::Error::BrokenTransactionManager
+    )
 }
 
 /// Never the PostgreSQL URL itself (it holds the password).
@@ -37,7 +71,9 @@ impl std::fmt::Debug for ConnectionManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ConnectionManager::Sqlite(path) => write!(f, "ConnectionManager::Sqlite({})", path.display()),
-            ConnectionManager::Postgres { redact, .. } => write!(f, "ConnectionManager::Postgres({redact:?})"),
+            ConnectionManager::Postgres { redact, .. } => {
+                write!(f, "ConnectionManager::Postgres({redact:?})")
+            }
         }
     }
 }
@@ -52,6 +88,7 @@ impl ConnectionManager {
             DatabaseUrl::Postgres(url) => Ok(ConnectionManager::Postgres {
                 url: with_connect_timeout(url.expose()),
                 redact: url.clone(),
+                epoch: Arc::new(AtomicU64::new(0)),
             }),
         }
     }
@@ -60,7 +97,7 @@ impl ConnectionManager {
         match self {
             ConnectionManager::Sqlite(path) => open_sqlite(path).map(DbConnection::Sqlite),
             // libpq's message may quote the URL, password included: never pass that on.
-            ConnectionManager::Postgres { url, redact } => PgConnection::establish(url)
+            ConnectionManager::Postgres { url, redact, .. } => PgConnection::establish(url)
                 .map(DbConnection::Postgresql)
                 .map_err(|err| {
                     DbError::Connect(diesel::ConnectionError::BadConnection(
@@ -72,7 +109,7 @@ impl ConnectionManager {
 }
 
 /// Adds libpq's `connect_timeout` so a server that does not answer fails fast.
-fn with_connect_timeout(url: &str) -> String {
+pub fn with_connect_timeout(url: &str) -> String {
     if url.contains("connect_timeout=") {
         return url.to_owned();
     }
@@ -113,21 +150,57 @@ pub fn open_sqlite(path: &Path) -> Result<SqliteConnection, DbError> {
     Ok(conn)
 }
 
-impl r2d2::ManageConnection for ConnectionManager {
-    type Connection = DbConnection;
-    type Error = DbError;
-
-    fn connect(&self) -> Result<DbConnection, DbError> {
-        ConnectionManager::connect(self)
+impl ConnectionManager {
+    fn epoch(&self) -> u64 {
+        match self {
+            ConnectionManager::Postgres { epoch, .. } => epoch.load(Ordering::Acquire),
+            ConnectionManager::Sqlite(_) => 0,
+        }
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), DbError> {
-        conn.batch_execute("SELECT 1")?;
+    /// What [`Database`](super::Database) bumps when a connection is found dead, so that
+    /// every idle one is checked before its next use (`None` for SQLite).
+    pub fn lost_signal(&self) -> Option<Arc<AtomicU64>> {
+        match self {
+            ConnectionManager::Postgres { epoch, .. } => Some(epoch.clone()),
+            ConnectionManager::Sqlite(_) => None,
+        }
+    }
+}
+
+impl r2d2::ManageConnection for ConnectionManager {
+    type Connection = Pooled;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<Pooled, DbError> {
+        Ok(Pooled {
+            conn: ConnectionManager::connect(self)?,
+            returned: Instant::now(),
+            epoch: self.epoch(),
+            broken: false,
+        })
+    }
+
+    /// At checkout: a SQLite connection (a file handle) is always fine; a PostgreSQL one
+    /// is pinged only when it idled past [`ALIVE_BYPASS`] or a connection died since it was
+    /// last known alive.
+    fn is_valid(&self, pooled: &mut Pooled) -> Result<(), DbError> {
+        if matches!(self, ConnectionManager::Sqlite(_)) {
+            return Ok(());
+        }
+        let epoch = self.epoch();
+        if pooled.epoch == epoch && pooled.returned.elapsed() < ALIVE_BYPASS {
+            return Ok(());
+        }
+        pooled.conn.batch_execute("SELECT 1")?;
+        pooled.epoch = epoch;
         Ok(())
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    /// At check-in: a connection whose query found it gone is dropped, not reused.
+    fn has_broken(&self, pooled: &mut Pooled) -> bool {
+        pooled.returned = Instant::now();
+        pooled.broken
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod connection;
 pub mod import;
 pub mod migrations;
+pub mod notify;
 pub mod schema;
 pub mod seed;
 
@@ -46,10 +47,30 @@ where
     Ok(query.load::<T>(conn)?.into_iter().next())
 }
 
+/// A connection checked out of the pool, used as a `DbConnection`; back to the pool when
+/// dropped.
+pub struct DbGuard(r2d2::PooledConnection<ConnectionManager>);
+
+impl std::ops::Deref for DbGuard {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.0.conn
+    }
+}
+
+impl std::ops::DerefMut for DbGuard {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.0.conn
+    }
+}
+
 /// The shared pool. Cheap to clone.
 #[derive(Clone)]
 pub struct Database {
     pool: Pool,
+    /// Bumped when a query finds its connection gone (PostgreSQL only).
+    lost: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Database {
@@ -62,17 +83,15 @@ impl Database {
     /// As [`Database::new`], with how long a caller may wait for a connection.
     pub fn with_acquire_timeout(url: &DatabaseUrl, pool_size: u32, timeout: Duration) -> Result<Self, DbError> {
         let manager = ConnectionManager::new(url)?;
-        // A SQLite connection is a file handle that cannot go stale: checking it before
-        // every use would cost a query per request. A PostgreSQL one can (a restarted
-        // server): check it, so the pool recovers by itself.
-        let test_on_check_out = matches!(url, DatabaseUrl::Postgres(_));
+        let lost = manager.lost_signal();
+        // Checked at checkout, cheaply: see `ConnectionManager::is_valid`.
         let pool = r2d2::Pool::builder()
-            .test_on_check_out(test_on_check_out)
+            .test_on_check_out(true)
             .max_size(pool_size)
             .min_idle(Some(0))
             .connection_timeout(timeout)
             .build_unchecked(manager);
-        Ok(Database { pool })
+        Ok(Database { pool, lost })
     }
 
     /// Most connections the pool holds.
@@ -81,8 +100,8 @@ impl Database {
     }
 
     /// A connection for blocking code (commands, start-up). Not for async handlers.
-    pub fn get(&self) -> Result<r2d2::PooledConnection<ConnectionManager>, DbError> {
-        Ok(self.pool.get()?)
+    pub fn get(&self) -> Result<DbGuard, DbError> {
+        Ok(DbGuard(self.pool.get()?))
     }
 
     /// Runs `task` with a pooled connection on the blocking thread pool.
@@ -92,9 +111,19 @@ impl Database {
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let lost = self.lost.clone();
         actix_web::web::block(move || {
-            let mut conn = pool.get()?;
-            task(&mut conn)
+            let mut conn = DbGuard(pool.get()?);
+            let result = task(&mut conn);
+            if let Err(DbError::Query(err)) = &result {
+                if connection::is_connection_lost(err) {
+                    conn.0.broken = true;
+                    if let Some(lost) = &lost {
+                        lost.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                    }
+                }
+            }
+            result
         })
         .await
         .map_err(|_| DbError::Cancelled)?

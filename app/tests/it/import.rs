@@ -115,11 +115,11 @@ fn check_full_import(backend: &Backend, fixture: &str) {
             lettings_address::zip_code.eq(92602),
             lettings_address::country_iso_code.eq("USA"),
         ))
-        .execute(&mut conn)
+        .execute(&mut *conn)
         .unwrap();
     let max: Option<i32> = lettings_address::table
         .select(diesel::dsl::max(lettings_address::id))
-        .first(&mut conn)
+        .first(&mut *conn)
         .unwrap();
     assert_eq!(max, Some(7));
 }

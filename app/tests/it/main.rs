@@ -12,6 +12,7 @@ mod assets;
 mod browser;
 mod cli;
 mod database;
+mod fleet;
 mod import;
 mod operations;
 mod pages;

@@ -624,6 +624,7 @@ async fn spellings_of_one_page_share_one_cache_entry(backend: Backend) {
     use oc_lettings::state::AppState;
     let (database, db) = crate::common::prepared_database(&backend, true);
     let state = web::Data::new(AppState::new(db, crate::common::settings_for(&database)).unwrap());
+    state.pages.set_listening(true); // as the PostgreSQL listener does once connected
     for raw in ["1", "01", "001", "+1"] {
         let response = oc_lettings::lettings::views::detail(state.clone(), web::Path::from(raw.to_owned())).await;
         let status = response
