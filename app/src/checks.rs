@@ -88,6 +88,24 @@ pub fn deploy_problems(settings: &Settings, env: impl Fn(&str) -> Option<String>
     problems
 }
 
+/// Connections PostgreSQL keeps for superusers (its `superuser_reserved_connections`).
+const RESERVED_CONNECTIONS: i64 = 3;
+
+/// Whether every instance's pool (plus its page-cache listener) fits in the server's
+/// `max_connections`; the problem when it does not. During a rolling deploy old and new
+/// instances overlap: count them in `INSTANCE_COUNT`.
+pub fn connection_budget_problem(settings: &Settings, max_connections: i64) -> Option<String> {
+    let per_instance = i64::from(settings.database_pool_size) + 1;
+    let needed = per_instance * i64::from(settings.instance_count);
+    let available = max_connections - RESERVED_CONNECTIONS;
+    (needed > available).then(|| {
+        format!(
+            "DATABASE_POOL_SIZE × INSTANCE_COUNT can exceed PostgreSQL's max_connections: {} instance(s) × ({} pooled + 1 listener) = {needed} > {available} ({max_connections} less {RESERVED_CONNECTIONS} reserved); lower DATABASE_POOL_SIZE, or raise the plan's connection limit",
+            settings.instance_count, settings.database_pool_size
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +167,18 @@ mod tests {
             ("CSRF_COOKIE_SECURE", "true"),
         ])
         .is_empty());
+    }
+
+    #[test]
+    fn the_fleet_must_fit_in_max_connections() {
+        let map: HashMap<&str, &str> = [("DATABASE_POOL_SIZE", "20"), ("INSTANCE_COUNT", "4")].into();
+        let settings = Settings::from_lookup(|name| map.get(name).map(|v| (*v).to_owned())).unwrap();
+        let problem = connection_budget_problem(&settings, 80).unwrap();
+        assert!(
+            problem.contains("4 instance(s) × (20 pooled + 1 listener) = 84 > 77"),
+            "{problem}"
+        );
+        assert!(connection_budget_problem(&settings, 100).is_none(), "84 fit in 97");
     }
 
     #[test]

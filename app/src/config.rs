@@ -162,6 +162,9 @@ pub struct Settings {
     pub page_cache_seconds: u64,
     pub log_format: LogFormat,
     pub workers: Option<usize>,
+    /// The most instances (dynos, tasks) on this database at once, a deploy's overlap
+    /// included: what `check --deploy` multiplies the pool by.
+    pub instance_count: u32,
     /// How many proxies in front of the site append to `X-Forwarded-For` (Heroku's router
     /// and an AWS ALB: 1; `docker run -p`: 0, the peer address is the client).
     pub trusted_proxy_count: usize,
@@ -348,7 +351,9 @@ impl Settings {
             "the number of proxies in front of the site, 0-10",
         )?;
         let secure_ssl_redirect = flag("SECURE_SSL_REDIRECT", on_heroku)?;
+        let instance_count = number_in(get("INSTANCE_COUNT"), "INSTANCE_COUNT", 1..=1000, 1, "1-1000 instances")?;
         Ok(Settings {
+            instance_count,
             trusted_proxy_count,
             secure_ssl_redirect,
             session_cookie_secure: flag("SESSION_COOKIE_SECURE", on_heroku)?,

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 use oc_lettings::accounts::superuser::create_superuser;
-use oc_lettings::checks::deploy_problems;
-use oc_lettings::config::Settings;
+use oc_lettings::checks::{connection_budget_problem, deploy_problems};
+use oc_lettings::config::{DatabaseUrl, Settings};
 use oc_lettings::db::{import, Database};
 use oc_lettings::{startup, telemetry};
 
@@ -78,11 +78,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             actix_web::rt::System::new().block_on(oc_lettings::serve(settings, seed))
         }
         Command::Check { deploy } => {
-            let problems = if deploy {
+            let mut problems = if deploy {
                 deploy_problems(&settings, |name| std::env::var(name).ok())
             } else {
                 Vec::new()
             };
+            if deploy {
+                if let DatabaseUrl::Postgres(url) = &settings.database_url {
+                    let server = Database::new(&DatabaseUrl::Postgres(url.clone()), 1)?;
+                    match server.max_connections() {
+                        Ok(max) => problems.extend(connection_budget_problem(&settings, max)),
+                        Err(err) => problems.push(format!(
+                            "cannot read PostgreSQL's max_connections to check the pools fit ({err})"
+                        )),
+                    }
+                }
+            }
             if problems.is_empty() {
                 println!("System check identified no issues.");
                 return Ok(());

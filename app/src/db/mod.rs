@@ -35,6 +35,8 @@ pub enum DbError {
     Migration(String),
     #[error("database task was cancelled")]
     Cancelled,
+    #[error("unexpected answer from the database: {0}")]
+    Unexpected(String),
 }
 
 /// The one row of `query`, which selects by a primary or unique key. Loaded, not
@@ -127,6 +129,21 @@ impl Database {
         })
         .await
         .map_err(|_| DbError::Cancelled)?
+    }
+
+    /// PostgreSQL's `max_connections` (blocking; for `check --deploy`).
+    pub fn max_connections(&self) -> Result<i64, DbError> {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct Setting {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            setting: String,
+        }
+        let rows: Vec<Setting> = diesel::sql_query("SELECT setting FROM pg_settings WHERE name = 'max_connections'")
+            .load(&mut *self.get()?)?;
+        rows.first()
+            .and_then(|row| row.setting.parse().ok())
+            .ok_or_else(|| DbError::Unexpected("max_connections is not a number".into()))
     }
 
     /// One round trip, for `/readyz`.
