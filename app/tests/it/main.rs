@@ -13,6 +13,7 @@ mod browser;
 mod cli;
 mod database;
 mod fleet;
+mod fleet_router;
 mod import;
 mod operations;
 mod pages;

@@ -4,6 +4,7 @@
 #[macro_use]
 mod backend;
 pub mod browser;
+pub mod pg_server;
 pub mod process;
 
 pub use backend::{Backend, TestDatabase};
