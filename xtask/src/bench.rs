@@ -80,14 +80,40 @@ impl Drop for Process {
     }
 }
 
+/// How the site runs for one series of measurements.
+#[derive(Debug, Clone)]
+struct Setup {
+    database_url: String,
+    /// PAGE_CACHE_SECONDS
+    cache_seconds: u64,
+}
+
+impl Setup {
+    fn sqlite(cache_seconds: u64) -> Setup {
+        Setup {
+            database_url: "sqlite://bench.sqlite3".to_owned(),
+            cache_seconds,
+        }
+    }
+}
+
 fn start_app(binary: &Path, dir: &Path, port: u16) -> Result<Process> {
-    let log = std::fs::File::create(dir.join("app.log"))?;
+    start_app_with(binary, dir, port, &Setup::sqlite(2))
+}
+
+fn start_app_with(binary: &Path, dir: &Path, port: u16, setup: &Setup) -> Result<Process> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("app.log"))?;
     let child = Command::new(binary)
         .current_dir(dir)
         .env("PORT", port.to_string())
         .env("SECRET_KEY", "bench-signing-key-0123456789-abcdefghijklmnopqrstuvwxyz")
         .env("ALLOWED_HOSTS", "127.0.0.1")
-        .env("DATABASE_URL", "sqlite://bench.sqlite3")
+        .env("DATABASE_URL", &setup.database_url)
+        .env("PAGE_CACHE_SECONDS", setup.cache_seconds.to_string())
+        .env("TRUSTED_PROXY_COUNT", "1")
         .env_remove("DEBUG")
         .env_remove("SENTRY_DSN")
         .arg("serve")
@@ -269,13 +295,7 @@ pub fn run(runner: &Runner, args: &BenchArgs) -> Result<()> {
 
     let app_port = free_port()?;
     let app = start_app(&binary, &dir, app_port)?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while fetch(app_port, "/healthz", None).map(|r| r.0).unwrap_or(0) != 200 {
-        if Instant::now() > deadline {
-            bail!("the site did not start");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(app_port, "/healthz", "the site")?;
 
     // The same bytes for nginx.
     let (_, _, index) = fetch(app_port, "/", None)?;
@@ -312,7 +332,13 @@ pub fn run(runner: &Runner, args: &BenchArgs) -> Result<()> {
         };
         std::fs::create_dir_all(file.parent().ok_or_else(|| anyhow!("bad path"))?)?;
         std::fs::write(&file, &body)?;
-        urls.push((*label, path.to_owned(), *encoding, status, body.len()));
+        urls.push(Url {
+            label,
+            path: path.to_owned(),
+            encoding: *encoding,
+            status,
+            bytes: body.len(),
+        });
     }
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let nginx_port = free_port()?;
@@ -321,42 +347,81 @@ pub fn run(runner: &Runner, args: &BenchArgs) -> Result<()> {
         .replace("PORT", &nginx_port.to_string())
         .replace("WORKERS", &workers.to_string());
     std::fs::write(prefix.join("nginx.conf"), conf)?;
-    let nginx = Process(
-        Command::new("nginx")
-            .arg("-c")
-            .arg(prefix.join("nginx.conf"))
-            .arg("-p")
-            .arg(&prefix)
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start nginx")?,
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while fetch(nginx_port, "/", None).is_err() {
-        if Instant::now() > deadline {
-            bail!("nginx did not start (see {})", prefix.join("error.log").display());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let nginx = start_nginx(&prefix)?;
+    wait_for(nginx_port, "/", "nginx")?;
 
-    let mut rows = Vec::new();
-    for (label, path, encoding, status, bytes) in &urls {
-        let ours = wrk(runner, app_port, path, *encoding, args, *status)?;
-        let theirs = wrk(runner, nginx_port, path, *encoding, args, *status)?;
-        let ratio = if theirs.requests_per_sec > 0.0 {
-            ours.requests_per_sec / theirs.requests_per_sec
-        } else {
-            0.0
-        };
+    let mut baseline = Vec::new();
+    for url in &urls {
+        let theirs = wrk(runner, nginx_port, &url.path, url.encoding, args, url.status)?;
         println!(
-            "{label:<10} app {:>9.0} req/s p50 {:.2} ms p99 {:.2} ms | nginx {:>9.0} req/s | ratio {:.2}",
-            ours.requests_per_sec, ours.p50_ms, ours.p99_ms, theirs.requests_per_sec, ratio
+            "{:<10} nginx {:>9.0} req/s p99 {:.2} ms",
+            url.label, theirs.requests_per_sec, theirs.p99_ms
         );
-        rows.push((*label, path.clone(), *bytes, ours, theirs, ratio));
+        baseline.push(theirs);
     }
-    let rss = peak_rss_kib(app.0.id());
     drop(nginx);
+
+    // The site, on each database, with the page cache on (its default) and off (every
+    // request a cache miss).
+    let mut series: Vec<Series> = Vec::new();
+    let measure = |name: &str, port: u16, all: bool| -> Result<Series> {
+        let mut loads = Vec::new();
+        for url in &urls {
+            let page = url.status == 200 && !url.path.starts_with("/static/");
+            if !all && !page {
+                loads.push(None);
+                continue;
+            }
+            let ours = wrk(runner, port, &url.path, url.encoding, args, url.status)?;
+            println!(
+                "{:<10} {name:<24} {:>9.0} req/s p99 {:.2} ms",
+                url.label, ours.requests_per_sec, ours.p99_ms
+            );
+            loads.push(Some(ours));
+        }
+        Ok(Series {
+            name: name.to_owned(),
+            loads,
+        })
+    };
+    series.push(measure("SQLite, cache on", app_port, true)?);
+    let rss = peak_rss_kib(app.0.id());
     drop(app);
+    {
+        let port = free_port()?;
+        let _app = start_app_with(&binary, &dir, port, &Setup::sqlite(0))?;
+        wait_for(port, "/healthz", "the site")?;
+        series.push(measure("SQLite, cache off", port, false)?);
+    }
+    let postgres = crate::postgres::provide(runner.dry_run);
+    let mut fleet = None;
+    let postgres_note = match bench_database(runner, &postgres) {
+        Ok(url) => {
+            for cache_seconds in [2, 0] {
+                let setup = Setup {
+                    database_url: url.clone(),
+                    cache_seconds,
+                };
+                let port = free_port()?;
+                let _app = start_app_with(&binary, &dir, port, &setup)?;
+                wait_for(port, "/readyz", "the site on PostgreSQL")?;
+                let name = if cache_seconds > 0 {
+                    "PostgreSQL, cache on"
+                } else {
+                    "PostgreSQL, cache off"
+                };
+                series.push(measure(name, port, false)?);
+            }
+            fleet = Some(fleet_row(runner, &binary, &dir, &url, args)?);
+            format!("PostgreSQL: {}", postgres.describe())
+        }
+        Err(why) => {
+            println!("PostgreSQL half skipped: {why}");
+            format!("PostgreSQL: not measured ({why})")
+        }
+    };
+    let many = many_connections_row(runner, &binary, &dir, args)?;
+
     let image = runner
         .capture(
             "image size",
@@ -374,41 +439,80 @@ pub fn run(runner: &Runner, args: &BenchArgs) -> Result<()> {
     writeln!(report, "- commit: {}", crate::git::sha().unwrap_or_default())?;
     writeln!(
         report,
-        "- command: `cargo xtask bench --duration {} --connections {}` (wrk -t2 -c{} -d{}s --latency, keep-alive, loopback; the site on SQLite with the demo data, {workers} workers, logging at info to a file, PAGE_CACHE_SECONDS={}; nginx {workers} workers serving the same bytes)\n",
-        args.duration,
-        args.connections,
-        args.connections,
-        args.duration,
-        std::env::var("PAGE_CACHE_SECONDS").unwrap_or_else(|_| "2 (default)".to_owned())
+        "- binary: `target/release/oc-lettings` (glibc, release profile)"
     )?;
     writeln!(
         report,
-        "| page | bytes | app req/s | nginx req/s | app/nginx | app p50 | app p99 | nginx p99 | errors |"
+        "- command: `cargo xtask bench --duration {} --connections {}` (wrk -t2 -c{} -d{}s --latency, keep-alive, loopback; the site with the demo data, {workers} workers, logging at info to a file; nginx {workers} workers serving the same bytes; cache on = PAGE_CACHE_SECONDS=2, off = 0, i.e. every request a cache miss)",
+        args.duration, args.connections, args.connections, args.duration
     )?;
-    writeln!(report, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")?;
-    for (label, path, bytes, ours, theirs, ratio) in &rows {
-        writeln!(
-            report,
-            "| {label} `{path}` | {bytes} | {:.0} | {:.0} | {:.2} | {:.2} ms | {:.2} ms | {:.2} ms | {} |",
-            ours.requests_per_sec,
-            theirs.requests_per_sec,
-            ratio,
-            ours.p50_ms,
-            ours.p99_ms,
-            theirs.p99_ms,
-            ours.errors + theirs.errors
-        )?;
+    writeln!(report, "- {postgres_note}\n")?;
+    write!(report, "| page | bytes | nginx req/s |")?;
+    for s in &series {
+        write!(report, " {} |", s.name)?;
     }
     writeln!(report)?;
+    write!(report, "|---|---:|---:|")?;
+    for _ in &series {
+        write!(report, "---:|")?;
+    }
+    writeln!(report)?;
+    for (index, url) in urls.iter().enumerate() {
+        let theirs = &baseline[index];
+        write!(
+            report,
+            "| {} `{}` | {} | {:.0} |",
+            url.label, url.path, url.bytes, theirs.requests_per_sec
+        )?;
+        for s in &series {
+            match &s.loads[index] {
+                Some(ours) => {
+                    let ratio = ours.requests_per_sec / theirs.requests_per_sec.max(1.0);
+                    let errors = if ours.errors > 0 {
+                        format!(", {} errors", ours.errors)
+                    } else {
+                        String::new()
+                    };
+                    write!(
+                        report,
+                        " {:.0} (**{ratio:.2}**, p99 {:.1} ms{errors}) |",
+                        ours.requests_per_sec, ours.p99_ms
+                    )?;
+                }
+                None => write!(report, " — |")?,
+            }
+        }
+        writeln!(report)?;
+    }
     writeln!(
         report,
-        "- cold start, launch to the first 200 on `/` (median of 5, database present): {:.1} ms",
+        "\nEach cell: the site's req/s (**its ratio to nginx**, its p99).\n"
+    )?;
+    if let Some(fleet) = &fleet {
+        writeln!(
+            report,
+            "- fleet: three instances on PostgreSQL behind nginx (round robin, keep-alive), `/lettings/1/`, cache on: {:.0} req/s, p99 {:.1} ms, {} errors",
+            fleet.requests_per_sec, fleet.p99_ms, fleet.errors
+        )?;
+    }
+    writeln!(
+        report,
+        "- 1 000 keep-alive connections (wrk -t2 -c1000) on `/lettings/1/`, SQLite, cache on: {:.0} req/s, p99 {:.1} ms, {} errors, peak RSS {:.1} MB",
+        many.0.requests_per_sec,
+        many.0.p99_ms,
+        many.0.errors,
+        many.1 as f64 / 1024.0
+    )?;
+    writeln!(
+        report,
+        "- cold start, launch to the first 200 on `/` (median of 5, SQLite database present): {:.1} ms",
         cold_start.as_secs_f64() * 1000.0
     )?;
     if let Some(kib) = rss {
         writeln!(
             report,
-            "- peak resident memory of the site under this load: {:.1} MB",
+            "- peak resident memory of the site under the {}-connection load (SQLite, cache on): {:.1} MB",
+            args.connections,
             kib as f64 / 1024.0
         )?;
     }
@@ -419,7 +523,7 @@ pub fn run(runner: &Runner, args: &BenchArgs) -> Result<()> {
             "- Docker image: not measured (no `oc-lettings:latest`; run `cargo xtask docker build`)"
         )?,
     }
-    writeln!(report, "\nGoals (SPEC §7): every page ≥ 0.5 of nginx, CSS ≥ 0.8, p99 ≤ 5 ms at 64 connections, RSS ≤ 25 MB, cold start ≤ 50 ms, image ≤ 20 MB.")?;
+    writeln!(report, "\nGoals (SPEC §7): pages with the cache ≥ 0.8 of nginx, CSS ≥ 0.8, p99 ≤ 5 ms at 64 connections; without the cache SQLite ≥ 0.6, PostgreSQL ≥ 0.35 with p99 ≤ 10 ms; RSS ≤ 25 MB at 64 connections, ≤ 40 MB at 1 000; cold start ≤ 50 ms; image ≤ 20 MB.")?;
     let output = workspace_root().join(&args.output);
     if let Some(parent) = output.parent() {
         std::fs::create_dir_all(parent)?;
@@ -427,6 +531,147 @@ pub fn run(runner: &Runner, args: &BenchArgs) -> Result<()> {
     std::fs::write(&output, report)?;
     println!("wrote {}", output.display());
     Ok(())
+}
+
+/// One URL measured: the bytes nginx serves for it are the site's own.
+struct Url {
+    label: &'static str,
+    path: String,
+    encoding: Option<&'static str>,
+    status: u16,
+    bytes: usize,
+}
+
+/// One way of running the site, measured on every URL (`None`: not measured there).
+struct Series {
+    name: String,
+    loads: Vec<Option<Load>>,
+}
+
+fn wait_for(port: u16, path: &str, what: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fetch(port, path, None).map(|r| r.0).unwrap_or(0) != 200 {
+        if Instant::now() > deadline {
+            bail!("{what} did not answer 200 on {path} within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+fn start_nginx(prefix: &Path) -> Result<Process> {
+    Ok(Process(
+        Command::new("nginx")
+            .arg("-c")
+            .arg(prefix.join("nginx.conf"))
+            .arg("-p")
+            .arg(prefix)
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start nginx")?,
+    ))
+}
+
+/// A fresh database `oc_bench` on the PostgreSQL server the tests would use (psql makes it).
+fn bench_database(runner: &Runner, postgres: &crate::postgres::TestPostgres) -> Result<String> {
+    let admin = postgres
+        .url()
+        .ok_or_else(|| anyhow!("{}", postgres.describe()))?
+        .to_owned();
+    runner
+        .capture(
+            "psql",
+            runner.command("psql").args([
+                admin.as_str(),
+                "-q",
+                "-c",
+                "DROP DATABASE IF EXISTS oc_bench WITH (FORCE)",
+                "-c",
+                "CREATE DATABASE oc_bench",
+            ]),
+        )
+        .map_err(|err| anyhow!("cannot create the bench database with psql: {err}"))?;
+    Ok(crate::postgres::with_database(&admin, "oc_bench"))
+}
+
+const ROUTER_CONF: &str = "worker_processes WORKERS;
+daemon off;
+pid PREFIX/nginx.pid;
+error_log PREFIX/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path PREFIX/tmp; proxy_temp_path PREFIX/tmp; fastcgi_temp_path PREFIX/tmp;
+  uwsgi_temp_path PREFIX/tmp; scgi_temp_path PREFIX/tmp;
+  upstream fleet {
+UPSTREAMS    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:PORT;
+    location / {
+      proxy_pass http://fleet;
+      proxy_http_version 1.1;
+      proxy_set_header Connection \"\";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    }
+  }
+}
+";
+
+/// Three instances on one PostgreSQL behind nginx as the router.
+fn fleet_row(runner: &Runner, binary: &Path, dir: &Path, url: &str, args: &BenchArgs) -> Result<Load> {
+    let setup = Setup {
+        database_url: url.to_owned(),
+        cache_seconds: 2,
+    };
+    let mut instances = Vec::new();
+    let mut upstreams = String::new();
+    for _ in 0..3 {
+        let port = free_port()?;
+        let app = start_app_with(binary, dir, port, &setup)?;
+        wait_for(port, "/readyz", "a fleet instance")?;
+        upstreams.push_str(&format!("    server 127.0.0.1:{port} max_fails=0;\n"));
+        instances.push(app);
+    }
+    let prefix = dir.join("router");
+    std::fs::create_dir_all(prefix.join("tmp"))?;
+    let port = free_port()?;
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let conf = ROUTER_CONF
+        .replace("PREFIX", &prefix.to_string_lossy())
+        .replace("PORT", &port.to_string())
+        .replace("WORKERS", &workers.to_string())
+        .replace("UPSTREAMS", &upstreams);
+    std::fs::write(prefix.join("nginx.conf"), conf)?;
+    let _router = start_nginx(&prefix)?;
+    wait_for(port, "/lettings/1/", "the fleet's router")?;
+    let load = wrk(runner, port, "/lettings/1/", None, args, 200)?;
+    println!(
+        "fleet      3 instances behind nginx   {:>9.0} req/s p99 {:.2} ms",
+        load.requests_per_sec, load.p99_ms
+    );
+    Ok(load)
+}
+
+/// 1 000 keep-alive connections on one page: throughput, p99 and the peak RSS they cost.
+fn many_connections_row(runner: &Runner, binary: &Path, dir: &Path, args: &BenchArgs) -> Result<(Load, u64)> {
+    let port = free_port()?;
+    let app = start_app_with(binary, dir, port, &Setup::sqlite(2))?;
+    wait_for(port, "/healthz", "the site")?;
+    let many = BenchArgs {
+        connections: 1000,
+        ..args.clone()
+    };
+    let load = wrk(runner, port, "/lettings/1/", None, &many, 200)?;
+    let rss = peak_rss_kib(app.0.id()).unwrap_or(0);
+    println!(
+        "1000 conns SQLite, cache on           {:>9.0} req/s p99 {:.2} ms, RSS {:.1} MB",
+        load.requests_per_sec,
+        load.p99_ms,
+        rss as f64 / 1024.0
+    );
+    Ok((load, rss))
 }
 
 #[cfg(test)]

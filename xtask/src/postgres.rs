@@ -49,6 +49,17 @@ impl TestPostgres {
 }
 
 /// `host:port/db` of a URL, without credentials.
+/// `postgres://user:pw@host:port/db?params` with `db` replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, params) = match url.split_once('?') {
+        Some((base, params)) => (base, format!("?{params}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    format!("{}/{name}{params}", &base[..host_end])
+}
+
 pub fn redact(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
@@ -131,5 +142,23 @@ mod tests {
     fn redaction_hides_credentials_and_parameters() {
         assert_eq!(redact("postgres://u:secret@h:5432/db?sslmode=require"), "h:5432/db");
         assert_eq!(redact("postgres://h/db"), "h/db");
+    }
+}
+
+#[cfg(test)]
+mod database_name_tests {
+    use super::with_database;
+
+    #[test]
+    fn the_database_is_replaced_and_parameters_kept() {
+        assert_eq!(
+            with_database("postgres://u:p@h:5432/postgres", "x"),
+            "postgres://u:p@h:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://h/db?sslmode=require", "x"),
+            "postgres://h/x?sslmode=require"
+        );
+        assert_eq!(with_database("postgresql://h", "x"), "postgresql://h/x");
     }
 }
