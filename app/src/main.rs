@@ -88,9 +88,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     let server = Database::new(&DatabaseUrl::Postgres(url.clone()), 1)?;
                     match server.max_connections() {
                         Ok(max) => problems.extend(connection_budget_problem(&settings, max)),
-                        Err(err) => problems.push(format!(
-                            "cannot read PostgreSQL's max_connections to check the pools fit ({err})"
-                        )),
+                        // From a laptop the production database is often out of reach:
+                        // say what was not checked, without calling it a problem.
+                        Err(err) => println!(
+                            "Note: the pools' fit in PostgreSQL's max_connections was not checked (cannot read it: {err})."
+                        ),
                     }
                 }
             }
