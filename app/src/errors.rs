@@ -30,6 +30,9 @@ pub enum AppError {
     Deliberate(String),
     #[error("a handler panicked")]
     Panicked,
+    /// Every password hasher is busy (a flood of logins): try again shortly.
+    #[error("every password hasher is busy")]
+    Busy,
     #[error(transparent)]
     Database(#[from] DbError),
     #[error(transparent)]
@@ -100,7 +103,9 @@ impl ResponseError for AppError {
             AppError::Random(_) | AppError::Password(_) | AppError::Deliberate(_) | AppError::Panicked => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
-            AppError::Database(DbError::Unavailable(_) | DbError::Connect(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Database(DbError::Unavailable(_) | DbError::Connect(_)) | AppError::Busy => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             // The connection died under the query (a database restart): unavailable, not a bug.
             AppError::Database(DbError::Query(err)) if crate::db::connection::is_connection_lost(err) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -132,6 +137,14 @@ impl ResponseError for AppError {
                         .headers_mut()
                         .insert(actix_web::http::header::RETRY_AFTER, value);
                 }
+                response
+            }
+            AppError::Busy => {
+                let mut response = error_page(status);
+                response.headers_mut().insert(
+                    actix_web::http::header::RETRY_AFTER,
+                    actix_web::http::header::HeaderValue::from_static("2"),
+                );
                 response
             }
             _ => error_page(status),

@@ -41,7 +41,7 @@ pub fn build_server(settings: Settings, db: Database, listener: TcpListener) -> 
     // Database work runs on each worker's blocking threads; more of them than pooled
     // connections would only wait for a connection (and cost memory and context switches).
     let blocking_threads = (db.max_size() as usize).div_ceil(workers).max(2);
-    let state = web::Data::new(AppState::new(db, settings).map_err(std::io::Error::other)?);
+    let state = web::Data::new(AppState::new(db, settings)?);
     // Several instances on one PostgreSQL: hear each other's admin writes.
     if let (crate::config::DatabaseUrl::Postgres(url), true) =
         (&state.settings.database_url, state.pages.needs_listener())

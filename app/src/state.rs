@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::accounts::hashing::{Hashers, HASHER_THREADS, QUEUE};
 use crate::config::{DatabaseUrl, Settings};
 use crate::db::Database;
 use crate::page_cache::PageCache;
@@ -16,15 +17,17 @@ pub struct AppState {
     /// this process only.
     pub signing_key: Vec<u8>,
     pub pages: Arc<PageCache>,
+    /// The bounded password hashers of the login form.
+    pub hashers: Hashers,
 }
 
 impl AppState {
-    pub fn new(db: Database, settings: Settings) -> Result<Self, getrandom::Error> {
+    pub fn new(db: Database, settings: Settings) -> std::io::Result<Self> {
         let signing_key = match &settings.secret_key {
             Some(key) => key.expose().as_bytes().to_vec(),
             None => {
                 let mut key = vec![0u8; 32];
-                getrandom::fill(&mut key)?;
+                getrandom::fill(&mut key).map_err(std::io::Error::other)?;
                 key
             }
         };
@@ -38,6 +41,7 @@ impl AppState {
             settings,
             signing_key,
             pages,
+            hashers: Hashers::new(HASHER_THREADS, QUEUE)?,
         })
     }
 }

@@ -566,6 +566,7 @@ fn start_nginx(prefix: &Path) -> Result<Process> {
             .arg(prefix.join("nginx.conf"))
             .arg("-p")
             .arg(prefix)
+            .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .context("cannot start nginx")?,

@@ -1,6 +1,7 @@
 //! Users (Django's `auth_user`): the accounts behind profiles and, later, the admin.
 
 pub mod fields;
+pub mod hashing;
 pub mod model;
 pub mod password;
 pub mod superuser;

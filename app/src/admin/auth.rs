@@ -9,6 +9,7 @@ use super::extract::{AnonymousForm, StaffForm};
 use super::render::{admin_page, redirect};
 use super::request::{client_address, cookie, current_staff, expired, safe_next, session_token, CSRF_COOKIE};
 use super::{session, throttle};
+use crate::accounts::hashing::Hashers;
 use crate::accounts::password::{self, Verification};
 use crate::db::schema::auth_user;
 use crate::db::{DbConnection, DbError};
@@ -114,32 +115,42 @@ fn lookupable(username: &str) -> bool {
     !username.is_empty() && username.chars().count() <= throttle::MAX_USERNAME_CHARS && !username.contains('\0')
 }
 
-/// Checks the password off the worker thread; as slow for an unknown user or an unusable
-/// password as for a wrong one. `Some((id, new hash))` when the user may log in.
+/// Checks the password on one of the bounded hashers (never on the worker thread); as
+/// slow for an unknown user or an unusable password as for a wrong one.
+/// `Some((id, new hash))` when the user may log in.
 async fn verify(
+    hashers: &Hashers,
     credentials: Option<(i32, String, bool)>,
     password: String,
 ) -> Result<Option<(i32, Option<String>)>, AppError> {
-    web::block(move || match credentials {
-        None => {
-            password::verify_dummy(&password);
-            Ok(None)
-        }
-        Some((id, hash, may_log_in)) => match password::verify_password(&password, &hash) {
-            Verification::Match { upgrade } if may_log_in => {
-                let new_hash = if upgrade {
-                    Some(password::hash_password(&password)?)
-                } else {
-                    None
-                };
-                Ok(Some((id, new_hash)))
+    hashers
+        .run(move || match credentials {
+            None => {
+                password::verify_dummy(&password);
+                Ok(None)
             }
-            _ => Ok(None),
-        },
-    })
-    .await
-    .map_err(|_| AppError::Database(DbError::Cancelled))?
-    .map_err(|err: password::HashError| AppError::Password(err))
+            Some((id, hash, may_log_in)) => match password::verify_password(&password, &hash) {
+                Verification::Match { upgrade } if may_log_in => {
+                    let new_hash = if upgrade {
+                        Some(password::hash_password(&password)?)
+                    } else {
+                        None
+                    };
+                    Ok(Some((id, new_hash)))
+                }
+                _ => Ok(None),
+            },
+        })
+        .await
+        .map_err(|_| AppError::Busy)?
+        .map_err(|err: password::HashError| AppError::Password(err))
+}
+
+/// The 503 page (with `Retry-After`) of a login that found every hasher busy, as a
+/// response rather than an error, so a flood of logins does not flood Sentry.
+fn busy() -> HttpResponse {
+    tracing::warn!("login refused: every password hasher is busy");
+    actix_web::ResponseError::error_response(&AppError::Busy)
 }
 
 /// `POST /admin/login/`
@@ -154,7 +165,9 @@ pub async fn login(
     let client = client_address(&req, state.settings.trusted_proxy_count);
     if !lookupable(&username) {
         // No such user can exist: not counted, but as slow as any failure.
-        verify(None, password).await?;
+        if let Err(AppError::Busy) = verify(&state.hashers, None, password).await {
+            return Ok(busy());
+        }
         return login_page(&req, &state, &next, "", Some(LOGIN_FAILED));
     }
 
@@ -176,7 +189,12 @@ pub async fn login(
 
     let lookup = username.clone();
     let credentials = state.db.run(move |conn| load_credentials(conn, &lookup)).await?;
-    let Some((user_id, new_hash)) = verify(credentials, password).await? else {
+    let verdict = match verify(&state.hashers, credentials, password).await {
+        // Not an error to report (a flood of logins): the page says to try again.
+        Err(AppError::Busy) => return Ok(busy()),
+        other => other?,
+    };
+    let Some((user_id, new_hash)) = verdict else {
         tracing::info!(%username, %client, "failed admin login");
         return login_page(&req, &state, &next, &username, Some(LOGIN_FAILED));
     };

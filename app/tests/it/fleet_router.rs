@@ -170,7 +170,7 @@ impl Router {
         let root = dir.path().display();
         let user = if running_as_root() { "user root root;" } else { "" };
         let config = format!(
-            "{user}\nworker_processes 1;\ndaemon off;\nerror_log {root}/error.log warn;\npid {root}/nginx.pid;\n\
+            "{user}\nworker_processes 1;\ndaemon off;\n# One process: nothing outlives the test, whatever ends it.\nmaster_process off;\nerror_log {root}/error.log warn;\npid {root}/nginx.pid;\n\
              events {{ worker_connections 2048; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {root}/body;\n  proxy_temp_path {root}/proxy;\n\
                fastcgi_temp_path {root}/fastcgi;\n  uwsgi_temp_path {root}/uwsgi;\n  scgi_temp_path {root}/scgi;\n\
@@ -187,6 +187,8 @@ impl Router {
             .arg(&path)
             .arg("-p")
             .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
@@ -206,6 +208,17 @@ impl Router {
 
 impl Drop for Router {
     fn drop(&mut self) {
+        // SIGTERM first: an nginx with workers stops them before it exits.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -729,3 +729,76 @@ async fn oversized_heads_are_refused_and_slow_bodies_cut_off() {
         "cut off after the deadline, not at the end: {took:?}"
     );
 }
+
+// --- A login flood --------------------------------------------------------------------------
+
+/// The most memory the site may hold during a flood of 50 concurrent logins: its own
+/// footprint plus two argon2id verifications (19 MiB each) and slack. Unbounded, one
+/// verification per blocking thread ran at once (8 here: about 150 MiB of hashes alone).
+const FLOOD_RSS_BUDGET_MIB: u64 = 110;
+
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    kib / 1024
+}
+
+#[test]
+fn a_login_flood_cannot_exhaust_memory_and_pages_keep_answering() {
+    // An argon2id user (createsuperuser hashes with it), 50 clients guessing at once.
+    let server = Server::start_with(&[("TRUSTED_PROXY_COUNT", "1")], create_superuser);
+    let pid = server.child.id();
+    let client = blocking();
+    let page = client
+        .get(format!("{}/admin/login/", server.base))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let token = csrf_token(&page);
+    let base = server.base.clone();
+    let flood: Vec<_> = (0..50)
+        .map(|n| {
+            let (client, base, token) = (client.clone(), base.clone(), token.clone());
+            std::thread::spawn(move || {
+                client
+                    .post(format!("{base}/admin/login/"))
+                    .header("x-forwarded-for", format!("198.18.0.{n}"))
+                    .form(&[
+                        ("csrfmiddlewaretoken", token.as_str()),
+                        ("username", "ops"),
+                        ("password", "wrong guess"),
+                    ])
+                    .send()
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            })
+        })
+        .collect();
+    // Public pages answer while the flood is on.
+    std::thread::sleep(Duration::from_millis(100));
+    let started = std::time::Instant::now();
+    let status = client
+        .get(format!("{}/lettings/", server.base))
+        .send()
+        .unwrap()
+        .status()
+        .as_u16();
+    let page_took = started.elapsed();
+    let statuses: Vec<u16> = flood.into_iter().map(|t| t.join().unwrap()).collect();
+    let peak = peak_rss_mib(pid);
+    eprintln!(
+        "login flood: 50 concurrent logins: {} answered 200, {} 503 (busy), a public page took {:.0} ms; peak RSS {peak} MiB (budget {FLOOD_RSS_BUDGET_MIB})",
+        statuses.iter().filter(|s| **s == 200).count(),
+        statuses.iter().filter(|s| **s == 503).count(),
+        page_took.as_secs_f64() * 1000.0
+    );
+    assert_eq!(status, 200);
+    assert!(page_took < Duration::from_secs(2), "a public page waited {page_took:?}");
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 503), "{statuses:?}");
+    assert!(peak <= FLOOD_RSS_BUDGET_MIB, "peak RSS {peak} MiB over the budget");
+}
