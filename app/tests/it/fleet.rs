@@ -58,7 +58,7 @@ async fn an_admin_change_reaches_every_instance_at_once(backend: Backend) {
         );
         actix_web::rt::time::sleep(Duration::from_millis(5)).await;
     }
-    eprintln!(
+    figure!(
         "fleet: an admin write reached the other instance's page cache in {:.0} ms",
         written.elapsed().as_secs_f64() * 1000.0
     );

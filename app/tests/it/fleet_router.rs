@@ -376,7 +376,7 @@ fn three_instances_behind_nginx_survive_restarts_of_themselves_and_of_postgres()
         );
         return;
     };
-    eprintln!("fleet: binary {}", binary().display());
+    figure!("fleet: binary {}", binary().display());
     let server = PrivateServer::init(bindir);
     server.pg_ctl("start");
     let database_url = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port);
@@ -405,7 +405,7 @@ fn three_instances_behind_nginx_survive_restarts_of_themselves_and_of_postgres()
         .get_result(&mut pg)
         .unwrap();
     assert_eq!(lettings, 6, "seeded once, not three times");
-    eprintln!(
+    figure!(
         "fleet: 3 instances started together: one applied {} migrations, all serve",
         migrated[0]
     );
@@ -444,7 +444,7 @@ fn three_instances_behind_nginx_survive_restarts_of_themselves_and_of_postgres()
     let (mut seen, elapsed) = load.finish();
     let failed: u64 = seen.statuses.iter().filter(|(s, _)| **s != 200).map(|(_, n)| n).sum();
     let p99 = seen.p99_ms();
-    eprintln!(
+    figure!(
         "fleet: rolling restart under load: {} requests in {:.1} s ({:.0} req/s through nginx), p99 {:.1} ms, answers {:?}",
         seen.total(),
         elapsed.as_secs_f64(),
@@ -525,7 +525,7 @@ fn three_instances_behind_nginx_survive_restarts_of_themselves_and_of_postgres()
             std::thread::sleep(Duration::from_millis(5));
         }
     }
-    eprintln!(
+    figure!(
         "fleet: an admin change was on all 3 instances' pages {:.0} ms after it was acknowledged",
         written.elapsed().as_secs_f64() * 1000.0
     );
@@ -596,7 +596,7 @@ fn three_instances_behind_nginx_survive_restarts_of_themselves_and_of_postgres()
         .map(|(_, status)| *status)
         .collect();
     let p99 = seen.p99_ms();
-    eprintln!(
+    figure!(
         "fleet: PostgreSQL down {:.1} s under load: answers {:?}, all instances ready {:.1} s after it was back, p99 {:.0} ms",
         (up - down).as_secs_f64(),
         seen.statuses,

@@ -4,6 +4,15 @@
 //! database runs on SQLite and on PostgreSQL (`common::backend`).
 #![allow(clippy::unwrap_used)]
 
+/// A measured figure, written straight to stderr (past the test harness's capture, so
+/// CI's log shows it even when the test passes).
+macro_rules! figure {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 #[macro_use]
 mod common;
 

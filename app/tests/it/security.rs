@@ -791,7 +791,7 @@ fn a_login_flood_cannot_exhaust_memory_and_pages_keep_answering() {
     let page_took = started.elapsed();
     let statuses: Vec<u16> = flood.into_iter().map(|t| t.join().unwrap()).collect();
     let peak = peak_rss_mib(pid);
-    eprintln!(
+    figure!(
         "login flood: 50 concurrent logins: {} answered 200, {} 503 (busy), a public page took {:.0} ms; peak RSS {peak} MiB (budget {FLOOD_RSS_BUDGET_MIB})",
         statuses.iter().filter(|s| **s == 200).count(),
         statuses.iter().filter(|s| **s == 503).count(),
