@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::common::process::{blocking, create_superuser, csrf_token, log_in, FakeSentry, Server};
+use crate::common::process::{blocking, create_superuser, csrf_token, log_in, login_csrf, FakeSentry, Server};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
 
@@ -29,13 +29,7 @@ fn a_server_error_on_a_form_post_sends_no_body_cookie_or_secret_to_sentry_or_the
     let client = blocking();
 
     // A login that meets a locked database: a 5xx with the password in the form.
-    let login_page = client
-        .get(format!("{}/admin/login/", server.base))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    let anonymous_csrf = csrf_token(&login_page);
+    let anonymous_csrf = login_csrf(&client, &server.base);
     let lock = lock_database(&server);
     let response = client
         .post(format!("{}/admin/login/?token=query-secret-1", server.base))
@@ -127,18 +121,13 @@ fn a_malformed_database_url_is_refused_without_its_password() {
 fn log_fields_cannot_forge_a_line_or_drive_the_terminal() {
     let server = Server::start(&[]);
     let client = blocking();
-    let page = client
-        .get(format!("{}/admin/login/", server.base))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let token = login_csrf(&client, &server.base);
     let forged =
         "mallory\n2026-11-26T00:00:00.000000Z  INFO oc_lettings::admin::auth: admin login username=admin\u{1b}[2J";
     let response = client
         .post(format!("{}/admin/login/", server.base))
         .form(&[
-            ("csrfmiddlewaretoken", csrf_token(&page).as_str()),
+            ("csrfmiddlewaretoken", token.as_str()),
             ("username", forged),
             ("password", "wrong"),
         ])
@@ -753,13 +742,7 @@ fn a_login_flood_cannot_exhaust_memory_and_pages_keep_answering() {
     let server = Server::start_with(&[("TRUSTED_PROXY_COUNT", "1")], create_superuser);
     let pid = server.child.id();
     let client = blocking();
-    let page = client
-        .get(format!("{}/admin/login/", server.base))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    let token = csrf_token(&page);
+    let token = login_csrf(&client, &server.base);
     let base = server.base.clone();
     let flood: Vec<_> = (0..50)
         .map(|n| {

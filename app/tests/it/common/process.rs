@@ -211,6 +211,17 @@ impl Server {
     }
 }
 
+/// The login form's CSRF token for `client` (its cookie is kept by the client).
+pub fn login_csrf(client: &reqwest::blocking::Client, base: &str) -> String {
+    let page = client
+        .get(format!("{base}/admin/login/"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    csrf_token(&page)
+}
+
 /// Logs `client` in as `username`, returns the admin index's HTML.
 pub fn log_in(client: &reqwest::blocking::Client, base: &str, username: &str, password: &str) {
     let login = client
