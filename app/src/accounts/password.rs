@@ -37,23 +37,23 @@ pub fn hash_password(password: &str) -> Result<String, HashError> {
     Ok(format!("{ARGON2_PREFIX}{phc}"))
 }
 
-fn verify_pbkdf2_sha256(password: &str, encoded: &str) -> bool {
+/// Whether `password` matches a Django pbkdf2 hash; `None` (no hash computed) when the
+/// hash is malformed or asks for an absurd work factor.
+fn verify_pbkdf2_sha256(password: &str, encoded: &str) -> Option<bool> {
     let mut parts = encoded.splitn(4, '$');
     let (Some("pbkdf2_sha256"), Some(iterations), Some(salt), Some(expected)) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return false;
+        return None;
     };
-    let Ok(iterations) = iterations.parse::<u32>() else {
-        return false;
-    };
-    if iterations == 0 || iterations > MAX_PBKDF2_ITERATIONS {
-        return false;
-    }
+    let iterations = iterations
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_PBKDF2_ITERATIONS).contains(n))?;
     let mut derived = [0u8; 32];
     pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), salt.as_bytes(), iterations, &mut derived);
     let computed = base64::engine::general_purpose::STANDARD.encode(derived);
-    computed.as_bytes().ct_eq(expected.as_bytes()).into()
+    Some(computed.as_bytes().ct_eq(expected.as_bytes()).into())
 }
 
 /// Most memory a stored argon2 hash may ask of a verification (OWASP's 19 MiB is the norm).
@@ -66,13 +66,10 @@ thread_local! {
     static ARGON2_MEMORY: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn verify_argon2(password: &str, encoded: &str) -> bool {
-    let Some(phc) = encoded.strip_prefix(ARGON2_PREFIX) else {
-        return false;
-    };
-    let Ok(hash) = PasswordHash::new(phc) else {
-        return false;
-    };
+/// Whether `password` matches an argon2 hash in Django's format; `None` (no hash
+/// computed) when the hash is malformed or asks for more memory than allowed.
+fn verify_argon2(password: &str, encoded: &str) -> Option<bool> {
+    let hash = PasswordHash::new(encoded.strip_prefix(ARGON2_PREFIX)?).ok()?;
     let (Ok(algorithm), Ok(version), Ok(params), Some(salt), Some(expected)) = (
         argon2::Algorithm::new(hash.algorithm.as_str()),
         argon2::Version::try_from(hash.version.unwrap_or(0x13)),
@@ -80,11 +77,11 @@ fn verify_argon2(password: &str, encoded: &str) -> bool {
         hash.salt.as_ref(),
         hash.hash.as_ref(),
     ) else {
-        return false;
+        return None;
     };
     let blocks = params.block_count();
     if blocks > MAX_ARGON2_KIB {
-        return false;
+        return None;
     }
     let mut out = vec![0u8; expected.as_bytes().len()];
     let hasher = Argon2::new(algorithm, version, params);
@@ -97,7 +94,7 @@ fn verify_argon2(password: &str, encoded: &str) -> bool {
             .hash_password_into_with_memory(password.as_bytes(), salt.as_ref(), &mut out, &mut memory[..blocks])
             .is_ok()
     });
-    computed && bool::from(out.as_slice().ct_eq(expected.as_bytes()))
+    Some(computed && bool::from(out.as_slice().ct_eq(expected.as_bytes())))
 }
 
 thread_local! {
@@ -119,34 +116,25 @@ pub fn hashes_run_on_this_thread() -> u64 {
 /// password), malformed, or of an unknown algorithm never matches, and still costs one
 /// full hash (Django's fix for CVE-2024-39329: no path answers faster than a wrong password).
 pub fn verify_password(password: &str, encoded: &str) -> Verification {
-    if encoded.starts_with(ARGON2_PREFIX) && PasswordHash::new(&encoded[ARGON2_PREFIX.len()..]).is_ok() {
-        count_hash();
-        if verify_argon2(password, encoded) {
-            return Verification::Match { upgrade: false };
-        }
-        return Verification::Mismatch;
-    }
-    if encoded.starts_with("pbkdf2_sha256$") && pbkdf2_iterations(encoded).is_some() {
-        count_hash();
-        if verify_pbkdf2_sha256(password, encoded) {
-            return Verification::Match { upgrade: true };
-        }
-        return Verification::Mismatch;
-    }
-    verify_dummy(password);
-    Verification::Mismatch
-}
-
-/// The iteration count of a well-formed pbkdf2 hash within bounds.
-fn pbkdf2_iterations(encoded: &str) -> Option<u32> {
-    let mut parts = encoded.splitn(4, '$');
-    let (_, iterations, _, Some(_)) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return None;
+    let (verified, upgrade) = if encoded.starts_with(ARGON2_PREFIX) {
+        (verify_argon2(password, encoded), false)
+    } else {
+        (verify_pbkdf2_sha256(password, encoded), true)
     };
-    iterations?
-        .parse::<u32>()
-        .ok()
-        .filter(|n| (1..=MAX_PBKDF2_ITERATIONS).contains(n))
+    match verified {
+        Some(matched) => {
+            count_hash();
+            if matched {
+                Verification::Match { upgrade }
+            } else {
+                Verification::Mismatch
+            }
+        }
+        None => {
+            verify_dummy(password);
+            Verification::Mismatch
+        }
+    }
 }
 
 /// Spends the time a real verification would, so an unknown username answers no faster

@@ -334,6 +334,10 @@ impl Load {
     }
 }
 
+fn page_text(client: &reqwest::blocking::Client, url: &str) -> String {
+    client.get(url).send().unwrap().text().unwrap()
+}
+
 fn log_in(client: &reqwest::blocking::Client, base: &str, password: &str) -> reqwest::blocking::Response {
     let page = client.get(format!("{base}/admin/login/")).send().unwrap();
     let cookie = page
@@ -478,12 +482,7 @@ fn three_instances_behind_nginx_survive_restarts_of_themselves_and_of_postgres()
     // An admin change on one instance is on every instance's pages at once (their caches
     // last 600 s).
     for instance in &instances {
-        let html = browser
-            .get(format!("{}/lettings/1/", instance.base()))
-            .send()
-            .unwrap()
-            .text()
-            .unwrap();
+        let html = page_text(&browser, &format!("{}/lettings/1/", instance.base()));
         assert!(html.contains("Joshua Tree Green Haus"), "cached before the change");
     }
     let admin_page = browser
@@ -508,12 +507,7 @@ fn three_instances_behind_nginx_survive_restarts_of_themselves_and_of_postgres()
     let written = Instant::now();
     for instance in &instances {
         loop {
-            let html = browser
-                .get(format!("{}/lettings/1/", instance.base()))
-                .send()
-                .unwrap()
-                .text()
-                .unwrap();
+            let html = page_text(&browser, &format!("{}/lettings/1/", instance.base()));
             if html.contains("Changed on one instance") {
                 break;
             }
