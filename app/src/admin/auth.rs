@@ -195,6 +195,12 @@ pub async fn login(
         other => other?,
     };
     let Some((user_id, new_hash)) = verdict else {
+        if admitted.delays_on_failure() {
+            state
+                .db
+                .run(move |conn| throttle::confirm_failure(conn, &admitted, crate::clock::now_ms()))
+                .await?;
+        }
         tracing::info!(%username, %client, "failed admin login");
         return login_page(&req, &state, &next, &username, Some(LOGIN_FAILED));
     };

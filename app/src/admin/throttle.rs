@@ -63,6 +63,8 @@ fn username_key(username: &str) -> String {
 struct Counted {
     key: String,
     count: i32,
+    /// The key's free failures (its delay is `delay_for(count, free)`).
+    free: i32,
     previous_blocked_until: i64,
 }
 
@@ -122,6 +124,7 @@ fn count_attempt(
                         return Ok(Ok(Counted {
                             key: key.to_owned(),
                             count: 1,
+                            free,
                             previous_blocked_until: 0,
                         }))
                     }
@@ -158,6 +161,7 @@ fn count_attempt(
                     return Ok(Ok(Counted {
                         key: key.to_owned(),
                         count,
+                        free,
                         previous_blocked_until: if forgotten { 0 } else { row.blocked_until_ms },
                     }));
                 }
@@ -202,6 +206,36 @@ pub fn admit(
         Err(_) => USERNAME_SOFT_DELAY,
     };
     Ok(Ok(Admitted { counted, soft_delay }))
+}
+
+impl Admitted {
+    /// Whether this attempt, once it fails, starts a delay on one of its keys.
+    pub fn delays_on_failure(&self) -> bool {
+        self.counted.iter().any(|c| !delay_for(c.count, c.free).is_zero())
+    }
+}
+
+/// A failed login, once its password has been found wrong: the delays it started run
+/// from `now`, the end of the verification, not from when the attempt was counted (a
+/// verification slowed by load must not use up the delay it earned). Only moves a
+/// `blocked_until` later, and only on a key no other attempt has counted since.
+pub fn confirm_failure(conn: &mut DbConnection, admitted: &Admitted, now: i64) -> Result<(), DbError> {
+    for counted in &admitted.counted {
+        let delay = delay_for(counted.count, counted.free);
+        if delay.is_zero() {
+            continue;
+        }
+        let until = now.saturating_add(millis(delay));
+        diesel::update(
+            throttle::table
+                .filter(throttle::key.eq(&counted.key))
+                .filter(throttle::failures.eq(counted.count))
+                .filter(throttle::blocked_until_ms.lt(until)),
+        )
+        .set(throttle::blocked_until_ms.eq(until))
+        .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// A successful login: the (client, username) record goes, and the client's and the

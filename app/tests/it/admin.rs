@@ -610,6 +610,33 @@ async fn failed_logins_are_throttled(backend: Backend) {
     assert_eq!(guesser.login("someone", "guess").await.status().as_u16(), 429);
 }
 
+/// A delay runs from the end of the failed check, not from when the attempt was counted:
+/// a check slowed by load (a queue of logins, a busy machine) does not use it up.
+async fn a_throttle_delay_runs_from_the_end_of_the_failed_check(backend: Backend) {
+    use oc_lettings::admin::throttle::{admit, confirm_failure, Refusal};
+    let app = site_with_django_data(&backend).await;
+    let mut conn = app.db.get().unwrap();
+    let t0 = oc_lettings::clock::now_ms();
+    for client in ["192.0.2.50", "192.0.2.51"] {
+        for n in 0..4 {
+            assert!(admit(&mut conn, "admin", client, t0 + n).unwrap().is_ok());
+        }
+    }
+    // The fifth failure of each client starts a 1 s delay; the first client's check ends
+    // 3 s after the attempt was counted and says so, the second's is never confirmed.
+    let slow = admit(&mut conn, "admin", "192.0.2.50", t0 + 4).unwrap().unwrap();
+    let unconfirmed = admit(&mut conn, "admin", "192.0.2.51", t0 + 4).unwrap().unwrap();
+    assert!(slow.delays_on_failure() && unconfirmed.delays_on_failure());
+    confirm_failure(&mut conn, &slow, t0 + 3_004).unwrap();
+    // Half a second after the slow check ended, that client still waits (half a second)…
+    match admit(&mut conn, "admin", "192.0.2.50", t0 + 3_504).unwrap() {
+        Err(Refusal::Wait(wait)) => assert_eq!(wait, std::time::Duration::from_millis(500)),
+        Ok(_) => panic!("admitted before the delay that began at the failure's end ran out"),
+    }
+    // …while a delay counted from the attempt alone would have run out long ago.
+    assert!(admit(&mut conn, "admin", "192.0.2.51", t0 + 3_504).unwrap().is_ok());
+}
+
 async fn bad_admin_urls_and_bodies(backend: Backend) {
     let app = site_with_django_data(&backend).await;
     let browser = logged_in_admin(&app).await;
@@ -744,6 +771,7 @@ on_both_backends!(async:
     users_are_created_with_a_hashed_password_and_managed,
     state_changes_without_the_csrf_token_are_refused,
     failed_logins_are_throttled,
+    a_throttle_delay_runs_from_the_end_of_the_failed_check,
     bad_admin_urls_and_bodies,
     lists_are_paginated,
 );
