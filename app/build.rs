@@ -25,6 +25,17 @@ fn main() -> BuildResult<()> {
             .unwrap_or_else(|| default.to_owned());
         println!("cargo:rustc-env={name}={value}");
     }
+    // The global allocator (features `mimalloc`/`jemalloc`; `system` otherwise): `--version`.
+    let allocator = match (
+        std::env::var_os("CARGO_FEATURE_MIMALLOC").is_some(),
+        std::env::var_os("CARGO_FEATURE_JEMALLOC").is_some(),
+    ) {
+        (true, true) => return Err("choose one allocator feature: mimalloc or jemalloc".into()),
+        (true, false) => "mimalloc",
+        (false, true) => "jemalloc",
+        (false, false) => "system",
+    };
+    println!("cargo:rustc-env=OC_ALLOCATOR={allocator}");
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     write_asset_table(&manifest.join("static"), &out)?;

@@ -57,6 +57,16 @@ enum Command {
     },
 }
 
+// The static (musl) binary of the image brings its own allocator: musl's is slow under
+// threads. Chosen by measurement: bench/README.md, "The static binary's allocator".
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,

@@ -101,6 +101,11 @@ fn check_toolchain(runner: &Runner) -> Result<()> {
     if !on_path("docker") {
         bail!("docker build: cannot run `docker`: not found on PATH (install Docker: https://docs.docker.com/engine/install/)");
     }
+    check_static_toolchain(runner)
+}
+
+/// What the static binary needs: musl-gcc and the Rust musl target.
+pub fn check_static_toolchain(runner: &Runner) -> Result<()> {
     if !on_path("musl-gcc") {
         bail!("docker build: missing tool musl-gcc, needed to build SQLite, libpq and OpenSSL for {TARGET} (apt-get install musl-tools)");
     }
@@ -141,13 +146,13 @@ pub fn image_exists(runner: &Runner, tag: &str) -> bool {
         .is_ok()
 }
 
-/// `cargo xtask docker build`
-pub fn build(runner: &Runner, image: &Image) -> Result<()> {
-    let started = Instant::now();
-    if !runner.dry_run {
-        check_toolchain(runner)?;
-    }
-    let build_time = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+/// The Cargo features of the static binary: libpq and OpenSSL compiled in, and the
+/// allocator chosen by measurement (bench/README.md).
+pub const STATIC_FEATURES: &str = "static-libpq,mimalloc";
+
+/// Builds the static binary for `sha` (with `features` instead of [`STATIC_FEATURES`] for
+/// the bench's allocator trial); returns its path.
+pub fn static_binary(runner: &Runner, sha: &str, built: &str, features: &str) -> Result<PathBuf> {
     let mut cargo = runner.cargo();
     cargo
         .args([
@@ -157,13 +162,13 @@ pub fn build(runner: &Runner, image: &Image) -> Result<()> {
             "--package",
             "oc-lettings",
             "--features",
-            "static-libpq",
+            features,
             "--target",
             TARGET,
         ])
         .env("CARGO_TARGET_DIR", workspace_root().join(TARGET_DIR))
-        .env("OC_GIT_SHA", &image.sha)
-        .env("OC_BUILD_TIME", &build_time);
+        .env("OC_GIT_SHA", sha)
+        .env("OC_BUILD_TIME", built);
     runner.run("static binary", &mut cargo)?;
     if !runner.dry_run {
         let size = std::fs::metadata(binary_path())
@@ -171,6 +176,18 @@ pub fn build(runner: &Runner, image: &Image) -> Result<()> {
             .len();
         println!("    {} ({:.1} MB)", binary_path().display(), size as f64 / 1e6);
     }
+    Ok(binary_path())
+}
+
+/// `cargo xtask docker build`
+pub fn build(runner: &Runner, image: &Image) -> Result<()> {
+    let started = Instant::now();
+    if !runner.dry_run {
+        check_toolchain(runner)?;
+    }
+    // The commit's time, not the clock's: an unchanged commit rebuilds (and relinks) nothing.
+    let build_time = git::commit_time()?;
+    static_binary(runner, &image.sha, &build_time, STATIC_FEATURES)?;
 
     let mut docker = runner.command("docker");
     // Heroku's registry takes only Docker V2 schema 2 manifests for linux/amd64: with

@@ -33,3 +33,25 @@ pub fn sha() -> Result<String> {
         format!("{sha}-dirty")
     })
 }
+
+/// When `HEAD` was committed, in UTC (`2026-11-26T04:15:05Z`): the time baked into the
+/// binary and the image label. A commit time, not a build time, so rebuilding an unchanged
+/// commit changes nothing and relinks nothing.
+pub fn commit_time() -> Result<String> {
+    let out = Command::new("git")
+        .args(["show", "-s", "--format=%ct", "HEAD"])
+        .current_dir(workspace_root())
+        .output()
+        .context("cannot run git (is it installed?)")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "git show HEAD failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    let seconds: i64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .context("git show printed no commit time")?;
+    let time = chrono::DateTime::from_timestamp(seconds, 0).context("commit time out of range")?;
+    Ok(time.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+}

@@ -2,7 +2,6 @@
 //! wrk against nginx serving the very same bytes on another port in the same run (the
 //! ratio app/nginx is the figure that holds on a shared machine). Writes bench/RESULTS.md.
 
-use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -12,6 +11,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::runner::{workspace_root, Runner};
+
+mod report;
+mod soak;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
@@ -24,6 +26,93 @@ pub struct BenchArgs {
     /// Where to write the results.
     #[arg(long, default_value = "bench/RESULTS.md")]
     pub output: PathBuf,
+    /// The static binary's allocator, for an allocator trial (default: the image's own,
+    /// `docker::STATIC_FEATURES`).
+    #[arg(long, value_enum)]
+    pub allocator: Option<Allocator>,
+    /// Instead of the page table: a soak of this many seconds (mixed load on the shipped
+    /// binary, RSS sampled every 2 s), written to bench/SOAK.md.
+    #[arg(long, value_name = "SECONDS")]
+    pub soak: Option<u64>,
+}
+
+/// A global allocator of the static binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Allocator {
+    /// musl's own malloc (mallocng)
+    Musl,
+    Mimalloc,
+    Jemalloc,
+}
+
+impl Allocator {
+    fn features(self) -> &'static str {
+        match self {
+            Allocator::Musl => "static-libpq",
+            Allocator::Mimalloc => "static-libpq,mimalloc",
+            Allocator::Jemalloc => "static-libpq,jemalloc",
+        }
+    }
+}
+
+/// A binary measured: the static one the image ships, or the glibc build for reference.
+pub struct Binary {
+    /// `static musl, mimalloc (shipped)`
+    pub name: String,
+    pub path: PathBuf,
+    pub bytes: u64,
+}
+
+/// Builds the static binary (as `cargo xtask docker build` does) and, unless `static_only`,
+/// the glibc release build; copies each under target/bench so a later build does not
+/// change them mid-run.
+pub fn build_binaries(runner: &Runner, allocator: Option<Allocator>, static_only: bool) -> Result<Vec<Binary>> {
+    if !runner.dry_run {
+        crate::docker::check_static_toolchain(runner).context("the bench measures the image's static binary")?;
+    }
+    let features = allocator.map_or(crate::docker::STATIC_FEATURES, Allocator::features);
+    let shipped = features == crate::docker::STATIC_FEATURES;
+    let sha = crate::git::sha()?;
+    let built = crate::git::commit_time()?;
+    let static_path = crate::docker::static_binary(runner, &sha, &built, features)?;
+    let mut binaries = vec![(static_path, "static".to_owned())];
+    if !static_only {
+        let mut build = runner.cargo();
+        build.args(["build", "--release", "--locked", "--package", "oc-lettings"]);
+        runner.run("glibc release binary (reference)", &mut build)?;
+        binaries.push((workspace_root().join("target/release/oc-lettings"), "glibc".to_owned()));
+    }
+    if runner.dry_run {
+        return Ok(Vec::new());
+    }
+    let dir = workspace_root().join("target/bench-bin");
+    std::fs::create_dir_all(&dir)?;
+    let mut out = Vec::new();
+    for (path, kind) in binaries {
+        let copy = dir.join(format!("oc-lettings-{kind}"));
+        std::fs::copy(&path, &copy).with_context(|| format!("cannot copy {}", path.display()))?;
+        let version = runner.capture("--version", Command::new(&copy).arg("--version"))?;
+        let allocator = version
+            .split("allocator ")
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .unwrap_or("unknown")
+            .to_owned();
+        let name = if kind == "static" && allocator == "system" {
+            "static musl, musl's malloc".to_owned()
+        } else if kind == "static" {
+            format!("static musl, {allocator}{}", if shipped { " (shipped)" } else { "" })
+        } else {
+            format!("glibc, {allocator} malloc (reference)")
+        };
+        let bytes = std::fs::metadata(&copy)?.len();
+        out.push(Binary {
+            name,
+            path: copy,
+            bytes,
+        });
+    }
+    Ok(out)
 }
 
 /// (label, path, Accept-Encoding)
@@ -114,6 +203,7 @@ fn start_app_with(binary: &Path, dir: &Path, port: u16, setup: &Setup) -> Result
         .env("DATABASE_URL", &setup.database_url)
         .env("PAGE_CACHE_SECONDS", setup.cache_seconds.to_string())
         .env("TRUSTED_PROXY_COUNT", "1")
+        .env("LOG_FORMAT", "json")
         .env_remove("DEBUG")
         .env_remove("SENTRY_DSN")
         .arg("serve")
@@ -260,6 +350,19 @@ http {
 }
 ";
 
+/// Everything measured for one binary.
+struct Measured {
+    binary: Binary,
+    series: Vec<Series>,
+    cold_start: Duration,
+    /// VmHWM under the 64-connection load (SQLite, cache on).
+    rss_kib: Option<u64>,
+    many: (Load, u64),
+    fleet: Option<Load>,
+    /// `/lettings/1/` on PostgreSQL over TLS, cache off (the shipped binary only).
+    tls: Option<Result<Load, String>>,
+}
+
 /// `cargo xtask bench`
 pub fn run(runner: &Runner, args: &BenchArgs) -> Result<()> {
     for tool in ["wrk", "nginx"] {
@@ -270,34 +373,106 @@ pub fn run(runner: &Runner, args: &BenchArgs) -> Result<()> {
             bail!("bench: missing tool {tool} (apt-get install {tool})");
         }
     }
-    let mut build = runner.cargo();
-    build.args(["build", "--release", "--locked", "--package", "oc-lettings"]);
-    runner.run("release binary", &mut build)?;
+    if let Some(seconds) = args.soak {
+        let binaries = build_binaries(runner, args.allocator, true)?;
+        return match binaries.into_iter().next() {
+            Some(binary) => soak::run(runner, &binary, seconds),
+            None => Ok(()),
+        };
+    }
+    let binaries = build_binaries(runner, args.allocator, false)?;
     if runner.dry_run {
         return Ok(());
     }
-    let binary = workspace_root().join("target/release/oc-lettings");
     let dir = workspace_root().join("target/bench");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
 
-    // Cold start: the first start creates and seeds the database; then five timed starts.
-    time_to_first_200(&binary, &dir)?;
-    let mut starts: Vec<Duration> = (0..5)
-        .map(|_| time_to_first_200(&binary, &dir))
-        .collect::<Result<_>>()?;
-    starts.sort();
-    let cold_start = starts[2];
-    println!(
-        "cold start to the first 200 (median of 5): {:.1} ms",
-        cold_start.as_secs_f64() * 1000.0
-    );
+    // The bytes nginx serves are the shipped binary's own.
+    let (urls, prefix) = {
+        let app_port = free_port()?;
+        let _app = start_app(&binaries[0].path, &dir, app_port)?;
+        wait_for(app_port, "/healthz", "the site")?;
+        nginx_root(&dir, app_port)?
+    };
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let nginx_port = free_port()?;
+    let conf = NGINX_CONF
+        .replace("PREFIX", &prefix.to_string_lossy())
+        .replace("PORT", &nginx_port.to_string())
+        .replace("WORKERS", &workers.to_string());
+    std::fs::write(prefix.join("nginx.conf"), conf)?;
+    let nginx = start_nginx(&prefix)?;
+    wait_for(nginx_port, "/", "nginx")?;
+    let mut baseline = Vec::new();
+    for url in &urls {
+        let theirs = wrk(runner, nginx_port, &url.path, url.encoding, args, url.status)?;
+        println!(
+            "{:<10} nginx {:>9.0} req/s p99 {:.2} ms",
+            url.label, theirs.requests_per_sec, theirs.p99_ms
+        );
+        baseline.push(theirs);
+    }
+    drop(nginx);
 
-    let app_port = free_port()?;
-    let app = start_app(&binary, &dir, app_port)?;
-    wait_for(app_port, "/healthz", "the site")?;
+    let postgres = crate::postgres::provide(runner.dry_run);
+    let database = bench_database(runner, &postgres);
+    let postgres_note = match &database {
+        Ok(_) => format!(
+            "PostgreSQL: {}, database `oc_bench`, over plain TCP (`sslmode=disable`, loopback like nginx; TLS measured once, below)",
+            postgres.describe()
+        ),
+        Err(why) => {
+            println!("PostgreSQL half skipped: {why}");
+            format!("PostgreSQL: not measured ({why})")
+        }
+    };
+    let mut measured = Vec::new();
+    for (index, binary) in binaries.into_iter().enumerate() {
+        println!("== {} ({})", binary.name, binary.path.display());
+        let shipped = index == 0;
+        measured.push(measure_binary(
+            runner,
+            binary,
+            &dir,
+            &urls,
+            args,
+            database.as_ref().ok(),
+            shipped,
+        )?);
+    }
 
-    // The same bytes for nginx.
+    let image = runner
+        .capture(
+            "image size",
+            runner
+                .command("docker")
+                .args(["image", "inspect", "--format", "{{.Size}}", "oc-lettings:latest"]),
+        )
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok());
+
+    let report = report::write(&report::Inputs {
+        args,
+        workers,
+        postgres_note: &postgres_note,
+        urls: &urls,
+        baseline: &baseline,
+        measured: &measured,
+        image_bytes: image,
+    })?;
+    let output = workspace_root().join(&args.output);
+    if let Some(parent) = output.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&output, report)?;
+    println!("wrote {}", output.display());
+    Ok(())
+}
+
+/// Fetches every URL from the site on `app_port` and writes those bytes into a web root
+/// for nginx; returns the URLs and nginx's prefix.
+fn nginx_root(dir: &Path, app_port: u16) -> Result<(Vec<Url>, PathBuf)> {
     let (_, _, index) = fetch(app_port, "/", None)?;
     let html = String::from_utf8_lossy(&index);
     let css_path = html
@@ -340,33 +515,34 @@ pub fn run(runner: &Runner, args: &BenchArgs) -> Result<()> {
             bytes: body.len(),
         });
     }
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let nginx_port = free_port()?;
-    let conf = NGINX_CONF
-        .replace("PREFIX", &prefix.to_string_lossy())
-        .replace("PORT", &nginx_port.to_string())
-        .replace("WORKERS", &workers.to_string());
-    std::fs::write(prefix.join("nginx.conf"), conf)?;
-    let nginx = start_nginx(&prefix)?;
-    wait_for(nginx_port, "/", "nginx")?;
+    Ok((urls, prefix))
+}
 
-    let mut baseline = Vec::new();
-    for url in &urls {
-        let theirs = wrk(runner, nginx_port, &url.path, url.encoding, args, url.status)?;
-        println!(
-            "{:<10} nginx {:>9.0} req/s p99 {:.2} ms",
-            url.label, theirs.requests_per_sec, theirs.p99_ms
-        );
-        baseline.push(theirs);
-    }
-    drop(nginx);
-
-    // The site, on each database, with the page cache on (its default) and off (every
-    // request a cache miss).
-    let mut series: Vec<Series> = Vec::new();
+/// Cold start, every URL on each database with the cache on and off, the 1 000-connection
+/// row and (for the shipped binary, on PostgreSQL) the fleet row.
+fn measure_binary(
+    runner: &Runner,
+    binary: Binary,
+    dir: &Path,
+    urls: &[Url],
+    args: &BenchArgs,
+    postgres: Option<&String>,
+    shipped: bool,
+) -> Result<Measured> {
+    // Cold start: the first start creates and seeds the database; then five timed starts.
+    time_to_first_200(&binary.path, dir)?;
+    let mut starts: Vec<Duration> = (0..5)
+        .map(|_| time_to_first_200(&binary.path, dir))
+        .collect::<Result<_>>()?;
+    starts.sort();
+    let cold_start = starts[2];
+    println!(
+        "cold start to the first 200 (median of 5): {:.1} ms",
+        cold_start.as_secs_f64() * 1000.0
+    );
     let measure = |name: &str, port: u16, all: bool| -> Result<Series> {
         let mut loads = Vec::new();
-        for url in &urls {
+        for url in urls {
             let page = url.status == 200 && !url.path.starts_with("/static/");
             if !all && !page {
                 loads.push(None);
@@ -384,154 +560,76 @@ pub fn run(runner: &Runner, args: &BenchArgs) -> Result<()> {
             loads,
         })
     };
-    series.push(measure("SQLite, cache on", app_port, true)?);
-    let rss = peak_rss_kib(app.0.id());
-    drop(app);
+    let mut series = Vec::new();
+    let rss_kib;
     {
         let port = free_port()?;
-        let _app = start_app_with(&binary, &dir, port, &Setup::sqlite(0))?;
+        let app = start_app(&binary.path, dir, port)?;
         wait_for(port, "/healthz", "the site")?;
-        series.push(measure("SQLite, cache off", port, false)?);
+        series.push(measure(SQLITE_ON, port, true)?);
+        rss_kib = peak_rss_kib(app.0.id());
     }
-    let postgres = crate::postgres::provide(runner.dry_run);
+    {
+        let port = free_port()?;
+        let _app = start_app_with(&binary.path, dir, port, &Setup::sqlite(0))?;
+        wait_for(port, "/healthz", "the site")?;
+        series.push(measure(SQLITE_OFF, port, false)?);
+    }
     let mut fleet = None;
-    let postgres_note = match bench_database(runner, &postgres) {
-        Ok(url) => {
-            for cache_seconds in [2, 0] {
-                let setup = Setup {
-                    database_url: url.clone(),
-                    cache_seconds,
-                };
-                let port = free_port()?;
-                let _app = start_app_with(&binary, &dir, port, &setup)?;
-                wait_for(port, "/readyz", "the site on PostgreSQL")?;
-                let name = if cache_seconds > 0 {
-                    "PostgreSQL, cache on"
-                } else {
-                    "PostgreSQL, cache off"
-                };
-                series.push(measure(name, port, false)?);
-            }
-            fleet = Some(fleet_row(runner, &binary, &dir, &url, args)?);
-            format!("PostgreSQL: {}", postgres.describe())
+    let mut tls = None;
+    if let Some(url) = postgres {
+        // Loopback, like nginx: plain TCP. The cost of TLS is measured once, beside.
+        let plain = with_sslmode(url, "disable");
+        for (cache_seconds, name) in [(2, PG_ON), (0, PG_OFF)] {
+            let setup = Setup {
+                database_url: plain.clone(),
+                cache_seconds,
+            };
+            let port = free_port()?;
+            let _app = start_app_with(&binary.path, dir, port, &setup)?;
+            wait_for(port, "/readyz", "the site on PostgreSQL")?;
+            series.push(measure(name, port, false)?);
         }
-        Err(why) => {
-            println!("PostgreSQL half skipped: {why}");
-            format!("PostgreSQL: not measured ({why})")
+        if shipped {
+            fleet = Some(fleet_row(runner, &binary.path, dir, &plain, args)?);
+            tls = Some(tls_row(runner, &binary.path, dir, url, args));
         }
-    };
-    let many = many_connections_row(runner, &binary, &dir, args)?;
-
-    let image = runner
-        .capture(
-            "image size",
-            runner
-                .command("docker")
-                .args(["image", "inspect", "--format", "{{.Size}}", "oc-lettings:latest"]),
-        )
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok());
-
-    let mut report = String::new();
-    writeln!(report, "# Benchmark results\n")?;
-    writeln!(report, "- date: {}", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"))?;
-    writeln!(report, "- machine: {}", machine())?;
-    writeln!(report, "- commit: {}", crate::git::sha().unwrap_or_default())?;
-    writeln!(
-        report,
-        "- binary: `target/release/oc-lettings` (glibc, release profile)"
-    )?;
-    writeln!(
-        report,
-        "- command: `cargo xtask bench --duration {} --connections {}` (wrk -t2 -c{} -d{}s --latency, keep-alive, loopback; the site with the demo data, {workers} workers, logging at info to a file; nginx {workers} workers serving the same bytes; cache on = PAGE_CACHE_SECONDS=2, off = 0, i.e. every request a cache miss)",
-        args.duration, args.connections, args.connections, args.duration
-    )?;
-    writeln!(report, "- {postgres_note}\n")?;
-    write!(report, "| page | bytes | nginx req/s |")?;
-    for s in &series {
-        write!(report, " {} |", s.name)?;
     }
-    writeln!(report)?;
-    write!(report, "|---|---:|---:|")?;
-    for _ in &series {
-        write!(report, "---:|")?;
-    }
-    writeln!(report)?;
-    for (index, url) in urls.iter().enumerate() {
-        let theirs = &baseline[index];
-        write!(
-            report,
-            "| {} `{}` | {} | {:.0} |",
-            url.label, url.path, url.bytes, theirs.requests_per_sec
-        )?;
-        for s in &series {
-            match &s.loads[index] {
-                Some(ours) => {
-                    let ratio = ours.requests_per_sec / theirs.requests_per_sec.max(1.0);
-                    let errors = if ours.errors > 0 {
-                        format!(", {} errors", ours.errors)
-                    } else {
-                        String::new()
-                    };
-                    write!(
-                        report,
-                        " {:.0} (**{ratio:.2}**, p99 {:.1} ms{errors}) |",
-                        ours.requests_per_sec, ours.p99_ms
-                    )?;
-                }
-                None => write!(report, " — |")?,
-            }
-        }
-        writeln!(report)?;
-    }
-    writeln!(
-        report,
-        "\nEach cell: the site's req/s (**its ratio to nginx**, its p99).\n"
-    )?;
-    if let Some(fleet) = &fleet {
-        writeln!(
-            report,
-            "- fleet: three instances on PostgreSQL behind nginx (round robin, keep-alive), `/lettings/1/`, cache on: {:.0} req/s, p99 {:.1} ms, {} errors",
-            fleet.requests_per_sec, fleet.p99_ms, fleet.errors
-        )?;
-    }
-    writeln!(
-        report,
-        "- 1 000 keep-alive connections (wrk -t2 -c1000) on `/lettings/1/`, SQLite, cache on: {:.0} req/s, p99 {:.1} ms, {} errors, peak RSS {:.1} MB",
-        many.0.requests_per_sec,
-        many.0.p99_ms,
-        many.0.errors,
-        many.1 as f64 / 1024.0
-    )?;
-    writeln!(
-        report,
-        "- cold start, launch to the first 200 on `/` (median of 5, SQLite database present): {:.1} ms",
-        cold_start.as_secs_f64() * 1000.0
-    )?;
-    if let Some(kib) = rss {
-        writeln!(
-            report,
-            "- peak resident memory of the site under the {}-connection load (SQLite, cache on): {:.1} MB",
-            args.connections,
-            kib as f64 / 1024.0
-        )?;
-    }
-    match image {
-        Some(bytes) => writeln!(report, "- Docker image `oc-lettings:latest`: {:.1} MB", bytes / 1e6)?,
-        None => writeln!(
-            report,
-            "- Docker image: not measured (no `oc-lettings:latest`; run `cargo xtask docker build`)"
-        )?,
-    }
-    writeln!(report, "\nGoals (SPEC §7): pages with the cache ≥ 0.8 of nginx, CSS ≥ 0.8, p99 ≤ 5 ms at 64 connections; without the cache SQLite ≥ 0.6, PostgreSQL ≥ 0.35 with p99 ≤ 10 ms; RSS ≤ 25 MB at 64 connections, ≤ 40 MB at 1 000; cold start ≤ 50 ms; image ≤ 20 MB.")?;
-    let output = workspace_root().join(&args.output);
-    if let Some(parent) = output.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(&output, report)?;
-    println!("wrote {}", output.display());
-    Ok(())
+    let many = many_connections_row(runner, &binary.path, dir, args)?;
+    Ok(Measured {
+        binary,
+        series,
+        cold_start,
+        rss_kib,
+        many,
+        fleet,
+        tls,
+    })
 }
+
+/// `/lettings/1/` on PostgreSQL over TLS (`sslmode=require`), cache off: what TLS to the
+/// database costs (`Err`: why it was not measured, e.g. a server without TLS).
+fn tls_row(runner: &Runner, binary: &Path, dir: &Path, url: &str, args: &BenchArgs) -> Result<Load, String> {
+    let setup = Setup {
+        database_url: with_sslmode(url, "require"),
+        cache_seconds: 0,
+    };
+    let port = free_port().map_err(|e| e.to_string())?;
+    let _app = start_app_with(binary, dir, port, &setup).map_err(|e| e.to_string())?;
+    wait_for(port, "/readyz", "the site on PostgreSQL over TLS")
+        .map_err(|_| "the server did not accept a TLS connection (sslmode=require)".to_owned())?;
+    let load = wrk(runner, port, "/lettings/1/", None, args, 200).map_err(|e| e.to_string())?;
+    println!(
+        "letting    PostgreSQL over TLS, off   {:>9.0} req/s p99 {:.2} ms",
+        load.requests_per_sec, load.p99_ms
+    );
+    Ok(load)
+}
+
+pub(crate) const SQLITE_ON: &str = "SQLite, cache on";
+pub(crate) const SQLITE_OFF: &str = "SQLite, cache off";
+pub(crate) const PG_ON: &str = "PostgreSQL, cache on";
+pub(crate) const PG_OFF: &str = "PostgreSQL, cache off";
 
 /// One URL measured: the bytes nginx serves for it are the site's own.
 struct Url {
@@ -593,6 +691,18 @@ fn bench_database(runner: &Runner, postgres: &crate::postgres::TestPostgres) -> 
         )
         .map_err(|err| anyhow!("cannot create the bench database with psql: {err}"))?;
     Ok(crate::postgres::with_database(&admin, "oc_bench"))
+}
+
+/// `url` with `sslmode` set (replacing any), for the plain-TCP columns and the TLS row.
+fn with_sslmode(url: &str, mode: &str) -> String {
+    let (base, params) = url.split_once('?').unwrap_or((url, ""));
+    let mut kept: Vec<&str> = params
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("sslmode="))
+        .collect();
+    let mode = format!("sslmode={mode}");
+    kept.push(&mode);
+    format!("{base}?{}", kept.join("&"))
 }
 
 const ROUTER_CONF: &str = "worker_processes WORKERS;
@@ -693,6 +803,18 @@ mod tests {
   Non-2xx or 3xx responses: 7
 Requests/sec:  43210.55
 Transfer/sec:      5.00MB";
+
+    #[test]
+    fn sslmode_is_set_once() {
+        assert_eq!(
+            with_sslmode("postgres://u:p@h/db", "disable"),
+            "postgres://u:p@h/db?sslmode=disable"
+        );
+        assert_eq!(
+            with_sslmode("postgres://h/db?sslmode=verify-full&sslrootcert=/ca.crt", "require"),
+            "postgres://h/db?sslrootcert=/ca.crt&sslmode=require"
+        );
+    }
 
     #[test]
     fn wrk_reports_are_read() {
