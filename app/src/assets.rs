@@ -141,9 +141,14 @@ fn body(asset: &'static Asset, encoding: Encoding) -> &'static [u8] {
     }
 }
 
-/// `GET|HEAD /static/{path}`.
+/// `GET|HEAD /static/<path>` (every other method: 405).
 pub async fn serve(req: HttpRequest) -> Result<HttpResponse, AppError> {
-    let path = req.match_info().get("path").unwrap_or("");
+    if req.method() != actix_web::http::Method::GET && req.method() != actix_web::http::Method::HEAD {
+        return Ok(HttpResponse::MethodNotAllowed()
+            .insert_header((header::ALLOW, "GET, HEAD"))
+            .finish());
+    }
+    let path = req.path().strip_prefix("/static/").unwrap_or("");
     let (asset, naming) = lookup(path).ok_or(AppError::NotFound)?;
     let header_str = |name| req.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok());
     let encoding = negotiate(asset, header_str(header::ACCEPT_ENCODING));

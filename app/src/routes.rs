@@ -14,10 +14,12 @@ pub fn get_or_head() -> Route {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/").route(get_or_head().to(index)))
+    // Static assets first, as a plain prefix: a `{path:.*}` pattern is a regex that every
+    // asset request ran (a tenth of the stylesheet's CPU in the profile).
+    cfg.service(web::scope("/static").default_service(web::to(assets::serve)))
+        .service(web::resource("/").route(get_or_head().to(index)))
         .service(web::resource("/healthz").route(get_or_head().to(healthz)))
         .service(web::resource("/readyz").route(get_or_head().to(readyz)))
-        .service(web::resource("/static/{path:.*}").route(get_or_head().to(assets::serve)))
         .configure(lettings::routes)
         .configure(profiles::routes)
         .configure(admin::routes);

@@ -48,6 +48,9 @@ pub fn build_server(settings: Settings, db: Database, listener: TcpListener) -> 
     {
         crate::db::notify::spawn_listener(url, &state.pages)?;
     }
+    // Without a DSN, no Sentry work per request (sentry-actix would still build the
+    // request's context for events that are never sent).
+    let sentry_on = sentry::Hub::main().client().is_some_and(|client| client.is_enabled());
     let server = HttpServer::new(move || {
         // Outermost last: Sentry sees everything, including the Host check and panics.
         App::new()
@@ -59,7 +62,10 @@ pub fn build_server(settings: Settings, db: Database, listener: TcpListener) -> 
             .wrap(from_fn(middleware::check_host))
             .wrap(from_fn(middleware::limit_request))
             .wrap(from_fn(middleware::log_request))
-            .wrap(sentry_actix::Sentry::new())
+            .wrap(actix_web::middleware::Condition::new(
+                sentry_on,
+                sentry_actix::Sentry::new(),
+            ))
     })
     .shutdown_timeout(SHUTDOWN_GRACE_SECS)
     .workers(workers)

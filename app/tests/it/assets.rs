@@ -140,7 +140,40 @@ async fn every_linked_image_is_served_with_its_type(backend: Backend) {
     assert_eq!(app.get(icon).await.status().as_u16(), 200);
 }
 
+/// Only `/static/<a known asset>` serves bytes, only to GET and HEAD; the rest of the
+/// prefix is the site's 404 page, other methods a 405.
+async fn the_static_prefix_serves_assets_and_nothing_else(backend: Backend) {
+    let app = spawn_app(&backend, false).await;
+    let url = stylesheet_url(&app).await;
+    for path in [
+        "/static",
+        "/static/",
+        "/staticcss/styles.css",
+        "/static/css/",
+        "/static/css/nope.css",
+        "/static//css/styles.css",
+        "/static/css%2Fstyles.css",
+    ] {
+        let response = app.get(path).await;
+        assert_eq!(response.status().as_u16(), 404, "{path}");
+        assert!(
+            response.text().await.unwrap().contains("<html"),
+            "the 404 page for {path}"
+        );
+    }
+    let posted = app.client.post(format!("{}{url}", app.address)).send().await.unwrap();
+    assert_eq!(posted.status().as_u16(), 405);
+    assert_eq!(header(&posted, "allow"), "GET, HEAD");
+    let deleted = app.client.delete(format!("{}{url}", app.address)).send().await.unwrap();
+    assert_eq!(deleted.status().as_u16(), 405);
+    // The security headers are on the asset path too.
+    let response = app.get(&url).await;
+    assert_eq!(header(&response, "x-content-type-options"), "nosniff");
+    assert_eq!(header(&response, "x-request-id").len(), 32);
+}
+
 on_both_backends!(async:
+    the_static_prefix_serves_assets_and_nothing_else,
     hashed_url_is_immutable_and_serves_the_file,
     unhashed_name_still_works_with_a_short_cache,
     brotli_and_gzip_are_chosen_by_accept_encoding,
