@@ -402,18 +402,8 @@ pub fn run(runner: &Runner, args: &BenchArgs) -> Result<()> {
         .replace("PORT", &nginx_port.to_string())
         .replace("WORKERS", &workers.to_string());
     std::fs::write(prefix.join("nginx.conf"), conf)?;
-    let nginx = start_nginx(&prefix)?;
+    let _nginx = start_nginx(&prefix)?;
     wait_for(nginx_port, "/", "nginx")?;
-    let mut baseline = Vec::new();
-    for url in &urls {
-        let theirs = wrk(runner, nginx_port, &url.path, url.encoding, args, url.status)?;
-        println!(
-            "{:<10} nginx {:>9.0} req/s p99 {:.2} ms",
-            url.label, theirs.requests_per_sec, theirs.p99_ms
-        );
-        baseline.push(theirs);
-    }
-    drop(nginx);
 
     let postgres = crate::postgres::provide(runner.dry_run);
     let database = bench_database(runner, &postgres);
@@ -427,20 +417,14 @@ pub fn run(runner: &Runner, args: &BenchArgs) -> Result<()> {
             format!("PostgreSQL: not measured ({why})")
         }
     };
-    let mut measured = Vec::new();
-    for (index, binary) in binaries.into_iter().enumerate() {
-        println!("== {} ({})", binary.name, binary.path.display());
-        let shipped = index == 0;
-        measured.push(measure_binary(
-            runner,
-            binary,
-            &dir,
-            &urls,
-            args,
-            database.as_ref().ok(),
-            shipped,
-        )?);
-    }
+    let measured = measure_all(runner, binaries, &dir, &urls, args, database.as_ref().ok(), nginx_port)?;
+    // The nginx column: its runs beside the SQLite, cache on series (every URL).
+    let baseline: Vec<Load> = measured[0]
+        .series
+        .iter()
+        .find(|s| s.name == SQLITE_ON)
+        .map(|s| s.nginx.iter().map(|l| l.clone().unwrap_or_default()).collect())
+        .unwrap_or_default();
 
     let image = runner
         .capture(
@@ -518,93 +502,119 @@ fn nginx_root(dir: &Path, app_port: u16) -> Result<(Vec<Url>, PathBuf)> {
     Ok((urls, prefix))
 }
 
-/// Cold start, every URL on each database with the cache on and off, the 1 000-connection
-/// row and (for the shipped binary, on PostgreSQL) the fleet row.
-fn measure_binary(
+/// Every binary: cold start; then each configuration (SQLite and PostgreSQL, cache on and
+/// off) with every binary started side by side and, URL by URL, nginx then each binary
+/// under the same load, so that a slow spell of a shared machine hits all of them alike
+/// and each ratio is to the nginx run just before it; then the fleet and TLS rows (the
+/// shipped binary) and the 1 000-connection row.
+fn measure_all(
     runner: &Runner,
-    binary: Binary,
+    binaries: Vec<Binary>,
     dir: &Path,
     urls: &[Url],
     args: &BenchArgs,
     postgres: Option<&String>,
-    shipped: bool,
-) -> Result<Measured> {
-    // Cold start: the first start creates and seeds the database; then five timed starts.
-    time_to_first_200(&binary.path, dir)?;
-    let mut starts: Vec<Duration> = (0..5)
-        .map(|_| time_to_first_200(&binary.path, dir))
-        .collect::<Result<_>>()?;
-    starts.sort();
-    let cold_start = starts[2];
-    println!(
-        "cold start to the first 200 (median of 5): {:.1} ms",
-        cold_start.as_secs_f64() * 1000.0
-    );
-    let measure = |name: &str, port: u16, all: bool| -> Result<Series> {
-        let mut loads = Vec::new();
+    nginx_port: u16,
+) -> Result<Vec<Measured>> {
+    let mut cold_starts = Vec::new();
+    for binary in &binaries {
+        // The first start creates and seeds the database; then five timed starts.
+        time_to_first_200(&binary.path, dir)?;
+        let mut starts: Vec<Duration> = (0..5)
+            .map(|_| time_to_first_200(&binary.path, dir))
+            .collect::<Result<_>>()?;
+        starts.sort();
+        println!(
+            "{}: cold start to the first 200 (median of 5): {:.1} ms",
+            binary.name,
+            starts[2].as_secs_f64() * 1000.0
+        );
+        cold_starts.push(starts[2]);
+    }
+    let plain = postgres.map(|url| with_sslmode(url, "disable"));
+    let mut configs = vec![
+        (SQLITE_ON, Setup::sqlite(2), true),
+        (SQLITE_OFF, Setup::sqlite(0), false),
+    ];
+    if let Some(url) = &plain {
+        for (name, cache_seconds) in [(PG_ON, 2), (PG_OFF, 0)] {
+            let setup = Setup {
+                database_url: url.clone(),
+                cache_seconds,
+            };
+            configs.push((name, setup, false));
+        }
+    }
+    let mut series: Vec<Vec<Series>> = binaries.iter().map(|_| Vec::new()).collect();
+    let mut rss = vec![None; binaries.len()];
+    for (name, setup, all) in &configs {
+        let mut running = Vec::new();
+        for binary in &binaries {
+            let port = free_port()?;
+            let app = start_app_with(&binary.path, dir, port, setup)?;
+            wait_for(port, "/readyz", "the site")?;
+            running.push((port, app));
+        }
+        let mut loads: Vec<Vec<Option<Load>>> = binaries.iter().map(|_| Vec::new()).collect();
+        let mut nginx = Vec::new();
         for url in urls {
             let page = url.status == 200 && !url.path.starts_with("/static/");
             if !all && !page {
-                loads.push(None);
+                nginx.push(None);
+                for l in &mut loads {
+                    l.push(None);
+                }
                 continue;
             }
-            let ours = wrk(runner, port, &url.path, url.encoding, args, url.status)?;
+            let theirs = wrk(runner, nginx_port, &url.path, url.encoding, args, url.status)?;
             println!(
-                "{:<10} {name:<24} {:>9.0} req/s p99 {:.2} ms",
-                url.label, ours.requests_per_sec, ours.p99_ms
+                "{:<10} {name:<22} nginx {:>9.0} req/s p99 {:.2} ms",
+                url.label, theirs.requests_per_sec, theirs.p99_ms
             );
-            loads.push(Some(ours));
+            for (index, (port, _)) in running.iter().enumerate() {
+                let ours = wrk(runner, *port, &url.path, url.encoding, args, url.status)?;
+                println!(
+                    "{:<10} {name:<22} {:<5} {:>9.0} req/s p99 {:.2} ms ({:.2})",
+                    url.label,
+                    if index == 0 { "ships" } else { "glibc" },
+                    ours.requests_per_sec,
+                    ours.p99_ms,
+                    ours.requests_per_sec / theirs.requests_per_sec.max(1.0)
+                );
+                loads[index].push(Some(ours));
+            }
+            nginx.push(Some(theirs));
         }
-        Ok(Series {
-            name: name.to_owned(),
-            loads,
-        })
-    };
-    let mut series = Vec::new();
-    let rss_kib;
-    {
-        let port = free_port()?;
-        let app = start_app(&binary.path, dir, port)?;
-        wait_for(port, "/healthz", "the site")?;
-        series.push(measure(SQLITE_ON, port, true)?);
-        rss_kib = peak_rss_kib(app.0.id());
-    }
-    {
-        let port = free_port()?;
-        let _app = start_app_with(&binary.path, dir, port, &Setup::sqlite(0))?;
-        wait_for(port, "/healthz", "the site")?;
-        series.push(measure(SQLITE_OFF, port, false)?);
-    }
-    let mut fleet = None;
-    let mut tls = None;
-    if let Some(url) = postgres {
-        // Loopback, like nginx: plain TCP. The cost of TLS is measured once, beside.
-        let plain = with_sslmode(url, "disable");
-        for (cache_seconds, name) in [(2, PG_ON), (0, PG_OFF)] {
-            let setup = Setup {
-                database_url: plain.clone(),
-                cache_seconds,
-            };
-            let port = free_port()?;
-            let _app = start_app_with(&binary.path, dir, port, &setup)?;
-            wait_for(port, "/readyz", "the site on PostgreSQL")?;
-            series.push(measure(name, port, false)?);
+        for (index, (_, app)) in running.iter().enumerate() {
+            if *name == SQLITE_ON {
+                rss[index] = peak_rss_kib(app.0.id());
+            }
+            series[index].push(Series {
+                name: (*name).to_owned(),
+                loads: std::mem::take(&mut loads[index]),
+                nginx: nginx.clone(),
+            });
         }
-        if shipped {
-            fleet = Some(fleet_row(runner, &binary.path, dir, &plain, args)?);
+    }
+    let mut measured = Vec::new();
+    for (index, binary) in binaries.into_iter().enumerate() {
+        let (mut fleet, mut tls) = (None, None);
+        if let (0, Some(plain), Some(url)) = (index, &plain, postgres) {
+            fleet = Some(fleet_row(runner, &binary.path, dir, plain, args)?);
             tls = Some(tls_row(runner, &binary.path, dir, url, args));
         }
+        let many = many_connections_row(runner, &binary.path, dir, args)?;
+        measured.push(Measured {
+            series: std::mem::take(&mut series[index]),
+            cold_start: cold_starts[index],
+            rss_kib: rss[index],
+            many,
+            fleet,
+            tls,
+            binary,
+        });
     }
-    let many = many_connections_row(runner, &binary.path, dir, args)?;
-    Ok(Measured {
-        binary,
-        series,
-        cold_start,
-        rss_kib,
-        many,
-        fleet,
-        tls,
-    })
+    Ok(measured)
 }
 
 /// `/lettings/1/` on PostgreSQL over TLS (`sslmode=require`), cache off: what TLS to the
@@ -640,10 +650,12 @@ struct Url {
     bytes: usize,
 }
 
-/// One way of running the site, measured on every URL (`None`: not measured there).
+/// One way of running the site, measured on every URL (`None`: not measured there), with
+/// the nginx run made just before each.
 struct Series {
     name: String,
     loads: Vec<Option<Load>>,
+    nginx: Vec<Option<Load>>,
 }
 
 fn wait_for(port: u16, path: &str, what: &str) -> Result<()> {
