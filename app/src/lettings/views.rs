@@ -17,7 +17,7 @@ struct LettingsPage {
 
 pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     cached_page(&state, "lettings", async {
-        let lettings = state.db.run(list_lettings).await?;
+        let lettings = state.db.read(list_lettings).await?;
         Ok(render("lettings/index.html", &LettingsPage { lettings })?)
     })
     .await
@@ -33,7 +33,7 @@ pub async fn detail(state: web::Data<AppState>, id: web::Path<String>) -> Result
     cached_page(&state, &format!("letting:{id}"), async {
         let letting = state
             .db
-            .run(move |conn| load_letting(conn, id))
+            .read(move |conn| load_letting(conn, id))
             .await?
             .ok_or(AppError::NotFound)?;
         Ok(render("lettings/letting.html", &LettingPage { letting })?)

@@ -16,7 +16,7 @@ struct ProfilesPage {
 
 pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     cached_page(&state, "profiles", async {
-        let profiles = state.db.run(list_profiles).await?;
+        let profiles = state.db.read(list_profiles).await?;
         Ok(render("profiles/index.html", &ProfilesPage { profiles })?)
     })
     .await
@@ -33,7 +33,7 @@ pub async fn detail(state: web::Data<AppState>, username: web::Path<String>) -> 
     cached_page(&state, &key, async {
         let profile = state
             .db
-            .run(move |conn| load_profile(conn, &username))
+            .read(move |conn| load_profile(conn, &username))
             .await?
             .ok_or(AppError::NotFound)?;
         Ok(render("profiles/profile.html", &ProfilePage { profile })?)

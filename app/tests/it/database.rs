@@ -184,7 +184,40 @@ fn the_schema_enforces_the_model_constraints(backend: Backend) {
     assert_eq!(profiles, 0);
 }
 
+/// A page's read gets its answer whether or not a connection is free at once: with the
+/// pool's only connection held, the read waits for it (on the blocking pool, on either
+/// backend) instead of failing or blocking the caller's thread; with it free, it runs.
+fn a_read_waits_for_a_busy_pool_and_runs_on_a_free_one(backend: Backend) {
+    actix_web::rt::System::new().block_on(read_waits_for_a_busy_pool(backend));
+}
+
+async fn read_waits_for_a_busy_pool(backend: Backend) {
+    let database = TestDatabase::new(&backend);
+    let db = Database::new(&database.url, 1).unwrap();
+    let one = |conn: &mut DbConnection| -> Result<i64, oc_lettings::db::DbError> {
+        #[derive(QueryableByName)]
+        struct One {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            one: i64,
+        }
+        let rows: Vec<One> = diesel::sql_query("SELECT CAST(1 AS BIGINT) AS one").load(conn)?;
+        Ok(rows.first().map_or(0, |row| row.one))
+    };
+    assert_eq!(db.read(one).await.unwrap(), 1, "a free connection");
+    let held = db.get().unwrap();
+    let reader = db.clone();
+    let pending = actix_web::rt::spawn(async move { reader.read(one).await });
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        !pending.is_finished(),
+        "the read waits while the only connection is held"
+    );
+    drop(held);
+    assert_eq!(pending.await.unwrap().unwrap(), 1, "and runs once it is back");
+}
+
 on_both_backends!(sync:
+    a_read_waits_for_a_busy_pool_and_runs_on_a_free_one,
     migrations_run_once_and_seed_only_an_empty_database,
     two_instances_starting_together_do_not_race,
     the_schema_enforces_the_model_constraints,
