@@ -158,6 +158,9 @@ pub struct Settings {
     pub secret_key: Option<SecretKey>,
     pub debug: bool,
     pub seed_demo: bool,
+    /// MIGRATE_ON_START: `serve` applies pending migrations before listening (off where a
+    /// release phase runs `oc-lettings migrate` instead).
+    pub migrate_on_start: bool,
     /// How long a public page may be served from memory (0: never).
     pub page_cache_seconds: u64,
     pub log_format: LogFormat,
@@ -370,6 +373,7 @@ impl Settings {
             secret_key: get("SECRET_KEY").map(SecretKey),
             debug,
             seed_demo: flag("SEED_DEMO", true)?,
+            migrate_on_start: flag("MIGRATE_ON_START", true)?,
             log_format,
             workers,
         })

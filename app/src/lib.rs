@@ -50,15 +50,29 @@ pub async fn serve(settings: Settings, seed_demo: bool) -> anyhow::Result<()> {
     settings.require_secret_key()?;
     let db = Database::new(&settings.database_url, settings.database_pool_size)?;
     let prepare_db = db.clone();
-    let prepared = actix_web::web::block(move || startup::prepare_database(&prepare_db, seed_demo))
-        .await
-        .context("database preparation was cancelled")??;
+    let migrate = settings.migrate_on_start;
+    let (prepared, schema) =
+        actix_web::web::block(move || startup::prepare_for_serving(&prepare_db, seed_demo, migrate))
+            .await
+            .context("database preparation was cancelled")??;
     tracing::info!(
         database = %settings.database_url.describe(),
         migrations_applied = prepared.migrations_applied,
         seeded_demo_data = prepared.seeded,
         "database ready"
     );
+    if !schema.pending.is_empty() {
+        tracing::error!(
+            pending = ?schema.pending,
+            "the database lacks migrations of this release: run `oc-lettings migrate` (MIGRATE_ON_START is off); /readyz fails until then"
+        );
+    }
+    if !schema.unknown.is_empty() {
+        tracing::warn!(
+            unknown = ?schema.unknown,
+            "the database holds migrations this release does not know (a newer release ran them); serving on, since migrations only add"
+        );
+    }
     let address = format!("{}:{}", settings.host, settings.port);
     let listener = TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
     let bound = listener.local_addr().context("cannot read the listening address")?;

@@ -40,12 +40,39 @@ async fn healthz() -> HttpResponse {
         .body("ok\n")
 }
 
-/// Readiness: one database round trip.
+/// What `/readyz` says of a reachable database's schema: `Err` when this release cannot
+/// run on it (migrations of its own not applied), else the body, naming any migrations
+/// only a newer release knows.
+pub fn readiness(status: &crate::db::migrations::SchemaStatus) -> Result<String, String> {
+    if !status.pending.is_empty() {
+        return Err(format!(
+            "schema behind this release: {} migration(s) not applied ({}); run `oc-lettings migrate`\n",
+            status.pending.len(),
+            status.pending.join(", ")
+        ));
+    }
+    if status.unknown.is_empty() {
+        return Ok("ready\n".to_owned());
+    }
+    Ok(format!(
+        "ready\nschema ahead of this release: applied migrations it does not know: {}\n",
+        status.unknown.join(", ")
+    ))
+}
+
+/// Readiness: the database answers and holds this release's schema.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.db.ping().await {
-        Ok(()) => HttpResponse::Ok()
+    let status = state.db.run(crate::db::migrations::schema_status).await;
+    match status.map(|status| readiness(&status)) {
+        Ok(Ok(body)) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .body("ready\n"),
+            .body(body),
+        Ok(Err(body)) => {
+            tracing::warn!("readiness check failed: schema behind this release");
+            HttpResponse::ServiceUnavailable()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .body(body)
+        }
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");
             HttpResponse::ServiceUnavailable()

@@ -28,6 +28,28 @@ pub fn prepare_database(db: &Database, seed_demo: bool) -> Result<PreparedDataba
     })
 }
 
+/// `serve`'s start: migrates (unless `migrate` is off: a release phase migrates instead)
+/// and seeds as [`prepare_database`] does, then compares the schema with this release.
+/// Without migrating, an empty database is seeded only when its schema is complete.
+pub fn prepare_for_serving(
+    db: &Database,
+    seed_demo: bool,
+    migrate: bool,
+) -> Result<(PreparedDatabase, migrations::SchemaStatus), DbError> {
+    let prepared = if migrate {
+        prepare_database(db, seed_demo)?
+    } else {
+        let mut conn = db.get()?;
+        let complete = migrations::schema_status(&mut conn)?.pending.is_empty();
+        PreparedDatabase {
+            migrations_applied: 0,
+            seeded: seed_demo && complete && migrations::with_schema_lock(&mut conn, seed::seed_if_empty)?,
+        }
+    };
+    let status = migrations::schema_status(&mut *db.get()?)?;
+    Ok((prepared, status))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PreparedDatabase {
     pub migrations_applied: usize,

@@ -3,6 +3,7 @@
 //! starting together.
 
 use diesel::connection::SimpleConnection;
+use diesel::migration::MigrationSource;
 use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
@@ -58,6 +59,47 @@ pub fn run_pending(conn: &mut DbConnection) -> Result<usize, DbError> {
             pg.batch_execute(&format!("SELECT pg_advisory_xact_lock({SCHEMA_LOCK_KEY})"))?;
             apply(pg, POSTGRES_MIGRATIONS)
         }),
+    }
+}
+
+/// How the database's schema compares with the migrations this binary embeds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// Embedded migrations the database has not applied (the schema is behind this release).
+    pub pending: Vec<String>,
+    /// Applied migrations this binary does not know (a newer release ran them; the schema
+    /// is ahead, which an older release survives since migrations only add).
+    pub unknown: Vec<String>,
+}
+
+fn compare<C>(conn: &mut C, migrations: EmbeddedMigrations) -> Result<SchemaStatus, DbError>
+where
+    C: MigrationHarness<C::Backend> + Connection,
+    EmbeddedMigrations: MigrationSource<C::Backend>,
+{
+    let embedded: Vec<String> = MigrationSource::<C::Backend>::migrations(&migrations)
+        .map_err(|err| DbError::Migration(err.to_string()))?
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .collect();
+    let mut applied: Vec<String> = conn
+        .applied_migrations()
+        .map_err(|err| DbError::Migration(err.to_string()))?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    applied.sort();
+    let pending = embedded.iter().filter(|v| !applied.contains(v)).cloned().collect();
+    let unknown = applied.into_iter().filter(|v| !embedded.contains(v)).collect();
+    Ok(SchemaStatus { pending, unknown })
+}
+
+/// Compares the applied migrations with the embedded ones (two queries; the migrations
+/// table is created if missing, as diesel does before any migration).
+pub fn schema_status(conn: &mut DbConnection) -> Result<SchemaStatus, DbError> {
+    match conn {
+        DbConnection::Sqlite(sqlite) => compare(sqlite, SQLITE_MIGRATIONS),
+        DbConnection::Postgresql(pg) => compare(pg, POSTGRES_MIGRATIONS),
     }
 }
 

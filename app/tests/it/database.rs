@@ -216,7 +216,42 @@ async fn read_waits_for_a_busy_pool(backend: Backend) {
     assert_eq!(pending.await.unwrap().unwrap(), 1, "and runs once it is back");
 }
 
+/// With MIGRATE_ON_START off (a release phase migrates), `serve`'s start changes no
+/// schema, seeds nothing into an incomplete one, and says what is missing; after
+/// `migrate` it finds the schema complete and seeds an empty database.
+fn serving_without_migrating_leaves_the_schema_to_the_release_phase(backend: Backend) {
+    let (_database, db) = fresh(&backend);
+    let (prepared, status) = oc_lettings::startup::prepare_for_serving(&db, true, false).unwrap();
+    assert_eq!(
+        prepared,
+        PreparedDatabase {
+            migrations_applied: 0,
+            seeded: false
+        }
+    );
+    assert_eq!(status.pending.len(), migration_count(), "{status:?}");
+    assert!(status.unknown.is_empty());
+    {
+        let mut conn = db.get().unwrap();
+        assert!(
+            exec(&mut conn, "SELECT COUNT(*) FROM lettings_letting").is_err(),
+            "no table was made"
+        );
+        oc_lettings::db::migrations::run_pending(&mut conn).unwrap();
+    }
+    let (prepared, status) = oc_lettings::startup::prepare_for_serving(&db, true, false).unwrap();
+    assert_eq!(
+        prepared,
+        PreparedDatabase {
+            migrations_applied: 0,
+            seeded: true
+        }
+    );
+    assert_eq!(status, Default::default());
+}
+
 on_both_backends!(sync:
+    serving_without_migrating_leaves_the_schema_to_the_release_phase,
     a_read_waits_for_a_busy_pool_and_runs_on_a_free_one,
     migrations_run_once_and_seed_only_an_empty_database,
     two_instances_starting_together_do_not_race,

@@ -248,6 +248,53 @@ async fn health_and_readiness(backend: Backend) {
     assert_eq!(response.text().await.unwrap(), "ready\n");
 }
 
+/// `/readyz` holds the schema against this release: migrations only a newer release knows
+/// are named but keep it ready (they only add); one of its own missing makes it a 503.
+async fn readiness_follows_the_schema(backend: Backend) {
+    use diesel::connection::SimpleConnection;
+    let app = spawn_app(&backend, true).await;
+    let newest = {
+        let mut conn = app.db.get().unwrap();
+        let status = oc_lettings::db::migrations::schema_status(&mut conn).unwrap();
+        assert_eq!(status, Default::default(), "a migrated database matches its release");
+        conn.batch_execute("INSERT INTO __diesel_schema_migrations (version) VALUES ('29991231000000')")
+            .unwrap();
+        #[derive(diesel::QueryableByName)]
+        struct Version {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            version: String,
+        }
+        let rows: Vec<Version> = diesel::RunQueryDsl::load(
+            diesel::sql_query(
+                "SELECT version FROM __diesel_schema_migrations WHERE version < '2999' ORDER BY version DESC",
+            ),
+            &mut *conn,
+        )
+        .unwrap();
+        rows[0].version.clone()
+    };
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status().as_u16(), 200, "a schema ahead still serves");
+    let body = response.text().await.unwrap();
+    assert!(
+        body.starts_with("ready\n") && body.contains("schema ahead") && body.contains("29991231000000"),
+        "{body}"
+    );
+    assert_eq!(app.get("/lettings/").await.status().as_u16(), 200);
+
+    app.db
+        .get()
+        .unwrap()
+        .batch_execute(&format!(
+            "DELETE FROM __diesel_schema_migrations WHERE version = '{newest}'"
+        ))
+        .unwrap();
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status().as_u16(), 503, "a schema behind is not ready");
+    let body = response.text().await.unwrap();
+    assert!(body.contains("schema behind") && body.contains(&newest), "{body}");
+}
+
 async fn a_database_that_cannot_be_opened_is_a_503_not_a_hang_or_a_500(backend: Backend) {
     let app = spawn_app_with_broken_db(&backend).await;
     assert_eq!(
@@ -280,5 +327,6 @@ on_both_backends!(async:
     other_methods_do_not_reach_the_pages,
     security_headers_on_every_response,
     health_and_readiness,
+    readiness_follows_the_schema,
     a_database_that_cannot_be_opened_is_a_503_not_a_hang_or_a_500,
 );
