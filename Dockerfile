@@ -5,10 +5,14 @@ FROM scratch
 
 ARG GIT_SHA=dev
 ARG BUILD_TIME=unknown
+# The newest migration the binary embeds (diesel's version): `deploy` and `rollback` can
+# tell, from the registry alone, whether a target release knows the live schema.
+ARG NEWEST_MIGRATION=unknown
 LABEL org.opencontainers.image.title="oc-lettings" \
       org.opencontainers.image.description="Orange County Lettings" \
       org.opencontainers.image.revision="${GIT_SHA}" \
-      org.opencontainers.image.created="${BUILD_TIME}"
+      org.opencontainers.image.created="${BUILD_TIME}" \
+      io.oc-lettings.newest-migration="${NEWEST_MIGRATION}"
 
 # /data is owned by the runtime user, so the default SQLite database can be created there.
 COPY --chown=10001:10001 docker/data /data

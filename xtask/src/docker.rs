@@ -179,6 +179,28 @@ pub fn static_binary(runner: &Runner, sha: &str, built: &str, features: &str) ->
     Ok(binary_path())
 }
 
+/// The newest embedded migration, as diesel records it (`2026-11-26-000001_login_throttle`
+/// is `20261126000001`).
+pub fn newest_migration() -> Result<String> {
+    let dir = workspace_root().join("app/migrations/postgres");
+    let newest = std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .max()
+        .with_context(|| format!("no migrations in {}", dir.display()))?;
+    Ok(migration_version(&newest))
+}
+
+/// A migration directory's name as diesel's version: the part before `_`, digits only.
+pub fn migration_version(name: &str) -> String {
+    name.split('_')
+        .next()
+        .unwrap_or(name)
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect()
+}
+
 /// `cargo xtask docker build`
 pub fn build(runner: &Runner, image: &Image) -> Result<()> {
     let started = Instant::now();
@@ -204,6 +226,8 @@ pub fn build(runner: &Runner, image: &Image) -> Result<()> {
             &format!("GIT_SHA={}", image.sha),
             "--build-arg",
             &format!("BUILD_TIME={build_time}"),
+            "--build-arg",
+            &format!("NEWEST_MIGRATION={}", newest_migration()?),
         ])
         .args(["--tag", &image.sha_tag(), "--tag", &image.latest_tag(), "."]);
     runner.run("image", &mut docker)?;
@@ -282,6 +306,14 @@ pub fn push(runner: &Runner, image: &Image, registry: Option<&str>) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn migration_versions_read_as_diesel_records_them() {
+        assert_eq!(migration_version("2026-11-26-000001_login_throttle"), "20261126000001");
+        assert_eq!(migration_version("2026-12-01-000003"), "20261201000003");
+        let newest = newest_migration().unwrap();
+        assert_eq!(newest.len(), 14, "{newest}");
+    }
 
     #[test]
     fn the_private_config_is_new_and_owner_only() {

@@ -131,6 +131,20 @@ fn the_image_builds_runs_pushes_and_deploys() {
         docker_text(&["image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", &tag]),
         "linux/amd64"
     );
+    // The newest embedded migration, as a label, named as diesel records it.
+    let label = docker_text(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{index .Config.Labels \"io.oc-lettings.newest-migration\"}}",
+        &tag,
+    ]);
+    let newest = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../app/migrations/postgres"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .max()
+        .unwrap();
+    assert_eq!(label, newest.split('_').next().unwrap().replace('-', ""), "{label}");
     let size: f64 = docker_text(&["image", "inspect", "--format", "{{.Size}}", &tag])
         .parse()
         .unwrap();
