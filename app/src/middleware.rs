@@ -344,3 +344,21 @@ pub async fn catch_panic(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_distinct_hex_and_not_sequential_looking() {
+        let ids: Vec<String> = (0..10_000).map(|_| new_request_id()).collect();
+        let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        assert!(ids
+            .iter()
+            .all(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())));
+        // Consecutive ids share no long prefix: the counter is scattered, not exposed.
+        let common = ids[0].bytes().zip(ids[1].bytes()).take_while(|(a, b)| a == b).count();
+        assert!(common < 8, "{} / {}", ids[0], ids[1]);
+    }
+}
