@@ -19,35 +19,33 @@ const SHUTDOWN_GRACE_SECS: u64 = 25;
 /// under the schema lock (so instances starting together neither race nor seed twice).
 /// Blocking: call before the server starts.
 pub fn prepare_database(db: &Database, seed_demo: bool) -> Result<PreparedDatabase, DbError> {
-    let mut conn = db.get()?;
-    let migrations_applied = migrations::run_pending(&mut conn)?;
-    let seeded = seed_demo && migrations::with_schema_lock(&mut conn, seed::seed_if_empty)?;
-    Ok(PreparedDatabase {
-        migrations_applied,
-        seeded,
-    })
+    prepare_for_serving(db, seed_demo, true).map(|(prepared, _)| prepared)
 }
 
-/// `serve`'s start: migrates (unless `migrate` is off: a release phase migrates instead)
-/// and seeds as [`prepare_database`] does, then compares the schema with this release.
-/// Without migrating, an empty database is seeded only when its schema is complete.
+/// `serve`'s start: as [`prepare_database`], except that with `migrate` off (a release
+/// phase migrates instead) it changes no schema and seeds only a complete one; returns
+/// how the schema then compares with this release.
 pub fn prepare_for_serving(
     db: &Database,
     seed_demo: bool,
     migrate: bool,
 ) -> Result<(PreparedDatabase, migrations::SchemaStatus), DbError> {
-    let prepared = if migrate {
-        prepare_database(db, seed_demo)?
+    let mut conn = db.get()?;
+    let migrations_applied = if migrate {
+        migrations::run_pending(&mut conn)?
     } else {
-        let mut conn = db.get()?;
-        let complete = migrations::schema_status(&mut conn)?.pending.is_empty();
-        PreparedDatabase {
-            migrations_applied: 0,
-            seeded: seed_demo && complete && migrations::with_schema_lock(&mut conn, seed::seed_if_empty)?,
-        }
+        0
     };
-    let status = migrations::schema_status(&mut *db.get()?)?;
-    Ok((prepared, status))
+    let status = migrations::schema_status(&mut conn)?;
+    let seeded =
+        seed_demo && status.pending.is_empty() && migrations::with_schema_lock(&mut conn, seed::seed_if_empty)?;
+    Ok((
+        PreparedDatabase {
+            migrations_applied,
+            seeded,
+        },
+        status,
+    ))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

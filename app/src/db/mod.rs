@@ -176,14 +176,4 @@ impl Database {
             .and_then(|row| row.setting.parse().ok())
             .ok_or_else(|| DbError::Unexpected("max_connections is not a number".into()))
     }
-
-    /// One round trip, for `/readyz`.
-    pub async fn ping(&self) -> Result<(), DbError> {
-        self.run(|conn| {
-            use diesel::connection::SimpleConnection;
-            conn.batch_execute("SELECT 1")?;
-            Ok(())
-        })
-        .await
-    }
 }

@@ -143,6 +143,11 @@ fn fetch(port: u16, path: &str, accept_encoding: Option<&str>) -> Result<(u16, S
     )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
+    split_response(&raw)
+}
+
+/// A whole HTTP/1.1 response as read off a closed connection: (status, head, body).
+fn split_response(raw: &[u8]) -> Result<(u16, String, Vec<u8>)> {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -296,12 +301,17 @@ fn wrk(runner: &Runner, port: u16, path: &str, encoding: Option<&str>, args: &Be
     Ok(parse_wrk(&output, expect))
 }
 
-fn peak_rss_kib(pid: u32) -> Option<u64> {
+/// A memory figure of `/proc/<pid>/status` in KiB: `VmHWM` (peak) or `VmRSS` (now).
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM")
 }
 
 fn machine() -> String {

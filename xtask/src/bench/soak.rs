@@ -58,14 +58,6 @@ pub fn judge(samples: &[Sample], total_seconds: f64) -> (bool, f64, f64) {
     (growth <= FLAT_MIB, growth, warm_up)
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-}
-
 pub fn run(runner: &Runner, binary: &Binary, seconds: u64) -> Result<()> {
     if seconds < 30 {
         bail!("--soak: give at least 30 seconds (a warm-up and a steady phase)");
@@ -118,7 +110,7 @@ pub fn run(runner: &Runner, binary: &Binary, seconds: u64) -> Result<()> {
     let mut samples = Vec::new();
     let deadline = started + Duration::from_secs(seconds);
     while Instant::now() < deadline {
-        if let Some(rss) = rss_kib(app.0.id()) {
+        if let Some(rss) = super::status_kib(app.0.id(), "VmRSS") {
             samples.push(Sample {
                 seconds: started.elapsed().as_secs_f64(),
                 rss_kib: rss,
@@ -294,12 +286,7 @@ fn request(port: u16, method: &str, path: &str, jar: &mut Jar, form: Option<&str
     }
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| anyhow!("no HTTP response to {method} {path}"))?;
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let (status, head, body) = super::split_response(&raw).with_context(|| format!("{method} {path}"))?;
     for line in head.lines() {
         let Some((name, value)) = line.split_once(':') else {
             continue;
@@ -317,7 +304,7 @@ fn request(port: u16, method: &str, path: &str, jar: &mut Jar, form: Option<&str
     }
     Ok(Response {
         status,
-        body: String::from_utf8_lossy(&raw[split + 4..]).into_owned(),
+        body: String::from_utf8_lossy(&body).into_owned(),
     })
 }
 
