@@ -22,6 +22,21 @@ pub fn repo(flag: Option<String>) -> String {
         .unwrap_or_else(|| "oc-lettings".to_owned())
 }
 
+/// The registry images are pushed to and promoted from: `--registry`, else
+/// `DOCKER_REGISTRY`, else Docker Hub.
+pub fn registry(flag: Option<String>) -> String {
+    flag.or_else(|| env::optional("DOCKER_REGISTRY"))
+        .unwrap_or_else(|| crate::registry::DOCKER_HUB.to_owned())
+}
+
+/// `DOCKERHUB_USERNAME` and `DOCKERHUB_PASSWORD`, when both are set.
+pub fn registry_credentials() -> Option<(String, String)> {
+    Some((
+        env::optional("DOCKERHUB_USERNAME")?,
+        env::optional("DOCKERHUB_PASSWORD")?,
+    ))
+}
+
 /// An image built from this commit: `repo:sha` and `repo:latest`.
 #[derive(Debug, Clone)]
 pub struct Image {
@@ -121,7 +136,7 @@ pub fn check_static_toolchain(runner: &Runner) -> Result<()> {
     Ok(())
 }
 
-fn buildx_available(runner: &Runner) -> bool {
+pub fn buildx_available(runner: &Runner) -> bool {
     runner
         .capture("docker buildx", runner.command("docker").args(["buildx", "version"]))
         .is_ok()
@@ -249,6 +264,23 @@ pub fn build(runner: &Runner, image: &Image) -> Result<()> {
     Ok(())
 }
 
+/// The label `name` of the local image `reference`, if it has one.
+pub fn local_label(runner: &Runner, reference: &str, name: &str) -> Option<String> {
+    runner
+        .capture(
+            "docker image inspect",
+            runner.command("docker").args([
+                "image",
+                "inspect",
+                "--format",
+                &format!("{{{{index .Config.Labels \"{name}\"}}}}"),
+                reference,
+            ]),
+        )
+        .ok()
+        .filter(|v| !v.is_empty() && v != "<no value>")
+}
+
 /// Logs in to `registry` (None: Docker Hub) with the password on stdin.
 pub fn login(
     runner: &Runner,
@@ -265,8 +297,9 @@ pub fn login(
     runner.run_with_secret("docker login", &mut login, password)
 }
 
-/// `cargo xtask docker push [--registry HOST]`
-pub fn push(runner: &Runner, image: &Image, registry: Option<&str>) -> Result<()> {
+/// `cargo xtask docker push [--registry HOST]` (`DOCKER_REGISTRY`; Docker Hub by default)
+pub fn push(runner: &Runner, image: &Image, registry: &str) -> Result<()> {
+    let registry = (!crate::registry::is_docker_hub(registry)).then_some(registry);
     let username = env::require("DOCKERHUB_USERNAME", "the Docker Hub (or --registry) user to push as")?;
     let password = env::require("DOCKERHUB_PASSWORD", "that user's password or access token")?;
     if !runner.dry_run && !image_exists(runner, &image.sha_tag()) {

@@ -10,6 +10,7 @@ mod git;
 mod heroku;
 mod lint;
 mod postgres;
+mod registry;
 mod runner;
 mod test;
 
@@ -51,13 +52,22 @@ enum Stage {
         #[command(subcommand)]
         action: DockerAction,
     },
-    /// Release this commit's image on Heroku (builds it first if needed).
+    /// Release this commit's pushed image on Heroku: promote it, migrate in the release
+    /// phase, check /readyz, roll back by itself if the release is not ready.
     Deploy {
         #[command(flatten)]
         wait: WaitArgs,
-        /// Image repository of the local image (default: DOCKER_REPO, DOCKERHUB_USERNAME/oc-lettings, oc-lettings).
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Build the image here instead of promoting the pushed one.
         #[arg(long)]
-        repo: Option<String>,
+        build: bool,
+        /// Keep a release that fails its readiness check live (for inspection).
+        #[arg(long)]
+        no_rollback: bool,
+        /// Refuse when the release does not know a migration the database has.
+        #[arg(long)]
+        strict: bool,
     },
     /// Release the previous release (or VERSION) again.
     Rollback {
@@ -65,6 +75,11 @@ enum Stage {
         version: Option<i64>,
         #[command(flatten)]
         wait: WaitArgs,
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Refuse when the target does not know a migration the database has.
+        #[arg(long)]
+        strict: bool,
     },
     /// The app's last releases: version, status, age, description.
     Releases {
@@ -85,10 +100,21 @@ enum DockerAction {
     Push {
         #[arg(long)]
         repo: Option<String>,
-        /// Push to this registry instead of Docker Hub (e.g. an ECR host, or 127.0.0.1:5000).
+        /// Push to this registry instead of Docker Hub (default DOCKER_REGISTRY; e.g. an ECR host, or 127.0.0.1:5000).
         #[arg(long)]
         registry: Option<String>,
     },
+}
+
+/// Where the pushed images are (the source of a promotion and the schema guard's record).
+#[derive(clap::Args)]
+struct SourceArgs {
+    /// Image repository (default: DOCKER_REPO, DOCKERHUB_USERNAME/oc-lettings, oc-lettings).
+    #[arg(long)]
+    repo: Option<String>,
+    /// The registry `docker push` pushed to (default: DOCKER_REGISTRY, else Docker Hub).
+    #[arg(long)]
+    registry: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -99,7 +125,7 @@ struct WaitArgs {
     /// Seconds between two looks at the release.
     #[arg(long, default_value_t = 2.0)]
     poll_interval: f64,
-    /// Seconds to wait for /healthz to answer after the release (0: no check).
+    /// Seconds to wait for /readyz to answer 200 after the release (0: no check).
     #[arg(long, default_value_t = 60)]
     health_check: u64,
 }
@@ -127,9 +153,45 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => docker::build(&runner, &Image::for_commit(docker::repo(repo))?),
         Stage::Docker {
             action: DockerAction::Push { repo, registry },
-        } => docker::push(&runner, &Image::for_commit(docker::repo(repo))?, registry.as_deref()),
-        Stage::Deploy { wait, repo } => heroku::deploy(&runner, &Image::for_commit(docker::repo(repo))?, wait.wait()),
-        Stage::Rollback { version, wait } => heroku::rollback(&runner, version, wait.wait()),
+        } => docker::push(
+            &runner,
+            &Image::for_commit(docker::repo(repo))?,
+            &docker::registry(registry),
+        ),
+        Stage::Deploy {
+            wait,
+            source,
+            build,
+            no_rollback,
+            strict,
+        } => heroku::deploy(
+            &runner,
+            &Image::for_commit(docker::repo(source.repo))?,
+            &heroku::Options {
+                wait: wait.wait(),
+                registry: docker::registry(source.registry),
+                build,
+                rollback: !no_rollback,
+                strict,
+            },
+        ),
+        Stage::Rollback {
+            version,
+            wait,
+            source,
+            strict,
+        } => heroku::rollback(
+            &runner,
+            version,
+            &heroku::Options {
+                wait: wait.wait(),
+                registry: docker::registry(source.registry),
+                build: false,
+                rollback: false,
+                strict,
+            },
+            &docker::repo(source.repo),
+        ),
         Stage::Releases { count } => heroku::releases(count),
     }
 }

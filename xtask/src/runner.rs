@@ -113,6 +113,11 @@ impl Runner {
     /// Runs `command` with `secret` on its stdin (never on its command line), output
     /// captured and shown only on failure.
     pub fn run_with_secret(&self, step: &str, command: &mut Command, secret: &str) -> Result<()> {
+        self.run_with_input(step, command, secret)
+    }
+
+    /// Runs `command` with `input` on its stdin, output captured and shown only on failure.
+    pub fn run_with_input(&self, step: &str, command: &mut Command, input: &str) -> Result<()> {
         let shown = self.announce(step, command);
         if self.dry_run {
             return Ok(());
@@ -126,8 +131,8 @@ impl Runner {
             .with_context(|| Self::spawn_error(step, command))?;
         if let Some(mut stdin) = child.stdin.take() {
             stdin
-                .write_all(secret.as_bytes())
-                .with_context(|| format!("{step}: cannot pass the secret"))?;
+                .write_all(input.as_bytes())
+                .with_context(|| format!("{step}: cannot write to its input"))?;
         }
         let output = child
             .wait_with_output()

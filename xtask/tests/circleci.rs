@@ -120,7 +120,34 @@ fn every_job_is_xtask_stages() {
         xtask_stages(&config, "build-and-push"),
         ["cargo xtask docker build", "cargo xtask docker push"]
     );
-    assert_eq!(xtask_stages(&config, "deploy"), ["cargo xtask deploy"]);
+    // deploy compiles nothing: the xtask binary build-and-push built, through the workspace.
+    assert_eq!(xtask_stages(&config, "deploy"), Vec::<String>::new());
+    let deploy = commands(&config, "deploy");
+    assert!(deploy.contains(&"/tmp/xtask-bin/xtask deploy".to_owned()), "{deploy:?}");
+    assert!(
+        deploy
+            .iter()
+            .all(|c| !c.contains("cargo ") && !c.contains("restore_cache")),
+        "no cargo and no cache in deploy: {deploy:?}"
+    );
+    assert_eq!(
+        config["jobs"]["deploy"]["steps"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .find_map(|s| s["attach_workspace"]["at"].as_str()),
+        Some("/tmp/xtask-bin")
+    );
+    let handed = &config["jobs"]["build-and-push"]["steps"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .find(|s| !s["persist_to_workspace"].is_badvalue())
+        .unwrap()["persist_to_workspace"];
+    assert_eq!(handed["root"].as_str(), Some("/tmp/xtask-bin"));
+    assert_eq!(handed["paths"][0].as_str(), Some("xtask"));
+    assert!(commands(&config, "build-and-push")
+        .contains(&"mkdir -p /tmp/xtask-bin && cp target/debug/xtask /tmp/xtask-bin/xtask".to_owned()));
     for job in ["build-and-push", "deploy"] {
         assert!(
             commands(&config, job).contains(&"setup_remote_docker".to_owned()),
@@ -147,7 +174,7 @@ fn caches_are_keyed_on_the_lock_file() {
         .map(|p| p.as_str().unwrap())
         .collect();
     assert_eq!(paths, ["~/.cargo/registry", "~/.cargo/git", "target"]);
-    for job in ["lint-and-test", "build-and-push", "deploy"] {
+    for job in ["lint-and-test", "build-and-push"] {
         let steps = commands(&config, job);
         assert!(steps.contains(&"restore_cache".to_owned()), "{job}");
     }

@@ -16,6 +16,8 @@ fn heroku_env(fake: &FakeHeroku) -> Vec<(&'static str, String)> {
         ("HEROKU_APP_NAME", APP.to_owned()),
         ("HEROKU_API_URL", fake.url.clone()),
         ("HEROKU_REGISTRY", "127.0.0.1:9".to_owned()),
+        // The schema guard's record: a registry that is not there (the image test has one).
+        ("DOCKER_REGISTRY", "127.0.0.1:9".to_owned()),
         ("CIRCLE_SHA1", "0123456789abcdef0123456789abcdef01234567".to_owned()),
     ]
 }
@@ -94,6 +96,16 @@ fn rollback_releases_the_previous_release_again() {
         stdout(&output).contains("released v4 of oc-lettings-test (the code and config of v2)"),
         "{}",
         stdout(&output)
+    );
+    assert!(
+        stdout(&output).contains("warning: schema guard: cannot read the record in 127.0.0.1:9"),
+        "a guard without its record says so and does not block: {}",
+        stdout(&output)
+    );
+    let line = error_line(&run(&["rollback", "--strict"], &heroku_env(&fake)));
+    assert!(
+        line.contains("schema guard: cannot read the record in 127.0.0.1:9") && line.contains("refusing (--strict)"),
+        "{line}"
     );
     let posted = fake
         .with(|s| s.requests.iter().find(|r| r.method == "POST").cloned())

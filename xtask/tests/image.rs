@@ -249,16 +249,32 @@ fn the_image_builds_runs_pushes_and_deploys() {
     assert!(pull.status.success(), "pull by digest: {}", stderr(&pull));
     let _ = docker(&["image", "rm", &by_digest]);
 
-    // Deploy through a registry posing as Heroku's and the fake Platform API; the app's
-    // web_url is the running container, so the health check is real too.
+    // Promote, not rebuild: the local image is gone, so `deploy` must pull the pushed one
+    // from the registry posing as Docker Hub (no cargo build), push it to the registry
+    // posing as Heroku's, migrate in a real release phase (the fake runs the release image
+    // with `docker run`), check /readyz on the running container, and record the release
+    // for the schema guard.
+    for local in [tag.clone(), format!("{REPO}:latest")] {
+        let _ = docker(&["image", "rm", &local]);
+    }
+    assert!(
+        !docker(&["image", "inspect", &tag]).status.success(),
+        "the local image is gone"
+    );
     let fake = FakeHeroku::start(KEY, APP, 41);
-    fake.with(|s| s.web_url = format!("{base}/"));
+    fake.with(|s| {
+        s.web_url = format!("{base}/");
+        s.registry = Some((heroku_registry.host.clone(), "_".to_owned(), KEY.to_owned()));
+    });
     let env = [
         ("CIRCLE_SHA1", SHA),
         ("HEROKU_API_KEY", KEY),
         ("HEROKU_APP_NAME", APP),
         ("HEROKU_API_URL", fake.url.as_str()),
         ("HEROKU_REGISTRY", heroku_registry.host.as_str()),
+        ("DOCKER_REGISTRY", registry.host.as_str()),
+        ("DOCKERHUB_USERNAME", "ci"),
+        ("DOCKERHUB_PASSWORD", "ci-password"),
     ];
     let deploy = [
         "deploy",
@@ -270,39 +286,191 @@ fn the_image_builds_runs_pushes_and_deploys() {
         "20",
     ];
     let output = xtask(&deploy, &env);
+    let text = stdout(&output);
+    assert!(output.status.success(), "deploy: {text}\n{}", stderr(&output));
     assert!(
-        output.status.success(),
-        "deploy: {}\n{}",
-        stdout(&output),
-        stderr(&output)
+        text.contains(&format!("docker pull {}/{REPO}:{SHA}", registry.host)),
+        "pulled the pushed image: {text}"
     );
     assert!(
-        stdout(&output).contains(&format!("released v42 of {APP} ({SHA}) at {base}/")),
+        !text.contains("static binary") && !text.contains("cargo build"),
+        "nothing was compiled: {text}"
+    );
+    assert!(
+        text.contains("running the release command (migrate):") && text.contains("migration(s) applied"),
+        "the release command's output is shown: {text}"
+    );
+    assert!(text.contains("v42 is ready"), "{text}");
+    assert!(
+        text.contains(&format!("released v42 of {APP} ({SHA}) at {base}/")),
+        "{text}"
+    );
+    for secret in [KEY, "ci-password"] {
+        assert!(
+            !text.contains(secret) && !stderr(&output).contains(secret),
+            "secrets stay secret"
+        );
+    }
+    assert_eq!(
+        fake.with(|s| s.released_images.clone()),
+        vec![config.clone()],
+        "released exactly the image pushed to the first registry"
+    );
+    let (_, heroku_config) = pushed(&heroku_registry.host, &format!("{APP}/web"), "latest", "_", KEY);
+    assert_eq!(heroku_config, config);
+    let (_, release_config) = pushed(&heroku_registry.host, &format!("{APP}/release"), "latest", "_", KEY);
+    assert_eq!(fake.with(|s| s.release_commands.clone()), vec![release_config.clone()]);
+    assert_eq!(
+        docker_text(&["image", "inspect", "--format", "{{json .Config.Cmd}}", &release_config]),
+        "[\"migrate\"]",
+        "the release phase runs `oc-lettings migrate`"
+    );
+    let ledger = |tag: &str| pushed(&registry.host, REPO, tag, "ci", "ci-password").0;
+    assert_eq!(ledger(&format!("heroku-{APP}-v42")), digest, "v42 recorded");
+    assert_eq!(ledger(&format!("heroku-{APP}-schema")), digest, "its schema recorded");
+    fake.assert_no_violations();
+
+    // A migration that fails fails the release; the previous release keeps serving.
+    fake.with(|s| {
+        s.release_env = vec![(
+            "DATABASE_URL".to_owned(),
+            "postgres://nobody:db-secret@127.0.0.1:9/none".to_owned(),
+        )];
+    });
+    let output = xtask(&deploy, &env);
+    let line = error_line(&output);
+    assert!(
+        line.contains("release v43 failed: the release command failed"),
+        "{line}"
+    );
+    let text = stdout(&output);
+    assert!(text.contains("running the release command (migrate):"), "{text}");
+    assert!(
+        !text.contains("db-secret"),
+        "the database password is not echoed: {text}"
+    );
+    assert!(
+        fake.with(|s| s.releases[41]["current"] == true && s.releases[42]["status"] == "failed"),
+        "v42 still current"
+    );
+    fake.with(|s| s.release_env.clear());
+
+    // A release whose /readyz fails (an instance that does not migrate on start, on an
+    // empty database) is rolled back by itself to the last good release.
+    let unready = Container(docker_text(&[
+        "run",
+        "--detach",
+        "--publish",
+        "127.0.0.1::8080",
+        "--env",
+        "PORT=8080",
+        "--env",
+        "ALLOWED_HOSTS=127.0.0.1",
+        "--env",
+        "MIGRATE_ON_START=false",
+        "--env",
+        &format!("SECRET_KEY={}", "k".repeat(50)),
+        &format!("{}/{REPO}:{SHA}", registry.host),
+    ]));
+    let unready_base = format!(
+        "http://{}",
+        docker_text(&["port", &unready.0, "8080/tcp"]).lines().next().unwrap()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(&format!("{unready_base}/healthz")).0 != 200 {
+        assert!(Instant::now() < deadline, "{}", docker_text(&["logs", &unready.0]));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(get(&format!("{unready_base}/readyz")).0, 503);
+    fake.with(|s| s.web_url = format!("{unready_base}/"));
+    let mut quick = deploy.to_vec();
+    let last = quick.len() - 1;
+    quick[last] = "2";
+    let line = error_line(&xtask(&quick, &env));
+    assert!(
+        line.contains("release v44 is not ready")
+            && line.contains("/readyz answered 503")
+            && line.contains("rolled back to v42 (released as v45)"),
+        "{line}"
+    );
+    let rollback_to = fake
+        .with(|s| s.requests.iter().rev().find(|r| r.method == "POST").cloned())
+        .unwrap();
+    assert_eq!(rollback_to.body["release"], "01234567-89ab-cdef-0123-000000000042");
+    assert_eq!(ledger(&format!("heroku-{APP}-v45")), digest, "the rollback recorded");
+
+    // --no-rollback keeps it for inspection.
+    let mut keep = quick.clone();
+    keep.push("--no-rollback");
+    let line = error_line(&xtask(&keep, &env));
+    assert!(
+        line.contains("release v46 is not ready") && line.contains("kept live (--no-rollback)"),
+        "{line}"
+    );
+    drop(unready);
+    fake.with(|s| s.web_url = format!("{base}/"));
+    fake.assert_no_violations();
+
+    // The schema guard: the record says the database has a migration this image does not
+    // know (as after a newer release): a warning, or a refusal under --strict.
+    let newer = format!("{}/{REPO}:heroku-{APP}-schema", registry.host);
+    let labelled = Command::new("docker")
+        .args(["build", "--tag", &newer, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            std::io::Write::write_all(
+                child.stdin.as_mut().unwrap(),
+                format!(
+                    "FROM {}/{REPO}:{SHA}\nLABEL io.oc-lettings.newest-migration=20991231000001\n",
+                    registry.host
+                )
+                .as_bytes(),
+            )?;
+            drop(child.stdin.take());
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(labelled.status.success(), "{}", stderr(&labelled));
+    let push = Command::new("docker")
+        .env("DOCKER_CONFIG", client_config.path())
+        .args(["push", &newer])
+        .output()
+        .unwrap();
+    assert!(push.status.success(), "{}", stderr(&push));
+    let _ = docker(&["image", "rm", &newer]);
+    let patches = || fake.with(|s| s.requests.iter().filter(|r| r.method != "GET").count());
+    let before = patches();
+    let mut strict = deploy.to_vec();
+    strict.push("--strict");
+    let line = error_line(&xtask(&strict, &env));
+    assert!(
+        line.contains(&format!(
+            "this release ({SHA}) runs on a schema with 2099-12-31-000001 applied, which it does not know"
+        )) && line.contains("refusing (--strict)"),
+        "{line}"
+    );
+    let line = error_line(&xtask(&["rollback", "42", "--strict", "--repo", REPO], &env));
+    assert!(
+        line.contains("v42 runs on a schema with 2099-12-31-000001 applied") && line.contains("refusing (--strict)"),
+        "{line}"
+    );
+    assert_eq!(patches(), before, "a refusal changes nothing");
+    let output = xtask(&["rollback", "42", "--repo", REPO, "--poll-interval", "0.05"], &env);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("warning: v42 runs on a schema with 2099-12-31-000001 applied"),
         "{}",
         stdout(&output)
     );
-    assert!(
-        !stdout(&output).contains(KEY) && !stderr(&output).contains(KEY),
-        "the API key stays secret"
-    );
-    let (_, heroku_config) = pushed(&heroku_registry.host, &format!("{APP}/web"), "latest", "_", KEY);
-    assert_eq!(
-        fake.with(|s| s.released_images.clone()),
-        vec![heroku_config.clone()],
-        "released the pushed image's config digest"
-    );
-    assert_eq!(heroku_config, local_id);
-    fake.assert_no_violations();
 
-    // A release that fails: non-zero, with Heroku's reason.
+    // Failures of the platform itself: a release that fails without a release phase's
+    // output, and one that never finishes.
     fake.with(|s| s.outcome = Outcome::Fail("Release command exited with status 1".to_owned()));
     let line = error_line(&xtask(&deploy, &env));
-    assert!(
-        line.contains("release v43 failed: Release command exited with status 1"),
-        "{line}"
-    );
-
-    // A release that never finishes: the timeout, said plainly.
+    assert!(line.contains("failed: Release command exited with status 1"), "{line}");
     fake.with(|s| s.outcome = Outcome::StayPending);
     let mut slow = deploy.to_vec();
     slow.extend(["--timeout", "1"]);

@@ -38,6 +38,10 @@ pub struct Release {
     pub created_at: String,
     #[serde(default)]
     pub current: bool,
+    /// Where the release command's output streams while the release is pending (null
+    /// when the release has no release phase).
+    #[serde(default)]
+    pub output_stream_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -111,10 +115,15 @@ impl Heroku {
         self.send(self.request(reqwest::Method::GET, &path, ACCEPT), "reading the release")
     }
 
-    /// Releases `image_id` (the image's config digest) as the web process.
-    pub fn release_image(&self, image_id: &str) -> Result<()> {
+    /// Releases images (config digests) for process types in one formation update, as
+    /// `heroku container:release web release` does: `release` is the release phase.
+    pub fn release_images(&self, images: &[(&str, &str)]) -> Result<()> {
         let path = format!("/apps/{}/formation", self.app);
-        let body = json!({ "updates": [{ "type": "web", "docker_image": image_id }] });
+        let updates: Vec<serde_json::Value> = images
+            .iter()
+            .map(|(kind, image)| json!({ "type": kind, "docker_image": image }))
+            .collect();
+        let body = json!({ "updates": updates });
         let _: serde_json::Value = self.send(
             self.request(reqwest::Method::PATCH, &path, ACCEPT_DOCKER_RELEASES)
                 .json(&body),
@@ -189,6 +198,32 @@ pub fn checked_base_url(raw: &str, what: &str) -> Result<String> {
     }
 }
 
+/// Copies the release command's output from `url` (no API key: it is a stream URL of its
+/// own) to stdout, each line indented, until the stream ends.
+pub fn stream_output(url: &str, within: Duration) -> Result<()> {
+    use std::io::BufRead;
+    let url = checked_base_url(url, "the release output stream")?;
+    let response = http_client()?
+        .get(&url)
+        .header("Accept", "text/plain")
+        .timeout(within)
+        .send()
+        .map_err(|err| anyhow!("cannot read the release command's output at {url}: {err}"))?;
+    if !response.status().is_success() {
+        bail!("the release command's output at {url} answered {}", response.status());
+    }
+    for line in std::io::BufReader::new(response).lines() {
+        match line {
+            Ok(line) => println!("    | {line}"),
+            Err(err) => {
+                println!("    (the output stream broke off: {err})");
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `http://` for a registry on this machine (tests), `https://` everywhere else.
 pub fn registry_url(registry: &str) -> Result<String> {
     checked_base_url(registry, "the registry")
@@ -197,33 +232,17 @@ pub fn registry_url(registry: &str) -> Result<String> {
 /// The config digest of `repository:tag` (what Heroku calls the image id), read back from
 /// the registry with Basic auth.
 pub fn config_digest(registry: &str, repository: &str, tag: &str, username: &str, password: &str) -> Result<String> {
-    #[derive(Deserialize)]
-    struct Config {
-        digest: String,
+    let client = crate::registry::Registry::new(registry, Some((username.to_owned(), password.to_owned())))?;
+    let manifest = client
+        .manifest(repository, tag)?
+        .ok_or_else(|| anyhow!("reading the pushed manifest: {registry}/{repository}:{tag} is not there"))?;
+    if manifest.media_type != MANIFEST_V2 {
+        bail!(
+            "reading the pushed manifest: {} is not a Docker V2 schema 2 manifest (Heroku needs one)",
+            manifest.media_type
+        );
     }
-    #[derive(Deserialize)]
-    struct Manifest {
-        #[serde(rename = "schemaVersion")]
-        schema_version: u32,
-        config: Config,
-    }
-    let url = format!("{}/v2/{repository}/manifests/{tag}", registry_url(registry)?);
-    let response = http_client()?
-        .get(&url)
-        .header("Accept", MANIFEST_V2)
-        .basic_auth(username, Some(password))
-        .send()
-        .map_err(|err| anyhow!("reading the pushed manifest: cannot reach {url}: {err}"))?;
-    if !response.status().is_success() {
-        bail!("reading the pushed manifest: {url} answered {}", response.status());
-    }
-    let manifest: Manifest = response
-        .json()
-        .map_err(|err| anyhow!("reading the pushed manifest: not a V2 manifest: {err}"))?;
-    if manifest.schema_version != 2 || !manifest.config.digest.starts_with("sha256:") {
-        bail!("reading the pushed manifest: not a Docker V2 schema 2 manifest (Heroku needs one)");
-    }
-    Ok(manifest.config.digest)
+    Ok(manifest.config_digest)
 }
 
 #[cfg(test)]

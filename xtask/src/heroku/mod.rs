@@ -3,6 +3,7 @@
 //! (`HEROKU_API_URL`, `HEROKU_REGISTRY`), so tests aim them at loopback fakes.
 
 pub mod api;
+pub mod ledger;
 
 use std::time::{Duration, Instant};
 
@@ -10,8 +11,10 @@ use anyhow::{anyhow, bail, Result};
 
 use crate::docker::{self, DockerConfig, Image};
 use crate::env;
+use crate::registry::Registry;
 use crate::runner::Runner;
 use api::{Heroku, Release};
+use ledger::Ledger;
 
 pub const DEFAULT_API: &str = "https://api.heroku.com";
 pub const DEFAULT_REGISTRY: &str = "registry.heroku.com";
@@ -45,10 +48,12 @@ fn target() -> Result<Target> {
     })
 }
 
-/// Follows the newest release after `after_version` until it succeeds or fails.
+/// Follows the newest release after `after_version` until it succeeds or fails, copying
+/// its release command's output (when it has a release phase) as the command runs.
 fn follow_release(heroku: &Heroku, after_version: i64, wait: Wait) -> Result<Release> {
     let deadline = Instant::now() + wait.timeout;
     let mut last_status = String::new();
+    let mut streamed = false;
     loop {
         let newest = heroku.releases(1)?.into_iter().next();
         if let Some(release) = newest.filter(|r| r.version > after_version) {
@@ -56,10 +61,13 @@ fn follow_release(heroku: &Heroku, after_version: i64, wait: Wait) -> Result<Rel
                 println!("    release v{}: {}", release.version, release.status);
                 last_status.clone_from(&release.status);
             }
-            match release.status.as_str() {
-                "succeeded" => return Ok(release),
-                "failed" | "expired" => {
-                    let reason = if release.description.is_empty() {
+            match (release.status.as_str(), &release.output_stream_url) {
+                ("succeeded", _) => return Ok(release),
+                ("failed" | "expired", _) => {
+                    let reason = if streamed {
+                        "the release command failed (its output is above); the previous release keeps serving"
+                            .to_owned()
+                    } else if release.description.is_empty() {
                         "no reason given".to_owned()
                     } else {
                         release.description
@@ -71,6 +79,17 @@ fn follow_release(heroku: &Heroku, after_version: i64, wait: Wait) -> Result<Rel
                         release.version,
                         heroku.app
                     )
+                }
+                ("pending", Some(url)) if !streamed => {
+                    println!("    running the release command (migrate):");
+                    let left = deadline
+                        .saturating_duration_since(Instant::now())
+                        .max(Duration::from_secs(1));
+                    if let Err(err) = api::stream_output(url, left) {
+                        println!("    (cannot show the release command's output: {err:#})");
+                    }
+                    streamed = true;
+                    continue;
                 }
                 _ => {}
             }
@@ -90,23 +109,43 @@ fn follow_release(heroku: &Heroku, after_version: i64, wait: Wait) -> Result<Rel
     }
 }
 
-/// Probes `{web_url}healthz` until it answers 200.
-fn probe_health(web_url: &str, within: Duration) -> Result<()> {
-    let url = format!("{}/healthz", web_url.trim_end_matches('/'));
-    let client = api::http_client()?;
+/// Asks `{web_url}readyz` until it answers 200 (the database reachable and its schema not
+/// behind the release); `Err` says what it answered last.
+fn probe_ready(web_url: &str, within: Duration) -> std::result::Result<(), String> {
+    let url = format!("{}/readyz", web_url.trim_end_matches('/'));
+    let client = api::http_client().map_err(|err| format!("{err:#}"))?;
     let deadline = Instant::now() + within;
     loop {
-        match client.get(&url).timeout(Duration::from_secs(5)).send() {
+        let answer = client.get(&url).timeout(Duration::from_secs(5)).send();
+        let last = match answer {
             Ok(response) if response.status().is_success() => return Ok(()),
-            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(500)),
-            Ok(response) => bail!(
-                "released, but {url} answered {} for {}s",
-                response.status(),
-                within.as_secs()
-            ),
-            Err(err) => bail!("released, but {url} did not answer within {}s: {err}", within.as_secs()),
+            Ok(response) => {
+                let status = response.status();
+                let body: String = response.text().unwrap_or_default().chars().take(200).collect();
+                format!("{url} answered {status}: {}", body.trim())
+            }
+            Err(err) => format!("{url} did not answer: {err}"),
+        };
+        if Instant::now() >= deadline {
+            return Err(format!("{last} (for {}s)", within.as_secs()));
         }
+        std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// What `deploy` and `rollback` are asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub wait: Wait,
+    /// The registry `docker push` pushed to (`DOCKER_REGISTRY`): the source of the image
+    /// and the schema guard's record.
+    pub registry: String,
+    /// Build here instead of promoting the pushed image.
+    pub build: bool,
+    /// Roll back by itself when the release is not ready.
+    pub rollback: bool,
+    /// Refuse when the target does not know a migration the database has.
+    pub strict: bool,
 }
 
 /// One step of a deploy. The plan is data: `--dry-run` prints it, the real run walks the
@@ -114,29 +153,33 @@ fn probe_health(web_url: &str, within: Duration) -> Result<()> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeployStep {
     CheckApp,
-    BuildIfMissing,
+    Promote,
+    SchemaGuard,
     Login,
     Push,
-    ReadImageId,
+    ReleaseImage,
+    ReadImageIds,
     Release,
     FollowRelease,
-    HealthCheck,
+    ReadinessCheck,
 }
 
-/// The steps of `deploy`, in order (the health check only when it is asked for).
+/// The steps of `deploy`, in order (the readiness check only when it is asked for).
 pub fn deploy_plan(wait: &Wait) -> Vec<DeployStep> {
     use DeployStep::*;
     let mut plan = vec![
         CheckApp,
-        BuildIfMissing,
+        Promote,
+        SchemaGuard,
         Login,
         Push,
-        ReadImageId,
+        ReleaseImage,
+        ReadImageIds,
         Release,
         FollowRelease,
     ];
     if !wait.health_check.is_zero() {
-        plan.push(HealthCheck);
+        plan.push(ReadinessCheck);
     }
     plan
 }
@@ -145,16 +188,38 @@ pub fn deploy_plan(wait: &Wait) -> Vec<DeployStep> {
 struct Deploy<'a> {
     runner: &'a Runner,
     image: &'a Image,
-    wait: Wait,
+    options: &'a Options,
     heroku: Heroku,
     key: String,
     registry: String,
-    remote: String,
     app: Option<api::App>,
     config: Option<DockerConfig>,
-    image_id: String,
+    /// The local image being released (`repo:sha`, or the pulled `registry/repo:sha`).
+    source: String,
+    /// The ledger of releases and schema in the source registry, with this image in it.
+    ledger: Option<Ledger>,
+    recorded: Option<ledger::Recorded>,
+    web_id: String,
+    release_id: String,
     before: i64,
     release: Option<Release>,
+}
+
+impl Deploy<'_> {
+    fn remote(&self, process: &str) -> String {
+        format!("{}/{}/{process}", self.registry, self.heroku.app)
+    }
+
+    fn pushed(&self) -> String {
+        crate::registry::reference(&self.options.registry, &self.image.repo, &self.image.sha)
+    }
+
+    fn config(&mut self) -> Result<&DockerConfig> {
+        if self.config.is_none() {
+            self.config = Some(DockerConfig::new()?);
+        }
+        self.config.as_ref().ok_or_else(|| anyhow!("no docker configuration"))
+    }
 }
 
 impl DeployStep {
@@ -163,23 +228,45 @@ impl DeployStep {
         let app = &d.heroku.app;
         match self {
             DeployStep::CheckApp => format!("check the app: GET /apps/{app} (stack must be `container`)"),
-            DeployStep::BuildIfMissing => format!("build {} unless it exists", d.image.sha_tag()),
-            DeployStep::Login => format!("docker login --username _ --password-stdin {}", d.registry),
-            DeployStep::Push => format!(
-                "docker tag {} {} && docker push {}",
+            DeployStep::Promote if d.options.build => format!("build {} (--build)", d.image.sha_tag()),
+            DeployStep::Promote => format!(
+                "promote the pushed image: {} from the local Docker, else `docker pull {}` (a build only if it was never pushed)",
                 d.image.sha_tag(),
-                d.remote,
-                d.remote
+                d.pushed()
             ),
-            DeployStep::ReadImageId => format!("read the image id (config digest) of {} from the registry", d.remote),
+            DeployStep::SchemaGuard => format!(
+                "schema guard: the image's newest migration against the app's schema (tag {} in {})",
+                format_args!("{}:heroku-{app}-schema", d.image.repo),
+                d.options.registry
+            ),
+            DeployStep::Login => format!("docker login --username _ --password-stdin {}", d.registry),
+            DeployStep::Push => format!("docker tag {} {} && docker push {}", d.image.sha_tag(), d.remote("web"), d.remote("web")),
+            DeployStep::ReleaseImage => format!(
+                "release phase image: FROM {} with CMD [\"migrate\"], pushed as {}",
+                d.image.sha_tag(),
+                d.remote("release")
+            ),
+            DeployStep::ReadImageIds => format!(
+                "read the image ids (config digests) of {} and {} from the registry",
+                d.remote("web"),
+                d.remote("release")
+            ),
             DeployStep::Release => format!(
-                "release: PATCH /apps/{app}/formation (Accept: {})",
+                "release web and release: PATCH /apps/{app}/formation (Accept: {})",
                 api::ACCEPT_DOCKER_RELEASES
             ),
-            DeployStep::FollowRelease => {
-                format!("wait for the release: GET /apps/{app}/releases until it succeeds or fails")
-            }
-            DeployStep::HealthCheck => "health check: GET /healthz on the app's URL".to_owned(),
+            DeployStep::FollowRelease => format!(
+                "wait for the release: GET /apps/{app}/releases, the release command's output streamed, until it succeeds or fails"
+            ),
+            DeployStep::ReadinessCheck => format!(
+                "readiness: GET /readyz on the app's URL for up to {}s{}",
+                d.wait().health_check.as_secs(),
+                if d.options.rollback {
+                    ", rolling back by itself if it never answers 200"
+                } else {
+                    " (--no-rollback: a release that is not ready stays live)"
+                }
+            ),
         }
     }
 
@@ -197,40 +284,264 @@ impl DeployStep {
                 }
                 d.app = Some(app);
             }
-            DeployStep::BuildIfMissing => {
-                if !docker::image_exists(d.runner, &d.image.sha_tag()) {
-                    docker::build(d.runner, d.image)?;
-                }
-            }
+            DeployStep::Promote => promote(d)?,
+            DeployStep::SchemaGuard => schema_guard(d)?,
             DeployStep::Login => {
-                let config = DockerConfig::new()?;
-                docker::login(d.runner, &config, Some(&d.registry), "_", &d.key)?;
-                d.config = Some(config);
+                let (runner, registry, key) = (d.runner, d.registry.clone(), d.key.clone());
+                docker::login(runner, d.config()?, Some(&registry), "_", &key)?;
             }
             DeployStep::Push => {
-                let config = d.config.as_ref().ok_or_else(|| anyhow!("push before login"))?;
-                d.runner.run(
-                    "docker tag",
-                    config.docker(d.runner).args(["tag", &d.image.sha_tag(), &d.remote]),
-                )?;
-                d.runner
-                    .run("docker push", config.docker(d.runner).args(["push", &d.remote]))?;
+                let (runner, source, remote) = (d.runner, d.source.clone(), d.remote("web"));
+                let config = d.config()?;
+                runner.run("docker tag", config.docker(runner).args(["tag", &source, &remote]))?;
+                runner.run("docker push", config.docker(runner).args(["push", &remote]))?;
             }
-            DeployStep::ReadImageId => {
-                d.image_id = api::config_digest(&d.registry, &format!("{}/web", d.heroku.app), "latest", "_", &d.key)?;
-                println!("    image id {}", d.image_id);
+            DeployStep::ReleaseImage => {
+                let (runner, source, remote) = (d.runner, d.source.clone(), d.remote("release"));
+                let config = d.config()?;
+                let mut build = config.docker(runner);
+                if docker::buildx_available(runner) {
+                    build.args(["buildx", "build", "--load", "--provenance=false", "--sbom=false"]);
+                } else {
+                    build.arg("build");
+                }
+                build.args(["--platform", "linux/amd64", "--tag", &remote, "-"]);
+                runner.run_with_input(
+                    "release phase image",
+                    &mut build,
+                    &format!("FROM {source}\nCMD [\"migrate\"]\n"),
+                )?;
+                runner.run("docker push", config.docker(runner).args(["push", &remote]))?;
+            }
+            DeployStep::ReadImageIds => {
+                let app = d.heroku.app.clone();
+                d.web_id = api::config_digest(&d.registry, &format!("{app}/web"), "latest", "_", &d.key)?;
+                d.release_id = api::config_digest(&d.registry, &format!("{app}/release"), "latest", "_", &d.key)?;
+                println!("    web image {}, release image {}", d.web_id, d.release_id);
             }
             DeployStep::Release => {
                 d.before = d.heroku.releases(1)?.first().map_or(0, |r| r.version);
-                d.heroku.release_image(&d.image_id)?;
+                d.heroku
+                    .release_images(&[("web", &d.web_id), ("release", &d.release_id)])?;
             }
             DeployStep::FollowRelease => {
-                d.release = Some(follow_release(&d.heroku, d.before, d.wait)?);
+                let followed = follow_release(&d.heroku, d.before, d.wait());
+                // The release phase ran (or began to): its migrations may be applied.
+                if let (Some(ledger), Some(recorded)) = (&d.ledger, &d.recorded) {
+                    if let Err(err) = ledger.record_schema(recorded) {
+                        println!("    warning: the schema guard could not record this image's migrations: {err:#}");
+                    }
+                    if let Ok(release) = &followed {
+                        if let Err(err) = ledger.record_release(release.version, &recorded.manifest) {
+                            println!(
+                                "    warning: the schema guard could not record v{}: {err:#}",
+                                release.version
+                            );
+                        }
+                    }
+                }
+                d.release = Some(followed?);
             }
-            DeployStep::HealthCheck => probe_health(&web_url(d), d.wait.health_check)?,
+            DeployStep::ReadinessCheck => readiness_gate(d)?,
         }
         Ok(())
     }
+}
+
+impl Deploy<'_> {
+    fn wait(&self) -> Wait {
+        self.options.wait
+    }
+}
+
+/// The image to release: the local one, else the pushed one pulled, else (never pushed,
+/// or `--build`) one built here.
+fn promote(d: &mut Deploy<'_>) -> Result<()> {
+    let local = d.image.sha_tag();
+    let runner = d.runner;
+    if d.options.build {
+        docker::build(runner, d.image)?;
+        d.source = local;
+        return Ok(());
+    }
+    if docker::image_exists(runner, &local) {
+        println!("    {local} is in the local Docker: releasing it");
+        d.source = local;
+        return Ok(());
+    }
+    let pushed = d.pushed();
+    let source = Registry::new(&d.options.registry, docker::registry_credentials())?;
+    if source.manifest(&d.image.repo, &d.image.sha)?.is_none() {
+        println!("    no pushed image {pushed} (push it with `cargo xtask docker push`): building it here");
+        docker::build(runner, d.image)?;
+        d.source = local;
+        return Ok(());
+    }
+    if let Some((user, password)) = docker::registry_credentials() {
+        let registry = d.options.registry.clone();
+        let hub = crate::registry::is_docker_hub(&registry);
+        docker::login(
+            runner,
+            d.config()?,
+            (!hub).then_some(registry.as_str()),
+            &user,
+            &password,
+        )?;
+    }
+    let config = d.config()?;
+    runner.run("docker pull", config.docker(runner).args(["pull", &pushed]))?;
+    d.source = pushed;
+    Ok(())
+}
+
+fn ledger_for(options: &Options, repo: &str, app: &str) -> Result<Ledger> {
+    Ok(Ledger {
+        registry: Registry::new(&options.registry, docker::registry_credentials())?,
+        repo: repo.to_owned(),
+        app: app.to_owned(),
+    })
+}
+
+fn migrations_dir() -> std::path::PathBuf {
+    crate::runner::workspace_root().join("app/migrations/postgres")
+}
+
+/// Says, before anything is released, whether the image knows every migration the app's
+/// database has; refuses under `--strict`. A guard that cannot read its record says so
+/// (and refuses under `--strict`), never stops a deploy otherwise.
+fn schema_guard(d: &mut Deploy<'_>) -> Result<()> {
+    let knows = docker::local_label(d.runner, &d.source, ledger::MIGRATION_LABEL);
+    let ledger = ledger_for(d.options, &d.image.repo, &d.heroku.app)?;
+    let manifest = ledger.registry.manifest(&d.image.repo, &d.image.sha);
+    let applied = ledger.read(&ledger.schema_tag());
+    match (&manifest, &applied) {
+        (Ok(manifest), Ok(applied)) => {
+            let applied = applied.as_ref().and_then(|a| a.newest_migration.clone());
+            println!(
+                "    the image knows migrations up to {}; the app's schema has {}",
+                knows
+                    .as_deref()
+                    .map_or("(no label)".to_owned(), ledger::display_version),
+                applied
+                    .as_deref()
+                    .map_or("no recorded migrations".to_owned(), ledger::display_version)
+            );
+            if let Some(verdict) = ledger::verdict(
+                &format!("this release ({})", d.image.sha),
+                knows.as_deref(),
+                applied.as_deref(),
+                &migrations_dir(),
+            ) {
+                if d.options.strict {
+                    bail!("{verdict}: refusing (--strict)");
+                }
+                println!("    warning: {verdict}");
+            }
+            match manifest {
+                Some(manifest) => {
+                    d.recorded = Some(ledger::Recorded {
+                        manifest: manifest.clone(),
+                        newest_migration: knows,
+                    });
+                }
+                None => println!(
+                    "    note: {} is not in {}: this release will not be recorded for the schema guard",
+                    d.image.sha_tag(),
+                    d.options.registry
+                ),
+            }
+            d.ledger = Some(ledger);
+        }
+        (Err(err), _) | (_, Err(err)) => {
+            if d.options.strict {
+                bail!(
+                    "schema guard: cannot read the record in {}: {err:#}: refusing (--strict)",
+                    d.options.registry
+                );
+            }
+            println!(
+                "    warning: schema guard skipped: cannot read the record in {}: {err:#}",
+                d.options.registry
+            );
+        }
+    }
+    Ok(())
+}
+
+/// After a release: `/readyz` for a bounded time; on failure, the previous successful
+/// release again (unless `--no-rollback`), and an error naming both.
+fn readiness_gate(d: &mut Deploy<'_>) -> Result<()> {
+    let url = web_url(d);
+    let Some(release) = d.release.clone() else {
+        bail!("readiness check before a release");
+    };
+    let Err(why) = probe_ready(&url, d.wait().health_check) else {
+        println!("    v{} is ready", release.version);
+        return Ok(());
+    };
+    let previous = d
+        .heroku
+        .releases(20)?
+        .into_iter()
+        .find(|r| r.version < release.version && r.status == "succeeded");
+    let Some(previous) = previous else {
+        bail!(
+            "release v{} is not ready: {why}; no earlier successful release to roll back to",
+            release.version
+        );
+    };
+    if !d.options.rollback {
+        bail!(
+            "release v{} is not ready: {why}; kept live (--no-rollback): `cargo xtask rollback {}` returns to v{}",
+            release.version,
+            previous.version,
+            previous.version
+        );
+    }
+    let rolled = d.runner.step(
+        &format!(
+            "v{} is not ready: rolling back to v{}",
+            release.version, previous.version
+        ),
+        || roll_back_to(&d.heroku, &previous, release.version, d.wait(), d.ledger.as_ref()),
+    )?;
+    bail!(
+        "release v{} is not ready: {why}; rolled back to v{} (released as v{})",
+        release.version,
+        previous.version,
+        rolled.version
+    )
+}
+
+/// Releases `target` again and waits for it; records its image as the new release's.
+fn roll_back_to(
+    heroku: &Heroku,
+    target: &Release,
+    current: i64,
+    wait: Wait,
+    ledger: Option<&Ledger>,
+) -> Result<Release> {
+    heroku.rollback(&target.id)?;
+    let release = follow_release(heroku, current, wait)?;
+    if let Some(ledger) = ledger {
+        let recorded = ledger.image_of(target.version).map(|found| found.map(|(_, r)| r));
+        match recorded {
+            Ok(Some(recorded)) => {
+                if let Err(err) = ledger.record_release(release.version, &recorded.manifest) {
+                    println!(
+                        "    warning: the schema guard could not record v{}: {err:#}",
+                        release.version
+                    );
+                }
+            }
+            Ok(None) => {}
+            Err(err) => println!(
+                "    warning: the schema guard could not read v{}: {err:#}",
+                target.version
+            ),
+        }
+    }
+    Ok(release)
 }
 
 fn web_url(d: &Deploy<'_>) -> String {
@@ -241,24 +552,26 @@ fn web_url(d: &Deploy<'_>) -> String {
 }
 
 /// `cargo xtask deploy`
-pub fn deploy(runner: &Runner, image: &Image, wait: Wait) -> Result<()> {
+pub fn deploy(runner: &Runner, image: &Image, options: &Options) -> Result<()> {
     let Target { heroku, key, registry } = target()?;
-    let remote = format!("{registry}/{}/web", heroku.app);
     let mut d = Deploy {
         runner,
         image,
-        wait,
+        options,
         heroku,
         key,
         registry,
-        remote,
         app: None,
         config: None,
-        image_id: String::new(),
+        source: image.sha_tag(),
+        ledger: None,
+        recorded: None,
+        web_id: String::new(),
+        release_id: String::new(),
         before: 0,
         release: None,
     };
-    for step in deploy_plan(&wait) {
+    for step in deploy_plan(&options.wait) {
         let name = step.describe(&d);
         if runner.dry_run {
             println!("==> {name}");
@@ -278,8 +591,9 @@ pub fn deploy(runner: &Runner, image: &Image, wait: Wait) -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask rollback [VERSION]`: the previous release (or VERSION) again.
-pub fn rollback(runner: &Runner, version: Option<i64>, wait: Wait) -> Result<()> {
+/// `cargo xtask rollback [VERSION]`: the previous release (or VERSION) again, after the
+/// schema guard has said whether it knows the app's schema.
+pub fn rollback(runner: &Runner, version: Option<i64>, options: &Options, repo: &str) -> Result<()> {
     let Target { heroku, .. } = target()?;
     let releases = heroku.releases(20)?;
     let current = releases.first().map_or(0, |r| r.version);
@@ -292,6 +606,7 @@ pub fn rollback(runner: &Runner, version: Option<i64>, wait: Wait) -> Result<()>
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("no earlier successful release of {} to roll back to", heroku.app))?,
     };
+    let ledger = rollback_guard(&heroku, &chosen, options, repo)?;
     if runner.dry_run {
         println!(
             "==> POST /apps/{}/releases {{\"release\": \"{}\"}} (v{})",
@@ -299,15 +614,65 @@ pub fn rollback(runner: &Runner, version: Option<i64>, wait: Wait) -> Result<()>
         );
         return Ok(());
     }
-    runner.step(&format!("roll back to v{}", chosen.version), || {
-        heroku.rollback(&chosen.id)
+    let release = runner.step(&format!("roll back to v{}", chosen.version), || {
+        roll_back_to(&heroku, &chosen, current, options.wait, ledger.as_ref())
     })?;
-    let release = runner.step("wait for the release", || follow_release(&heroku, current, wait))?;
     println!(
-        "released v{} of {} (the code and config of v{})",
+        "released v{} of {} (the code and config of v{}); the database keeps its migrations",
         release.version, heroku.app, chosen.version
     );
     Ok(())
+}
+
+/// The schema guard of a rollback: which applied migrations `target`'s image does not know.
+fn rollback_guard(heroku: &Heroku, target: &Release, options: &Options, repo: &str) -> Result<Option<Ledger>> {
+    let ledger = ledger_for(options, repo, &heroku.app)?;
+    let read = ledger
+        .image_of(target.version)
+        .and_then(|image| Ok((image, ledger.read(&ledger.schema_tag())?)));
+    let refuse_or_warn = |what: String| -> Result<()> {
+        if options.strict {
+            bail!("{what}: refusing (--strict)");
+        }
+        println!("warning: {what}");
+        Ok(())
+    };
+    match read {
+        Ok((None, _)) => refuse_or_warn(format!(
+            "schema guard: no image recorded for v{} in {} (tag {}:{}): cannot tell which migrations it knows",
+            target.version,
+            options.registry,
+            repo,
+            ledger.release_tag(target.version)
+        ))?,
+        Ok((Some((_, image)), applied)) => {
+            let applied = applied.and_then(|a| a.newest_migration);
+            println!(
+                "schema guard: v{} knows migrations up to {}; the app's schema has {}",
+                target.version,
+                image
+                    .newest_migration
+                    .as_deref()
+                    .map_or("(no label)".to_owned(), ledger::display_version),
+                applied
+                    .as_deref()
+                    .map_or("no recorded migrations".to_owned(), ledger::display_version)
+            );
+            if let Some(verdict) = ledger::verdict(
+                &format!("v{}", target.version),
+                image.newest_migration.as_deref(),
+                applied.as_deref(),
+                &migrations_dir(),
+            ) {
+                refuse_or_warn(verdict)?;
+            }
+        }
+        Err(err) => refuse_or_warn(format!(
+            "schema guard: cannot read the record in {}: {err:#}",
+            options.registry
+        ))?,
+    }
+    Ok(Some(ledger))
 }
 
 /// "3 minutes ago" from an RFC 3339 time.

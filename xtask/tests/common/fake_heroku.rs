@@ -2,7 +2,15 @@
 //! the real API would (Bearer key, Accept version, Range header, body against Heroku's
 //! published schema) and answers with schema-shaped JSON. Each violation is recorded, so a
 //! test fails when the client misbehaves even if the client did not notice.
+//!
+//! Its release phase is real: a formation update with a `release` image makes a `pending`
+//! release whose release command runs for real (`docker run` of that image, with
+//! `release_env` as the app's config vars); its output streams from the release's
+//! `output_stream_url` (no API key, as Heroku's stream URLs), and its exit code makes the
+//! release `succeeded` or `failed`. When `registry` is set, every released image id must
+//! be the config digest of `<app>/<process>:latest` in that registry, as Heroku pulls it.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,8 +49,21 @@ pub struct State {
     pub releases: Vec<Value>,
     pub requests: Vec<Recorded>,
     pub released_images: Vec<String>,
+    /// The release images whose command ran, in order.
+    pub release_commands: Vec<String>,
+    /// Config vars the release command runs with.
+    pub release_env: Vec<(String, String)>,
+    /// The registry posing as Heroku's: (host, user, password).
+    pub registry: Option<(String, String, String)>,
     pub violations: Vec<String>,
     polls_of_pending: u32,
+    /// Release version → (its release command's output so far, whether it has ended).
+    outputs: HashMap<i64, (Vec<u8>, bool)>,
+    url: String,
+}
+
+fn url_of(state: &Arc<Mutex<State>>) -> String {
+    state.lock().unwrap().url.clone()
 }
 
 pub struct FakeHeroku {
@@ -77,6 +98,7 @@ impl FakeHeroku {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        let own_url = url.clone();
         let releases = (1..=existing)
             .map(|v| release(v, "succeeded", &format!("Deploy v{v}"), v == existing))
             .collect();
@@ -89,8 +111,13 @@ impl FakeHeroku {
             releases,
             requests: Vec::new(),
             released_images: Vec::new(),
+            release_commands: Vec::new(),
+            release_env: Vec::new(),
+            registry: None,
             violations: Vec::new(),
             polls_of_pending: 0,
+            outputs: HashMap::new(),
+            url: own_url,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let (thread_state, thread_stop) = (state.clone(), stop.clone());
@@ -98,7 +125,7 @@ impl FakeHeroku {
             let schema = Schema::load();
             while !thread_stop.load(Ordering::Relaxed) {
                 match listener.accept() {
-                    Ok((stream, _)) => serve(stream, &thread_state, &schema),
+                    Ok((stream, _)) => serve(stream, &thread_state, &schema, &url_of(&thread_state)),
                     Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
                 }
             }
@@ -206,25 +233,153 @@ fn error(id: &str, message: &str) -> Value {
     json!({ "id": id, "message": message })
 }
 
-fn serve(mut stream: TcpStream, state: &Arc<Mutex<State>>, schema: &Schema) {
+fn serve(mut stream: TcpStream, state: &Arc<Mutex<State>>, schema: &Schema, url: &str) {
     let Some(request) = read_request(&mut stream) else {
         return;
     };
-    let mut state = state.lock().unwrap();
+    if let Some(version) = request.path.strip_prefix("/streams/") {
+        let version = version.parse().unwrap_or(0);
+        if request.header("authorization").is_some() {
+            state
+                .lock()
+                .unwrap()
+                .violations
+                .push("the API key was sent to the release output stream".to_owned());
+        }
+        let state = state.clone();
+        std::thread::spawn(move || stream_output(stream, &state, version));
+        return;
+    }
+    let mut locked = state.lock().unwrap();
     let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-    state.requests.push(Recorded {
+    locked.requests.push(Recorded {
         method: request.method.clone(),
         path: request.path.clone(),
         body: body.clone(),
     });
-    let (status, answer) = route(&request, &body, &mut state, schema);
-    drop(state);
+    let (status, answer, phase) = route(&request, &body, &mut locked, schema, url);
+    drop(locked);
     respond(&mut stream, status, &answer);
+    if let Some((version, image)) = phase {
+        let state = state.clone();
+        std::thread::spawn(move || run_release_command(&state, version, &image));
+    }
 }
 
-fn route(request: &Request, body: &Value, state: &mut State, schema: &Schema) -> (u16, Value) {
+/// Runs the release image's command as Heroku's release phase does, output kept for the
+/// stream, and settles the release by its exit code.
+fn run_release_command(state: &Arc<Mutex<State>>, version: i64, image: &str) {
+    let env = state.lock().unwrap().release_env.clone();
+    let mut command = std::process::Command::new("docker");
+    command.args(["run", "--rm"]);
+    for (key, value) in &env {
+        command.args(["--env", &format!("{key}={value}")]);
+    }
+    let child = command
+        .arg(image)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let success = match child {
+        Ok(mut child) => {
+            let stderr = child.stderr.take().unwrap();
+            let errors = {
+                let state = state.clone();
+                std::thread::spawn(move || copy_output(stderr, &state, version))
+            };
+            copy_output(child.stdout.take().unwrap(), state, version);
+            let _ = errors.join();
+            child.wait().is_ok_and(|status| status.success())
+        }
+        Err(err) => {
+            append_output(state, version, format!("cannot run docker: {err}\n").as_bytes());
+            false
+        }
+    };
+    let mut state = state.lock().unwrap();
+    if let Some(output) = state.outputs.get_mut(&version) {
+        output.1 = true;
+    }
+    let succeeded_at = state.releases.iter().position(|r| r["version"] == version);
+    if let Some(at) = succeeded_at {
+        if success {
+            for release in &mut state.releases {
+                release["current"] = json!(false);
+            }
+            state.releases[at]["status"] = json!("succeeded");
+            state.releases[at]["current"] = json!(true);
+        } else {
+            state.releases[at]["status"] = json!("failed");
+        }
+    }
+}
+
+fn copy_output(mut from: impl Read, state: &Arc<Mutex<State>>, version: i64) {
+    let mut buffer = [0u8; 4096];
+    while let Ok(n) = from.read(&mut buffer) {
+        if n == 0 {
+            break;
+        }
+        append_output(state, version, &buffer[..n]);
+    }
+}
+
+fn append_output(state: &Arc<Mutex<State>>, version: i64, bytes: &[u8]) {
+    if let Some(output) = state.lock().unwrap().outputs.get_mut(&version) {
+        output.0.extend_from_slice(bytes);
+    }
+}
+
+/// The release output stream: `text/plain`, written as the command runs, closed when it ends.
+fn stream_output(mut stream: TcpStream, state: &Arc<Mutex<State>>, version: i64) {
+    if !state.lock().unwrap().outputs.contains_key(&version) {
+        respond(&mut stream, 404, &error("not_found", "No such stream."));
+        return;
+    }
+    let _ = write!(
+        stream,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
+    );
+    let mut sent = 0;
+    loop {
+        let (chunk, done) = {
+            let state = state.lock().unwrap();
+            let (output, done) = &state.outputs[&version];
+            (output[sent..].to_vec(), *done)
+        };
+        if !chunk.is_empty() {
+            if stream.write_all(&chunk).is_err() {
+                return;
+            }
+            sent += chunk.len();
+        } else if done {
+            return;
+        } else {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+/// The config digest of `<app>/<process>:latest` in the registry posing as Heroku's.
+fn pushed_config(registry: &(String, String, String), app: &str, process: &str) -> Option<String> {
+    let (host, user, password) = registry;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let response = reqwest::blocking::Client::new()
+        .get(format!("http://{host}/v2/{app}/{process}/manifests/latest"))
+        .header("Accept", "application/vnd.docker.distribution.manifest.v2+json")
+        .basic_auth(user, Some(password))
+        .send()
+        .ok()?;
+    let manifest: Value = response.json().ok()?;
+    manifest["config"]["digest"].as_str().map(str::to_owned)
+}
+
+/// An answer, and the release phase to start after it (release version, image).
+type Answer = (u16, Value, Option<(i64, String)>);
+
+fn route(request: &Request, body: &Value, state: &mut State, schema: &Schema, url: &str) -> Answer {
     if request.header("authorization") != Some(&format!("Bearer {}", state.key)) {
-        return (401, error("unauthorized", "Invalid credentials provided."));
+        return (401, error("unauthorized", "Invalid credentials provided."), None);
     }
     let app_path = format!("/apps/{}", state.app);
     let formation = request.method == "PATCH" && request.path == format!("{app_path}/formation");
@@ -236,13 +391,13 @@ fn route(request: &Request, body: &Value, state: &mut State, schema: &Schema) ->
             request.path,
             request.header("accept")
         ));
-        return (400, error("bad_request", "Invalid Accept header."));
+        return (400, error("bad_request", "Invalid Accept header."), None);
     }
     if !request.path.starts_with(&app_path) {
-        return (404, error("not_found", "Couldn't find that app."));
+        return (404, error("not_found", "Couldn't find that app."), None);
     }
     let rest = &request.path[app_path.len()..];
-    match (request.method.as_str(), rest) {
+    let (status, value) = match (request.method.as_str(), rest) {
         ("GET", "") => {
             let app = json!({
                 "id": "01234567-89ab-cdef-0123-456789abcdef",
@@ -260,30 +415,54 @@ fn route(request: &Request, body: &Value, state: &mut State, schema: &Schema) ->
                 &["docker_image"],
             );
             let updates = body["updates"].as_array().cloned().unwrap_or_default();
-            let image = updates
-                .first()
-                .and_then(|u| u["docker_image"].as_str())
-                .unwrap_or("")
-                .to_owned();
-            let valid_image =
-                image.len() == 71 && image.starts_with("sha256:") && image[7..].bytes().all(|b| b.is_ascii_hexdigit());
-            if !problems.is_empty() || updates.len() != 1 || updates[0]["type"] != "web" || !valid_image {
-                state.violations.push(format!("formation update {body}: {problems:?}"));
-                return (400, error("invalid_params", "Invalid formation update."));
+            let mut images: Vec<(String, String)> = Vec::new();
+            let mut bad = !problems.is_empty() || updates.is_empty();
+            for update in &updates {
+                let kind = update["type"].as_str().unwrap_or("").to_owned();
+                let image = update["docker_image"].as_str().unwrap_or("").to_owned();
+                let valid_image = image.len() == 71
+                    && image.starts_with("sha256:")
+                    && image[7..].bytes().all(|b| b.is_ascii_hexdigit());
+                bad |= !valid_image || !["web", "release"].contains(&kind.as_str());
+                if let Some(registry) = &state.registry {
+                    if pushed_config(registry, &state.app, &kind).as_deref() != Some(image.as_str()) {
+                        state.violations.push(format!(
+                            "{kind} image {image} is not {}/{kind}:latest in the registry",
+                            state.app
+                        ));
+                        bad = true;
+                    }
+                }
+                images.push((kind, image));
             }
-            state.released_images.push(image.clone());
+            let web = images.iter().find(|(k, _)| k == "web").map(|(_, i)| i.clone());
+            let (Some(web), false) = (web, bad) else {
+                state.violations.push(format!("formation update {body}: {problems:?}"));
+                return (400, error("invalid_params", "Invalid formation update."), None);
+            };
+            let phase = images.iter().find(|(k, _)| k == "release").map(|(_, i)| i.clone());
+            state.released_images.push(web.clone());
             let version = state.releases.len() as i64 + 1;
-            state.releases.push(release(
-                version,
-                "pending",
-                &format!("Deployed web ({})", &image[7..19]),
-                false,
-            ));
+            let mut description = format!("Deployed web ({})", &web[7..19]);
+            let mut created = release(version, "pending", "", false);
+            let phase = match (phase, &state.outcome) {
+                (Some(image), Outcome::Succeed) => {
+                    description.push_str(&format!(", release ({})", &image[7..19]));
+                    created["output_stream_url"] = json!(format!("{url}/streams/{version}"));
+                    state.outputs.insert(version, (Vec::new(), false));
+                    state.release_commands.push(image.clone());
+                    Some((version, image))
+                }
+                _ => None,
+            };
+            created["description"] = json!(description);
+            state.releases.push(created);
             state.polls_of_pending = 0;
-            (
-                200,
-                json!([{ "type": "web", "quantity": 1, "size": "basic", "docker_image": {"id": image} }]),
-            )
+            let formation: Vec<Value> = images
+                .iter()
+                .map(|(kind, image)| json!({ "type": kind, "quantity": 1, "size": "basic", "docker_image": {"id": image} }))
+                .collect();
+            return (200, Value::Array(formation), phase);
         }
         ("GET", "/releases") => {
             let range = request.header("range").unwrap_or("");
@@ -295,7 +474,7 @@ fn route(request: &Request, body: &Value, state: &mut State, schema: &Schema) ->
                 state.violations.push(format!(
                     "releases listed with Range {range:?}, expected `version ..; max=N, order=desc`"
                 ));
-                return (400, error("bad_request", "Invalid Range header."));
+                return (400, error("bad_request", "Invalid Range header."), None);
             };
             advance(state);
             let newest_first: Vec<Value> = state.releases.iter().rev().take(max).cloned().collect();
@@ -326,7 +505,7 @@ fn route(request: &Request, body: &Value, state: &mut State, schema: &Schema) ->
                 state
                     .violations
                     .push(format!("rollback to an unknown release: {body} {problems:?}"));
-                return (404, error("not_found", "Couldn't find that release."));
+                return (404, error("not_found", "Couldn't find that release."), None);
             };
             let version = state.releases.len() as i64 + 1;
             let created = release(version, "pending", &format!("Rollback to v{}", old["version"]), false);
@@ -335,7 +514,8 @@ fn route(request: &Request, body: &Value, state: &mut State, schema: &Schema) ->
             (201, created)
         }
         _ => (404, error("not_found", "Not found.")),
-    }
+    };
+    (status, value, None)
 }
 
 /// A pending release finishes at the second look, as the outcome says.
@@ -346,6 +526,10 @@ fn advance(state: &mut State) {
     };
     if last["status"] != "pending" {
         return;
+    }
+    let version = last["version"].as_i64().unwrap_or(0);
+    if state.outputs.contains_key(&version) {
+        return; // its release command settles it
     }
     state.polls_of_pending += 1;
     if state.polls_of_pending < 2 {

@@ -20,6 +20,7 @@ pub fn xtask(args: &[&str], env: &[(&str, &str)]) -> Output {
         "DOCKERHUB_USERNAME",
         "DOCKERHUB_PASSWORD",
         "DOCKER_REPO",
+        "DOCKER_REGISTRY",
         "CIRCLE_SHA1",
     ] {
         command.env_remove(var);
