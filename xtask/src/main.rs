@@ -5,6 +5,7 @@ mod bench;
 mod cleanup;
 mod coverage;
 mod docker;
+mod docs;
 mod env;
 mod git;
 mod heroku;
@@ -37,14 +38,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Stage {
-    /// rustfmt check and clippy with warnings as errors.
+    /// rustfmt, clippy with warnings as errors, the CircleCI config's schema, cargo-deny.
     Lint,
     /// The whole workspace's tests (the README's test command).
     Test,
     /// What CI runs on every branch: lint, then test.
     Ci,
-    /// Line coverage of the site (cargo-llvm-cov), failing under 80 %.
+    /// Line coverage of the site (cargo-llvm-cov), failing under 80 %; HTML in target/llvm-cov/html.
     Coverage,
+    /// The user guide (mdBook) into target/book, its internal links checked.
+    Docs,
     /// Benchmarks: the site against nginx serving the same bytes (wrk), RSS, cold start.
     Bench(bench::BenchArgs),
     /// The Docker image: `docker build`, `docker push`.
@@ -147,6 +150,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Stage::Test => test::run(&runner),
         Stage::Ci => lint::run(&runner).and_then(|()| test::run(&runner)),
         Stage::Coverage => coverage::run(&runner),
+        Stage::Docs => docs::run(&runner),
         Stage::Bench(args) => bench::run(&runner, &args),
         Stage::Docker {
             action: DockerAction::Build { repo },

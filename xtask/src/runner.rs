@@ -42,6 +42,7 @@ fn not_found_hint(program: &str) -> &'static str {
     match program {
         "docker" => " (install Docker: https://docs.docker.com/engine/install/)",
         "musl-gcc" => " (apt-get install musl-tools)",
+        "objcopy" => " (apt-get install binutils)",
         "check-jsonschema" => " (pip install check-jsonschema)",
         "chromium" => " (apt-get install chromium chromium-driver)",
         "wrk" => " (apt-get install wrk)",

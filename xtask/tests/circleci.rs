@@ -1,6 +1,7 @@
 //! The CircleCI pipeline as the original documents it: tests and lint on every branch;
 //! image build+push and the Heroku deploy only on master, each only after the job before
-//! it passed; every job a `cargo xtask` stage; caches keyed on Cargo.lock; no secrets.
+//! it passed (and, when asked, a person's approval); every job a `cargo xtask` stage; a
+//! cache per job keyed on Cargo.lock; secrets only in a context of the master-only jobs.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -63,21 +64,16 @@ fn xtask_stages(config: &Yaml, job: &str) -> Vec<String> {
         .collect()
 }
 
-/// (job, requires, master only) in the workflow.
-fn workflow(config: &Yaml) -> Vec<(String, Vec<String>, bool)> {
-    let workflows = config["workflows"].as_hash().unwrap();
-    let pipelines: Vec<&Yaml> = workflows
-        .iter()
-        .filter(|(k, _)| k.as_str() != Some("version"))
-        .map(|(_, v)| v)
-        .collect();
-    assert_eq!(pipelines.len(), 1, "one workflow");
-    pipelines[0]["jobs"]
+/// A workflow's jobs: (job, requires, master only, context, type).
+type WorkflowJob = (String, Vec<String>, bool, Option<String>, Option<String>);
+
+fn workflow(config: &Yaml, name: &str) -> Vec<WorkflowJob> {
+    config["workflows"][name]["jobs"]
         .as_vec()
-        .unwrap()
+        .unwrap_or_else(|| panic!("no workflow {name}"))
         .iter()
         .map(|entry| match entry {
-            Yaml::String(name) => (name.clone(), vec![], false),
+            Yaml::String(name) => (name.clone(), vec![], false, None, None),
             Yaml::Hash(map) => {
                 let (name, body) = map.iter().next().unwrap();
                 let requires = body["requires"]
@@ -89,7 +85,13 @@ fn workflow(config: &Yaml) -> Vec<(String, Vec<String>, bool)> {
                     || only
                         .as_vec()
                         .is_some_and(|v| v.len() == 1 && v[0].as_str() == Some("master"));
-                (name.as_str().unwrap().to_owned(), requires, master_only)
+                (
+                    name.as_str().unwrap().to_owned(),
+                    requires,
+                    master_only,
+                    body["context"].as_str().map(str::to_owned),
+                    body["type"].as_str().map(str::to_owned),
+                )
             }
             other => panic!("unexpected workflow entry {other:?}"),
         })
@@ -99,13 +101,74 @@ fn workflow(config: &Yaml) -> Vec<(String, Vec<String>, bool)> {
 #[test]
 fn the_workflow_runs_each_job_on_the_right_branches_in_order() {
     let config = config();
+    let names: Vec<&str> = config["workflows"]
+        .as_hash()
+        .unwrap()
+        .keys()
+        .filter_map(|k| k.as_str())
+        .filter(|k| *k != "version")
+        .collect();
+    assert_eq!(names, ["pipeline", "pipeline-with-approval"]);
+    let production = Some("production".to_owned());
     assert_eq!(
-        workflow(&config),
+        workflow(&config, "pipeline"),
         vec![
-            ("lint-and-test".to_owned(), vec![], false),
-            ("build-and-push".to_owned(), vec!["lint-and-test".to_owned()], true),
-            ("deploy".to_owned(), vec!["build-and-push".to_owned()], true),
+            ("lint-and-test".to_owned(), vec![], false, None, None),
+            (
+                "build-and-push".to_owned(),
+                vec!["lint-and-test".to_owned()],
+                true,
+                production.clone(),
+                None
+            ),
+            (
+                "deploy".to_owned(),
+                vec!["build-and-push".to_owned()],
+                true,
+                production.clone(),
+                None
+            ),
         ]
+    );
+    // With approvals on, a person approves between the pushed image and the deploy.
+    assert_eq!(
+        workflow(&config, "pipeline-with-approval"),
+        vec![
+            ("lint-and-test".to_owned(), vec![], false, None, None),
+            (
+                "build-and-push".to_owned(),
+                vec!["lint-and-test".to_owned()],
+                true,
+                production.clone(),
+                None
+            ),
+            (
+                "hold-deploy".to_owned(),
+                vec!["build-and-push".to_owned()],
+                true,
+                None,
+                Some("approval".to_owned())
+            ),
+            (
+                "deploy".to_owned(),
+                vec!["hold-deploy".to_owned()],
+                true,
+                production,
+                None
+            ),
+        ]
+    );
+    // Exactly one of the two runs: the parameter selects it.
+    let parameter = &config["parameters"]["approve-deploys"];
+    assert_eq!(parameter["type"].as_str(), Some("boolean"));
+    assert_eq!(parameter["default"].as_bool(), Some(false));
+    assert_eq!(
+        config["workflows"]["pipeline"]["when"]["not"].as_str(),
+        Some("<< pipeline.parameters.approve-deploys >>")
+    );
+    assert_eq!(
+        config["workflows"]["pipeline-with-approval"]["when"].as_str(),
+        Some("<< pipeline.parameters.approve-deploys >>")
     );
 }
 
@@ -114,7 +177,12 @@ fn every_job_is_xtask_stages() {
     let config = config();
     assert_eq!(
         xtask_stages(&config, "lint-and-test"),
-        ["cargo xtask lint", "cargo xtask test", "cargo xtask coverage"]
+        [
+            "cargo xtask lint",
+            "cargo xtask test",
+            "cargo xtask coverage",
+            "cargo xtask docs"
+        ]
     );
     assert_eq!(
         xtask_stages(&config, "build-and-push"),
@@ -157,13 +225,23 @@ fn every_job_is_xtask_stages() {
     assert!(!commands(&config, "lint-and-test").contains(&"setup_remote_docker".to_owned()));
 }
 
+/// The `job` parameter each use of a named command in `job` passes.
+fn command_parameters(config: &Yaml, job: &str, command: &str) -> Vec<String> {
+    config["jobs"][job]["steps"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .filter_map(|step| step[command]["job"].as_str().map(str::to_owned))
+        .collect()
+}
+
 #[test]
-fn caches_are_keyed_on_the_lock_file() {
+fn each_job_has_its_own_cache_keyed_on_the_lock_file() {
     let config = config();
     let restore = &config["commands"]["restore-cargo-cache"]["steps"][0]["restore_cache"]["keys"];
     assert_eq!(
         restore[0].as_str(),
-        Some("v1-cargo-{{ arch }}-{{ checksum \"Cargo.lock\" }}")
+        Some("v2-cargo-<< parameters.job >>-{{ arch }}-{{ checksum \"Cargo.lock\" }}")
     );
     let save = &config["commands"]["save-cargo-cache"]["steps"][0]["save_cache"];
     assert_eq!(save["key"].as_str(), restore[0].as_str());
@@ -173,11 +251,49 @@ fn caches_are_keyed_on_the_lock_file() {
         .iter()
         .map(|p| p.as_str().unwrap())
         .collect();
-    assert_eq!(paths, ["~/.cargo/registry", "~/.cargo/git", "target"]);
+    assert_eq!(paths, ["~/.cargo/bin", "~/.cargo/registry", "~/.cargo/git", "target"]);
+    let mut keys = Vec::new();
     for job in ["lint-and-test", "build-and-push"] {
-        let steps = commands(&config, job);
-        assert!(steps.contains(&"restore_cache".to_owned()), "{job}");
+        let restored = command_parameters(&config, job, "restore-cargo-cache");
+        let saved = command_parameters(&config, job, "save-cargo-cache");
+        assert_eq!(restored.len(), 1, "{job} restores once");
+        assert_eq!(restored, saved, "{job} saves under the key it restores");
+        keys.push(restored[0].clone());
     }
+    assert_ne!(
+        keys[0], keys[1],
+        "one key per job: a shared immutable key keeps only the first job's target/"
+    );
+}
+
+#[test]
+fn test_results_and_artifacts_are_stored() {
+    let config = config();
+    let steps = config["jobs"]["lint-and-test"]["steps"].as_vec().unwrap();
+    let results: Vec<&str> = steps
+        .iter()
+        .filter_map(|s| s["store_test_results"]["path"].as_str())
+        .collect();
+    assert_eq!(results, ["target/nextest/ci/junit.xml"]);
+    let artifacts: Vec<&str> = steps
+        .iter()
+        .filter_map(|s| s["store_artifacts"]["path"].as_str())
+        .collect();
+    assert_eq!(
+        artifacts,
+        [
+            "target/test-artifacts",
+            "target/llvm-cov/html",
+            "target/book",
+            "bench/RESULTS.md"
+        ]
+    );
+    // Where they come from: the nextest profile writes the JUnit file there.
+    let nextest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.config/nextest.toml")).unwrap();
+    assert!(
+        nextest.contains("[profile.ci.junit]") && nextest.contains("retries = 0"),
+        "{nextest}"
+    );
 }
 
 #[test]

@@ -10,6 +10,43 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// What ships keeps the site's function names (the image's binary keeps the symbols of
+/// `oc_lettings` code, `docker::static_binary`): a panic's Sentry event from that binary
+/// names the function that panicked. The binary is `OC_SHIPPED_BINARY` (`.ci/run` builds
+/// the image's binary and sets it); skipped with one line without it.
+#[test]
+fn a_panic_event_from_the_shipped_binary_names_the_function_that_panicked() {
+    let Some(binary) = std::env::var_os("OC_SHIPPED_BINARY") else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\nSKIPPED: shipped-binary symbol test (OC_SHIPPED_BINARY is not set; .ci/run sets it)"
+        );
+        return;
+    };
+    let sentry = FakeSentry::start();
+    let dsn = sentry.dsn();
+    let server = Server::start_binary(std::path::Path::new(&binary), &[("SENTRY_DSN", &dsn)], create_superuser);
+    let client = blocking();
+    log_in(&client, &server.base, "ops", "an operations passphrase");
+    let page = client
+        .get(format!("{}/admin/debug/panic/", server.base))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let response = client
+        .post(format!("{}/admin/debug/panic/", server.base))
+        .form(&[("csrfmiddlewaretoken", csrf_token(&page).as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 500);
+    let event = sentry.wait_for("deliberate test panic");
+    assert!(
+        event.contains("\"function\":\"oc_lettings::admin::debug::raise_test_panic\""),
+        "the panicking frame is named: {event}"
+    );
+}
+
 #[test]
 fn server_errors_and_panics_reach_sentry_and_404s_do_not() {
     let sentry = FakeSentry::start();

@@ -24,9 +24,18 @@ impl Server {
 
     /// Starts `oc-lettings serve` on a free port; `prepare` runs commands in its directory first.
     pub fn start_with(env: &[(&str, &str)], prepare: impl FnOnce(&std::path::Path)) -> Server {
+        Server::start_binary(std::path::Path::new(env!("CARGO_BIN_EXE_oc-lettings")), env, prepare)
+    }
+
+    /// As [`Server::start_with`], with another build of the binary (the release build).
+    pub fn start_binary(
+        binary: &std::path::Path,
+        env: &[(&str, &str)],
+        prepare: impl FnOnce(&std::path::Path),
+    ) -> Server {
         let dir = tempfile::tempdir().unwrap();
         prepare(dir.path());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_oc-lettings"))
+        let mut child = Command::new(binary)
             .current_dir(dir.path())
             .env("DATABASE_URL", "sqlite://site.sqlite3")
             .env("PORT", "0")
