@@ -94,16 +94,17 @@ impl ConnectionManager {
     }
 
     pub fn connect(&self) -> Result<DbConnection, DbError> {
+        init_tls();
         match self {
             ConnectionManager::Sqlite(path) => open_sqlite(path).map(DbConnection::Sqlite),
             // libpq's message may quote the URL, password included: never pass that on.
-            ConnectionManager::Postgres { url, redact, .. } => PgConnection::establish(url)
-                .map(DbConnection::Postgresql)
-                .map_err(|err| {
+            ConnectionManager::Postgres { url, redact, .. } => {
+                establish_postgres(url).map(DbConnection::Postgresql).map_err(|err| {
                     DbError::Connect(diesel::ConnectionError::BadConnection(
                         redact.redact_in(&err.to_string()),
                     ))
-                }),
+                })
+            }
         }
     }
 }
@@ -202,6 +203,21 @@ impl r2d2::ManageConnection for ConnectionManager {
         pooled.returned = Instant::now();
         pooled.broken
     }
+}
+
+/// Readies OpenSSL before libpq's first connection: initialized without its exit-time
+/// cleanup, which would free the TLS state under a thread still reading a connection (the
+/// change listener) and crash the process as it exits (SIGSEGV after a clean shutdown).
+/// Where libpq is the system's (`--no-default-features`), its OpenSSL is the system's too.
+pub fn init_tls() {
+    #[cfg(feature = "bundled-libpq")]
+    openssl_sys::init();
+}
+
+/// `PgConnection::establish`, OpenSSL readied first.
+pub fn establish_postgres(url: &str) -> diesel::ConnectionResult<PgConnection> {
+    init_tls();
+    PgConnection::establish(url)
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection};
 
 use super::{DbConnection, DbError};
 use crate::config::PostgresUrl;
@@ -55,7 +54,7 @@ fn listen(url: &str, pages: &Weak<PageCache>) {
         };
         cache.set_listening(false);
         drop(cache);
-        let connected = PgConnection::establish(url)
+        let connected = crate::db::connection::establish_postgres(url)
             .map_err(DbError::Connect)
             .and_then(|mut conn| {
                 conn.batch_execute(&format!("LISTEN {CHANNEL}"))?;

@@ -22,7 +22,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use diesel::PgConnection;
 
 use crate::common::pg_server::{pg_bindir, PrivateServer};
 use crate::common::process::csrf_token;
@@ -403,7 +402,7 @@ fn three_instances_behind_nginx_survive_restarts_of_themselves_and_of_postgres()
         1,
         "the demo data was seeded once: {preparations:?}"
     );
-    let mut pg = PgConnection::establish(&database_url).unwrap();
+    let mut pg = oc_lettings::db::connection::establish_postgres(&database_url).unwrap();
     let lettings: i64 = oc_lettings::db::schema::lettings_letting::table
         .count()
         .get_result(&mut pg)
@@ -604,7 +603,7 @@ fn three_instances_behind_nginx_survive_restarts_of_themselves_and_of_postgres()
         &seen.errors[..seen.errors.len().min(5)]
     );
     assert!(late_failures.is_empty(), "failures after recovery: {late_failures:?}");
-    let mut pg = PgConnection::establish(&database_url).unwrap();
+    let mut pg = oc_lettings::db::connection::establish_postgres(&database_url).unwrap();
     for n in acknowledged {
         let found: i64 = oc_lettings::db::schema::lettings_address::table
             .filter(oc_lettings::db::schema::lettings_address::street.eq(format!("Acknowledged Street {n}")))

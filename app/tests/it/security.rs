@@ -425,6 +425,14 @@ async fn counts_are_shared_by_instances_and_survive_a_restart(backend: Backend) 
             "failure {n}"
         );
     }
+    // Two more failures, each once the delay before it is over (1 s, then 2 s): the next
+    // delay is 4 s, room enough for the checks below on a loaded machine. Each failure
+    // lands on the other instance, so each delay was set by the count of both.
+    for (site, wait) in [(&second, 1100), (&first, 2100)] {
+        actix_web::rt::time::sleep(Duration::from_millis(wait)).await;
+        let browser = Browser::with_address(site, "192.0.2.44");
+        assert_eq!(browser.login("admin", "guess").await.status().as_u16(), 200);
+    }
     for site in [&first, &second] {
         let browser = Browser::with_address(site, "192.0.2.44");
         assert_eq!(browser.login("admin", "guess").await.status().as_u16(), 429);

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
 
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection};
 use oc_lettings::config::{DatabaseUrl, PostgresUrl};
 
 #[derive(Debug, Clone)]
@@ -80,7 +79,7 @@ impl TestDatabase {
                         .unwrap()
                         .subsec_nanos()
                 );
-                let mut admin = PgConnection::establish(admin_url)
+                let mut admin = oc_lettings::db::connection::establish_postgres(admin_url)
                     .unwrap_or_else(|err| panic!("TEST_DATABASE_URL is set but unusable: {err}"));
                 admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
                 let url = with_database_name(admin_url, &name);
@@ -115,7 +114,7 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Some((admin_url, name)) = &self.postgres {
-            if let Ok(mut admin) = PgConnection::establish(admin_url) {
+            if let Ok(mut admin) = oc_lettings::db::connection::establish_postgres(admin_url) {
                 let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
             }
         }
