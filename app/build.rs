@@ -16,6 +16,8 @@ fn main() -> BuildResult<()> {
     println!("cargo:rerun-if-changed=static");
     println!("cargo:rerun-if-changed=templates");
     println!("cargo:rerun-if-changed=migrations");
+    println!("cargo:rerun-if-changed=data/common-passwords.txt.gz");
+    common_passwords()?;
     // Baked in by `cargo xtask docker build`: shown by `--version`, sent to Sentry as the release.
     for (name, default) in [("OC_GIT_SHA", "dev"), ("OC_BUILD_TIME", "unknown")] {
         println!("cargo:rerun-if-env-changed={name}");
@@ -169,5 +171,17 @@ fn write_template_table(root: &Path, out: &Path) -> BuildResult<()> {
     }
     code.push_str("];\n");
     fs::write(out.join("templates_table.rs"), code)?;
+    Ok(())
+}
+
+/// Django's list of 20 000 common passwords (lower-case, one a line), inflated into
+/// OUT_DIR for `include_str!` (`accounts::validators`).
+fn common_passwords() -> BuildResult<()> {
+    use std::io::Read;
+    let gz = std::fs::read("data/common-passwords.txt.gz")?;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&gz[..]).read_to_string(&mut text)?;
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("common-passwords.txt");
+    std::fs::write(out, text)?;
     Ok(())
 }

@@ -151,21 +151,15 @@ fn clean_text(raw: &str, min: usize, max: usize) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
-/// Django's password rules, in short: 8+ characters, not all digits, not the username.
+/// Django's password validators (`accounts::validators`) against the username.
 pub fn check_password_rules(password: &str, username: &str) -> Result<(), String> {
-    if password.chars().count() < 8 {
-        return Err("This password is too short. It must contain at least 8 characters.".into());
-    }
-    if password.chars().all(|c| c.is_ascii_digit()) {
-        return Err("This password is entirely numeric.".into());
-    }
-    if !username.is_empty() && password.eq_ignore_ascii_case(username) {
-        return Err("The password is too similar to the username.".into());
-    }
-    if password.chars().count() > 4096 {
-        return Err("This password is too long.".into());
-    }
-    Ok(())
+    crate::accounts::validators::validate(
+        password,
+        &crate::accounts::validators::UserAttributes {
+            username,
+            ..Default::default()
+        },
+    )
 }
 
 fn clean_field(spec: &FieldSpec, form: &Form) -> Result<Value, String> {
@@ -232,7 +226,16 @@ fn clean_field(spec: &FieldSpec, form: &Form) -> Result<Value, String> {
             if raw.contains('\0') {
                 return Err("Null characters are not allowed.".into());
             }
-            check_password_rules(raw, form.get("username")).map(|()| Value::Text(raw.to_owned()))
+            crate::accounts::validators::validate(
+                raw,
+                &crate::accounts::validators::UserAttributes {
+                    username: form.get("username"),
+                    first_name: form.get("first_name"),
+                    last_name: form.get("last_name"),
+                    email: form.get("email"),
+                },
+            )
+            .map(|()| Value::Text(raw.to_owned()))
         }
         FieldKind::Confirm(other) => {
             if raw.is_empty() {

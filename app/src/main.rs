@@ -42,6 +42,12 @@ enum Command {
         /// The Django database file (either layout: oc_lettings_site_* or lettings_*/profiles_*).
         path: PathBuf,
     },
+    /// Change a user's password (asked twice, no echo; Django's validators; three tries).
+    /// Ends every session of that user.
+    Changepassword {
+        /// The user (default: the current system user, as Django's).
+        username: Option<String>,
+    },
     /// Create a staff superuser for the admin. Prompts for what is not given; with
     /// --no-input, takes the password from DJANGO_SUPERUSER_PASSWORD.
     Createsuperuser {
@@ -126,6 +132,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Changepassword { username } => {
+            let username = username
+                .or_else(|| std::env::var("USER").ok())
+                .context("no username given and USER is not set")?;
+            let db = Database::new(&settings.database_url, 1)?;
+            startup::prepare_database(&db, false)?;
+            let mut conn = db.get()?;
+            oc_lettings::accounts::change_password::change_password(
+                &mut conn,
+                &username,
+                |prompt| ask_password(prompt).map_err(|err| format!("{err:#}")),
+                |line| println!("{line}"),
+            )?;
+            Ok(())
+        }
         Command::Createsuperuser {
             username,
             email,
@@ -167,7 +188,7 @@ fn ask(prompt: &str) -> anyhow::Result<String> {
         == 0
     {
         bail!(
-            "no answer to {:?} (stdin closed); use --no-input with the flags and DJANGO_SUPERUSER_PASSWORD",
+            "no answer to {:?} (stdin closed; createsuperuser takes --no-input with its flags and DJANGO_SUPERUSER_PASSWORD)",
             prompt.trim()
         );
     }

@@ -6,6 +6,7 @@ pub mod debug;
 pub mod extract;
 pub mod model;
 pub mod models;
+pub mod password;
 pub mod render;
 pub mod request;
 pub mod session;
@@ -28,6 +29,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(get_or_head().to(auth::logout_confirm))
                 .route(web::post().to(auth::logout)),
         )
+        .service(
+            web::resource("/admin/password_change/")
+                .route(get_or_head().to(password::change_form))
+                .route(web::post().to(password::change)),
+        )
+        .service(web::resource("/admin/password_change/done/").route(get_or_head().to(password::done)))
         .service(
             web::resource("/admin/debug/error/")
                 .route(get_or_head().to(debug::error_form))

@@ -758,6 +758,119 @@ async fn adding_a_user_follows_djangos_user_admin(backend: Backend) {
     );
 }
 
+async fn staff_change_their_own_password_as_in_django(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let page = "/admin/password_change/";
+    assert_redirect(
+        &Browser::new(&app).get(page).await,
+        "/admin/login/?next=%2Fadmin%2Fpassword%5Fchange%2F",
+    );
+    let browser = logged_in_admin(&app).await;
+    let elsewhere = logged_in_admin(&app).await;
+    let html = browser.text("/admin/").await;
+    assert!(
+        html.contains("<a href=\"/admin/password_change/\">Change password</a>"),
+        "{html}"
+    );
+    let html = browser.text(page).await;
+    assert!(html.contains("<h1>Password change</h1>") && html.contains("name=\"old_password\""));
+
+    // Each mistake is a form error and changes nothing.
+    for (fields, message) in [
+        (
+            ["wrong", "a new passphrase", "a new passphrase"],
+            "Your old password was entered incorrectly.",
+        ),
+        (
+            ["Abc1234!", "a new passphrase", "another passphrase"],
+            "The two password fields didn’t match.",
+        ),
+        (
+            ["Abc1234!", "password123", "password123"],
+            "This password is too common.",
+        ),
+        (
+            ["Abc1234!", "Admin!!", "Admin!!"],
+            "The password is too similar to the username.",
+        ),
+        (
+            ["Abc1234!", "x7#kq", "x7#kq"],
+            "This password is too short. It must contain at least 8 characters.",
+        ),
+        (
+            ["Abc1234!", "80417296153", "80417296153"],
+            "This password is entirely numeric.",
+        ),
+        (["", "", ""], "This field is required."),
+    ] {
+        let response = browser
+            .submit(
+                page,
+                page,
+                &[
+                    ("old_password", fields[0]),
+                    ("new_password1", fields[1]),
+                    ("new_password2", fields[2]),
+                ],
+            )
+            .await;
+        assert_eq!(response.status().as_u16(), 200, "{message}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains(message), "{message}: {html}");
+        assert!(
+            !html.contains(fields[1]) || fields[1].is_empty(),
+            "a password is never echoed back"
+        );
+    }
+    assert_eq!(
+        elsewhere.get("/admin/").await.status().as_u16(),
+        200,
+        "nothing changed yet"
+    );
+
+    // The change: this session stays, the others end, the old password stops working.
+    let response = browser
+        .submit(
+            page,
+            page,
+            &[
+                ("old_password", "Abc1234!"),
+                ("new_password1", "a new passphrase"),
+                ("new_password2", "a new passphrase"),
+            ],
+        )
+        .await;
+    assert_redirect(&response, "/admin/password_change/done/");
+    assert!(browser
+        .text("/admin/password_change/done/")
+        .await
+        .contains("Your password was changed."));
+    assert_eq!(browser.get("/admin/").await.status().as_u16(), 200, "still logged in");
+    assert_eq!(
+        elsewhere.get("/admin/").await.status().as_u16(),
+        302,
+        "the other session ended"
+    );
+    assert_eq!(
+        Browser::new(&app).login("admin", "Abc1234!").await.status().as_u16(),
+        200
+    );
+    assert_redirect(&Browser::new(&app).login("admin", "a new passphrase").await, "/admin/");
+    // Without the CSRF token, nothing happens.
+    let response = browser
+        .post(
+            page,
+            &[
+                ("old_password", "a new passphrase"),
+                ("new_password1", "yet another passphrase"),
+                ("new_password2", "yet another passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 403);
+    assert_redirect(&Browser::new(&app).login("admin", "a new passphrase").await, "/admin/");
+}
+
 on_both_backends!(async:
     adding_a_user_follows_djangos_user_admin,
     a_django_user_logs_in_with_the_old_password,
@@ -774,4 +887,5 @@ on_both_backends!(async:
     a_throttle_delay_runs_from_the_end_of_the_failed_check,
     bad_admin_urls_and_bodies,
     lists_are_paginated,
+    staff_change_their_own_password_as_in_django,
 );

@@ -193,6 +193,11 @@ fn serve_on_postgres_serves_every_page() {
 }
 
 fn createsuperuser(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str], stdin: &str) -> Output {
+    oc_command(dir, env, "createsuperuser", args, stdin)
+}
+
+/// `oc-lettings COMMAND ARGS` on the SQLite file in `dir`, `stdin` piped in.
+fn oc_command(dir: &std::path::Path, env: &[(&str, &str)], name: &str, args: &[&str], stdin: &str) -> Output {
     use std::io::Write;
     let mut command = Command::new(env!("CARGO_BIN_EXE_oc-lettings"));
     command
@@ -202,7 +207,7 @@ fn createsuperuser(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str], s
         .env_remove("DJANGO_SUPERUSER_USERNAME")
         .env_remove("DJANGO_SUPERUSER_EMAIL")
         .envs(env.iter().copied())
-        .arg("createsuperuser")
+        .arg(name)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -289,4 +294,53 @@ fn createsuperuser_asks_what_it_is_not_told() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("Your passwords didn't match."));
     let output = createsuperuser(dir.path(), &[], &[], "");
     assert!(!output.status.success(), "stdin closed");
+}
+
+#[test]
+fn changepassword_asks_twice_validates_and_gives_up_after_three_tries() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = createsuperuser(
+        dir.path(),
+        &[("DJANGO_SUPERUSER_PASSWORD", "a long passphrase")],
+        &["--no-input", "--username", "alice", "--email", "alice@example.com"],
+        "",
+    );
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let before = stored_user(dir.path(), "alice").3;
+
+    let output = oc_command(
+        dir.path(),
+        &[],
+        "changepassword",
+        &["alice"],
+        "one passphrase\nanother passphrase\npassword123\npassword123\na brand new passphrase\na brand new passphrase\n",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert_eq!(
+        stdout,
+        "Changing password for user 'alice'\nPasswords do not match. Please try again.\nThis password is too common.\nPassword changed successfully for user 'alice'\n"
+    );
+    assert!(
+        stderr.contains("Password: ") && stderr.contains("Password (again): "),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.contains("brand new") && !stderr.contains("brand new"),
+        "never echoed"
+    );
+    let after = stored_user(dir.path(), "alice").3;
+    assert_ne!(after, before);
+    assert!(matches!(
+        oc_lettings::accounts::password::verify_password("a brand new passphrase", &after),
+        oc_lettings::accounts::password::Verification::Match { .. }
+    ));
+
+    // Three bad tries: nothing changes, one error line, exit 1.
+    let output = oc_command(dir.path(), &[], "changepassword", &["alice"], "a\nb\nc\nd\ne\nf\n");
+    assert!(one_line_error(&output).contains("Aborting password change for user 'alice' after 3 attempts"));
+    assert_eq!(stored_user(dir.path(), "alice").3, after);
+    let output = oc_command(dir.path(), &[], "changepassword", &["nobody"], "");
+    assert!(one_line_error(&output).contains("user 'nobody' does not exist"));
 }

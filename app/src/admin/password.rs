@@ -1,0 +1,128 @@
+//! Every staff user's own password (`/admin/password_change/`), as Django's admin: the old
+//! password, the new one twice, Django's validators; the user stays logged in here and
+//! every other session of theirs ends.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use diesel::prelude::*;
+use tera::Context;
+
+use super::extract::{StaffForm, StaffUser};
+use super::render::{admin_page, redirect};
+use super::session::StaffSession;
+use crate::accounts::password::{hash_password, verify_password, Verification};
+use crate::accounts::validators::{validate, UserAttributes};
+use crate::db::schema::auth_user as user;
+use crate::db::DbConnection;
+use crate::errors::AppError;
+use crate::forms::Form;
+use crate::state::AppState;
+
+pub const OLD: &str = "old_password";
+pub const NEW1: &str = "new_password1";
+pub const NEW2: &str = "new_password2";
+
+/// Field name → its errors, as the form shows them.
+pub type FieldErrors = BTreeMap<&'static str, String>;
+
+/// What a change came to: done, or the form's errors (nothing changed).
+#[derive(Debug)]
+pub enum Outcome {
+    Changed,
+    Invalid(FieldErrors),
+}
+
+/// Checks the form and, when it is right, stores the new password's hash and ends the
+/// user's other sessions (this one, `staff.token_hash`, stays).
+pub fn change_own_password(conn: &mut DbConnection, staff: &StaffSession, form: &Form) -> Result<Outcome, AppError> {
+    type Row = (String, String, String, String, String);
+    let row: Option<Row> = crate::db::first(
+        user::table.find(staff.user_id).select((
+            user::password,
+            user::username,
+            user::first_name,
+            user::last_name,
+            user::email,
+        )),
+        conn,
+    )?;
+    let Some((hash, username, first_name, last_name, email)) = row else {
+        return Err(AppError::NotFound);
+    };
+    let mut errors = FieldErrors::new();
+    let (old, new1, new2) = (form.get(OLD), form.get(NEW1), form.get(NEW2));
+    if old.is_empty() {
+        errors.insert(OLD, "This field is required.".into());
+    } else if !matches!(verify_password(old, &hash), Verification::Match { .. }) {
+        errors.insert(
+            OLD,
+            "Your old password was entered incorrectly. Please enter it again.".into(),
+        );
+    }
+    if new1.is_empty() {
+        errors.insert(NEW1, "This field is required.".into());
+    }
+    if new2.is_empty() {
+        errors.insert(NEW2, "This field is required.".into());
+    } else if new1 != new2 {
+        errors.insert(NEW2, "The two password fields didn’t match.".into());
+    } else {
+        let attributes = UserAttributes {
+            username: &username,
+            first_name: &first_name,
+            last_name: &last_name,
+            email: &email,
+        };
+        if let Err(message) = validate(new2, &attributes) {
+            errors.insert(NEW2, message);
+        }
+    }
+    if !errors.is_empty() {
+        return Ok(Outcome::Invalid(errors));
+    }
+    let hash = hash_password(new2)?;
+    crate::admin::models::user::set_password_hash(conn, staff.user_id, &hash, Some(&staff.token_hash))?;
+    Ok(Outcome::Changed)
+}
+
+fn form_page(req: &HttpRequest, staff: &StaffSession, errors: &FieldErrors) -> Result<HttpResponse, AppError> {
+    let mut context = Context::new();
+    context.insert("errors", errors);
+    // As Django: a form with errors is shown again with 200.
+    admin_page(req, Some(staff), "admin/password_change.html", context, StatusCode::OK)
+}
+
+/// `GET /admin/password_change/`
+pub async fn change_form(req: HttpRequest, StaffUser(staff): StaffUser) -> Result<HttpResponse, AppError> {
+    form_page(&req, &staff, &FieldErrors::new())
+}
+
+/// `POST /admin/password_change/`
+pub async fn change(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    StaffForm { staff, form }: StaffForm,
+) -> Result<HttpResponse, AppError> {
+    let actor = staff.clone();
+    let outcome = state
+        .db
+        .run(move |conn| Ok(change_own_password(conn, &actor, &form)))
+        .await??;
+    match outcome {
+        Outcome::Changed => Ok(redirect("/admin/password_change/done/")),
+        Outcome::Invalid(errors) => form_page(&req, &staff, &errors),
+    }
+}
+
+/// `GET /admin/password_change/done/`
+pub async fn done(req: HttpRequest, StaffUser(staff): StaffUser) -> Result<HttpResponse, AppError> {
+    admin_page(
+        &req,
+        Some(&staff),
+        "admin/password_change_done.html",
+        Context::new(),
+        StatusCode::OK,
+    )
+}
