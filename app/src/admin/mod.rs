@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod debug;
 pub mod extract;
+pub mod history;
 pub mod model;
 pub mod models;
 pub mod password;
@@ -61,6 +62,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(get_or_head().to(views::delete_form))
                 .route(web::post().to(views::delete)),
         )
+        .service(web::resource("/admin/{app}/{model}/{id}/history/").route(get_or_head().to(views::object_history)))
         // Each model's own object pages (a user's password form), after the fixed ones.
         .service(
             web::resource("/admin/{app}/{model}/{id}/{action}/")

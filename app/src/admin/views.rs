@@ -4,16 +4,19 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use diesel::Connection;
 use serde::Serialize;
 use tera::Context;
 
 use super::extract::{StaffForm, StaffUser};
+use super::history;
 use super::model::{
     find, registry, AdminModel, ListPage, ListQuery, ModelMeta, ObjectAction, Pressed, SaveError, PER_PAGE,
 };
 use super::render::{admin_page, redirect_with_message};
 use super::session::StaffSession;
 use crate::db::notify::announce_change;
+use crate::db::DbError;
 use crate::errors::AppError;
 use crate::forms::{clean, field_views, FieldSpec, Form, FormErrors};
 use crate::ids::parse_id;
@@ -68,10 +71,38 @@ fn apps_for(staff: &StaffSession) -> Vec<AppGroup> {
     groups
 }
 
-/// `GET /admin/`
-pub async fn index(req: HttpRequest, StaffUser(staff): StaffUser) -> Page {
+/// `GET /admin/`: the models this user may see, and their own recent actions.
+pub async fn index(req: HttpRequest, state: web::Data<AppState>, StaffUser(staff): StaffUser) -> Page {
     let mut context = Context::new();
     context.insert("apps", &apps_for(&staff));
+    let (user_id, superuser) = (staff.user_id, staff.is_superuser);
+    let recent = state
+        .db
+        .run(move |conn| {
+            let known = |content_type: &str| {
+                registry().iter().any(|m| {
+                    let meta = m.meta();
+                    format!("{}.{}", meta.app, meta.name) == content_type && (superuser || !meta.superuser_only)
+                })
+            };
+            let mut recent = history::recent(conn, user_id, &known)?;
+            // Link only to what still exists (an added object may have gone since).
+            for entry in &mut recent {
+                let model = registry().into_iter().find(|m| {
+                    let meta = m.meta();
+                    format!("{}.{}", meta.app, meta.name) == entry.content_type
+                });
+                let id = entry.object_id.as_deref().and_then(parse_id);
+                if let (Some(model), Some(id), Some(_)) = (model, id, &entry.link) {
+                    if model.describe(conn, id)?.is_none() {
+                        entry.link = None;
+                    }
+                }
+            }
+            Ok(recent)
+        })
+        .await?;
+    context.insert("recent", &recent);
     admin_page(&req, Some(&staff), "admin/index.html", context, StatusCode::OK)
 }
 
@@ -283,6 +314,9 @@ async fn render_form(
     context.insert("action", &page.action);
     context.insert("object_id", &page.object_id);
     context.insert("crumb", &page.crumb);
+    if let (Some(id), false) = (page.object_id, page.single_action) {
+        context.insert("history_url", &format!("{}{id}/history/", model.meta().url()));
+    }
     context.insert("fields", &fields);
     context.insert("links", &links);
     context.insert("readonly", &readonly);
@@ -332,18 +366,34 @@ async fn clean_and_save(
     model: &'static dyn AdminModel,
     form: &Form,
     id: Option<i32>,
+    actor: i32,
 ) -> Result<Result<(i32, String), FormErrors>, AppError> {
     let form = form.clone();
     let outcome = state
         .db
         .run(move |conn| {
-            Ok(match model.save(conn, id, &form) {
-                Ok(id) => {
-                    announce_change(conn)?;
-                    Ok((id, model.describe(conn, id)?.unwrap_or_default()))
-                }
-                Err(err) => Err(err),
-            })
+            let before = match id {
+                Some(id) => model.load(conn, id)?,
+                None => None,
+            };
+            // The save and its history entry are one transaction: no change goes unrecorded.
+            let saved = conn.transaction::<_, SaveError, _>(|conn| {
+                let id = model.save(conn, id, &form)?;
+                let title = model.describe(conn, id)?.unwrap_or_default();
+                let (action, message) = match &before {
+                    None => (history::Action::Addition, history::added_message()),
+                    Some(old) => (
+                        history::Action::Change,
+                        history::changed_message(&changed_fields(model.meta().change_fields, old, &form)),
+                    ),
+                };
+                history::record(conn, actor, &content_type(model), id, &title, action, &message)?;
+                Ok((id, title))
+            });
+            if saved.is_ok() {
+                announce_change(conn)?;
+            }
+            Ok(saved)
         })
         .await?;
     match outcome {
@@ -353,6 +403,27 @@ async fn clean_and_save(
         }
         Err(err) => Ok(Err(form_errors_or(err)?)),
     }
+}
+
+/// `app.model`, as the admin's URLs and its history name a model.
+fn content_type(model: &dyn AdminModel) -> String {
+    format!("{}.{}", model.meta().app, model.meta().name)
+}
+
+/// The labels of the fields whose value the form changes (Django's `changed_data`);
+/// passwords are never compared.
+fn changed_fields(fields: &'static [crate::forms::FieldSpec], old: &Form, new: &Form) -> Vec<&'static str> {
+    fields
+        .iter()
+        .filter(|f| {
+            !matches!(
+                f.kind,
+                crate::forms::FieldKind::NewPassword | crate::forms::FieldKind::Confirm(_)
+            )
+        })
+        .filter(|f| old.get(f.name).trim() != new.get(f.name).trim())
+        .map(|f| f.label)
+        .collect()
 }
 
 /// A refused save's form errors; any other failure as the request's error.
@@ -385,7 +456,7 @@ pub async fn add(
 ) -> Page {
     let model = model_for(&staff, &path.0, &path.1)?;
     let meta = model.meta();
-    match clean_and_save(&state, model, &form, None).await? {
+    match clean_and_save(&state, model, &form, None, staff.user_id).await? {
         Ok((id, title)) => {
             let message = format!("The {} “{title}” was added successfully.", meta.verbose);
             let location = model.after_add(Pressed::of(&form), id);
@@ -437,7 +508,7 @@ pub async fn change(
     let id = object_id(&path.2)?;
     let title = existing_title(&state, model, id).await?;
     let meta = model.meta();
-    match clean_and_save(&state, model, &form, Some(id)).await? {
+    match clean_and_save(&state, model, &form, Some(id), staff.user_id).await? {
         Ok((id, title)) => {
             let message = format!("The {} “{title}” was changed successfully.", meta.verbose);
             let location = model.after_change(Pressed::of(&form), id);
@@ -486,10 +557,22 @@ pub async fn delete(
     let model = model_for(&staff, &path.0, &path.1)?;
     let id = object_id(&path.2)?;
     let title = existing_title(&state, model, id).await?;
+    let (actor, repr) = (staff.user_id, title.clone());
     state
         .db
         .run(move |conn| {
-            model.delete(conn, id)?;
+            conn.transaction::<_, DbError, _>(|conn| {
+                model.delete(conn, id)?;
+                history::record(
+                    conn,
+                    actor,
+                    &content_type(model),
+                    id,
+                    &repr,
+                    history::Action::Deletion,
+                    "",
+                )
+            })?;
             announce_change(conn)
         })
         .await?;
@@ -582,4 +665,27 @@ pub async fn action(
             render_form(&req, &state, &staff, model, page, &form, &errors).await
         }
     }
+}
+
+/// `GET /admin/{app}/{model}/{id}/history/`: the object's history, oldest first.
+pub async fn object_history(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    StaffUser(staff): StaffUser,
+    path: web::Path<(String, String, String)>,
+) -> Page {
+    let model = model_for(&staff, &path.0, &path.1)?;
+    let id = object_id(&path.2)?;
+    let title = existing_title(&state, model, id).await?;
+    let content_type = content_type(model);
+    let entries = state
+        .db
+        .run(move |conn| history::of_object(conn, &content_type, id))
+        .await?;
+    let meta = model.meta();
+    let mut context = Context::new();
+    context.insert("heading", &format!("Change history: {title}"));
+    context.insert("entries", &entries);
+    context.insert("change_url", &format!("{}{id}/change/", meta.url()));
+    admin_page(&req, Some(&staff), "admin/object_history.html", context, StatusCode::OK)
 }

@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Integer, Nullable, Text, Timestamp};
+use diesel::sql_types::{Bool, Integer, Nullable, SmallInt, Text, Timestamp};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 use super::migrations::sync_id_sequences;
-use super::schema::{auth_user, lettings_address, lettings_letting, profiles_profile};
+use super::schema::{auth_user, django_admin_log, lettings_address, lettings_letting, profiles_profile};
 use super::{DbConnection, DbError};
 use crate::accounts::model::User;
 use crate::lettings::model::{Address, Letting};
@@ -72,14 +72,16 @@ pub struct ImportReport {
     pub addresses: usize,
     pub lettings: usize,
     pub profiles: usize,
+    /// Admin history entries (`django_admin_log`).
+    pub history: usize,
 }
 
 impl fmt::Display for ImportReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} users, {} addresses, {} lettings, {} profiles",
-            self.users, self.addresses, self.lettings, self.profiles
+            "{} users, {} addresses, {} lettings, {} profiles, {} history entries",
+            self.users, self.addresses, self.lettings, self.profiles, self.history
         )
     }
 }
@@ -92,6 +94,94 @@ pub struct DjangoData {
     pub addresses: Vec<Address>,
     pub lettings: Vec<Letting>,
     pub profiles: Vec<Profile>,
+    pub history: Vec<LogEntry>,
+}
+
+/// One row of Django's `django_admin_log`, its content type named as the port's admin
+/// names the model (`lettings.letting`); a model the port does not have keeps Django's
+/// `app_label.model`.
+#[derive(Debug, Clone, PartialEq, Insertable, AsChangeset)]
+#[diesel(table_name = django_admin_log)]
+pub struct LogEntry {
+    pub id: i32,
+    pub action_time: NaiveDateTime,
+    pub user_id: i32,
+    pub content_type: String,
+    pub object_id: Option<String>,
+    pub object_repr: String,
+    pub action_flag: i16,
+    pub change_message: String,
+}
+
+/// A Django content type as the port's admin names the model.
+pub fn content_type(app_label: &str, model: &str) -> String {
+    match (app_label, model) {
+        ("oc_lettings_site" | "lettings", "address") => "lettings.address".to_owned(),
+        ("oc_lettings_site" | "lettings", "letting") => "lettings.letting".to_owned(),
+        ("oc_lettings_site" | "profiles", "profile") => "profiles.profile".to_owned(),
+        ("auth", "user") => "auth.user".to_owned(),
+        (app, model) => format!("{app}.{model}"),
+    }
+}
+
+#[derive(QueryableByName)]
+struct LogRow {
+    #[diesel(sql_type = Integer)]
+    id: i32,
+    #[diesel(sql_type = Timestamp)]
+    action_time: NaiveDateTime,
+    #[diesel(sql_type = Integer)]
+    user_id: i32,
+    #[diesel(sql_type = Text)]
+    app_label: String,
+    #[diesel(sql_type = Text)]
+    model: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    object_id: Option<String>,
+    #[diesel(sql_type = Text)]
+    object_repr: String,
+    #[diesel(sql_type = SmallInt)]
+    action_flag: i16,
+    #[diesel(sql_type = Text)]
+    change_message: String,
+}
+
+/// The Django site's admin history, when it has one (oldest first).
+fn read_history(path: &Path, conn: &mut SqliteConnection) -> Result<Vec<LogEntry>, ImportError> {
+    let names: Vec<TableName> = diesel::sql_query("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .load(conn)
+        .map_err(|source| ImportError::Read {
+            path: path.to_path_buf(),
+            table: "sqlite_master",
+            source,
+        })?;
+    if !names.iter().any(|n| n.name == "django_admin_log") {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<LogRow> = diesel::sql_query(
+        "SELECT l.id, l.action_time, l.user_id, COALESCE(ct.app_label, '') AS app_label, \
+         COALESCE(ct.model, '') AS model, l.object_id, l.object_repr, l.action_flag, l.change_message \
+         FROM django_admin_log l LEFT JOIN django_content_type ct ON ct.id = l.content_type_id ORDER BY l.id",
+    )
+    .load(conn)
+    .map_err(|source| ImportError::Read {
+        path: path.to_path_buf(),
+        table: "django_admin_log",
+        source,
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|r| LogEntry {
+            id: r.id,
+            action_time: r.action_time,
+            user_id: r.user_id,
+            content_type: content_type(&r.app_label, &r.model),
+            object_id: r.object_id,
+            object_repr: r.object_repr.chars().take(200).collect(),
+            action_flag: r.action_flag,
+            change_message: r.change_message,
+        })
+        .collect())
 }
 
 #[derive(QueryableByName)]
@@ -238,6 +328,7 @@ pub fn read_django(path: &Path) -> Result<DjangoData, ImportError> {
     )?;
     let lettings: Vec<LettingRow> = read_table(path, &mut conn, letting_table, "id, title, address_id")?;
     let profiles: Vec<ProfileRow> = read_table(path, &mut conn, profile_table, "id, favorite_city, user_id")?;
+    let history = read_history(path, &mut conn)?;
     Ok(DjangoData {
         layout: Some(layout),
         users: users
@@ -284,6 +375,7 @@ pub fn read_django(path: &Path) -> Result<DjangoData, ImportError> {
                 user_id: p.user_id,
             })
             .collect(),
+        history,
     })
 }
 
@@ -324,12 +416,16 @@ pub fn write_django(data: &DjangoData, conn: &mut DbConnection) -> Result<Import
         for profile in &data.profiles {
             upsert_by_id!(conn, profiles_profile::table, profile, "profile");
         }
+        for entry in &data.history {
+            upsert_by_id!(conn, django_admin_log::table, entry, "django_admin_log");
+        }
         sync_id_sequences(conn)?;
         Ok(ImportReport {
             users: data.users.len(),
             addresses: data.addresses.len(),
             lettings: data.lettings.len(),
             profiles: data.profiles.len(),
+            history: data.history.len(),
         })
     })
 }

@@ -107,7 +107,13 @@ pub fn schema_status(conn: &mut DbConnection) -> Result<SchemaStatus, DbError> {
 /// (SQLite's AUTOINCREMENT does so by itself).
 pub fn sync_id_sequences(conn: &mut DbConnection) -> Result<(), DbError> {
     if let DbConnection::Postgresql(pg) = conn {
-        for table in ["auth_user", "lettings_address", "lettings_letting", "profiles_profile"] {
+        for table in [
+            "auth_user",
+            "lettings_address",
+            "lettings_letting",
+            "profiles_profile",
+            "django_admin_log",
+        ] {
             pg.batch_execute(&format!(
                 "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
                  COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"

@@ -70,3 +70,19 @@ diesel::table! {
         blocked_until_ms -> BigInt,
     }
 }
+
+diesel::table! {
+    django_admin_log (id) {
+        id -> Integer,
+        action_time -> Timestamp,
+        user_id -> Integer,
+        content_type -> Text,
+        object_id -> Nullable<Text>,
+        object_repr -> Text,
+        action_flag -> SmallInt,
+        change_message -> Text,
+    }
+}
+
+diesel::joinable!(django_admin_log -> auth_user (user_id));
+diesel::allow_tables_to_appear_in_same_query!(django_admin_log, auth_user);

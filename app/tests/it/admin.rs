@@ -504,7 +504,7 @@ async fn users_are_created_with_a_hashed_password_and_managed(backend: Backend) 
         .to_owned();
     let password = format!("/admin/auth/user/{id}/password/");
     let response = browser
-        .submit(&password, &password, &[("password1", "carol"), ("password2", "carol")])
+        .submit(&password, &password, &[("password1", "x7#kq"), ("password2", "x7#kq")])
         .await;
     assert!(response.text().await.unwrap().contains("This password is too short."));
     let response = browser
@@ -744,10 +744,11 @@ async fn adding_a_user_follows_djangos_user_admin(backend: Backend) {
         )
         .await;
     assert_redirect(&response, "/admin/lettings/letting/");
+    // No password link on another model's page (the header's own "Change password" aside).
     assert!(!browser
         .text("/admin/lettings/letting/1/change/")
         .await
-        .contains("password"));
+        .contains("/password/\">"));
     assert_eq!(
         browser
             .get("/admin/lettings/letting/1/password/")
@@ -871,6 +872,128 @@ async fn staff_change_their_own_password_as_in_django(backend: Backend) {
     assert_redirect(&Browser::new(&app).login("admin", "a new passphrase").await, "/admin/");
 }
 
+async fn every_add_change_and_delete_is_in_the_history(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let browser = logged_in_admin(&app).await;
+    let change = "/admin/lettings/letting/1/change/";
+    let letting = browser.text(change).await;
+    assert!(
+        letting.contains("href=\"/admin/lettings/letting/1/history/\">History</a>"),
+        "{letting}"
+    );
+
+    // A change of one field, then a save that changes nothing.
+    let response = browser
+        .submit(
+            change,
+            change,
+            &[
+                ("title", "Joshua Tree Green Haus /w Hot Tub (renamed)"),
+                ("address", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 302);
+    let response = browser
+        .submit(
+            change,
+            change,
+            &[
+                ("title", "Joshua Tree Green Haus /w Hot Tub (renamed)"),
+                ("address", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 302);
+    let history = browser.text("/admin/lettings/letting/1/history/").await;
+    assert!(
+        history.contains("Change history: Joshua Tree Green Haus /w Hot Tub (renamed)"),
+        "{history}"
+    );
+    let changed = history.find("Changed Title.").expect("the change");
+    let unchanged = history.find("No fields changed.").expect("the save without a change");
+    assert!(changed < unchanged, "oldest first: {history}");
+    assert!(history.contains("<td>admin</td>"), "who: {history}");
+
+    // An addition and a deletion, in the admin's recent actions, newest first.
+    let address = [
+        ("number", "1"),
+        ("street", "Ocean Drive"),
+        ("city", "Laguna Beach"),
+        ("state", "CA"),
+        ("zip_code", "92651"),
+        ("country_iso_code", "USA"),
+    ];
+    browser
+        .submit("/admin/lettings/address/add/", "/admin/lettings/address/add/", &address)
+        .await;
+    let id: i32 = lettings_address::table
+        .filter(lettings_address::street.eq("Ocean Drive"))
+        .select(lettings_address::id)
+        .first(&mut *app.db.get().unwrap())
+        .unwrap();
+    let delete = format!("/admin/lettings/address/{id}/delete/");
+    assert_eq!(browser.submit(&delete, &delete, &[]).await.status().as_u16(), 302);
+    let index = browser.text("/admin/").await;
+    let recent = &index[index.find("Recent actions").expect("recent actions")..];
+    let deleted = recent.find("lettings.address · Deleted.").expect("the deletion");
+    let added = recent.find("lettings.address · Added.").expect("the addition");
+    let renamed = recent
+        .find("href=\"/admin/lettings/letting/1/change/\"")
+        .expect("a link to the letting");
+    assert!(deleted < added && added < renamed, "newest first: {recent}");
+    assert!(
+        !recent.contains(&format!("href=\"/admin/lettings/address/{id}/change/\"")),
+        "no link to what was deleted: {recent}"
+    );
+
+    // Django's own history came along with the import, times and messages unchanged.
+    let imported = browser.text("/admin/auth/user/3/history/").await;
+    assert!(
+        imported.contains("Added.") && imported.contains("Changed First name, Last name and Email address."),
+        "{imported}"
+    );
+    assert!(imported.contains("Jun. 14, 2020, 9:45 AM"), "{imported}");
+
+    // A staff member who may not see users may not see their history either.
+    let other = Browser::new(&app);
+    let made = browser
+        .submit(
+            "/admin/auth/user/add/",
+            "/admin/auth/user/add/",
+            &[
+                ("username", "dora"),
+                ("password1", "a fine password"),
+                ("password2", "a fine password"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status().as_u16(), 302);
+    let dora: i32 = auth_user::table
+        .filter(auth_user::username.eq("dora"))
+        .select(auth_user::id)
+        .first(&mut *app.db.get().unwrap())
+        .unwrap();
+    diesel::update(auth_user::table.find(dora))
+        .set(auth_user::is_staff.eq(true))
+        .execute(&mut *app.db.get().unwrap())
+        .unwrap();
+    other.login("dora", "a fine password").await;
+    assert_eq!(other.get("/admin/auth/user/3/history/").await.status().as_u16(), 403);
+    assert_eq!(
+        other.get("/admin/lettings/letting/1/history/").await.status().as_u16(),
+        200
+    );
+    assert_eq!(
+        other
+            .get("/admin/lettings/letting/999/history/")
+            .await
+            .status()
+            .as_u16(),
+        404
+    );
+}
+
 on_both_backends!(async:
     adding_a_user_follows_djangos_user_admin,
     a_django_user_logs_in_with_the_old_password,
@@ -888,4 +1011,5 @@ on_both_backends!(async:
     bad_admin_urls_and_bodies,
     lists_are_paginated,
     staff_change_their_own_password_as_in_django,
+    every_add_change_and_delete_is_in_the_history,
 );

@@ -253,6 +253,16 @@ async fn staff_log_in_and_edit_a_letting_in_chromium() {
     assert!(std::fs::metadata(&artifact).unwrap().len() > 1000);
     let _ = writeln!(std::io::stderr(), "\nscreenshot: {}", artifact.display());
 
+    // The edit is in the object's history, as a person sees it.
+    driver
+        .goto(&format!("{}/admin/lettings/letting/1/history/", app.address))
+        .await;
+    let history = driver.source().await;
+    assert!(
+        history.contains("Change history: Joshua Tree Green Haus, renovated") && history.contains("Changed Title."),
+        "{history}"
+    );
+
     let title: String = lettings_letting::table
         .find(1)
         .select(lettings_letting::title)

@@ -64,7 +64,8 @@ fn check_full_import(backend: &Backend, fixture: &str) {
             users: 5,
             addresses: 6,
             lettings: 6,
-            profiles: 4
+            profiles: 4,
+            history: 25
         }
     );
 
@@ -229,7 +230,7 @@ fn the_command_imports_and_reports(backend: Backend) {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        stdout.contains("5 users, 6 addresses, 6 lettings, 4 profiles"),
+        stdout.contains("5 users, 6 addresses, 6 lettings, 4 profiles, 25 history entries"),
         "{stdout}"
     );
     assert!(!stdout.contains("@"), "no credentials in the report: {stdout}");

@@ -1,0 +1,1 @@
+DROP TABLE django_admin_log;

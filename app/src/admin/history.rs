@@ -1,0 +1,257 @@
+//! The admin's history, as Django's `LogEntry` (`django_admin_log`): every add, change and
+//! delete with who, when, which object (its repr, kept after a deletion) and Django's JSON
+//! change message (`[{"changed": {"fields": ["First name", "Email address"]}}]`), shown as
+//! "Changed First name and Email address.". "Recent actions" on the admin index, and a
+//! History page per object.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::db::schema::{auth_user as user, django_admin_log as log};
+use crate::db::{DbConnection, DbError};
+
+/// Django's `ADDITION`, `CHANGE`, `DELETION`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Addition = 1,
+    Change = 2,
+    Deletion = 3,
+}
+
+impl Action {
+    fn from_flag(flag: i16) -> Option<Action> {
+        match flag {
+            1 => Some(Action::Addition),
+            2 => Some(Action::Change),
+            3 => Some(Action::Deletion),
+            _ => None,
+        }
+    }
+
+    fn css(self) -> &'static str {
+        match self {
+            Action::Addition => "addlink",
+            Action::Change => "changelink",
+            Action::Deletion => "deletelink",
+        }
+    }
+}
+
+/// Django's JSON change message of an addition.
+pub fn added_message() -> String {
+    json!([{ "added": {} }]).to_string()
+}
+
+/// Django's JSON change message of a change of `fields` (their labels); `[]` when none.
+pub fn changed_message(fields: &[&str]) -> String {
+    if fields.is_empty() {
+        return "[]".to_owned();
+    }
+    json!([{ "changed": { "fields": fields } }]).to_string()
+}
+
+/// Django's `get_text_list`: "a", "a and b", "a, b and c".
+fn text_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// A change message as Django's `LogEntry.get_change_message` reads it; text that is not
+/// Django's JSON is shown as it is (old Django versions stored plain sentences).
+pub fn render_message(message: &str, action: Option<Action>) -> String {
+    let Ok(Value::Array(parts)) = serde_json::from_str::<Value>(message) else {
+        return match (message.is_empty(), action) {
+            (false, _) => message.to_owned(),
+            (true, Some(Action::Addition)) => "Added.".to_owned(),
+            (true, Some(Action::Deletion)) => "Deleted.".to_owned(),
+            _ => "No fields changed.".to_owned(),
+        };
+    };
+    let mut sentences = Vec::new();
+    for part in &parts {
+        if let Some(added) = part.get("added") {
+            sentences.push(match (added.get("name"), added.get("object")) {
+                (Some(name), Some(object)) => format!(
+                    "Added {} “{}”.",
+                    name.as_str().unwrap_or_default(),
+                    object.as_str().unwrap_or_default()
+                ),
+                _ => "Added.".to_owned(),
+            });
+        } else if let Some(changed) = part.get("changed") {
+            let fields: Vec<String> = changed
+                .get("fields")
+                .and_then(Value::as_array)
+                .map(|f| f.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
+            sentences.push(format!("Changed {}.", text_list(&fields)));
+        } else if let Some(deleted) = part.get("deleted") {
+            sentences.push(format!(
+                "Deleted {} “{}”.",
+                deleted.get("name").and_then(Value::as_str).unwrap_or_default(),
+                deleted.get("object").and_then(Value::as_str).unwrap_or_default()
+            ));
+        }
+    }
+    if sentences.is_empty() {
+        return match action {
+            Some(Action::Deletion) => "Deleted.".to_owned(),
+            _ => "No fields changed.".to_owned(),
+        };
+    }
+    sentences.join(" ")
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = log)]
+struct NewEntry<'a> {
+    action_time: NaiveDateTime,
+    user_id: i32,
+    content_type: &'a str,
+    object_id: Option<&'a str>,
+    object_repr: &'a str,
+    action_flag: i16,
+    change_message: &'a str,
+}
+
+/// Records one admin action (`content_type` is `app.model`, as the admin's URLs).
+pub fn record(
+    conn: &mut DbConnection,
+    user_id: i32,
+    content_type: &str,
+    object_id: i32,
+    repr: &str,
+    action: Action,
+    message: &str,
+) -> Result<(), DbError> {
+    let id = object_id.to_string();
+    let repr: String = repr.chars().take(200).collect();
+    diesel::insert_into(log::table)
+        .values(NewEntry {
+            action_time: crate::clock::now(),
+            user_id,
+            content_type,
+            object_id: Some(&id),
+            object_repr: &repr,
+            action_flag: action as i16,
+            change_message: message,
+        })
+        .execute(conn)?;
+    Ok(())
+}
+
+/// One entry as the pages show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub time: String,
+    pub username: String,
+    pub content_type: String,
+    pub object_id: Option<String>,
+    pub repr: String,
+    pub css: &'static str,
+    pub message: String,
+    /// The object's change page, unless it was deleted (or the model is unknown here).
+    pub link: Option<String>,
+}
+
+type Row = (NaiveDateTime, String, String, Option<String>, String, i16, String);
+
+fn entry((time, username, content_type, object_id, repr, flag, message): Row, known: &dyn Fn(&str) -> bool) -> Entry {
+    let action = Action::from_flag(flag);
+    let link = match (&object_id, action) {
+        (Some(id), Some(Action::Addition | Action::Change)) if known(&content_type) => {
+            Some(format!("/admin/{}/{id}/change/", content_type.replace('.', "/")))
+        }
+        _ => None,
+    };
+    Entry {
+        time: time.format("%b. %-d, %Y, %-I:%M %p").to_string(),
+        username,
+        content_type,
+        object_id,
+        repr,
+        css: action.map_or("changelink", Action::css),
+        message: render_message(&message, action),
+        link,
+    }
+}
+
+fn columns() -> (
+    log::action_time,
+    user::username,
+    log::content_type,
+    log::object_id,
+    log::object_repr,
+    log::action_flag,
+    log::change_message,
+) {
+    (
+        log::action_time,
+        user::username,
+        log::content_type,
+        log::object_id,
+        log::object_repr,
+        log::action_flag,
+        log::change_message,
+    )
+}
+
+/// "Recent actions": the user's own last ten, newest first.
+pub fn recent(conn: &mut DbConnection, user_id: i32, known: &dyn Fn(&str) -> bool) -> Result<Vec<Entry>, DbError> {
+    let rows: Vec<Row> = log::table
+        .inner_join(user::table)
+        .filter(log::user_id.eq(user_id))
+        .order((log::action_time.desc(), log::id.desc()))
+        .limit(10)
+        .select(columns())
+        .load(conn)?;
+    Ok(rows.into_iter().map(|r| entry(r, known)).collect())
+}
+
+/// One object's history, oldest first (Django's History page).
+pub fn of_object(conn: &mut DbConnection, content_type: &str, object_id: i32) -> Result<Vec<Entry>, DbError> {
+    let rows: Vec<Row> = log::table
+        .inner_join(user::table)
+        .filter(log::content_type.eq(content_type))
+        .filter(log::object_id.eq(object_id.to_string()))
+        .order((log::action_time.asc(), log::id.asc()))
+        .select(columns())
+        .load(conn)?;
+    Ok(rows.into_iter().map(|r| entry(r, &|_| true)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_read_as_djangos() {
+        assert_eq!(render_message(&added_message(), Some(Action::Addition)), "Added.");
+        assert_eq!(
+            render_message(
+                &changed_message(&["First name", "Last name", "Email address"]),
+                Some(Action::Change)
+            ),
+            "Changed First name, Last name and Email address."
+        );
+        assert_eq!(
+            render_message(&changed_message(&["Title"]), Some(Action::Change)),
+            "Changed Title."
+        );
+        assert_eq!(render_message("[]", Some(Action::Change)), "No fields changed.");
+        assert_eq!(render_message("", Some(Action::Deletion)), "Deleted.");
+        assert_eq!(
+            render_message("Changed password.", Some(Action::Change)),
+            "Changed password."
+        );
+        assert_eq!(
+            changed_message(&["First name", "Email address"]),
+            r#"[{"changed":{"fields":["First name","Email address"]}}]"#
+        );
+    }
+}
