@@ -238,6 +238,10 @@ pub trait AdminModel: Sync {
     fn readonly(&self, _conn: &mut DbConnection, _id: i32) -> Result<Vec<(&'static str, String)>, DbError> {
         Ok(Vec::new())
     }
+    /// The object's public page ("View on site", Django's `get_absolute_url`), if it has one.
+    fn site_url(&self, _conn: &mut DbConnection, _id: i32) -> Result<Option<String>, DbError> {
+        Ok(None)
+    }
 }
 
 /// Every model of the admin, in the index's order.

@@ -282,14 +282,14 @@ async fn render_form(
     errors: &FormErrors,
 ) -> Page {
     let object_id = page.object_id;
-    let (choices, readonly) = state
+    let (choices, readonly, site_url) = state
         .db
         .run(move |conn| {
-            let readonly = match object_id {
-                Some(id) if !page.single_action => model.readonly(conn, id)?,
-                _ => Vec::new(),
+            let (readonly, site_url) = match object_id {
+                Some(id) if !page.single_action => (model.readonly(conn, id)?, model.site_url(conn, id)?),
+                _ => (Vec::new(), None),
             };
-            Ok((model.choices(conn)?, readonly))
+            Ok((model.choices(conn)?, readonly, site_url))
         })
         .await?;
     let links: Vec<LinkView> = match page.object_id {
@@ -317,6 +317,7 @@ async fn render_form(
     if let (Some(id), false) = (page.object_id, page.single_action) {
         context.insert("history_url", &format!("{}{id}/history/", model.meta().url()));
     }
+    context.insert("site_url", &site_url);
     context.insert("fields", &fields);
     context.insert("links", &links);
     context.insert("readonly", &readonly);

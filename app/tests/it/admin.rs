@@ -881,6 +881,32 @@ async fn every_add_change_and_delete_is_in_the_history(backend: Backend) {
         letting.contains("href=\"/admin/lettings/letting/1/history/\">History</a>"),
         "{letting}"
     );
+    // "View on site" where the object has a public page: lettings and profiles, not addresses.
+    assert!(
+        letting.contains("<a class=\"viewsitelink\" href=\"/lettings/1/\">View on site</a>"),
+        "{letting}"
+    );
+    let profile = browser.text("/admin/profiles/profile/1/change/").await;
+    let username: String = profiles_profile::table
+        .inner_join(auth_user::table)
+        .filter(profiles_profile::id.eq(1))
+        .select(auth_user::username)
+        .first(&mut *app.db.get().unwrap())
+        .unwrap();
+    let public = format!("/profiles/{username}/");
+    assert!(
+        profile.contains(&format!("href=\"{public}\">View on site</a>")),
+        "{profile}"
+    );
+    assert_eq!(
+        app.get(&public).await.status().as_u16(),
+        200,
+        "the link leads to the page"
+    );
+    assert!(!browser
+        .text("/admin/lettings/address/1/change/")
+        .await
+        .contains("View on site"));
 
     // A change of one field, then a save that changes nothing.
     let response = browser

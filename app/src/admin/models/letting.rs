@@ -132,6 +132,11 @@ impl AdminModel for Lettings {
         crate::db::first(letting::table.find(id).select(letting::title), conn)
     }
 
+    /// The letting's public page, `/lettings/<id>/`.
+    fn site_url(&self, conn: &mut DbConnection, id: i32) -> Result<Option<String>, DbError> {
+        Ok(self.describe(conn, id)?.map(|_| format!("/lettings/{id}/")))
+    }
+
     fn choices(&self, conn: &mut DbConnection) -> Result<Choices, DbError> {
         let addresses: Vec<Address> = address::table
             .order(address::id)

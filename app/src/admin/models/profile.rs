@@ -137,6 +137,13 @@ impl AdminModel for Profiles {
         )
     }
 
+    /// The profile's public page, `/profiles/<username>/`.
+    fn site_url(&self, conn: &mut DbConnection, id: i32) -> Result<Option<String>, DbError> {
+        Ok(self
+            .describe(conn, id)?
+            .map(|username| crate::profiles::model::profile_url(&username)))
+    }
+
     fn choices(&self, conn: &mut DbConnection) -> Result<Choices, DbError> {
         let users: Vec<(i32, String)> = user::table
             .order(user::username)
