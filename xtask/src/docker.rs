@@ -139,7 +139,19 @@ pub fn check_static_toolchain(runner: &Runner) -> Result<()> {
     Ok(())
 }
 
-pub fn buildx_available(runner: &Runner) -> bool {
+/// Adds `build` (and its flags) to a `docker` command: an image Heroku's registry takes,
+/// a Docker V2 schema 2 manifest for linux/amd64. With BuildKit (buildx) that means no
+/// provenance or SBOM attestations; the legacy builder makes none.
+pub fn add_image_build(runner: &Runner, docker: &mut Command) {
+    if !runner.dry_run && buildx_available(runner) {
+        docker.args(["buildx", "build", "--load", "--provenance=false", "--sbom=false"]);
+    } else {
+        docker.arg("build");
+    }
+    docker.args(["--platform", "linux/amd64"]);
+}
+
+fn buildx_available(runner: &Runner) -> bool {
     runner
         .capture("docker buildx", runner.command("docker").args(["buildx", "version"]))
         .is_ok()
@@ -255,15 +267,9 @@ pub fn build(runner: &Runner, image: &Image) -> Result<()> {
     static_binary(runner, &image.sha, &build_time, STATIC_FEATURES)?;
 
     let mut docker = runner.command("docker");
-    // Heroku's registry takes only Docker V2 schema 2 manifests for linux/amd64: with
-    // BuildKit, no provenance or SBOM attestations (the legacy builder makes none).
-    if !runner.dry_run && buildx_available(runner) {
-        docker.args(["buildx", "build", "--load", "--provenance=false", "--sbom=false"]);
-    } else {
-        docker.arg("build");
-    }
+    add_image_build(runner, &mut docker);
     docker
-        .args(["--platform", "linux/amd64", "--file", "Dockerfile"])
+        .args(["--file", "Dockerfile"])
         .args([
             "--build-arg",
             &format!("GIT_SHA={}", image.sha),

@@ -72,6 +72,41 @@ fn pushed(registry: &str, repository: &str, tag: &str, user: &str, password: &st
     (digest, manifest["config"]["digest"].as_str().unwrap().to_owned())
 }
 
+/// Runs `image` on a published port, `env` added (`NAME=value`), and waits until it
+/// answers `/healthz`; the container and its base URL.
+fn start_site(image: &str, env: &[&str]) -> (Container, String) {
+    let secret = format!("SECRET_KEY={}", "k".repeat(50));
+    let mut args = vec![
+        "run",
+        "--detach",
+        "--publish",
+        "127.0.0.1::8080",
+        "--env",
+        "PORT=8080",
+        "--env",
+        "ALLOWED_HOSTS=127.0.0.1",
+        "--env",
+        &secret,
+    ];
+    for pair in env {
+        args.extend(["--env", pair]);
+    }
+    args.push(image);
+    let container = Container(docker_text(&args));
+    let published = docker_text(&["port", &container.0, "8080/tcp"]);
+    let base = format!("http://{}", published.lines().next().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(&format!("{base}/healthz")).0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the container did not answer: {}",
+            docker_text(&["logs", &container.0])
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    (container, base)
+}
+
 /// The crate names in the dependency list embedded in the image's binary, read the way a
 /// scanner does: the file from the image, its `.dep-v0` section, inflated, parsed.
 fn embedded_dependencies(tag: &str) -> Vec<String> {
@@ -219,31 +254,7 @@ fn the_image_builds_runs_pushes_and_deploys() {
     assert!(version.contains(&format!("git {SHA}")), "{version}");
 
     // It runs and serves the site (on $PORT, demo data in the SQLite file under /data).
-    let id = docker_text(&[
-        "run",
-        "--detach",
-        "--publish",
-        "127.0.0.1::8080",
-        "--env",
-        "PORT=8080",
-        "--env",
-        "ALLOWED_HOSTS=127.0.0.1",
-        "--env",
-        &format!("SECRET_KEY={}", "k".repeat(50)),
-        &tag,
-    ]);
-    let container = Container(id);
-    let published = docker_text(&["port", &container.0, "8080/tcp"]);
-    let base = format!("http://{}", published.lines().next().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while get(&format!("{base}/healthz")).0 != 200 {
-        assert!(
-            Instant::now() < deadline,
-            "the container did not answer: {}",
-            docker_text(&["logs", &container.0])
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let (_site, base) = start_site(&tag, &[]); // serves until the test ends
     for (path, content) in [
         ("/", "Welcome to Holiday Homes"),
         ("/lettings/", "Oceanview Retreat"),
@@ -413,30 +424,7 @@ fn the_image_builds_runs_pushes_and_deploys() {
 
     // A release whose /readyz fails (an instance that does not migrate on start, on an
     // empty database) is rolled back by itself to the last good release.
-    let unready = Container(docker_text(&[
-        "run",
-        "--detach",
-        "--publish",
-        "127.0.0.1::8080",
-        "--env",
-        "PORT=8080",
-        "--env",
-        "ALLOWED_HOSTS=127.0.0.1",
-        "--env",
-        "MIGRATE_ON_START=false",
-        "--env",
-        &format!("SECRET_KEY={}", "k".repeat(50)),
-        &format!("{}/{REPO}:{SHA}", registry.host),
-    ]));
-    let unready_base = format!(
-        "http://{}",
-        docker_text(&["port", &unready.0, "8080/tcp"]).lines().next().unwrap()
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while get(&format!("{unready_base}/healthz")).0 != 200 {
-        assert!(Instant::now() < deadline, "{}", docker_text(&["logs", &unready.0]));
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let (unready, unready_base) = start_site(&format!("{}/{REPO}:{SHA}", registry.host), &["MIGRATE_ON_START=false"]);
     assert_eq!(get(&format!("{unready_base}/readyz")).0, 503);
     fake.with(|s| s.web_url = format!("{unready_base}/"));
     let mut quick = deploy.to_vec();

@@ -155,20 +155,24 @@ pub struct Entry {
     pub repr: String,
     pub css: &'static str,
     pub message: String,
-    /// The object's change page, unless it was deleted (or the model is unknown here).
-    pub link: Option<String>,
+    /// Whether the entry may link to its object (an addition or a change; the caller
+    /// checks that the object still exists and that the user may see it).
+    pub linkable: bool,
+}
+
+impl Entry {
+    /// The admin model and object id the entry is about (`lettings.letting`, `1`).
+    pub fn object(&self) -> Option<(&str, &str, i32)> {
+        let (app, model) = self.content_type.split_once('.')?;
+        let id = crate::ids::parse_id(self.object_id.as_deref()?)?;
+        Some((app, model, id))
+    }
 }
 
 type Row = (NaiveDateTime, String, String, Option<String>, String, i16, String);
 
-fn entry((time, username, content_type, object_id, repr, flag, message): Row, known: &dyn Fn(&str) -> bool) -> Entry {
+fn entry((time, username, content_type, object_id, repr, flag, message): Row) -> Entry {
     let action = Action::from_flag(flag);
-    let link = match (&object_id, action) {
-        (Some(id), Some(Action::Addition | Action::Change)) if known(&content_type) => {
-            Some(format!("/admin/{}/{id}/change/", content_type.replace('.', "/")))
-        }
-        _ => None,
-    };
     Entry {
         time: time.format("%b. %-d, %Y, %-I:%M %p").to_string(),
         username,
@@ -177,7 +181,7 @@ fn entry((time, username, content_type, object_id, repr, flag, message): Row, kn
         repr,
         css: action.map_or("changelink", Action::css),
         message: render_message(&message, action),
-        link,
+        linkable: matches!(action, Some(Action::Addition | Action::Change)),
     }
 }
 
@@ -202,7 +206,7 @@ fn columns() -> (
 }
 
 /// "Recent actions": the user's own last ten, newest first.
-pub fn recent(conn: &mut DbConnection, user_id: i32, known: &dyn Fn(&str) -> bool) -> Result<Vec<Entry>, DbError> {
+pub fn recent(conn: &mut DbConnection, user_id: i32) -> Result<Vec<Entry>, DbError> {
     let rows: Vec<Row> = log::table
         .inner_join(user::table)
         .filter(log::user_id.eq(user_id))
@@ -210,7 +214,7 @@ pub fn recent(conn: &mut DbConnection, user_id: i32, known: &dyn Fn(&str) -> boo
         .limit(10)
         .select(columns())
         .load(conn)?;
-    Ok(rows.into_iter().map(|r| entry(r, known)).collect())
+    Ok(rows.into_iter().map(entry).collect())
 }
 
 /// One object's history, oldest first (Django's History page).
@@ -222,7 +226,7 @@ pub fn of_object(conn: &mut DbConnection, content_type: &str, object_id: i32) ->
         .order((log::action_time.asc(), log::id.asc()))
         .select(columns())
         .load(conn)?;
-    Ok(rows.into_iter().map(|r| entry(r, &|_| true)).collect())
+    Ok(rows.into_iter().map(entry).collect())
 }
 
 #[cfg(test)]

@@ -6,15 +6,14 @@ use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::prelude::*;
 use tera::Context;
 
 use super::extract::{StaffForm, StaffUser};
 use super::render::{admin_page, redirect};
 use super::session::StaffSession;
+use crate::accounts::model::PasswordOwner;
 use crate::accounts::password::{hash_password, verify_password, Verification};
-use crate::accounts::validators::{validate, UserAttributes};
-use crate::db::schema::auth_user as user;
+use crate::accounts::validators::validate;
 use crate::db::DbConnection;
 use crate::errors::AppError;
 use crate::forms::Form;
@@ -37,25 +36,14 @@ pub enum Outcome {
 /// Checks the form and, when it is right, stores the new password's hash and ends the
 /// user's other sessions (this one, `staff.token_hash`, stays).
 pub fn change_own_password(conn: &mut DbConnection, staff: &StaffSession, form: &Form) -> Result<Outcome, AppError> {
-    type Row = (String, String, String, String, String);
-    let row: Option<Row> = crate::db::first(
-        user::table.find(staff.user_id).select((
-            user::password,
-            user::username,
-            user::first_name,
-            user::last_name,
-            user::email,
-        )),
-        conn,
-    )?;
-    let Some((hash, username, first_name, last_name, email)) = row else {
+    let Some(owner) = PasswordOwner::by_id(conn, staff.user_id)? else {
         return Err(AppError::NotFound);
     };
     let mut errors = FieldErrors::new();
     let (old, new1, new2) = (form.get(OLD), form.get(NEW1), form.get(NEW2));
     if old.is_empty() {
         errors.insert(OLD, "This field is required.".into());
-    } else if !matches!(verify_password(old, &hash), Verification::Match { .. }) {
+    } else if !matches!(verify_password(old, &owner.password), Verification::Match { .. }) {
         errors.insert(
             OLD,
             "Your old password was entered incorrectly. Please enter it again.".into(),
@@ -69,13 +57,7 @@ pub fn change_own_password(conn: &mut DbConnection, staff: &StaffSession, form: 
     } else if new1 != new2 {
         errors.insert(NEW2, "The two password fields didn’t match.".into());
     } else {
-        let attributes = UserAttributes {
-            username: &username,
-            first_name: &first_name,
-            last_name: &last_name,
-            email: &email,
-        };
-        if let Err(message) = validate(new2, &attributes) {
+        if let Err(message) = validate(new2, &owner.attributes()) {
             errors.insert(NEW2, message);
         }
     }

@@ -71,6 +71,14 @@ fn apps_for(staff: &StaffSession) -> Vec<AppGroup> {
     groups
 }
 
+/// A "Recent actions" line: the entry, and the link to its object when there is one.
+#[derive(Serialize)]
+struct RecentAction {
+    #[serde(flatten)]
+    entry: history::Entry,
+    link: Option<String>,
+}
+
 /// `GET /admin/`: the models this user may see, and their own recent actions.
 pub async fn index(req: HttpRequest, state: web::Data<AppState>, StaffUser(staff): StaffUser) -> Page {
     let mut context = Context::new();
@@ -79,25 +87,19 @@ pub async fn index(req: HttpRequest, state: web::Data<AppState>, StaffUser(staff
     let recent = state
         .db
         .run(move |conn| {
-            let known = |content_type: &str| {
-                registry().iter().any(|m| {
-                    let meta = m.meta();
-                    format!("{}.{}", meta.app, meta.name) == content_type && (superuser || !meta.superuser_only)
-                })
-            };
-            let mut recent = history::recent(conn, user_id, &known)?;
-            // Link only to what still exists (an added object may have gone since).
-            for entry in &mut recent {
-                let model = registry().into_iter().find(|m| {
-                    let meta = m.meta();
-                    format!("{}.{}", meta.app, meta.name) == entry.content_type
-                });
-                let id = entry.object_id.as_deref().and_then(parse_id);
-                if let (Some(model), Some(id), Some(_)) = (model, id, &entry.link) {
-                    if model.describe(conn, id)?.is_none() {
-                        entry.link = None;
-                    }
-                }
+            let mut recent = Vec::new();
+            for entry in history::recent(conn, user_id)? {
+                // A link only to an object that still exists, of a model this user may see.
+                let link = match (entry.linkable, entry.object()) {
+                    (true, Some((app, name, id))) => match find(app, name) {
+                        Some(model) if superuser || !model.meta().superuser_only => model
+                            .describe(conn, id)?
+                            .map(|_| format!("{}{id}/change/", model.meta().url())),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                recent.push(RecentAction { entry, link });
             }
             Ok(recent)
         })

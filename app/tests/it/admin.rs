@@ -285,6 +285,26 @@ async fn addresses_list_search_add_change_and_delete(backend: Backend) {
     );
 }
 
+/// Adds the address "1 Ocean Drive, Laguna Beach" through the admin's form; its id.
+async fn add_ocean_drive_address(app: &TestApp, browser: &Browser) -> i32 {
+    let address = [
+        ("number", "1"),
+        ("street", "Ocean Drive"),
+        ("city", "Laguna Beach"),
+        ("state", "CA"),
+        ("zip_code", "92651"),
+        ("country_iso_code", "USA"),
+    ];
+    browser
+        .submit("/admin/lettings/address/add/", "/admin/lettings/address/add/", &address)
+        .await;
+    lettings_address::table
+        .filter(lettings_address::street.eq("Ocean Drive"))
+        .select(lettings_address::id)
+        .first(&mut *app.db.get().unwrap())
+        .unwrap()
+}
+
 async fn lettings_pick_an_address_and_keep_one_per_address(backend: Backend) {
     let app = site_with_django_data(&backend).await;
     let browser = logged_in_admin(&app).await;
@@ -312,22 +332,7 @@ async fn lettings_pick_an_address_and_keep_one_per_address(backend: Backend) {
     assert_eq!(count!(app, lettings_letting::table), 6, "nothing created");
 
     // A free address, then a letting on it.
-    let address = [
-        ("number", "1"),
-        ("street", "Ocean Drive"),
-        ("city", "Laguna Beach"),
-        ("state", "CA"),
-        ("zip_code", "92651"),
-        ("country_iso_code", "USA"),
-    ];
-    browser
-        .submit("/admin/lettings/address/add/", "/admin/lettings/address/add/", &address)
-        .await;
-    let address_id: i32 = lettings_address::table
-        .filter(lettings_address::street.eq("Ocean Drive"))
-        .select(lettings_address::id)
-        .first(&mut *app.db.get().unwrap())
-        .unwrap();
+    let address_id = add_ocean_drive_address(&app, &browser).await;
     let id = address_id.to_string();
     let long_title = "t".repeat(257);
     let response = browser
@@ -942,22 +947,7 @@ async fn every_add_change_and_delete_is_in_the_history(backend: Backend) {
     assert!(history.contains("<td>admin</td>"), "who: {history}");
 
     // An addition and a deletion, in the admin's recent actions, newest first.
-    let address = [
-        ("number", "1"),
-        ("street", "Ocean Drive"),
-        ("city", "Laguna Beach"),
-        ("state", "CA"),
-        ("zip_code", "92651"),
-        ("country_iso_code", "USA"),
-    ];
-    browser
-        .submit("/admin/lettings/address/add/", "/admin/lettings/address/add/", &address)
-        .await;
-    let id: i32 = lettings_address::table
-        .filter(lettings_address::street.eq("Ocean Drive"))
-        .select(lettings_address::id)
-        .first(&mut *app.db.get().unwrap())
-        .unwrap();
+    let id = add_ocean_drive_address(&app, &browser).await;
     let delete = format!("/admin/lettings/address/{id}/delete/");
     assert_eq!(browser.submit(&delete, &delete, &[]).await.status().as_u16(), 302);
     let index = browser.text("/admin/").await;

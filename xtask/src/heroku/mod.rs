@@ -300,12 +300,8 @@ impl DeployStep {
                 let (runner, source, remote) = (d.runner, d.source.clone(), d.remote("release"));
                 let config = d.config()?;
                 let mut build = config.docker(runner);
-                if docker::buildx_available(runner) {
-                    build.args(["buildx", "build", "--load", "--provenance=false", "--sbom=false"]);
-                } else {
-                    build.arg("build");
-                }
-                build.args(["--platform", "linux/amd64", "--tag", &remote, "-"]);
+                docker::add_image_build(runner, &mut build);
+                build.args(["--tag", &remote, "-"]);
                 runner.run_with_input(
                     "release phase image",
                     &mut build,
@@ -406,6 +402,31 @@ fn migrations_dir() -> std::path::PathBuf {
     crate::runner::workspace_root().join("app/migrations/postgres")
 }
 
+/// A schema guard's finding: a refusal under `--strict`, else a warning line (`indent`
+/// before it: a deploy's steps are indented, a rollback's lines are not).
+fn refuse_or_warn(strict: bool, indent: &str, what: &str) -> Result<()> {
+    if strict {
+        bail!("{what}: refusing (--strict)");
+    }
+    println!("{indent}warning: {what}");
+    Ok(())
+}
+
+/// The guard's report on `target` (`this release (<sha>)`, `v41`), which knows migrations
+/// up to `knows`, on a schema at `applied`: the line that says both, then the finding
+/// (which migrations it does not know) as [`refuse_or_warn`] says it.
+fn report_schema(target: &str, knows: Option<&str>, applied: Option<&str>, strict: bool, indent: &str) -> Result<()> {
+    println!(
+        "{indent}{target} knows migrations up to {}; the app's schema has {}",
+        knows.map_or("(no label)".to_owned(), ledger::display_version),
+        applied.map_or("no recorded migrations".to_owned(), ledger::display_version)
+    );
+    match ledger::verdict(target, knows, applied, &migrations_dir()) {
+        Some(verdict) => refuse_or_warn(strict, indent, &verdict),
+        None => Ok(()),
+    }
+}
+
 /// Says, before anything is released, whether the image knows every migration the app's
 /// database has; refuses under `--strict`. A guard that cannot read its record says so
 /// (and refuses under `--strict`), never stops a deploy otherwise.
@@ -416,27 +437,14 @@ fn schema_guard(d: &mut Deploy<'_>) -> Result<()> {
     let applied = ledger.read(&ledger.schema_tag());
     match (&manifest, &applied) {
         (Ok(manifest), Ok(applied)) => {
-            let applied = applied.as_ref().and_then(|a| a.newest_migration.clone());
-            println!(
-                "    the image knows migrations up to {}; the app's schema has {}",
-                knows
-                    .as_deref()
-                    .map_or("(no label)".to_owned(), ledger::display_version),
-                applied
-                    .as_deref()
-                    .map_or("no recorded migrations".to_owned(), ledger::display_version)
-            );
-            if let Some(verdict) = ledger::verdict(
+            let applied = applied.as_ref().and_then(|a| a.newest_migration.as_deref());
+            report_schema(
                 &format!("this release ({})", d.image.sha),
                 knows.as_deref(),
-                applied.as_deref(),
-                &migrations_dir(),
-            ) {
-                if d.options.strict {
-                    bail!("{verdict}: refusing (--strict)");
-                }
-                println!("    warning: {verdict}");
-            }
+                applied,
+                d.options.strict,
+                "    ",
+            )?;
             match manifest {
                 Some(manifest) => {
                     d.recorded = Some(ledger::Recorded {
@@ -452,18 +460,14 @@ fn schema_guard(d: &mut Deploy<'_>) -> Result<()> {
             }
             d.ledger = Some(ledger);
         }
-        (Err(err), _) | (_, Err(err)) => {
-            if d.options.strict {
-                bail!(
-                    "schema guard: cannot read the record in {}: {err:#}: refusing (--strict)",
-                    d.options.registry
-                );
-            }
-            println!(
-                "    warning: schema guard skipped: cannot read the record in {}: {err:#}",
+        (Err(err), _) | (_, Err(err)) => refuse_or_warn(
+            d.options.strict,
+            "    ",
+            &format!(
+                "schema guard: cannot read the record in {}: {err:#}",
                 d.options.registry
-            );
-        }
+            ),
+        )?,
     }
     Ok(())
 }
@@ -630,47 +634,30 @@ fn rollback_guard(heroku: &Heroku, target: &Release, options: &Options, repo: &s
     let read = ledger
         .image_of(target.version)
         .and_then(|image| Ok((image, ledger.read(&ledger.schema_tag())?)));
-    let refuse_or_warn = |what: String| -> Result<()> {
-        if options.strict {
-            bail!("{what}: refusing (--strict)");
-        }
-        println!("warning: {what}");
-        Ok(())
-    };
     match read {
-        Ok((None, _)) => refuse_or_warn(format!(
-            "schema guard: no image recorded for v{} in {} (tag {}:{}): cannot tell which migrations it knows",
-            target.version,
-            options.registry,
-            repo,
-            ledger.release_tag(target.version)
-        ))?,
-        Ok((Some((_, image)), applied)) => {
-            let applied = applied.and_then(|a| a.newest_migration);
-            println!(
-                "schema guard: v{} knows migrations up to {}; the app's schema has {}",
+        Ok((None, _)) => refuse_or_warn(
+            options.strict,
+            "",
+            &format!(
+                "schema guard: no image recorded for v{} in {} (tag {}:{}): cannot tell which migrations it knows",
                 target.version,
-                image
-                    .newest_migration
-                    .as_deref()
-                    .map_or("(no label)".to_owned(), ledger::display_version),
-                applied
-                    .as_deref()
-                    .map_or("no recorded migrations".to_owned(), ledger::display_version)
-            );
-            if let Some(verdict) = ledger::verdict(
-                &format!("v{}", target.version),
-                image.newest_migration.as_deref(),
-                applied.as_deref(),
-                &migrations_dir(),
-            ) {
-                refuse_or_warn(verdict)?;
-            }
-        }
-        Err(err) => refuse_or_warn(format!(
-            "schema guard: cannot read the record in {}: {err:#}",
-            options.registry
-        ))?,
+                options.registry,
+                repo,
+                ledger.release_tag(target.version)
+            ),
+        )?,
+        Ok((Some((_, image)), applied)) => report_schema(
+            &format!("v{}", target.version),
+            image.newest_migration.as_deref(),
+            applied.and_then(|a| a.newest_migration).as_deref(),
+            options.strict,
+            "",
+        )?,
+        Err(err) => refuse_or_warn(
+            options.strict,
+            "",
+            &format!("schema guard: cannot read the record in {}: {err:#}", options.registry),
+        )?,
     }
     Ok(Some(ledger))
 }
