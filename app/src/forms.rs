@@ -31,6 +31,10 @@ pub enum FieldKind {
     Checkbox,
     /// The id of a row of another model (options come from the model).
     Choice,
+    /// Any number of the model's options (a user's groups, a group's permissions): sent
+    /// as the same name repeated, drawn as a list of checkboxes. The model checks each
+    /// value against its options when it saves.
+    MultipleChoice,
     /// A new password (checked against the password rules).
     NewPassword,
     /// Must equal the named field.
@@ -45,17 +49,20 @@ pub struct FieldSpec {
     pub help: &'static str,
 }
 
-/// Submitted (or loaded) values, as text.
+/// Submitted (or loaded) values, as text; a name sent more than once keeps every value
+/// (a list of checkboxes), in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Form {
-    values: BTreeMap<String, String>,
+    values: BTreeMap<String, Vec<String>>,
 }
 
 impl Form {
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
-        Form {
-            values: pairs.into_iter().collect(),
+        let mut values: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (name, value) in pairs {
+            values.entry(name).or_default().push(value);
         }
+        Form { values }
     }
 
     /// Whether the field was sent at all (a pressed submit button arrives empty).
@@ -63,12 +70,39 @@ impl Form {
         self.values.contains_key(name)
     }
 
+    /// The field's value; its last one when it was sent more than once (as Django's
+    /// `QueryDict.get`).
     pub fn get(&self, name: &str) -> &str {
-        self.values.get(name).map_or("", String::as_str)
+        self.values
+            .get(name)
+            .and_then(|values| values.last())
+            .map_or("", String::as_str)
+    }
+
+    /// Every value sent under `name`, in order.
+    pub fn get_all(&self, name: &str) -> &[String] {
+        self.values.get(name).map_or(&[], Vec::as_slice)
     }
 
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
-        self.values.insert(name.to_owned(), value.into());
+        self.values.insert(name.to_owned(), vec![value.into()]);
+    }
+
+    pub fn set_all(&mut self, name: &str, values: Vec<String>) {
+        self.values.insert(name.to_owned(), values);
+    }
+
+    /// Whether the field holds the same value(s) in both forms: text compared trimmed,
+    /// a multiple choice as a set.
+    pub fn same_value(&self, other: &Form, spec: &FieldSpec) -> bool {
+        if spec.kind == FieldKind::MultipleChoice {
+            let set = |form: &Form| -> std::collections::BTreeSet<String> {
+                form.get_all(spec.name).iter().map(|v| v.trim().to_owned()).collect()
+            };
+            set(self) == set(other)
+        } else {
+            self.get(spec.name).trim() == other.get(spec.name).trim()
+        }
     }
 }
 
@@ -101,6 +135,7 @@ pub enum Value {
     Text(String),
     Int(i32),
     Bool(bool),
+    List(Vec<String>),
 }
 
 /// Cleaned values by field name.
@@ -128,6 +163,15 @@ impl Cleaned {
 }
 
 const REQUIRED: &str = "This field is required.";
+
+/// Django's message for a choice that is not among the options.
+pub const NOT_A_CHOICE: &str = "Select a valid choice. That choice is not one of the available choices.";
+
+/// Django's message for one value of a multiple choice that is not among the options.
+pub fn not_a_choice(value: &str) -> String {
+    let shown: String = value.chars().filter(|c| !c.is_control()).take(150).collect();
+    format!("Select a valid choice. {shown} is not one of the available choices.")
+}
 
 fn clean_text(raw: &str, min: usize, max: usize) -> Result<String, String> {
     let text = raw.trim();
@@ -214,6 +258,19 @@ fn clean_field(spec: &FieldSpec, form: &Form) -> Result<Value, String> {
             }
         }
         FieldKind::Checkbox => Ok(Value::Bool(matches!(raw, "on" | "true" | "1"))),
+        FieldKind::MultipleChoice => {
+            let mut chosen: Vec<String> = Vec::new();
+            for value in form.get_all(spec.name) {
+                let value = value.trim();
+                if value.is_empty() || value.chars().any(char::is_control) || value.len() > 150 {
+                    return Err(not_a_choice(value));
+                }
+                if !chosen.iter().any(|c| c == value) {
+                    chosen.push(value.to_owned());
+                }
+            }
+            Ok(Value::List(chosen))
+        }
         FieldKind::Choice => match raw.trim().parse::<i32>() {
             Ok(id) if id > 0 => Ok(Value::Int(id)),
             _ if raw.trim().is_empty() => Err(REQUIRED.into()),
@@ -294,6 +351,20 @@ impl<'f> Cleaner<'f> {
         matches!(self.value(spec), Some(Value::Bool(true)))
     }
 
+    /// A multiple choice's values, each once, in the order sent.
+    pub fn list(&mut self, spec: &FieldSpec) -> Vec<String> {
+        match self.value(spec) {
+            Some(Value::List(values)) => values,
+            _ => Vec::new(),
+        }
+    }
+
+    /// Records an error beside `spec`'s field (a check the model makes, such as a choice
+    /// that is not among its options).
+    pub fn reject(&mut self, spec: &FieldSpec, message: impl Into<String>) {
+        self.errors.add(spec.name, message);
+    }
+
     /// `typed` if every field was valid, else every error.
     pub fn finish<T>(self, typed: T) -> Result<T, FormErrors> {
         if self.errors.is_empty() {
@@ -350,6 +421,8 @@ pub struct FieldView {
     pub max: Option<i32>,
     pub options: Vec<OptionView>,
     pub errors: Vec<String>,
+    /// The value as a read-only page shows it (a choice's label, Yes/No, a list of labels).
+    pub display: String,
 }
 
 /// Field views for `specs` filled from `form`; `choices` gives each choice field's options.
@@ -366,27 +439,51 @@ pub fn field_views(specs: &[FieldSpec], form: &Form, errors: &FormErrors, choice
                 FieldKind::Username => ("text", true, Some(150), None, None),
                 FieldKind::Checkbox => ("checkbox", false, None, None, None),
                 FieldKind::Choice => ("select", true, None, None, None),
+                FieldKind::MultipleChoice => ("checkboxes", false, None, None, None),
                 FieldKind::NewPassword | FieldKind::Confirm(_) => ("password", true, None, None, None),
             };
-            let options = choices
+            let options: Vec<OptionView> = choices
                 .get(spec.name)
                 .map(|options| {
                     options
                         .iter()
                         .map(|(id, label)| OptionView {
-                            selected: *id == value,
+                            selected: if spec.kind == FieldKind::MultipleChoice {
+                                form.get_all(spec.name).contains(id)
+                            } else {
+                                *id == value
+                            },
                             value: id.clone(),
                             label: label.clone(),
                         })
                         .collect()
                 })
                 .unwrap_or_default();
+            let checked = matches!(value.as_str(), "on" | "true" | "1");
+            let display = match input {
+                "checkbox" => if checked { "Yes" } else { "No" }.to_owned(),
+                "password" => String::new(),
+                "select" | "checkboxes" => {
+                    let labels: Vec<&str> = options
+                        .iter()
+                        .filter(|o| o.selected)
+                        .map(|o| o.label.as_str())
+                        .collect();
+                    if labels.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        labels.join(", ")
+                    }
+                }
+                _ => value.clone(),
+            };
             FieldView {
                 name: spec.name,
                 label: spec.label,
                 help: spec.help,
                 input,
-                checked: matches!(value.as_str(), "on" | "true" | "1"),
+                checked,
+                display,
                 // A password is never sent back to the browser.
                 value: if input == "password" { String::new() } else { value },
                 required,

@@ -2,12 +2,14 @@
 //! addresses, lettings, profiles and users, as in Django's admin.
 
 pub mod auth;
+pub mod changelist;
 pub mod debug;
 pub mod extract;
 pub mod history;
 pub mod model;
 pub mod models;
 pub mod password;
+pub mod permissions;
 pub mod render;
 pub mod request;
 pub mod session;
@@ -46,7 +48,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(get_or_head().to(debug::panic_form))
                 .route(web::post().to(debug::panic)),
         )
-        .service(web::resource("/admin/{app}/{model}/").route(get_or_head().to(views::changelist)))
+        .service(
+            web::resource("/admin/{app}/{model}/")
+                .route(get_or_head().to(changelist::changelist))
+                .route(web::post().to(changelist::action)),
+        )
         .service(
             web::resource("/admin/{app}/{model}/add/")
                 .route(get_or_head().to(views::add_form))

@@ -34,8 +34,27 @@ pub struct ModelMeta {
     pub change_fields: &'static [FieldSpec],
     /// What the search box looks in, for its help text.
     pub search_help: &'static str,
-    /// Only superusers may see and change it (users: no staff can promote itself).
+    /// Only superusers may see and change it (users, groups: no staff can promote itself).
     pub superuser_only: bool,
+    /// The filter sidebar (Django's `list_filter`).
+    pub filters: &'static [ListFilter],
+}
+
+/// A filter of the list's sidebar: one column's distinct values, each with how many rows
+/// have it, picked through `?<field>__exact=<value>` as Django's admin names it.
+#[derive(Debug)]
+pub struct ListFilter {
+    pub field: &'static str,
+    /// "By state".
+    pub title: &'static str,
+}
+
+/// A filter's choices on the current list: each value and how many rows of the list
+/// (searched, and narrowed by the other filters) have it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Facet {
+    pub field: &'static str,
+    pub counts: Vec<(String, i64)>,
 }
 
 impl ModelMeta {
@@ -44,15 +63,30 @@ impl ModelMeta {
     }
 }
 
-/// A list page request: search text, 1-based page, and the sort column (0-based, descending).
+/// A list page request: search text, 1-based page, the sort column (0-based,
+/// descending), and the filters picked in the sidebar (field, value).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListQuery {
     pub search: String,
     pub page: i64,
     pub sort: Option<(usize, bool)>,
+    pub filters: Vec<(&'static str, String)>,
 }
 
 impl ListQuery {
+    /// The value picked for `field`'s filter, if any.
+    pub fn filter(&self, field: &str) -> Option<&str> {
+        self.filters.iter().find(|(f, _)| *f == field).map(|(_, v)| v.as_str())
+    }
+
+    /// This query without `field`'s filter (what that filter's counts are taken over).
+    pub fn without(&self, field: &str) -> ListQuery {
+        ListQuery {
+            filters: self.filters.iter().filter(|(f, _)| *f != field).cloned().collect(),
+            ..self.clone()
+        }
+    }
+
     /// `LIKE` pattern matching the search text anywhere, lower-cased, wildcards escaped.
     pub fn pattern(&self) -> String {
         let mut escaped = String::with_capacity(self.search.len() + 2);
@@ -129,6 +163,20 @@ where
         total,
         OffsetDsl::offset(LimitDsl::limit(sorted, PER_PAGE), query.offset()),
     ))
+}
+
+/// A filter's counts from the values its column holds on the list's rows, in value order.
+/// (Counted here rather than with `GROUP BY`: diesel cannot group a boxed query, and an
+/// admin list's column is small.)
+pub fn facet(field: &'static str, values: Vec<String>) -> Facet {
+    let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+    for value in values {
+        *counts.entry(value).or_default() += 1;
+    }
+    Facet {
+        field,
+        counts: counts.into_iter().collect(),
+    }
 }
 
 /// Why a save did not happen.
@@ -219,6 +267,11 @@ pub trait AdminModel: Sync {
         Ok(Vec::new())
     }
     fn delete(&self, conn: &mut DbConnection, id: i32) -> Result<bool, DbError>;
+    /// The sidebar's filters with their counts on the list `query` asks for, one per
+    /// `meta().filters` entry, in that order.
+    fn facets(&self, _conn: &mut DbConnection, _query: &ListQuery) -> Result<Vec<Facet>, DbError> {
+        Ok(Vec::new())
+    }
 
     // Hooks, as Django's `ModelAdmin` has them; the defaults are Django's defaults.
 
@@ -245,8 +298,9 @@ pub trait AdminModel: Sync {
 }
 
 /// Every model of the admin, in the index's order.
-pub fn registry() -> [&'static dyn AdminModel; 4] {
+pub fn registry() -> [&'static dyn AdminModel; 5] {
     [
+        &models::group::GROUPS,
         &models::user::USERS,
         &models::address::ADDRESSES,
         &models::letting::LETTINGS,
@@ -262,10 +316,7 @@ pub fn find(app: &str, name: &str) -> Option<&'static dyn AdminModel> {
 
 /// A choice field whose row does not exist (any more): Django's message, beside `field`.
 pub fn invalid_choice(field: &str) -> SaveError {
-    SaveError::Invalid(FormErrors::field(
-        field,
-        "Select a valid choice. That choice is not one of the available choices.",
-    ))
+    SaveError::Invalid(FormErrors::field(field, crate::forms::NOT_A_CHOICE))
 }
 
 /// A unique-constraint violation as a form error on `field`, anything else as it is.
@@ -287,7 +338,7 @@ mod tests {
         let query = ListQuery {
             search: " 50%_Off\\ ".into(),
             page: 1,
-            sort: None,
+            ..ListQuery::default()
         };
         assert_eq!(query.pattern(), "%50\\%\\_off\\\\%");
         assert_eq!(
@@ -307,6 +358,7 @@ mod tests {
         assert_eq!(
             urls,
             [
+                "/admin/auth/group/",
                 "/admin/auth/user/",
                 "/admin/lettings/address/",
                 "/admin/lettings/letting/",

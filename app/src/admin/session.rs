@@ -4,6 +4,7 @@
 use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 
+use super::permissions::{self, Permissions};
 use crate::db::schema::{admin_session, auth_user};
 use crate::db::{DbConnection, DbError};
 use crate::tokens;
@@ -20,6 +21,9 @@ pub struct StaffSession {
     pub username: String,
     pub is_superuser: bool,
     pub csrf_token: String,
+    /// What this staff member may do in the admin (read at each request, so a change
+    /// takes effect at once, on every instance).
+    pub permissions: Permissions,
 }
 
 #[derive(Insertable)]
@@ -66,12 +70,21 @@ pub fn load(conn: &mut DbConnection, token: &str) -> Result<Option<StaffSession>
             )),
         conn,
     )?;
-    Ok(row.map(|(user_id, username, is_superuser, csrf_token)| StaffSession {
+    let Some((user_id, username, is_superuser, csrf_token)) = row else {
+        return Ok(None);
+    };
+    let permissions = if is_superuser {
+        Permissions::superuser()
+    } else {
+        permissions::load(conn, user_id)?
+    };
+    Ok(Some(StaffSession {
         token_hash: hash,
         user_id,
         username,
         is_superuser,
         csrf_token,
+        permissions,
     }))
 }
 

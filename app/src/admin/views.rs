@@ -10,9 +10,8 @@ use tera::Context;
 
 use super::extract::{StaffForm, StaffUser};
 use super::history;
-use super::model::{
-    find, registry, AdminModel, ListPage, ListQuery, ModelMeta, ObjectAction, Pressed, SaveError, PER_PAGE,
-};
+use super::model::{find, registry, AdminModel, ModelMeta, ObjectAction, Pressed, SaveError};
+use super::permissions::Action;
 use super::render::{admin_page, redirect_with_message};
 use super::session::StaffSession;
 use crate::db::notify::announce_change;
@@ -22,14 +21,63 @@ use crate::forms::{clean, field_views, FieldSpec, Form, FormErrors};
 use crate::ids::parse_id;
 use crate::state::AppState;
 
-type Page = Result<HttpResponse, AppError>;
+pub(super) type Page = Result<HttpResponse, AppError>;
 
-fn model_for(staff: &StaffSession, app: &str, name: &str) -> Result<&'static dyn AdminModel, AppError> {
+/// What a page needs of the staff member's permissions on its model.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Need {
+    /// The list, an object's page read-only, its history: `view` or `change`.
+    View,
+    To(Action),
+}
+
+/// The model the URL names (a 404 when there is none), if `staff` may do what the page
+/// needs with it (a 403 page otherwise, before anything is read or written).
+pub(super) fn model_for(
+    staff: &StaffSession,
+    app: &str,
+    name: &str,
+    need: Need,
+) -> Result<&'static dyn AdminModel, AppError> {
     let model = find(app, name).ok_or(AppError::NotFound)?;
-    if model.meta().superuser_only && !staff.is_superuser {
-        return Err(AppError::Forbidden("Only superusers can manage users.".into()));
+    let meta = model.meta();
+    if meta.superuser_only && !staff.is_superuser {
+        return Err(AppError::Forbidden(format!(
+            "Only superusers can manage {}.",
+            meta.plural
+        )));
     }
-    Ok(model)
+    let (allowed, verb) = match need {
+        Need::View => (staff.permissions.may_view(meta), "view"),
+        Need::To(action) => (staff.permissions.may(meta, action), action_verb(action)),
+    };
+    if allowed {
+        Ok(model)
+    } else {
+        Err(AppError::Forbidden(format!(
+            "You don’t have permission to {verb} {}.",
+            meta.plural
+        )))
+    }
+}
+
+fn action_verb(action: Action) -> &'static str {
+    match action {
+        Action::View => "view",
+        Action::Add => "add",
+        Action::Change => "change",
+        Action::Delete => "delete",
+    }
+}
+
+/// Where to go after a save or a delete: the list or the object's page when the staff
+/// member may see them, the index otherwise (Django's `response_post_save_add`).
+pub(super) fn list_or_index(staff: &StaffSession, model: &dyn AdminModel, location: String) -> String {
+    if !staff.permissions.may_view(model.meta()) && !location.ends_with("/add/") {
+        "/admin/".to_owned()
+    } else {
+        location
+    }
 }
 
 fn object_id(raw: &str) -> Result<i32, AppError> {
@@ -39,7 +87,11 @@ fn object_id(raw: &str) -> Result<i32, AppError> {
 #[derive(Serialize)]
 struct ModelLink {
     plural: &'static str,
-    url: String,
+    /// The list, when the staff member may see it.
+    url: Option<String>,
+    /// The add page, when they may add.
+    add_url: Option<String>,
+    may_change: bool,
 }
 
 #[derive(Serialize)]
@@ -53,12 +105,17 @@ fn apps_for(staff: &StaffSession) -> Vec<AppGroup> {
     let mut groups: Vec<AppGroup> = Vec::new();
     for model in registry() {
         let meta = model.meta();
-        if meta.superuser_only && !staff.is_superuser {
+        if !staff.permissions.may_see(meta) {
             continue;
         }
         let link = ModelLink {
             plural: meta.plural,
-            url: meta.url(),
+            url: staff.permissions.may_view(meta).then(|| meta.url()),
+            add_url: staff
+                .permissions
+                .may(meta, Action::Add)
+                .then(|| format!("{}add/", meta.url())),
+            may_change: staff.permissions.may(meta, Action::Change),
         };
         match groups.iter_mut().find(|g| g.label == meta.app_label) {
             Some(group) => group.models.push(link),
@@ -83,7 +140,7 @@ struct RecentAction {
 pub async fn index(req: HttpRequest, state: web::Data<AppState>, StaffUser(staff): StaffUser) -> Page {
     let mut context = Context::new();
     context.insert("apps", &apps_for(&staff));
-    let (user_id, superuser) = (staff.user_id, staff.is_superuser);
+    let (user_id, permissions) = (staff.user_id, staff.permissions.clone());
     let recent = state
         .db
         .run(move |conn| {
@@ -92,7 +149,7 @@ pub async fn index(req: HttpRequest, state: web::Data<AppState>, StaffUser(staff
                 // A link only to an object that still exists, of a model this user may see.
                 let link = match (entry.linkable, entry.object()) {
                     (true, Some((app, name, id))) => match find(app, name) {
-                        Some(model) if superuser || !model.meta().superuser_only => model
+                        Some(model) if permissions.may_view(model.meta()) => model
                             .describe(conn, id)?
                             .map(|_| format!("{}{id}/change/", model.meta().url())),
                         _ => None,
@@ -108,135 +165,8 @@ pub async fn index(req: HttpRequest, state: web::Data<AppState>, StaffUser(staff
     admin_page(&req, Some(&staff), "admin/index.html", context, StatusCode::OK)
 }
 
-/// `?q=…&p=…&o=…` (search, 1-based page, sort column with `-` for descending).
-pub fn list_query(query_string: &str) -> ListQuery {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query_string).unwrap_or_default();
-    let get = |key: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
-    };
-    let sort = get("o");
-    let (descending, column) = match sort.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, sort),
-    };
-    ListQuery {
-        search: get("q").chars().take(200).collect(),
-        page: get("p").parse::<i64>().unwrap_or(1).clamp(1, 1_000_000),
-        sort: column.parse::<usize>().ok().map(|c| (c, descending)),
-    }
-}
-
-fn list_url(meta: &ModelMeta, query: &ListQuery, page: i64, sort: Option<(usize, bool)>) -> String {
-    let mut pairs: Vec<(&str, String)> = Vec::new();
-    if !query.search.is_empty() {
-        pairs.push(("q", query.search.clone()));
-    }
-    if let Some((column, descending)) = sort {
-        pairs.push(("o", format!("{}{column}", if descending { "-" } else { "" })));
-    }
-    if page > 1 {
-        pairs.push(("p", page.to_string()));
-    }
-    let encoded = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-    if encoded.is_empty() {
-        meta.url()
-    } else {
-        format!("{}?{encoded}", meta.url())
-    }
-}
-
 #[derive(Serialize)]
-struct ColumnView {
-    label: &'static str,
-    url: String,
-    sorted: &'static str,
-}
-
-#[derive(Serialize)]
-struct PageLink {
-    number: i64,
-    url: String,
-    current: bool,
-}
-
-#[derive(Serialize)]
-struct RowView {
-    id: i32,
-    cells: Vec<String>,
-}
-
-/// `GET /admin/{app}/{model}/`
-pub async fn changelist(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    StaffUser(staff): StaffUser,
-    path: web::Path<(String, String)>,
-) -> Page {
-    let model = model_for(&staff, &path.0, &path.1)?;
-    let meta = model.meta();
-    let query = list_query(req.query_string());
-    // A NUL matches nothing (and PostgreSQL refuses one in text): no query at all.
-    let page = if query.search.contains('\0') {
-        ListPage::default()
-    } else {
-        let run_query = query.clone();
-        state.db.run(move |conn| model.list(conn, &run_query)).await?
-    };
-
-    let columns: Vec<ColumnView> = meta
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(index, label)| {
-            let (sorted, next) = match query.sort {
-                Some((c, false)) if c == index => ("asc", (index, true)),
-                Some((c, true)) if c == index => ("desc", (index, false)),
-                _ => ("", (index, false)),
-            };
-            ColumnView {
-                label,
-                url: list_url(meta, &query, 1, Some(next)),
-                sorted,
-            }
-        })
-        .collect();
-    let last_page = ((page.total + PER_PAGE - 1) / PER_PAGE).max(1);
-    let pages: Vec<PageLink> = if last_page > 1 {
-        (1..=last_page)
-            .map(|number| PageLink {
-                number,
-                url: list_url(meta, &query, number, query.sort),
-                current: number == query.page,
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let rows: Vec<RowView> = page
-        .rows
-        .into_iter()
-        .map(|r| RowView {
-            id: r.id,
-            cells: r.cells,
-        })
-        .collect();
-
-    let mut context = Context::new();
-    context.insert("meta", &meta_view(meta));
-    context.insert("columns", &columns);
-    context.insert("rows", &rows);
-    context.insert("total", &page.total);
-    context.insert("pages", &pages);
-    context.insert("search", &query.search);
-    admin_page(&req, Some(&staff), "admin/change_list.html", context, StatusCode::OK)
-}
-
-#[derive(Serialize)]
-struct MetaView {
+pub(super) struct MetaView {
     app: &'static str,
     app_label: &'static str,
     name: &'static str,
@@ -245,7 +175,7 @@ struct MetaView {
     search_help: &'static str,
 }
 
-fn meta_view(meta: &ModelMeta) -> MetaView {
+pub(super) fn meta_view(meta: &ModelMeta) -> MetaView {
     MetaView {
         app: meta.app,
         app_label: meta.app_label,
@@ -265,6 +195,10 @@ struct FormPage {
     specs: &'static [FieldSpec],
     /// An object action's page: one Save button, no delete.
     single_action: bool,
+    /// The staff member may view but not change: values as text, no buttons.
+    read_only: bool,
+    may_delete: bool,
+    may_add: bool,
 }
 
 #[derive(Serialize)]
@@ -295,7 +229,7 @@ async fn render_form(
         })
         .await?;
     let links: Vec<LinkView> = match page.object_id {
-        Some(id) if !page.single_action => model
+        Some(id) if !page.single_action && !page.read_only => model
             .actions()
             .iter()
             .map(|action| {
@@ -324,6 +258,9 @@ async fn render_form(
     context.insert("links", &links);
     context.insert("readonly", &readonly);
     context.insert("single_action", &page.single_action);
+    context.insert("read_only", &page.read_only);
+    context.insert("may_delete", &page.may_delete);
+    context.insert("may_add", &page.may_add);
     context.insert("has_errors", &!errors.is_empty());
     context.insert("error_count", &(errors.fields.len() + errors.form.len()));
     context.insert("form_errors", &errors.form);
@@ -349,17 +286,26 @@ fn add_page(meta: &'static ModelMeta) -> FormPage {
         crumb: format!("Add {}", meta.verbose),
         specs: meta.add_fields,
         single_action: false,
+        read_only: false,
+        may_delete: false,
+        may_add: true,
     }
 }
 
-fn change_page(meta: &'static ModelMeta, id: i32, title: &str) -> FormPage {
+/// An object's page: its change form, or the same values read-only for a staff member
+/// who may only view (Django's "View letting").
+fn change_page(staff: &StaffSession, meta: &'static ModelMeta, id: i32, title: &str) -> FormPage {
+    let read_only = !staff.permissions.may(meta, Action::Change);
     FormPage {
-        heading: format!("Change {}", meta.verbose),
+        heading: format!("{} {}", if read_only { "View" } else { "Change" }, meta.verbose),
         action: format!("{}{id}/change/", meta.url()),
         object_id: Some(id),
         crumb: title.to_owned(),
         specs: meta.change_fields,
         single_action: false,
+        read_only,
+        may_delete: staff.permissions.may(meta, Action::Delete),
+        may_add: staff.permissions.may(meta, Action::Add),
     }
 }
 
@@ -408,6 +354,32 @@ async fn clean_and_save(
     }
 }
 
+/// Deletes object `id` with its history entry (its title as it was), inside the caller's
+/// transaction; false when it was already gone (nothing is recorded then).
+pub(super) fn delete_recorded(
+    conn: &mut crate::db::DbConnection,
+    model: &dyn AdminModel,
+    actor: i32,
+    id: i32,
+) -> Result<bool, DbError> {
+    let Some(repr) = model.describe(conn, id)? else {
+        return Ok(false);
+    };
+    if !model.delete(conn, id)? {
+        return Ok(false);
+    }
+    history::record(
+        conn,
+        actor,
+        &content_type(model),
+        id,
+        &repr,
+        history::Action::Deletion,
+        "",
+    )?;
+    Ok(true)
+}
+
 /// `app.model`, as the admin's URLs and its history name a model.
 fn content_type(model: &dyn AdminModel) -> String {
     format!("{}.{}", model.meta().app, model.meta().name)
@@ -424,7 +396,7 @@ fn changed_fields(fields: &'static [crate::forms::FieldSpec], old: &Form, new: &
                 crate::forms::FieldKind::NewPassword | crate::forms::FieldKind::Confirm(_)
             )
         })
-        .filter(|f| old.get(f.name).trim() != new.get(f.name).trim())
+        .filter(|f| !old.same_value(new, f))
         .map(|f| f.label)
         .collect()
 }
@@ -445,7 +417,7 @@ pub async fn add_form(
     StaffUser(staff): StaffUser,
     path: web::Path<(String, String)>,
 ) -> Page {
-    let model = model_for(&staff, &path.0, &path.1)?;
+    let model = model_for(&staff, &path.0, &path.1, Need::To(Action::Add))?;
     let page = add_page(model.meta());
     blank_form(&req, &state, &staff, model, page).await
 }
@@ -457,12 +429,12 @@ pub async fn add(
     StaffForm { staff, form }: StaffForm,
     path: web::Path<(String, String)>,
 ) -> Page {
-    let model = model_for(&staff, &path.0, &path.1)?;
+    let model = model_for(&staff, &path.0, &path.1, Need::To(Action::Add))?;
     let meta = model.meta();
     match clean_and_save(&state, model, &form, None, staff.user_id).await? {
         Ok((id, title)) => {
             let message = format!("The {} “{title}” was added successfully.", meta.verbose);
-            let location = model.after_add(Pressed::of(&form), id);
+            let location = list_or_index(&staff, model, model.after_add(Pressed::of(&form), id));
             Ok(redirect_with_message(&req, &location, &message))
         }
         Err(errors) => render_form(&req, &state, &staff, model, add_page(meta), &form, &errors).await,
@@ -488,7 +460,7 @@ pub async fn change_form(
     StaffUser(staff): StaffUser,
     path: web::Path<(String, String, String)>,
 ) -> Page {
-    let model = model_for(&staff, &path.0, &path.1)?;
+    let model = model_for(&staff, &path.0, &path.1, Need::View)?;
     let id = object_id(&path.2)?;
     let form = state
         .db
@@ -496,7 +468,7 @@ pub async fn change_form(
         .await?
         .ok_or(AppError::NotFound)?;
     let title = existing_title(&state, model, id).await?;
-    let page = change_page(model.meta(), id, &title);
+    let page = change_page(&staff, model.meta(), id, &title);
     render_form(&req, &state, &staff, model, page, &form, &FormErrors::default()).await
 }
 
@@ -507,7 +479,7 @@ pub async fn change(
     StaffForm { staff, form }: StaffForm,
     path: web::Path<(String, String, String)>,
 ) -> Page {
-    let model = model_for(&staff, &path.0, &path.1)?;
+    let model = model_for(&staff, &path.0, &path.1, Need::To(Action::Change))?;
     let id = object_id(&path.2)?;
     let title = existing_title(&state, model, id).await?;
     let meta = model.meta();
@@ -518,7 +490,7 @@ pub async fn change(
             Ok(redirect_with_message(&req, &location, &message))
         }
         Err(errors) => {
-            let page = change_page(meta, id, &title);
+            let page = change_page(&staff, meta, id, &title);
             render_form(&req, &state, &staff, model, page, &form, &errors).await
         }
     }
@@ -531,7 +503,7 @@ pub async fn delete_form(
     StaffUser(staff): StaffUser,
     path: web::Path<(String, String, String)>,
 ) -> Page {
-    let model = model_for(&staff, &path.0, &path.1)?;
+    let model = model_for(&staff, &path.0, &path.1, Need::To(Action::Delete))?;
     let id = object_id(&path.2)?;
     let title = existing_title(&state, model, id).await?;
     let cascades = state.db.run(move |conn| model.cascades(conn, id)).await?;
@@ -557,25 +529,14 @@ pub async fn delete(
     StaffForm { staff, .. }: StaffForm,
     path: web::Path<(String, String, String)>,
 ) -> Page {
-    let model = model_for(&staff, &path.0, &path.1)?;
+    let model = model_for(&staff, &path.0, &path.1, Need::To(Action::Delete))?;
     let id = object_id(&path.2)?;
     let title = existing_title(&state, model, id).await?;
-    let (actor, repr) = (staff.user_id, title.clone());
+    let actor = staff.user_id;
     state
         .db
         .run(move |conn| {
-            conn.transaction::<_, DbError, _>(|conn| {
-                model.delete(conn, id)?;
-                history::record(
-                    conn,
-                    actor,
-                    &content_type(model),
-                    id,
-                    &repr,
-                    history::Action::Deletion,
-                    "",
-                )
-            })?;
+            conn.transaction::<_, DbError, _>(|conn| delete_recorded(conn, model, actor, id))?;
             announce_change(conn)
         })
         .await?;
@@ -583,7 +544,7 @@ pub async fn delete(
     let meta = model.meta();
     Ok(redirect_with_message(
         &req,
-        &meta.url(),
+        &list_or_index(&staff, model, meta.url()),
         &format!("The {} “{title}” was deleted successfully.", meta.verbose),
     ))
 }
@@ -594,7 +555,7 @@ async fn action_for(
     staff: &StaffSession,
     path: &(String, String, String, String),
 ) -> Result<(&'static dyn AdminModel, &'static dyn ObjectAction, i32, String), AppError> {
-    let model = model_for(staff, &path.0, &path.1)?;
+    let model = model_for(staff, &path.0, &path.1, Need::To(Action::Change))?;
     let action = model
         .actions()
         .iter()
@@ -614,6 +575,9 @@ fn action_page(model: &'static dyn AdminModel, action: &'static dyn ObjectAction
         crumb: action.heading(title),
         specs: action.fields(),
         single_action: true,
+        read_only: false,
+        may_delete: false,
+        may_add: false,
     }
 }
 
@@ -677,7 +641,7 @@ pub async fn object_history(
     StaffUser(staff): StaffUser,
     path: web::Path<(String, String, String)>,
 ) -> Page {
-    let model = model_for(&staff, &path.0, &path.1)?;
+    let model = model_for(&staff, &path.0, &path.1, Need::View)?;
     let id = object_id(&path.2)?;
     let title = existing_title(&state, model, id).await?;
     let content_type = content_type(model);

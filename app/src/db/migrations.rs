@@ -113,6 +113,7 @@ pub fn sync_id_sequences(conn: &mut DbConnection) -> Result<(), DbError> {
             "lettings_letting",
             "profiles_profile",
             "django_admin_log",
+            "auth_group",
         ] {
             pg.batch_execute(&format!(
                 "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \

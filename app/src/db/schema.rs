@@ -86,3 +86,43 @@ diesel::table! {
 
 diesel::joinable!(django_admin_log -> auth_user (user_id));
 diesel::allow_tables_to_appear_in_same_query!(django_admin_log, auth_user);
+
+diesel::table! {
+    auth_group (id) {
+        id -> Integer,
+        name -> Text,
+    }
+}
+
+diesel::table! {
+    auth_group_permissions (group_id, permission) {
+        group_id -> Integer,
+        permission -> Text,
+    }
+}
+
+diesel::table! {
+    auth_user_groups (user_id, group_id) {
+        user_id -> Integer,
+        group_id -> Integer,
+    }
+}
+
+diesel::table! {
+    auth_user_user_permissions (user_id, permission) {
+        user_id -> Integer,
+        permission -> Text,
+    }
+}
+
+diesel::joinable!(auth_group_permissions -> auth_group (group_id));
+diesel::joinable!(auth_user_groups -> auth_group (group_id));
+diesel::joinable!(auth_user_groups -> auth_user (user_id));
+diesel::joinable!(auth_user_user_permissions -> auth_user (user_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    auth_group,
+    auth_group_permissions,
+    auth_user_groups,
+    auth_user_user_permissions,
+    auth_user
+);

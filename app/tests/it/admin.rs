@@ -5,12 +5,14 @@
 
 use diesel::prelude::*;
 use oc_lettings::accounts::password::hash_password;
-use oc_lettings::db::schema::{auth_user, lettings_address, lettings_letting, profiles_profile};
+use oc_lettings::db::schema::{
+    auth_user, auth_user_user_permissions, lettings_address, lettings_letting, profiles_profile,
+};
 
 use crate::common::browser::{assert_redirect, logged_in_admin, site_with_django_data, Browser};
 use crate::common::{header, Backend, TestApp};
 
-fn add_user(app: &TestApp, username: &str, password: &str, staff: bool, active: bool) -> i32 {
+pub(crate) fn add_user(app: &TestApp, username: &str, password: &str, staff: bool, active: bool) -> i32 {
     diesel::insert_into(auth_user::table)
         .values((
             auth_user::username.eq(username),
@@ -22,6 +24,19 @@ fn add_user(app: &TestApp, username: &str, password: &str, staff: bool, active: 
         .returning(auth_user::id)
         .get_result(&mut *app.db.get().unwrap())
         .unwrap()
+}
+
+/// Gives `user` these permissions directly.
+pub(crate) fn grant(app: &TestApp, user: i32, permissions: &[&str]) {
+    for permission in permissions {
+        diesel::insert_into(auth_user_user_permissions::table)
+            .values((
+                auth_user_user_permissions::user_id.eq(user),
+                auth_user_user_permissions::permission.eq(*permission),
+            ))
+            .execute(&mut *app.db.get().unwrap())
+            .unwrap();
+    }
 }
 
 /// Rows in a table.
@@ -489,16 +504,21 @@ async fn users_are_created_with_a_hashed_password_and_managed(backend: Backend) 
         ("email", "carol@example.com"),
         ("is_active", "on"),
         ("is_staff", "on"),
+        ("user_permissions", "lettings.view_letting"),
+        ("user_permissions", "lettings.change_letting"),
     ];
     assert_redirect(&browser.submit(&change, &change, &fields).await, "/admin/auth/user/");
     assert_redirect(&Browser::new(&app).login("carol", "a fine password").await, "/admin/");
 
-    // A staff member who is no superuser manages lettings, not users.
+    // A staff member who is no superuser manages what they were given, never users.
     let carol = Browser::new(&app);
     carol.login("carol", "a fine password").await;
-    assert!(!carol.text("/admin/").await.contains("/admin/auth/user/"));
+    let index = carol.text("/admin/").await;
+    assert!(!index.contains("/admin/auth/user/"));
+    assert!(!index.contains("/admin/lettings/address/"));
     assert_eq!(carol.get("/admin/auth/user/").await.status().as_u16(), 403);
     assert_eq!(carol.get("/admin/lettings/letting/").await.status().as_u16(), 200);
+    assert_eq!(carol.get("/admin/lettings/address/").await.status().as_u16(), 403);
 
     // A new password through the password form; the old one stops working, sessions end.
     let id = change
@@ -994,6 +1014,7 @@ async fn every_add_change_and_delete_is_in_the_history(backend: Backend) {
         .set(auth_user::is_staff.eq(true))
         .execute(&mut *app.db.get().unwrap())
         .unwrap();
+    grant(&app, dora, &["lettings.view_letting"]);
     other.login("dora", "a fine password").await;
     assert_eq!(other.get("/admin/auth/user/3/history/").await.status().as_u16(), 403);
     assert_eq!(

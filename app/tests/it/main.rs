@@ -17,6 +17,7 @@ macro_rules! figure {
 mod common;
 
 mod admin;
+mod admin_permissions;
 mod assets;
 mod browser;
 mod cli;

@@ -3,7 +3,8 @@
 use diesel::prelude::*;
 
 use crate::admin::model::{
-    by, lower, paginate, AdminModel, ListPage, ListQuery, ListRow, ModelMeta, SaveError, SortKey,
+    by, facet, lower, paginate, AdminModel, Facet, ListFilter, ListPage, ListQuery, ListRow, ModelMeta, SaveError,
+    SortKey,
 };
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{lettings_address as address, lettings_letting};
@@ -99,9 +100,21 @@ static META: ModelMeta = ModelMeta {
     change_fields: FIELDS,
     search_help: "number, street, city, state, zip code or country",
     superuser_only: false,
+    filters: &ADDRESS_FILTERS,
 };
 
 type Boxed<'a> = address::BoxedQuery<'a, MultiBackend>;
+
+const ADDRESS_FILTERS: [ListFilter; 2] = [
+    ListFilter {
+        field: "state",
+        title: "By state",
+    },
+    ListFilter {
+        field: "country_iso_code",
+        title: "By country iso code",
+    },
+];
 
 /// The list page's columns; each sorts by its key in `SORT_KEYS` (one per column, or
 /// the build fails).
@@ -130,6 +143,12 @@ fn filtered(query: &ListQuery) -> Boxed<'static> {
                 .or(address::number.eq(number))
                 .or(address::zip_code.eq(number)),
         );
+    }
+    if let Some(state) = query.filter("state") {
+        sql = sql.filter(address::state.eq(state.to_owned()));
+    }
+    if let Some(country) = query.filter("country_iso_code") {
+        sql = sql.filter(address::country_iso_code.eq(country.to_owned()));
     }
     sql
 }
@@ -218,5 +237,13 @@ impl AdminModel for Addresses {
 
     fn delete(&self, conn: &mut DbConnection, id: i32) -> Result<bool, DbError> {
         Ok(diesel::delete(address::table.find(id)).execute(conn)? > 0)
+    }
+
+    fn facets(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<Vec<Facet>, DbError> {
+        let states: Vec<String> = filtered(&query.without("state")).select(address::state).load(conn)?;
+        let countries: Vec<String> = filtered(&query.without("country_iso_code"))
+            .select(address::country_iso_code)
+            .load(conn)?;
+        Ok(vec![facet("state", states), facet("country_iso_code", countries)])
     }
 }

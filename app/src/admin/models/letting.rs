@@ -64,6 +64,7 @@ static META: ModelMeta = ModelMeta {
     change_fields: FIELDS,
     search_help: "title or street",
     superuser_only: false,
+    filters: &[],
 };
 
 type Boxed<'a> =

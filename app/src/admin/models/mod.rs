@@ -1,6 +1,7 @@
-//! The four models of the admin, one module each.
+//! The five models of the admin, one module each.
 
 pub mod address;
+pub mod group;
 pub mod letting;
 pub mod profile;
 pub mod user;

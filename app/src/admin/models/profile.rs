@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use diesel::prelude::*;
 
 use crate::admin::model::{
-    by, invalid_choice, lower, paginate, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta,
-    SaveError, SortKey,
+    by, facet, invalid_choice, lower, paginate, unique_violation, AdminModel, Facet, ListFilter, ListPage, ListQuery,
+    ListRow, ModelMeta, SaveError, SortKey,
 };
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{auth_user as user, profiles_profile as profile};
@@ -63,6 +63,7 @@ static META: ModelMeta = ModelMeta {
     change_fields: FIELDS,
     search_help: "username or favorite city",
     superuser_only: false,
+    filters: &PROFILE_FILTERS,
 };
 
 type Boxed<'a> =
@@ -71,6 +72,11 @@ type Boxed<'a> =
 /// The list page's columns; each sorts by its key in `SORT_KEYS` (one per column, or
 /// the build fails).
 const COLUMNS: [&str; 2] = ["User", "Favorite city"];
+
+const PROFILE_FILTERS: [ListFilter; 1] = [ListFilter {
+    field: "favorite_city",
+    title: "By favorite city",
+}];
 
 const SORT_KEYS: [SortKey<Boxed<'static>>; COLUMNS.len()] =
     [|q, d| by(q, user::username, d), |q, d| by(q, profile::favorite_city, d)];
@@ -85,6 +91,9 @@ fn filtered(query: &ListQuery) -> Boxed<'static> {
                 .escape('\\')
                 .or(lower(profile::favorite_city).like(pattern).escape('\\')),
         );
+    }
+    if let Some(city) = query.filter("favorite_city") {
+        sql = sql.filter(profile::favorite_city.eq(city.to_owned()));
     }
     sql
 }
@@ -184,5 +193,12 @@ impl AdminModel for Profiles {
 
     fn delete(&self, conn: &mut DbConnection, id: i32) -> Result<bool, DbError> {
         Ok(diesel::delete(profile::table.find(id)).execute(conn)? > 0)
+    }
+
+    fn facets(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<Vec<Facet>, DbError> {
+        let cities: Vec<String> = filtered(&query.without("favorite_city"))
+            .select(profile::favorite_city)
+            .load(conn)?;
+        Ok(vec![facet("favorite_city", cities)])
     }
 }

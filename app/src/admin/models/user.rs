@@ -6,14 +6,15 @@ use diesel::prelude::*;
 use crate::accounts::fields::{EMAIL, PASSWORD1, PASSWORD2, PASSWORD_FIELDS, USERNAME};
 use crate::accounts::password;
 use crate::admin::model::{
-    by, lower, paginate, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta, ObjectAction, Pressed,
-    SaveError, SortKey,
+    by, invalid_choice, lower, paginate, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta,
+    ObjectAction, Pressed, SaveError, SortKey,
 };
+use crate::admin::permissions;
 use crate::admin::session::{self, StaffSession};
 use crate::db::connection::MultiBackend;
-use crate::db::schema::{auth_user as user, profiles_profile as profile};
+use crate::db::schema::{auth_group, auth_user as user, profiles_profile as profile};
 use crate::db::{DbConnection, DbError};
-use crate::forms::{Cleaned, Cleaner, FieldKind, FieldSpec, Form, FormErrors};
+use crate::forms::{Choices, Cleaned, Cleaner, FieldKind, FieldSpec, Form, FormErrors};
 
 pub struct Users;
 pub static USERS: Users = Users;
@@ -46,7 +47,20 @@ const IS_SUPERUSER: FieldSpec = FieldSpec {
     name: "is_superuser",
     label: "Superuser status",
     kind: FieldKind::Checkbox,
-    help: "Designates that this user can also manage users.",
+    help:
+        "Designates that this user has all permissions without explicitly assigning them, and manages users and groups.",
+};
+const GROUPS: FieldSpec = FieldSpec {
+    name: "groups",
+    label: "Groups",
+    kind: FieldKind::MultipleChoice,
+    help: "The groups this user belongs to. A user gets all permissions granted to each of their groups.",
+};
+const USER_PERMISSIONS: FieldSpec = FieldSpec {
+    name: "user_permissions",
+    label: "User permissions",
+    kind: FieldKind::MultipleChoice,
+    help: "Specific permissions for this user.",
 };
 
 const ADD_FIELDS: &[FieldSpec] = &[USERNAME, PASSWORD1, PASSWORD2];
@@ -58,6 +72,8 @@ const CHANGE_FIELDS: &[FieldSpec] = &[
     IS_ACTIVE,
     IS_STAFF,
     IS_SUPERUSER,
+    GROUPS,
+    USER_PERMISSIONS,
 ];
 
 /// The add form, cleaned: a username and a password (given twice).
@@ -85,12 +101,14 @@ struct UserChangeForm {
     is_active: bool,
     is_staff: bool,
     is_superuser: bool,
+    groups: Vec<i32>,
+    permissions: Vec<String>,
 }
 
 impl UserChangeForm {
     fn clean(form: &Form) -> Result<Self, FormErrors> {
         let mut fields = Cleaner::new(form);
-        let typed = UserChangeForm {
+        let mut typed = UserChangeForm {
             username: fields.text(&USERNAME),
             first_name: fields.text(&FIRST_NAME),
             last_name: fields.text(&LAST_NAME),
@@ -98,7 +116,17 @@ impl UserChangeForm {
             is_active: fields.bool(&IS_ACTIVE),
             is_staff: fields.bool(&IS_STAFF),
             is_superuser: fields.bool(&IS_SUPERUSER),
+            groups: Vec::new(),
+            permissions: fields.list(&USER_PERMISSIONS),
         };
+        let groups = fields.list(&GROUPS);
+        match groups.iter().map(|g| g.parse::<i32>()).collect::<Result<Vec<i32>, _>>() {
+            Ok(ids) => typed.groups = ids,
+            Err(_) => fields.reject(&GROUPS, crate::forms::NOT_A_CHOICE),
+        }
+        if let Some(unknown) = typed.permissions.iter().find(|p| !permissions::is_known(p)) {
+            fields.reject(&USER_PERMISSIONS, crate::forms::not_a_choice(unknown));
+        }
         fields.finish(typed)
     }
 
@@ -111,6 +139,8 @@ impl UserChangeForm {
         form.set(IS_ACTIVE.name, flag(self.is_active));
         form.set(IS_STAFF.name, flag(self.is_staff));
         form.set(IS_SUPERUSER.name, flag(self.is_superuser));
+        form.set_all(GROUPS.name, self.groups.iter().map(i32::to_string).collect());
+        form.set_all(USER_PERMISSIONS.name, self.permissions);
         form
     }
 }
@@ -126,6 +156,7 @@ static META: ModelMeta = ModelMeta {
     change_fields: CHANGE_FIELDS,
     search_help: "username, first name, last name or email address",
     superuser_only: true,
+    filters: &[],
 };
 
 type Boxed<'a> = user::BoxedQuery<'a, MultiBackend>;
@@ -234,19 +265,22 @@ impl AdminModel for Users {
             )),
             conn,
         )?;
-        Ok(row.map(
-            |(username, first_name, last_name, email, is_active, is_staff, is_superuser)| {
-                UserChangeForm {
-                    username,
-                    first_name,
-                    last_name,
-                    email,
-                    is_active,
-                    is_staff,
-                    is_superuser,
-                }
-                .into_form()
-            },
+        let Some((username, first_name, last_name, email, is_active, is_staff, is_superuser)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(
+            UserChangeForm {
+                username,
+                first_name,
+                last_name,
+                email,
+                is_active,
+                is_staff,
+                is_superuser,
+                groups: permissions::groups_of(conn, id)?,
+                permissions: permissions::of_user(conn, id)?,
+            }
+            .into_form(),
         ))
     }
 
@@ -271,6 +305,15 @@ impl AdminModel for Users {
                     ))
                     .execute(conn)
                     .map_err(taken)?;
+                permissions::set_for_user(conn, id, &values.permissions)?;
+                permissions::set_groups(conn, id, &values.groups).map_err(|err| match err {
+                    // A group deleted while the form was open.
+                    DbError::Query(diesel::result::Error::DatabaseError(
+                        diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                        _,
+                    )) => invalid_choice(GROUPS.name),
+                    other => other.into(),
+                })?;
                 Ok(id)
             }
             None => {
@@ -288,6 +331,20 @@ impl AdminModel for Users {
                     .map_err(taken)?)
             }
         }
+    }
+
+    fn choices(&self, conn: &mut DbConnection) -> Result<Choices, DbError> {
+        let groups: Vec<(i32, String)> = auth_group::table
+            .select((auth_group::id, auth_group::name))
+            .order(auth_group::name)
+            .load(conn)?;
+        Ok(Choices::from([
+            (
+                GROUPS.name,
+                groups.into_iter().map(|(id, name)| (id.to_string(), name)).collect(),
+            ),
+            (USER_PERMISSIONS.name, permissions::choices()),
+        ]))
     }
 
     fn cascades(&self, conn: &mut DbConnection, id: i32) -> Result<Vec<String>, DbError> {

@@ -1,0 +1,451 @@
+//! A model's list page (Django's changelist): search, sort, pages, the filter sidebar
+//! with its counts, and the bulk action "Delete selected …" through its confirmation.
+
+use std::collections::BTreeSet;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest};
+use serde::Serialize;
+use tera::Context;
+
+use super::extract::{StaffForm, StaffUser};
+use super::model::{AdminModel, Facet, ListPage, ListQuery, ModelMeta, PER_PAGE};
+use super::permissions::Action;
+use super::render::{admin_page, redirect_with_message};
+use super::views::{delete_recorded, meta_view, model_for, Need, Page};
+use crate::db::notify::announce_change;
+use crate::db::DbError;
+use crate::errors::AppError;
+use crate::forms::Form;
+use crate::state::AppState;
+
+/// The name of each row's checkbox, and of the action's select (Django's).
+pub const SELECTED: &str = "_selected_action";
+pub const DELETE_SELECTED: &str = "delete_selected";
+/// At most this many rows in one action (Django refuses more than
+/// `DATA_UPLOAD_MAX_NUMBER_FIELDS`, 1 000, fields in a form).
+pub const MAX_SELECTED: usize = 1000;
+const NOTHING_SELECTED: &str =
+    "Items must be selected in order to perform actions on them. No items have been changed.";
+
+/// `?q=…&p=…&o=…&<field>__exact=…` (search, 1-based page, sort column with `-` for
+/// descending, the model's filters; anything else is ignored).
+pub fn list_query(meta: &ModelMeta, query_string: &str) -> ListQuery {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query_string).unwrap_or_default();
+    let get = |key: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
+    let sort = get("o");
+    let (descending, column) = match sort.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, sort),
+    };
+    let filters = meta
+        .filters
+        .iter()
+        .filter_map(|filter| {
+            let key = format!("{}__exact", filter.field);
+            pairs
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, value)| (filter.field, value.chars().take(200).collect()))
+        })
+        .collect();
+    ListQuery {
+        search: get("q").chars().take(200).collect(),
+        page: get("p").parse::<i64>().unwrap_or(1).clamp(1, 1_000_000),
+        sort: column.parse::<usize>().ok().map(|c| (c, descending)),
+        filters,
+    }
+}
+
+/// The list's URL for `query` (its search and filters) at `page`, sorted by `sort`.
+pub fn list_url(meta: &ModelMeta, query: &ListQuery, page: i64, sort: Option<(usize, bool)>) -> String {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    if !query.search.is_empty() {
+        pairs.push(("q".into(), query.search.clone()));
+    }
+    for (field, value) in &query.filters {
+        pairs.push((format!("{field}__exact"), value.clone()));
+    }
+    if let Some((column, descending)) = sort {
+        pairs.push(("o".into(), format!("{}{column}", if descending { "-" } else { "" })));
+    }
+    if page > 1 {
+        pairs.push(("p".into(), page.to_string()));
+    }
+    let encoded = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+    if encoded.is_empty() {
+        meta.url()
+    } else {
+        format!("{}?{encoded}", meta.url())
+    }
+}
+
+#[derive(Serialize)]
+struct ColumnView {
+    label: &'static str,
+    url: String,
+    sorted: &'static str,
+}
+
+#[derive(Serialize)]
+struct PageLink {
+    number: i64,
+    url: String,
+    current: bool,
+}
+
+#[derive(Serialize)]
+struct RowView {
+    id: i32,
+    cells: Vec<String>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct ChoiceView {
+    pub value: String,
+    pub count: i64,
+    pub url: String,
+    pub selected: bool,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct FilterView {
+    pub field: &'static str,
+    pub title: &'static str,
+    /// The list without this filter.
+    pub all_url: String,
+    pub selected: bool,
+    pub choices: Vec<ChoiceView>,
+}
+
+/// The sidebar: each filter's values with their counts, each a link to the list narrowed
+/// to it (search and other filters kept, back to page 1). A picked value no row has any
+/// more still shows, with 0, so that it can be seen and cleared.
+pub fn filter_views(meta: &ModelMeta, query: &ListQuery, facets: &[Facet]) -> Vec<FilterView> {
+    meta.filters
+        .iter()
+        .map(|filter| {
+            let picked = query.filter(filter.field);
+            let mut counts = facets
+                .iter()
+                .find(|f| f.field == filter.field)
+                .map(|f| f.counts.clone())
+                .unwrap_or_default();
+            if let Some(picked) = picked {
+                if !counts.iter().any(|(value, _)| value == picked) {
+                    counts.push((picked.to_owned(), 0));
+                    counts.sort();
+                }
+            }
+            let without = query.without(filter.field);
+            let choices = counts
+                .into_iter()
+                .map(|(value, count)| {
+                    let mut narrowed = without.clone();
+                    narrowed.filters.push((filter.field, value.clone()));
+                    ChoiceView {
+                        url: list_url(meta, &narrowed, 1, query.sort),
+                        selected: picked == Some(value.as_str()),
+                        value,
+                        count,
+                    }
+                })
+                .collect();
+            FilterView {
+                field: filter.field,
+                title: filter.title,
+                all_url: list_url(meta, &without, 1, query.sort),
+                selected: picked.is_some(),
+                choices,
+            }
+        })
+        .collect()
+}
+
+/// A NUL matches nothing (and PostgreSQL refuses one in text): such a list is empty
+/// without a query.
+fn queryable(query: &ListQuery) -> bool {
+    !query.search.contains('\0') && !query.filters.iter().any(|(_, v)| v.contains('\0'))
+}
+
+/// `GET /admin/{app}/{model}/`
+pub async fn changelist(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    StaffUser(staff): StaffUser,
+    path: web::Path<(String, String)>,
+) -> Page {
+    let model = model_for(&staff, &path.0, &path.1, Need::View)?;
+    let meta = model.meta();
+    let query = list_query(meta, req.query_string());
+    let (page, facets) = if queryable(&query) {
+        let run_query = query.clone();
+        state
+            .db
+            .run(move |conn| Ok((model.list(conn, &run_query)?, model.facets(conn, &run_query)?)))
+            .await?
+    } else {
+        (ListPage::default(), Vec::new())
+    };
+
+    let columns: Vec<ColumnView> = meta
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(index, label)| {
+            let (sorted, next) = match query.sort {
+                Some((c, false)) if c == index => ("asc", (index, true)),
+                Some((c, true)) if c == index => ("desc", (index, false)),
+                _ => ("", (index, false)),
+            };
+            ColumnView {
+                label,
+                url: list_url(meta, &query, 1, Some(next)),
+                sorted,
+            }
+        })
+        .collect();
+    let last_page = ((page.total + PER_PAGE - 1) / PER_PAGE).max(1);
+    let pages: Vec<PageLink> = if last_page > 1 {
+        (1..=last_page)
+            .map(|number| PageLink {
+                number,
+                url: list_url(meta, &query, number, query.sort),
+                current: number == query.page,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let rows: Vec<RowView> = page
+        .rows
+        .into_iter()
+        .map(|r| RowView {
+            id: r.id,
+            cells: r.cells,
+        })
+        .collect();
+
+    let mut context = Context::new();
+    context.insert("meta", &meta_view(meta));
+    context.insert("columns", &columns);
+    context.insert("rows", &rows);
+    context.insert("total", &page.total);
+    context.insert("pages", &pages);
+    context.insert("search", &query.search);
+    context.insert("filters", &filter_views(meta, &query, &facets));
+    context.insert("filtered", &!query.filters.is_empty());
+    context.insert("clear_url", &meta.url());
+    context.insert("here", &list_url(meta, &query, query.page, query.sort));
+    context.insert("may_add", &staff.permissions.may(meta, Action::Add));
+    context.insert("may_change", &staff.permissions.may(meta, Action::Change));
+    context.insert("may_delete", &staff.permissions.may(meta, Action::Delete));
+    admin_page(&req, Some(&staff), "admin/change_list.html", context, StatusCode::OK)
+}
+
+/// The rows an action was asked for: each id once, in the order sent; anything that is
+/// not an id is no row. More than [`MAX_SELECTED`] is a 400.
+pub fn selected_ids(form: &Form) -> Result<Vec<i32>, AppError> {
+    let values = form.get_all(SELECTED);
+    if values.len() > MAX_SELECTED {
+        return Err(AppError::BadRequest(format!(
+            "at most {MAX_SELECTED} rows can be acted on at once"
+        )));
+    }
+    let mut seen = BTreeSet::new();
+    Ok(values
+        .iter()
+        .filter_map(|v| crate::ids::parse_id(v.trim()))
+        .filter(|id| seen.insert(*id))
+        .collect())
+}
+
+/// One object of a bulk delete, and what goes with it.
+#[derive(Debug, Serialize)]
+struct DoomedView {
+    id: i32,
+    title: String,
+    cascades: Vec<String>,
+}
+
+/// `POST /admin/{app}/{model}/`: a bulk action on the checked rows. "Delete selected …"
+/// shows what would go first; its confirmation (`post=yes`) deletes them all in one
+/// transaction, each with its history entry.
+pub async fn action(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    StaffForm { staff, form }: StaffForm,
+    path: web::Path<(String, String)>,
+) -> Page {
+    let model = model_for(&staff, &path.0, &path.1, Need::View)?;
+    let meta = model.meta();
+    // Back to the list as it was (its search, filters, sort and page).
+    let back = format!("{}{}", meta.url(), query_of(&req));
+    if form.get("action") != DELETE_SELECTED {
+        return Ok(redirect_with_message(&req, &back, "No action selected."));
+    }
+    let model = model_for(&staff, &path.0, &path.1, Need::To(Action::Delete))?;
+    let ids = selected_ids(&form)?;
+    if form.get("post") == "yes" {
+        let actor = staff.user_id;
+        let deleted = state
+            .db
+            .run(move |conn| {
+                let deleted = delete_many(conn, model, actor, &ids)?;
+                if deleted > 0 {
+                    announce_change(conn)?;
+                }
+                Ok(deleted)
+            })
+            .await?;
+        if deleted == 0 {
+            return Ok(redirect_with_message(&req, &back, NOTHING_SELECTED));
+        }
+        state.pages.invalidate();
+        let noun = if deleted == 1 { meta.verbose } else { meta.plural };
+        return Ok(redirect_with_message(
+            &req,
+            &back,
+            &format!("Successfully deleted {deleted} {noun}."),
+        ));
+    }
+    let doomed = state
+        .db
+        .run(move |conn| {
+            let mut doomed = Vec::new();
+            for id in ids {
+                if let Some(title) = model.describe(conn, id)? {
+                    doomed.push(DoomedView {
+                        id,
+                        title,
+                        cascades: model.cascades(conn, id)?,
+                    });
+                }
+            }
+            Ok(doomed)
+        })
+        .await?;
+    if doomed.is_empty() {
+        return Ok(redirect_with_message(&req, &back, NOTHING_SELECTED));
+    }
+    confirmation(&req, &staff, model, &doomed, &back)
+}
+
+fn confirmation(
+    req: &HttpRequest,
+    staff: &super::session::StaffSession,
+    model: &'static dyn AdminModel,
+    doomed: &[DoomedView],
+    back: &str,
+) -> Page {
+    let mut context = Context::new();
+    context.insert("meta", &meta_view(model.meta()));
+    context.insert("objects", doomed);
+    context.insert("action_url", &format!("{}{}", model.meta().url(), query_of(req)));
+    context.insert("back", back);
+    context.insert("crumb", "Delete multiple objects");
+    admin_page(
+        req,
+        Some(staff),
+        "admin/delete_selected_confirmation.html",
+        context,
+        StatusCode::OK,
+    )
+}
+
+fn query_of(req: &HttpRequest) -> String {
+    match req.query_string() {
+        "" => String::new(),
+        query => format!("?{query}"),
+    }
+}
+
+/// Deletes the rows of `ids` that still exist, each with its history entry, in one
+/// transaction (all or none); how many went.
+pub fn delete_many(
+    conn: &mut crate::db::DbConnection,
+    model: &dyn AdminModel,
+    actor: i32,
+    ids: &[i32],
+) -> Result<usize, DbError> {
+    use diesel::Connection;
+    conn.transaction::<_, DbError, _>(|conn| {
+        let mut deleted = 0;
+        for &id in ids {
+            if delete_recorded(conn, model, actor, id)? {
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::model::find;
+
+    fn addresses() -> &'static ModelMeta {
+        find("lettings", "address").map(|m| m.meta()).expect("registered")
+    }
+
+    #[test]
+    fn list_queries_keep_the_models_filters_and_drop_anything_else() {
+        let query = list_query(
+            addresses(),
+            "q=a&state__exact=CA&city__exact=X&country_iso_code__exact=USA&o=-2&p=3",
+        );
+        assert_eq!(
+            query.filters,
+            vec![("state", "CA".to_owned()), ("country_iso_code", "USA".to_owned())]
+        );
+        assert_eq!(query.sort, Some((2, true)));
+        assert_eq!(
+            list_url(addresses(), &query, 2, query.sort),
+            "/admin/lettings/address/?q=a&state__exact=CA&country_iso_code__exact=USA&o=-2&p=2"
+        );
+        assert_eq!(query.without("state").filter("state"), None);
+        assert_eq!(query.without("state").filter("country_iso_code"), Some("USA"));
+    }
+
+    #[test]
+    fn the_sidebar_links_each_value_with_its_count_and_keeps_a_picked_value_with_none() {
+        let query = list_query(addresses(), "state__exact=NY&q=x");
+        let facets = vec![Facet {
+            field: "state",
+            counts: vec![("CA".into(), 3), ("GA".into(), 1)],
+        }];
+        let views = filter_views(addresses(), &query, &facets);
+        assert_eq!(views.len(), 2);
+        let states = &views[0];
+        assert!(states.selected);
+        assert_eq!(states.all_url, "/admin/lettings/address/?q=x");
+        let values: Vec<(&str, i64, bool)> = states
+            .choices
+            .iter()
+            .map(|c| (c.value.as_str(), c.count, c.selected))
+            .collect();
+        assert_eq!(values, [("CA", 3, false), ("GA", 1, false), ("NY", 0, true)]);
+        assert_eq!(states.choices[0].url, "/admin/lettings/address/?q=x&state__exact=CA");
+        assert!(!views[1].selected);
+        assert!(views[1].choices.is_empty());
+    }
+
+    #[test]
+    fn selected_rows_are_ids_each_once_and_bounded() {
+        let form = Form::from_pairs(
+            ["3", "x", "3", " 7 ", "-1", "0"]
+                .into_iter()
+                .map(|v| (SELECTED.to_owned(), v.to_owned())),
+        );
+        assert_eq!(selected_ids(&form).expect("few"), vec![3, 7]);
+        let many = Form::from_pairs((0..=MAX_SELECTED).map(|i| (SELECTED.to_owned(), i.to_string())));
+        assert!(selected_ids(&many).is_err());
+    }
+}

@@ -1,0 +1,566 @@
+//! Django's permissions in the admin, over HTTP on both backends: each role (view only,
+//! change through a group, add only, view and delete, nothing) against each page and each
+//! POST; what is refused is a 403 that changes nothing. Groups and users' permissions
+//! are managed by superusers on their pages. Then the bulk action "Delete selected …"
+//! and the filter sidebar.
+#![allow(clippy::unwrap_used)]
+
+use diesel::prelude::*;
+use oc_lettings::db::schema::{auth_group, django_admin_log, lettings_address, lettings_letting, profiles_profile};
+
+use crate::admin::add_user;
+use crate::common::browser::{assert_redirect, csrf_token, logged_in_admin, site_with_django_data, Browser};
+use crate::common::{Backend, TestApp};
+
+/// What a role was given on lettings.
+#[derive(Debug, Clone, Copy)]
+struct Role {
+    name: &'static str,
+    view: bool,
+    add: bool,
+    change: bool,
+    delete: bool,
+}
+
+const ROLES: [Role; 5] = [
+    Role {
+        name: "viewer",
+        view: true,
+        add: false,
+        change: false,
+        delete: false,
+    },
+    // Through the group "Editors": view and change.
+    Role {
+        name: "editor",
+        view: true,
+        add: false,
+        change: true,
+        delete: false,
+    },
+    Role {
+        name: "adder",
+        view: false,
+        add: true,
+        change: false,
+        delete: false,
+    },
+    Role {
+        name: "remover",
+        view: true,
+        add: false,
+        change: false,
+        delete: true,
+    },
+    Role {
+        name: "nobody",
+        view: false,
+        add: false,
+        change: false,
+        delete: false,
+    },
+];
+
+fn letting_title(app: &TestApp, id: i32) -> Option<String> {
+    lettings_letting::table
+        .find(id)
+        .select(lettings_letting::title)
+        .first(&mut *app.db.get().unwrap())
+        .optional()
+        .unwrap()
+}
+
+fn lettings(app: &TestApp) -> i64 {
+    lettings_letting::table
+        .count()
+        .get_result(&mut *app.db.get().unwrap())
+        .unwrap()
+}
+
+fn free_address(app: &TestApp, state: &str, country: &str) -> i32 {
+    diesel::insert_into(lettings_address::table)
+        .values((
+            lettings_address::number.eq(1),
+            lettings_address::street.eq("Ocean Drive"),
+            lettings_address::city.eq("Laguna Beach"),
+            lettings_address::state.eq(state),
+            lettings_address::zip_code.eq(92651),
+            lettings_address::country_iso_code.eq(country),
+        ))
+        .returning(lettings_address::id)
+        .get_result(&mut *app.db.get().unwrap())
+        .unwrap()
+}
+
+fn status(response: &reqwest::Response) -> u16 {
+    response.status().as_u16()
+}
+
+/// Sets the roles up through the superuser's pages: the group "Editors", the users, their
+/// group and their permissions. Returns the group's id.
+async fn set_up_roles(app: &TestApp, admin: &Browser) -> i32 {
+    let add = "/admin/auth/group/add/";
+    let response = admin
+        .submit(
+            add,
+            add,
+            &[
+                ("name", "Editors"),
+                ("permissions", "lettings.view_letting"),
+                ("permissions", "lettings.change_letting"),
+            ],
+        )
+        .await;
+    assert_redirect(&response, "/admin/auth/group/");
+    let group: i32 = auth_group::table
+        .filter(auth_group::name.eq("Editors"))
+        .select(auth_group::id)
+        .first(&mut *app.db.get().unwrap())
+        .unwrap();
+    // A permission that cannot be given, and a second group of the same name, are form errors.
+    let html = admin
+        .submit(add, add, &[("name", "Editors")])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Group with this Name already exists."), "{html}");
+    let html = admin
+        .submit(add, add, &[("name", "Admins"), ("permissions", "auth.change_user")])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Select a valid choice. auth.change_user is not one of the available choices."));
+
+    for role in ROLES {
+        let id = add_user(app, role.name, "a fine password", true, true);
+        let change = format!("/admin/auth/user/{id}/change/");
+        let mut fields: Vec<(&str, &str)> = vec![("username", role.name), ("is_active", "on"), ("is_staff", "on")];
+        let group_id = group.to_string();
+        match role.name {
+            "editor" => fields.push(("groups", &group_id)),
+            "viewer" => fields.push(("user_permissions", "lettings.view_letting")),
+            "adder" => fields.push(("user_permissions", "lettings.add_letting")),
+            "remover" => {
+                fields.push(("user_permissions", "lettings.view_letting"));
+                fields.push(("user_permissions", "lettings.delete_letting"));
+            }
+            _ => {}
+        }
+        assert_redirect(&admin.submit(&change, &change, &fields).await, "/admin/auth/user/");
+        // The user's page shows what was given, checked.
+        let html = admin.text(&change).await;
+        if role.name == "editor" {
+            assert!(html.contains(&format!("name=\"groups\" value=\"{group}\" checked")));
+        }
+        if role.name == "adder" {
+            assert!(html.contains("name=\"user_permissions\" value=\"lettings.add_letting\" checked"));
+            assert!(html.contains("Lettings | letting | Can add letting"));
+        }
+    }
+    group
+}
+
+async fn each_role_against_each_page_and_post(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let admin = logged_in_admin(&app).await;
+    let group = set_up_roles(&app, &admin).await;
+    let address = free_address(&app, "CA", "USA");
+    let address_id = address.to_string();
+
+    for role in ROLES {
+        let browser = Browser::new(&app);
+        assert_redirect(&browser.login(role.name, "a fine password").await, "/admin/");
+        let index = browser.text("/admin/").await;
+        let token = csrf_token(&index);
+        let post = |path: String, fields: Vec<(&'static str, String)>| {
+            let browser = &browser;
+            let token = token.clone();
+            async move {
+                let mut all: Vec<(&str, String)> = vec![("csrfmiddlewaretoken", token)];
+                all.extend(fields);
+                let borrowed: Vec<(&str, &str)> = all.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                browser.post(&path, &borrowed).await
+            }
+        };
+        let r = role.name;
+        let seen = role.view || role.change;
+
+        // The index lists what the role may see, and links only what it may open.
+        assert_eq!(
+            index.contains("href=\"/admin/lettings/letting/\""),
+            seen,
+            "{r}: list link"
+        );
+        assert_eq!(
+            index.contains("href=\"/admin/lettings/letting/add/\""),
+            role.add,
+            "{r}: add link"
+        );
+        assert!(
+            !index.contains("/admin/lettings/address/"),
+            "{r}: no address permission"
+        );
+        assert!(
+            !index.contains("/admin/auth/"),
+            "{r}: users and groups are the superusers'"
+        );
+        if r == "nobody" {
+            assert!(index.contains("You don’t have permission to view or edit anything."));
+        }
+
+        // The list.
+        let list = browser.get("/admin/lettings/letting/").await;
+        assert_eq!(status(&list), if seen { 200 } else { 403 }, "{r}: list");
+        if seen {
+            let html = list.text().await.unwrap();
+            assert_eq!(html.contains("Add letting"), role.add, "{r}");
+            assert_eq!(html.contains("Delete selected lettings"), role.delete, "{r}");
+            assert_eq!(html.contains("name=\"_selected_action\""), role.delete, "{r}");
+        }
+
+        // The object's page: the form, or its values read-only.
+        let page = browser.get("/admin/lettings/letting/1/change/").await;
+        assert_eq!(status(&page), if seen { 200 } else { 403 }, "{r}: change page");
+        if seen {
+            let html = page.text().await.unwrap();
+            assert_eq!(html.contains("<h1>Change letting</h1>"), role.change, "{r}");
+            assert_eq!(html.contains("<h1>View letting</h1>"), !role.change, "{r}");
+            assert_eq!(html.contains("name=\"_save\""), role.change, "{r}");
+            assert_eq!(html.contains("/admin/lettings/letting/1/delete/"), role.delete, "{r}");
+            let title = letting_title(&app, 1).unwrap();
+            assert!(html.contains(&title), "{r}: the values show");
+        }
+        let history = browser.get("/admin/lettings/letting/1/history/").await;
+        assert_eq!(status(&history), if seen { 200 } else { 403 }, "{r}: history");
+
+        // Adding.
+        assert_eq!(
+            status(&browser.get("/admin/lettings/letting/add/").await),
+            if role.add { 200 } else { 403 },
+            "{r}: add page"
+        );
+        let before = lettings(&app);
+        let added = post(
+            "/admin/lettings/letting/add/".into(),
+            vec![("title", format!("Added by {r}")), ("address", address_id.clone())],
+        )
+        .await;
+        if role.add {
+            // No list to go back to: the index, as Django does.
+            assert_redirect(&added, "/admin/");
+            assert_eq!(lettings(&app), before + 1);
+        } else {
+            assert_eq!(status(&added), 403, "{r}: add");
+            assert_eq!(lettings(&app), before, "{r}: nothing added");
+        }
+
+        // Changing.
+        let changed = post(
+            "/admin/lettings/letting/1/change/".into(),
+            vec![("title", format!("Changed by {r}")), ("address", "1".into())],
+        )
+        .await;
+        if role.change {
+            assert_redirect(&changed, "/admin/lettings/letting/");
+            assert_eq!(letting_title(&app, 1).unwrap(), format!("Changed by {r}"));
+        } else {
+            assert_eq!(status(&changed), 403, "{r}: change");
+            assert_ne!(letting_title(&app, 1).unwrap(), format!("Changed by {r}"));
+        }
+
+        // Deleting one, and in bulk (its confirmation page, then the confirmed POST).
+        assert_eq!(
+            status(&browser.get("/admin/lettings/letting/6/delete/").await),
+            if role.delete { 200 } else { 403 },
+            "{r}: delete page"
+        );
+        let before = lettings(&app);
+        let confirm = post(
+            "/admin/lettings/letting/".into(),
+            vec![("action", "delete_selected".into()), ("_selected_action", "6".into())],
+        )
+        .await;
+        let deleted = post(
+            "/admin/lettings/letting/".into(),
+            vec![
+                ("action", "delete_selected".into()),
+                ("_selected_action", "6".into()),
+                ("post", "yes".into()),
+            ],
+        )
+        .await;
+        let single = post("/admin/lettings/letting/5/delete/".into(), vec![]).await;
+        if role.delete {
+            assert_eq!(status(&confirm), 200);
+            assert!(confirm.text().await.unwrap().contains("Underground Hygge"));
+            assert_redirect(&deleted, "/admin/lettings/letting/");
+            assert_redirect(&single, "/admin/lettings/letting/");
+            assert_eq!(lettings(&app), before - 2);
+        } else {
+            for (what, response) in [("confirm", confirm), ("bulk", deleted), ("single", single)] {
+                assert_eq!(status(&response), 403, "{r}: {what}");
+            }
+            assert_eq!(lettings(&app), before, "{r}: nothing deleted");
+        }
+
+        // Users and groups: superusers only, for every one of these roles.
+        for path in [
+            "/admin/auth/user/",
+            "/admin/auth/group/",
+            &format!("/admin/auth/group/{group}/change/"),
+        ] {
+            assert_eq!(status(&browser.get(path).await), 403, "{r}: {path}");
+        }
+        let promote = post(
+            format!("/admin/auth/group/{group}/change/"),
+            vec![
+                ("name", "Editors".into()),
+                ("permissions", "lettings.delete_letting".into()),
+            ],
+        )
+        .await;
+        assert_eq!(status(&promote), 403, "{r}: group change");
+    }
+
+    // A permission taken from the group is gone at once, on the editor's open session.
+    let editor = Browser::new(&app);
+    editor.login("editor", "a fine password").await;
+    assert_eq!(status(&editor.get("/admin/lettings/letting/1/change/").await), 200);
+    let change = format!("/admin/auth/group/{group}/change/");
+    assert_redirect(
+        &admin
+            .submit(
+                &change,
+                &change,
+                &[("name", "Editors"), ("permissions", "lettings.view_letting")],
+            )
+            .await,
+        "/admin/auth/group/",
+    );
+    let html = editor.text("/admin/lettings/letting/1/change/").await;
+    assert!(html.contains("<h1>View letting</h1>"));
+    let token = csrf_token(&editor.text("/admin/").await);
+    let refused = editor
+        .post(
+            "/admin/lettings/letting/1/change/",
+            &[
+                ("csrfmiddlewaretoken", &token),
+                ("title", "Late edit"),
+                ("address", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(status(&refused), 403);
+    assert_ne!(letting_title(&app, 1).unwrap(), "Late edit");
+    // The group's history records the change of its permissions.
+    let html = admin.text(&format!("/admin/auth/group/{group}/history/")).await;
+    assert!(html.contains("Changed Permissions."), "{html}");
+
+    // Deleting the group says whose membership goes, and keeps the user.
+    let delete = format!("/admin/auth/group/{group}/delete/");
+    assert!(admin
+        .text(&delete)
+        .await
+        .contains("Membership of user “editor” (the user stays)"));
+    assert_redirect(&admin.submit(&delete, &delete, &[]).await, "/admin/auth/group/");
+    assert_eq!(status(&editor.get("/admin/lettings/letting/").await), 403);
+    assert_eq!(status(&editor.get("/admin/").await), 200, "still logged in");
+}
+
+async fn bulk_delete_goes_through_its_confirmation(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let admin = logged_in_admin(&app).await;
+    let list = "/admin/lettings/address/?q=street";
+    let html = admin.text(list).await;
+    assert!(html.contains("Delete selected addresses"));
+    let token = csrf_token(&html);
+
+    // Nothing picked, no action, or rows that do not exist: a message, nothing changes.
+    for (fields, message) in [
+        (vec![("action", "delete_selected")], "Items must be selected"),
+        (vec![("action", ""), ("_selected_action", "1")], "No action selected."),
+        (
+            vec![("action", "drop_tables"), ("_selected_action", "1")],
+            "No action selected.",
+        ),
+        (
+            vec![
+                ("action", "delete_selected"),
+                ("_selected_action", "999"),
+                ("post", "yes"),
+            ],
+            "Items must be selected",
+        ),
+        (
+            vec![("action", "delete_selected"), ("_selected_action", "x")],
+            "Items must be selected",
+        ),
+    ] {
+        let mut all = vec![("csrfmiddlewaretoken", token.as_str())];
+        all.extend(fields);
+        let response = admin.post(list, &all).await;
+        assert_redirect(&response, list);
+        assert!(admin.text(list).await.contains(message), "{message}");
+    }
+    let addresses = |app: &TestApp| -> i64 {
+        lettings_address::table
+            .count()
+            .get_result(&mut *app.db.get().unwrap())
+            .unwrap()
+    };
+    assert_eq!(addresses(&app), 6);
+    // Without the session's CSRF token: refused.
+    let forged = admin
+        .post(
+            list,
+            &[
+                ("csrfmiddlewaretoken", "forged"),
+                ("action", "delete_selected"),
+                ("_selected_action", "1"),
+                ("post", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(status(&forged), 403);
+
+    // The confirmation lists each row and what goes with it; it deletes nothing.
+    let picked = [
+        ("csrfmiddlewaretoken", token.as_str()),
+        ("action", "delete_selected"),
+        ("_selected_action", "1"),
+        ("_selected_action", "2"),
+        ("_selected_action", "2"),
+        ("_selected_action", "999"),
+    ];
+    let response = admin.post(list, &picked).await;
+    assert_eq!(status(&response), 200);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Are you sure you want to delete the selected addresses?"));
+    assert!(html.contains("7217 Bedford Street"));
+    assert!(html.contains("<li>Letting: Joshua Tree Green Haus /w Hot Tub</li>"));
+    assert!(html.contains("<li>Letting: Oceanview Retreat</li>"));
+    assert_eq!(
+        html.matches("name=\"_selected_action\"").count(),
+        2,
+        "each existing row once"
+    );
+    assert!(
+        html.contains("href=\"/admin/lettings/address/?q=street\""),
+        "back to the same list"
+    );
+    assert_eq!(addresses(&app), 6);
+
+    // Confirmed: both go, with their lettings, each with a history entry.
+    let mut confirmed: Vec<(&str, &str)> = vec![("csrfmiddlewaretoken", token.as_str())];
+    confirmed.extend([
+        ("action", "delete_selected"),
+        ("_selected_action", "1"),
+        ("_selected_action", "2"),
+        ("post", "yes"),
+    ]);
+    assert_redirect(&admin.post(list, &confirmed).await, list);
+    assert!(admin.text(list).await.contains("Successfully deleted 2 addresses."));
+    assert_eq!(addresses(&app), 4);
+    let deletions: Vec<String> = django_admin_log::table
+        .filter(django_admin_log::action_flag.eq(3))
+        .filter(django_admin_log::content_type.eq("lettings.address"))
+        .select(django_admin_log::object_repr)
+        .order(django_admin_log::object_id)
+        .load(&mut *app.db.get().unwrap())
+        .unwrap();
+    assert_eq!(deletions, ["7217 Bedford Street", "4 Military Street"]);
+    assert_eq!(
+        app.get("/lettings/1/").await.status().as_u16(),
+        404,
+        "the public page went too"
+    );
+    // The same confirmation again: nothing left to delete.
+    assert_redirect(&admin.post(list, &confirmed).await, list);
+    assert_eq!(addresses(&app), 4);
+
+    // More rows than a form may hold: a 400, nothing deleted.
+    let mut huge: Vec<(&str, String)> = vec![
+        ("csrfmiddlewaretoken", token.clone()),
+        ("action", "delete_selected".into()),
+        ("post", "yes".into()),
+    ];
+    huge.extend((1..=1001).map(|id| ("_selected_action", id.to_string())));
+    let borrowed: Vec<(&str, &str)> = huge.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(status(&admin.post(list, &borrowed).await), 400);
+    assert_eq!(addresses(&app), 4);
+}
+
+async fn filters_narrow_lists_and_count_their_values(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let admin = logged_in_admin(&app).await;
+    free_address(&app, "CA", "USA");
+    free_address(&app, "CA", "USA");
+    free_address(&app, "ON", "CAN");
+
+    let html = admin.text("/admin/lettings/address/").await;
+    assert!(html.contains("By state") && html.contains("By country iso code"));
+    assert!(
+        html.contains("<a href=\"/admin/lettings/address/?state__exact=CA\">CA</a> <span class=\"count\">(2)</span>")
+    );
+    assert!(html.contains("?country_iso_code__exact=USA\">USA</a> <span class=\"count\">(8)</span>"));
+    assert!(html.contains("?country_iso_code__exact=CAN\">CAN</a> <span class=\"count\">(1)</span>"));
+
+    // One country: its rows only; the state counts follow, the country counts do not.
+    let html = admin.text("/admin/lettings/address/?country_iso_code__exact=CAN").await;
+    assert_eq!(html.matches("<th scope=\"row\">").count(), 1);
+    assert!(html.contains("1 address"));
+    assert!(html.contains("state__exact=ON\">ON</a> <span class=\"count\">(1)</span>"));
+    assert!(!html.contains("state__exact=CA\""));
+    assert!(html.contains("USA</a> <span class=\"count\">(8)</span>"));
+    // The search keeps the filter, and the filter's links keep the search.
+    assert!(html.contains("<input type=\"hidden\" name=\"country_iso_code__exact\" value=\"CAN\">"));
+    let html = admin
+        .text("/admin/lettings/address/?q=ocean&country_iso_code__exact=USA")
+        .await;
+    assert_eq!(html.matches("<th scope=\"row\">").count(), 2);
+    assert!(
+        html.contains("href=\"/admin/lettings/address/?q=ocean&amp;country_iso_code__exact=USA&amp;state__exact=CA\"")
+    );
+
+    // A value no row has: an empty list that still shows the value picked; odd input is no error.
+    for path in [
+        "/admin/lettings/address/?state__exact=ZZ",
+        "/admin/lettings/address/?state__exact=%00",
+        "/admin/lettings/address/?state__exact=%27%3B--&nope__exact=1",
+    ] {
+        let response = admin.get(path).await;
+        assert_eq!(status(&response), 200, "{path}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains("No addresses match these filters."), "{path}");
+    }
+    assert!(admin
+        .text("/admin/lettings/address/?state__exact=ZZ")
+        .await
+        .contains("ZZ</a> <span class=\"count\">(0)</span>"));
+
+    // Profiles by favourite city.
+    let html = admin.text("/admin/profiles/profile/").await;
+    assert!(html.contains("By favorite city"));
+    assert!(html.contains("favorite_city__exact=Berlin\">Berlin</a> <span class=\"count\">(1)</span>"));
+    let html = admin.text("/admin/profiles/profile/?favorite_city__exact=Berlin").await;
+    assert_eq!(html.matches("<th scope=\"row\">").count(), 1);
+    assert!(html.contains("4meRomance"));
+    let profiles: i64 = profiles_profile::table
+        .count()
+        .get_result(&mut *app.db.get().unwrap())
+        .unwrap();
+    assert_eq!(profiles, 4);
+    // Lettings have no filter.
+    assert!(!admin
+        .text("/admin/lettings/letting/")
+        .await
+        .contains("changelist-filter"));
+}
+
+on_both_backends!(async:
+    each_role_against_each_page_and_post,
+    bulk_delete_goes_through_its_confirmation,
+    filters_narrow_lists_and_count_their_values,
+);
