@@ -13,7 +13,7 @@ use diesel::sql_types::{Bool, Integer, Nullable, SmallInt, Text, Timestamp};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 use super::migrations::sync_id_sequences;
-use super::schema::{auth_user, django_admin_log, lettings_address, lettings_letting, profiles_profile};
+use super::schema::{auth_group, auth_user, django_admin_log, lettings_address, lettings_letting, profiles_profile};
 use super::{DbConnection, DbError};
 use crate::accounts::model::User;
 use crate::lettings::model::{Address, Letting};
@@ -74,15 +74,30 @@ pub struct ImportReport {
     pub profiles: usize,
     /// Admin history entries (`django_admin_log`).
     pub history: usize,
+    pub groups: usize,
+    /// Permissions given to users and groups (`auth_user_user_permissions`,
+    /// `auth_group_permissions`) that the port has.
+    pub grants: usize,
+    /// Grants of permissions the port has no model for (Django's own `auth`, `admin`,
+    /// `sessions`…), not carried over.
+    pub skipped_grants: usize,
 }
 
 impl fmt::Display for ImportReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} users, {} addresses, {} lettings, {} profiles, {} history entries",
-            self.users, self.addresses, self.lettings, self.profiles, self.history
-        )
+            "{} users, {} addresses, {} lettings, {} profiles, {} history entries, {} groups, {} permission grants",
+            self.users, self.addresses, self.lettings, self.profiles, self.history, self.groups, self.grants
+        )?;
+        if self.skipped_grants > 0 {
+            write!(
+                f,
+                " ({} grants of Django's own permissions left out: only superusers manage users and groups here)",
+                self.skipped_grants
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -95,6 +110,34 @@ pub struct DjangoData {
     pub lettings: Vec<Letting>,
     pub profiles: Vec<Profile>,
     pub history: Vec<LogEntry>,
+    pub access: Access,
+}
+
+/// Django's groups and permissions, as the port names them.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Access {
+    /// (id, name)
+    pub groups: Vec<(i32, String)>,
+    /// (group id, permission)
+    pub group_permissions: Vec<(i32, String)>,
+    /// (user id, group id)
+    pub memberships: Vec<(i32, i32)>,
+    /// (user id, permission)
+    pub user_permissions: Vec<(i32, String)>,
+    /// Grants of permissions the port does not have.
+    pub skipped: usize,
+}
+
+/// A Django permission (its content type's app label and its codename) as the port names
+/// it (`lettings.view_letting`), if the port has it.
+pub fn permission(app_label: &str, codename: &str) -> Option<String> {
+    let app = match (app_label, codename.rsplit('_').next()) {
+        ("oc_lettings_site" | "lettings", Some("address" | "letting")) => "lettings",
+        ("oc_lettings_site" | "profiles", Some("profile")) => "profiles",
+        _ => return None,
+    };
+    let name = format!("{app}.{codename}");
+    crate::admin::permissions::is_known(&name).then_some(name)
 }
 
 /// One row of Django's `django_admin_log`, its content type named as the port's admin
@@ -146,8 +189,33 @@ struct LogRow {
     change_message: String,
 }
 
-/// The Django site's admin history, when it has one (oldest first).
-fn read_history(path: &Path, conn: &mut SqliteConnection) -> Result<Vec<LogEntry>, ImportError> {
+#[derive(QueryableByName)]
+struct GroupRow {
+    #[diesel(sql_type = Integer)]
+    id: i32,
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+#[derive(QueryableByName)]
+struct GrantRow {
+    #[diesel(sql_type = Integer)]
+    owner: i32,
+    #[diesel(sql_type = Text)]
+    app_label: String,
+    #[diesel(sql_type = Text)]
+    codename: String,
+}
+
+#[derive(QueryableByName)]
+struct MembershipRow {
+    #[diesel(sql_type = Integer)]
+    user_id: i32,
+    #[diesel(sql_type = Integer)]
+    group_id: i32,
+}
+
+fn table_names(path: &Path, conn: &mut SqliteConnection) -> Result<Vec<String>, ImportError> {
     let names: Vec<TableName> = diesel::sql_query("SELECT name FROM sqlite_master WHERE type = 'table'")
         .load(conn)
         .map_err(|source| ImportError::Read {
@@ -155,7 +223,68 @@ fn read_history(path: &Path, conn: &mut SqliteConnection) -> Result<Vec<LogEntry
             table: "sqlite_master",
             source,
         })?;
-    if !names.iter().any(|n| n.name == "django_admin_log") {
+    Ok(names.into_iter().map(|n| n.name).collect())
+}
+
+fn query<Row>(path: &Path, conn: &mut SqliteConnection, table: &'static str, sql: &str) -> Result<Vec<Row>, ImportError>
+where
+    Row: QueryableByName<diesel::sqlite::Sqlite> + 'static,
+{
+    diesel::sql_query(sql).load(conn).map_err(|source| ImportError::Read {
+        path: path.to_path_buf(),
+        table,
+        source,
+    })
+}
+
+/// The Django site's groups, memberships and permission grants, when it has them; a
+/// grant of a permission the port does not have is counted, not kept.
+fn read_access(path: &Path, conn: &mut SqliteConnection) -> Result<Access, ImportError> {
+    let names = table_names(path, conn)?;
+    let has = |table: &str| names.iter().any(|n| n == table);
+    let mut access = Access::default();
+    if has("auth_group") && has("auth_group_permissions") && has("auth_user_groups") {
+        let groups: Vec<GroupRow> = query(path, conn, "auth_group", "SELECT id, name FROM auth_group ORDER BY id")?;
+        access.groups = groups.into_iter().map(|g| (g.id, g.name)).collect();
+        let memberships: Vec<MembershipRow> = query(
+            path,
+            conn,
+            "auth_user_groups",
+            "SELECT user_id, group_id FROM auth_user_groups ORDER BY id",
+        )?;
+        access.memberships = memberships.into_iter().map(|m| (m.user_id, m.group_id)).collect();
+    }
+    let grants = |table: &'static str, owner: &str| {
+        format!(
+            "SELECT g.{owner} AS owner, COALESCE(ct.app_label, '') AS app_label, p.codename AS codename \
+             FROM {table} g JOIN auth_permission p ON p.id = g.permission_id \
+             LEFT JOIN django_content_type ct ON ct.id = p.content_type_id ORDER BY g.id"
+        )
+    };
+    if has("auth_permission") && has("django_content_type") {
+        for (table, owner) in [
+            ("auth_group_permissions", "group_id"),
+            ("auth_user_user_permissions", "user_id"),
+        ] {
+            if !has(table) {
+                continue;
+            }
+            let rows: Vec<GrantRow> = query(path, conn, table, &grants(table, owner))?;
+            for row in rows {
+                match permission(&row.app_label, &row.codename) {
+                    Some(name) if table == "auth_group_permissions" => access.group_permissions.push((row.owner, name)),
+                    Some(name) => access.user_permissions.push((row.owner, name)),
+                    None => access.skipped += 1,
+                }
+            }
+        }
+    }
+    Ok(access)
+}
+
+/// The Django site's admin history, when it has one (oldest first).
+fn read_history(path: &Path, conn: &mut SqliteConnection) -> Result<Vec<LogEntry>, ImportError> {
+    if !table_names(path, conn)?.iter().any(|n| n == "django_admin_log") {
         return Ok(Vec::new());
     }
     let rows: Vec<LogRow> = diesel::sql_query(
@@ -329,6 +458,7 @@ pub fn read_django(path: &Path) -> Result<DjangoData, ImportError> {
     let lettings: Vec<LettingRow> = read_table(path, &mut conn, letting_table, "id, title, address_id")?;
     let profiles: Vec<ProfileRow> = read_table(path, &mut conn, profile_table, "id, favorite_city, user_id")?;
     let history = read_history(path, &mut conn)?;
+    let access = read_access(path, &mut conn)?;
     Ok(DjangoData {
         layout: Some(layout),
         users: users
@@ -376,6 +506,7 @@ pub fn read_django(path: &Path) -> Result<DjangoData, ImportError> {
             })
             .collect(),
         history,
+        access,
     })
 }
 
@@ -419,6 +550,7 @@ pub fn write_django(data: &DjangoData, conn: &mut DbConnection) -> Result<Import
         for entry in &data.history {
             upsert_by_id!(conn, django_admin_log::table, entry, "django_admin_log");
         }
+        write_access(&data.access, &data.users, conn)?;
         sync_id_sequences(conn)?;
         Ok(ImportReport {
             users: data.users.len(),
@@ -426,8 +558,57 @@ pub fn write_django(data: &DjangoData, conn: &mut DbConnection) -> Result<Import
             lettings: data.lettings.len(),
             profiles: data.profiles.len(),
             history: data.history.len(),
+            groups: data.access.groups.len(),
+            grants: data.access.group_permissions.len() + data.access.user_permissions.len(),
+            skipped_grants: data.access.skipped,
         })
     })
+}
+
+/// Writes the groups (upserted by id) and gives each imported user and group exactly the
+/// memberships and permissions it had (so a second run changes nothing).
+fn write_access(access: &Access, users: &[User], conn: &mut DbConnection) -> Result<(), ImportError> {
+    use crate::admin::permissions;
+    for (id, name) in &access.groups {
+        let updated = diesel::update(auth_group::table.find(id))
+            .set(auth_group::name.eq(name))
+            .execute(conn)
+            .map_err(row_error("auth_group", *id))?;
+        if updated == 0 {
+            diesel::insert_into(auth_group::table)
+                .values((auth_group::id.eq(id), auth_group::name.eq(name)))
+                .execute(conn)
+                .map_err(row_error("auth_group", *id))?;
+        }
+    }
+    let of = |owner: i32, grants: &[(i32, String)]| -> Vec<String> {
+        grants
+            .iter()
+            .filter(|(o, _)| *o == owner)
+            .map(|(_, p)| p.clone())
+            .collect()
+    };
+    for (id, _) in &access.groups {
+        permissions::set_for_group(conn, *id, &of(*id, &access.group_permissions))?;
+    }
+    for user in users {
+        permissions::set_for_user(conn, user.id, &of(user.id, &access.user_permissions))?;
+        let groups: Vec<i32> = access
+            .memberships
+            .iter()
+            .filter(|(u, _)| *u == user.id)
+            .map(|(_, g)| *g)
+            .collect();
+        permissions::set_groups(conn, user.id, &groups).map_err(|err| match err {
+            DbError::Query(source) => ImportError::Row {
+                table: "auth_user_groups",
+                id: user.id,
+                source,
+            },
+            other => ImportError::Database(other),
+        })?;
+    }
+    Ok(())
 }
 
 /// Reads the Django database at `path` and writes it into `conn`.

@@ -250,7 +250,59 @@ fn serving_without_migrating_leaves_the_schema_to_the_release_phase(backend: Bac
     assert_eq!(status, Default::default());
 }
 
+/// The permissions migration on a site that had staff before it: each staff member who is
+/// no superuser keeps managing addresses, lettings and profiles (no one is locked out by
+/// the upgrade); superusers need nothing; users who are not staff get nothing.
+fn staff_keep_what_they_had_across_the_permissions_migration(backend: Backend) {
+    use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+    use oc_lettings::admin::model::registry;
+    use oc_lettings::admin::permissions::{self, Action};
+    use oc_lettings::db::schema::auth_user;
+    const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+    const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+    let (_database, db) = fresh(&backend);
+    prepare_database(&db, false).unwrap();
+    let mut conn = db.get().unwrap();
+    let reverted = match &mut *conn {
+        DbConnection::Sqlite(c) => c.revert_last_migration(SQLITE).unwrap().to_string(),
+        DbConnection::Postgresql(c) => c.revert_last_migration(POSTGRES).unwrap().to_string(),
+    };
+    assert_eq!(reverted, "20261126000003", "the permissions migration is the newest");
+    let user = |conn: &mut DbConnection, name: &str, staff: bool, superuser: bool| -> i32 {
+        diesel::insert_into(auth_user::table)
+            .values((
+                auth_user::username.eq(name),
+                auth_user::password.eq("!"),
+                auth_user::is_staff.eq(staff),
+                auth_user::is_superuser.eq(superuser),
+                auth_user::date_joined.eq(chrono::Utc::now().naive_utc()),
+            ))
+            .returning(auth_user::id)
+            .get_result(conn)
+            .unwrap()
+    };
+    let staff = user(&mut conn, "staff", true, false);
+    let boss = user(&mut conn, "boss", true, true);
+    let visitor = user(&mut conn, "visitor", false, false);
+    drop(conn);
+    assert_eq!(prepare_database(&db, false).unwrap().migrations_applied, 1);
+
+    let mut conn = db.get().unwrap();
+    let kept = permissions::load(&mut conn, staff).unwrap();
+    for model in registry() {
+        let meta = model.meta();
+        for action in Action::ALL {
+            assert_eq!(kept.may(meta, action), !meta.superuser_only, "{} {action:?}", meta.name);
+        }
+    }
+    assert_eq!(permissions::of_user(&mut conn, staff).unwrap().len(), 12);
+    assert!(permissions::of_user(&mut conn, boss).unwrap().is_empty());
+    assert!(permissions::of_user(&mut conn, visitor).unwrap().is_empty());
+}
+
 on_both_backends!(sync:
+    staff_keep_what_they_had_across_the_permissions_migration,
     serving_without_migrating_leaves_the_schema_to_the_release_phase,
     a_read_waits_for_a_busy_pool_and_runs_on_a_free_one,
     migrations_run_once_and_seed_only_an_empty_database,

@@ -65,7 +65,10 @@ fn check_full_import(backend: &Backend, fixture: &str) {
             addresses: 6,
             lettings: 6,
             profiles: 4,
-            history: 25
+            history: 25,
+            groups: 0,
+            grants: 0,
+            skipped_grants: 0,
         }
     );
 
@@ -242,7 +245,70 @@ fn the_command_imports_and_reports(backend: Backend) {
     assert_eq!(lettings, 6);
 }
 
+/// Django's groups, memberships and grants, by permission id: the original's permissions
+/// (ids 9–12 letting, 1–4 address, 5–8 profile) and Django's own (26 auth.change_user,
+/// 16 admin.view_logentry).
+fn with_access(source: &std::path::Path) {
+    use diesel::connection::SimpleConnection;
+    let mut django = SqliteConnection::establish(source.to_str().unwrap()).unwrap();
+    django
+        .batch_execute(
+            "INSERT INTO auth_group (id, name) VALUES (3, 'Editors'), (4, 'Readers');
+             INSERT INTO auth_group_permissions (group_id, permission_id) VALUES (3, 12), (3, 10), (3, 26), (4, 8);
+             INSERT INTO auth_user_groups (user_id, group_id) VALUES (2, 3), (3, 4);
+             INSERT INTO auth_user_user_permissions (user_id, permission_id) VALUES (3, 4), (3, 16);",
+        )
+        .unwrap();
+}
+
+fn groups_and_permissions_come_over_by_codename(backend: Backend) {
+    use diesel::connection::SimpleConnection;
+    use oc_lettings::admin::model::find;
+    use oc_lettings::admin::permissions::{self, Action};
+
+    let (database, db) = prepared_database(&backend, false);
+    let source = django_fixture(ORIGINAL, database.dir.path());
+    with_access(&source);
+    let mut conn = db.get().unwrap();
+    let report = import_django(&source, &mut conn).unwrap();
+    assert_eq!((report.groups, report.grants, report.skipped_grants), (2, 4, 2));
+    assert!(report
+        .to_string()
+        .contains("2 groups, 4 permission grants (2 grants of Django's own permissions left out"));
+
+    assert_eq!(
+        permissions::of_group(&mut conn, 3).unwrap(),
+        ["lettings.change_letting", "lettings.view_letting"]
+    );
+    assert_eq!(permissions::of_group(&mut conn, 4).unwrap(), ["profiles.view_profile"]);
+    assert_eq!(permissions::groups_of(&mut conn, 2).unwrap(), [3]);
+    assert_eq!(permissions::of_user(&mut conn, 3).unwrap(), ["lettings.view_address"]);
+    let letting = find("lettings", "letting").unwrap().meta();
+    let address = find("lettings", "address").unwrap().meta();
+    let profile = find("profiles", "profile").unwrap().meta();
+    let two = permissions::load(&mut conn, 2).unwrap();
+    assert!(two.may(letting, Action::Change) && !two.may(letting, Action::Delete));
+    let three = permissions::load(&mut conn, 3).unwrap();
+    assert!(three.may_view(address) && three.may_view(profile) && !three.may_view(letting));
+    assert!(
+        !three.may_see(find("auth", "user").unwrap().meta()),
+        "auth.change_user is not carried over"
+    );
+
+    // A second run changes nothing; a grant taken away in Django is taken away here too.
+    assert_eq!(import_django(&source, &mut conn).unwrap(), report);
+    assert_eq!(permissions::of_group(&mut conn, 3).unwrap().len(), 2);
+    let mut django = SqliteConnection::establish(source.to_str().unwrap()).unwrap();
+    django
+        .batch_execute("DELETE FROM auth_user_groups WHERE user_id = 2; DELETE FROM auth_user_user_permissions;")
+        .unwrap();
+    import_django(&source, &mut conn).unwrap();
+    assert!(permissions::groups_of(&mut conn, 2).unwrap().is_empty());
+    assert!(permissions::of_user(&mut conn, 3).unwrap().is_empty());
+}
+
 on_both_backends!(sync:
+    groups_and_permissions_come_over_by_codename,
     imports_the_original_layout,
     imports_the_refactored_layout,
     imports_over_the_demo_data,
