@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use diesel::prelude::*;
 use oc_lettings::db::import::import_django;
-use oc_lettings::db::schema::lettings_letting;
+use oc_lettings::db::schema::{lettings_address, lettings_letting};
 use serde_json::{json, Value};
 
 use crate::common::{django_fixture, spawn_app, Backend, TestApp};
@@ -183,6 +183,20 @@ impl Driver {
         }
     }
 
+    /// Waits (up to 15 s) until the page holds `text` (a form's POST answers at the same
+    /// URL); the page's source.
+    async fn wait_for_text(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let source = self.source().await;
+            if source.contains(text) {
+                return source;
+            }
+            assert!(Instant::now() < deadline, "no “{text}” in {source}");
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn source(&self) -> String {
         self.call(reqwest::Method::GET, "/source", None)
             .await
@@ -263,6 +277,27 @@ async fn staff_log_in_and_edit_a_letting_in_chromium() {
         "{history}"
     );
 
+    // "Select all" checks every row (the list's script, under the CSP), and "Delete
+    // selected" asks first; "No, take me back" deletes nothing.
+    driver.goto(&format!("{}/admin/lettings/address/", app.address)).await;
+    assert!(driver.source().await.contains("0 of 6 selected"));
+    driver.click("#action-toggle").await;
+    let list = driver.source().await;
+    assert!(list.contains("6 of 6 selected"), "{list}");
+    driver.click("select[name=action] option[value=delete_selected]").await;
+    driver.click("button[name=index]").await;
+    let confirm = driver
+        .wait_for_text("Are you sure you want to delete the selected addresses?")
+        .await;
+    assert_eq!(confirm.matches("Letting: ").count(), 6, "{confirm}");
+    driver.click("a.button:not(.deletelink)").await;
+    driver.wait_for_text("Select address to change").await;
+    let addresses: i64 = lettings_address::table
+        .count()
+        .get_result(&mut *app.db.get().unwrap())
+        .unwrap();
+    assert_eq!(addresses, 6);
+
     let title: String = lettings_letting::table
         .find(1)
         .select(lettings_letting::title)
@@ -313,7 +348,10 @@ async fn no_page_breaks_the_content_security_policy() {
         "/admin/lettings/letting/add/",
         "/admin/lettings/letting/1/delete/",
         "/admin/lettings/address/?q=a",
+        "/admin/lettings/address/?state__exact=GA",
         "/admin/profiles/profile/",
+        "/admin/auth/group/",
+        "/admin/auth/group/add/",
         "/admin/auth/user/",
         "/admin/auth/user/1/change/",
         "/admin/auth/user/1/password/",
