@@ -1,6 +1,7 @@
 //! `cargo xtask <stage>`: the project's automation, in Rust, one module per stage.
 //! Every stage prints what it runs and how long it took; `--dry-run` only prints.
 
+mod aws;
 mod bench;
 mod cleanup;
 mod coverage;
@@ -55,9 +56,11 @@ enum Stage {
         #[command(subcommand)]
         action: DockerAction,
     },
-    /// Release this commit's pushed image on Heroku: promote it, migrate in the release
-    /// phase, check /readyz, roll back by itself if the release is not ready.
+    /// Release this commit's pushed image: promote it, migrate once (Heroku's release
+    /// phase, or a one-off ECS task), check /readyz, roll back by itself on failure.
     Deploy {
+        #[command(flatten)]
+        target: TargetArg,
         #[command(flatten)]
         wait: WaitArgs,
         #[command(flatten)]
@@ -74,8 +77,11 @@ enum Stage {
     },
     /// Release the previous release (or VERSION) again.
     Rollback {
-        /// The release version to return to (default: the one before the current).
+        /// The release version (Heroku) or task definition revision (AWS) to return to
+        /// (default: the one before the current).
         version: Option<i64>,
+        #[command(flatten)]
+        target: TargetArg,
         #[command(flatten)]
         wait: WaitArgs,
         #[command(flatten)]
@@ -84,8 +90,10 @@ enum Stage {
         #[arg(long)]
         strict: bool,
     },
-    /// The app's last releases: version, status, age, description.
+    /// The last releases: Heroku's versions, or the ECS service's task definition revisions.
     Releases {
+        #[command(flatten)]
+        target: TargetArg,
         /// How many.
         #[arg(long, default_value_t = 10)]
         count: usize,
@@ -107,6 +115,22 @@ enum DockerAction {
         #[arg(long)]
         registry: Option<String>,
     },
+}
+
+/// Where to deploy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Platform {
+    /// Heroku container releases (HEROKU_API_KEY, HEROKU_APP_NAME).
+    Heroku,
+    /// ECR and ECS Fargate (AWS_REGION, AWS credentials, ECS_CLUSTER, ECS_SERVICE).
+    Aws,
+}
+
+#[derive(clap::Args)]
+struct TargetArg {
+    /// The platform (default DEPLOY_TARGET, else heroku).
+    #[arg(long = "target", value_enum, env = "DEPLOY_TARGET", default_value = "heroku")]
+    platform: Platform,
 }
 
 /// Where the pushed images are (the source of a promotion and the schema guard's record).
@@ -163,6 +187,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             &docker::registry(registry),
         ),
         Stage::Deploy {
+            target: TargetArg {
+                platform: Platform::Aws,
+            },
+            wait,
+            source,
+            build,
+            no_rollback,
+            strict,
+        } => {
+            if build || strict {
+                anyhow::bail!("--build and --strict apply to --target heroku only");
+            }
+            aws::deploy(
+                &runner,
+                &Image::for_commit(docker::repo(source.repo))?,
+                &aws::Options {
+                    wait: wait.wait(),
+                    registry: docker::registry(source.registry),
+                    rollback: !no_rollback,
+                },
+            )
+        }
+        Stage::Deploy {
+            target: TargetArg {
+                platform: Platform::Heroku,
+            },
             wait,
             source,
             build,
@@ -181,6 +231,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         ),
         Stage::Rollback {
             version,
+            target: TargetArg {
+                platform: Platform::Aws,
+            },
+            wait,
+            strict,
+            ..
+        } => {
+            if strict {
+                anyhow::bail!("--strict applies to --target heroku only");
+            }
+            aws::rollback(&runner, version, wait.wait())
+        }
+        Stage::Rollback {
+            version,
+            target: TargetArg {
+                platform: Platform::Heroku,
+            },
             wait,
             source,
             strict,
@@ -196,7 +263,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             },
             &docker::repo(source.repo),
         ),
-        Stage::Releases { count } => heroku::releases(count),
+        Stage::Releases {
+            count,
+            target: TargetArg {
+                platform: Platform::Aws,
+            },
+        } => aws::releases(count),
+        Stage::Releases {
+            count,
+            target: TargetArg {
+                platform: Platform::Heroku,
+            },
+        } => heroku::releases(count),
     }
 }
 

@@ -51,6 +51,34 @@ struct ConfigRef {
     digest: String,
 }
 
+#[derive(Deserialize)]
+struct Layers {
+    #[serde(default)]
+    layers: Vec<ConfigRef>,
+}
+
+/// `sha256:<hex>` of `bytes`, as registries name blobs and manifests.
+pub fn digest_of(bytes: &[u8]) -> String {
+    let hash = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let hex: String = hash.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+impl Manifest {
+    /// The manifest's own digest (`sha256:…` of its exact bytes): what `repo@digest` pins.
+    pub fn digest(&self) -> String {
+        digest_of(&self.bytes)
+    }
+
+    /// The blobs it names: its config, then its layers.
+    pub fn blobs(&self) -> Result<Vec<String>> {
+        let layers: Layers = serde_json::from_slice(&self.bytes)?;
+        let mut blobs = vec![self.config_digest.clone()];
+        blobs.extend(layers.layers.into_iter().map(|l| l.digest));
+        Ok(blobs)
+    }
+}
+
 /// `registry/repo:tag` as Docker names it: Docker Hub's images carry no host.
 pub fn reference(registry: &str, repo: &str, tag: &str) -> String {
     if is_docker_hub(registry) {
@@ -260,6 +288,91 @@ impl Registry {
             .json()
             .map_err(|err| anyhow!("{what}: not an image config: {err}"))?;
         Ok(config.config.and_then(|c| c.labels).unwrap_or_default())
+    }
+
+    /// Whether `repo` holds the blob `digest`.
+    fn has_blob(&self, repo: &str, digest: &str, what: &str) -> Result<bool> {
+        let url = format!("{}/v2/{}/blobs/{digest}", self.base, self.path(repo));
+        let response = self.send(|| self.http.head(&url), what)?;
+        match response.status() {
+            status if status.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            status => Err(self.refused(status, what)),
+        }
+    }
+
+    fn blob(&self, repo: &str, digest: &str, what: &str) -> Result<Vec<u8>> {
+        let url = format!("{}/v2/{}/blobs/{digest}", self.base, self.path(repo));
+        let response = self.send(|| self.http.get(&url), what)?;
+        if !response.status().is_success() {
+            return Err(self.refused(response.status(), what));
+        }
+        let bytes = response
+            .bytes()
+            .map_err(|err| anyhow!("{what}: the blob {digest} did not arrive: {err}"))?;
+        if digest_of(&bytes) != digest {
+            bail!("{what}: the blob {digest} arrived with other content");
+        }
+        Ok(bytes.to_vec())
+    }
+
+    /// Uploads `bytes` as the blob `digest` (one monolithic upload: POST, then PUT).
+    fn put_blob(&self, repo: &str, digest: &str, bytes: Vec<u8>, what: &str) -> Result<()> {
+        let start = format!("{}/v2/{}/blobs/uploads/", self.base, self.path(repo));
+        let response = self.send(|| self.http.post(&start), what)?;
+        if !response.status().is_success() {
+            return Err(self.refused(response.status(), what));
+        }
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| anyhow!("{what}: the registry gave no upload location"))?
+            .to_owned();
+        let location = if location.starts_with('/') {
+            format!("{}{location}", self.base)
+        } else {
+            location
+        };
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{separator}digest={}", percent_encode(digest));
+        let response = self.send(
+            || {
+                self.http
+                    .put(&url)
+                    .header("Content-Type", "application/octet-stream")
+                    .body(bytes.clone())
+            },
+            what,
+        )?;
+        if !response.status().is_success() {
+            return Err(self.refused(response.status(), what));
+        }
+        Ok(())
+    }
+
+    /// Copies the image `repo:tag` of this registry to `target` as `target_repo:tag`,
+    /// over the registries' APIs (no Docker daemon): each blob `target` lacks, then the
+    /// manifest's exact bytes, so the digest stays the same. Returns the manifest, or
+    /// `None` when this registry has no such image.
+    pub fn copy_image(&self, repo: &str, tag: &str, target: &Registry, target_repo: &str) -> Result<Option<Manifest>> {
+        let Some(manifest) = self.manifest(repo, tag)? else {
+            return Ok(None);
+        };
+        let what = format!(
+            "copying {} to {}",
+            crate::registry::reference(&self.host, repo, tag),
+            crate::registry::reference(&target.host, target_repo, tag)
+        );
+        for digest in manifest.blobs()? {
+            if target.has_blob(target_repo, &digest, &what)? {
+                continue;
+            }
+            let bytes = self.blob(repo, &digest, &what)?;
+            target.put_blob(target_repo, &digest, bytes, &what)?;
+        }
+        target.put_manifest(target_repo, tag, &manifest)?;
+        Ok(Some(manifest))
     }
 
     /// Puts `manifest` (its exact bytes) under `repo:tag`: a new name for an image already

@@ -191,7 +191,37 @@ fn every_job_is_xtask_stages() {
     // deploy compiles nothing: the xtask binary build-and-push built, through the workspace.
     assert_eq!(xtask_stages(&config, "deploy"), Vec::<String>::new());
     let deploy = commands(&config, "deploy");
-    assert!(deploy.contains(&"/tmp/xtask-bin/xtask deploy".to_owned()), "{deploy:?}");
+    assert!(
+        deploy.contains(&"/tmp/xtask-bin/xtask deploy --target << parameters.target >>".to_owned()),
+        "{deploy:?}"
+    );
+    // The platform is the job's parameter, from the pipeline's `deploy-target`.
+    let target = &config["jobs"]["deploy"]["parameters"]["target"];
+    assert_eq!(target["type"].as_str(), Some("enum"));
+    assert_eq!(
+        target["enum"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .filter_map(Yaml::as_str)
+            .collect::<Vec<_>>(),
+        ["heroku", "aws"]
+    );
+    assert_eq!(target["default"].as_str(), Some("heroku"));
+    let pipeline = &config["parameters"]["deploy-target"];
+    assert_eq!(pipeline["default"].as_str(), Some("heroku"));
+    for name in ["pipeline", "pipeline-with-approval"] {
+        let passed = config["workflows"][name]["jobs"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .find_map(|j| j["deploy"]["target"].as_str().map(str::to_owned));
+        assert_eq!(
+            passed.as_deref(),
+            Some("<< pipeline.parameters.deploy-target >>"),
+            "{name}"
+        );
+    }
     assert!(
         deploy
             .iter()
@@ -304,6 +334,8 @@ fn no_secret_is_written_in_the_config() {
         "HEROKU_API_KEY",
         "DOCKERHUB_USERNAME",
         "HEROKU_APP_NAME",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
     ] {
         for line in text.lines().filter(|l| l.contains(secret)) {
             assert!(

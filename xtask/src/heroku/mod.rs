@@ -111,7 +111,7 @@ fn follow_release(heroku: &Heroku, after_version: i64, wait: Wait) -> Result<Rel
 
 /// Asks `{web_url}readyz` until it answers 200 (the database reachable and its schema not
 /// behind the release); `Err` says what it answered last.
-fn probe_ready(web_url: &str, within: Duration) -> std::result::Result<(), String> {
+pub fn probe_ready(web_url: &str, within: Duration) -> std::result::Result<(), String> {
     let url = format!("{}/readyz", web_url.trim_end_matches('/'));
     let client = api::http_client().map_err(|err| format!("{err:#}"))?;
     let deadline = Instant::now() + within;

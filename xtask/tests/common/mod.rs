@@ -1,6 +1,7 @@
 //! Test support: the xtask binary, a fake Heroku API, a real registry on loopback.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod fake_aws;
 pub mod fake_heroku;
 pub mod registry;
 pub mod schema;
@@ -22,6 +23,20 @@ pub fn xtask(args: &[&str], env: &[(&str, &str)]) -> Output {
         "DOCKER_REPO",
         "DOCKER_REGISTRY",
         "CIRCLE_SHA1",
+        "DEPLOY_TARGET",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_ECS",
+        "AWS_ENDPOINT_URL_ECR",
+        "ECS_CLUSTER",
+        "ECS_SERVICE",
+        "ECS_CONTAINER",
+        "ECR_REPOSITORY",
+        "SERVICE_URL",
     ] {
         command.env_remove(var);
     }

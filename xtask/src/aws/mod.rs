@@ -1,0 +1,913 @@
+//! `cargo xtask deploy | rollback | releases --target aws`: ECR and ECS (Fargate) with the
+//! guarantees of the Heroku path. The image pushed for this commit is promoted to ECR
+//! (copied registry to registry, never rebuilt), a task definition revision is registered
+//! from the service's current one with only that image changed (pinned by digest), the
+//! migrations run once as a one-off task before the service moves, the rollout is
+//! followed until the PRIMARY deployment is COMPLETED or FAILED, `/readyz` is checked when
+//! the service has a URL, and a failure rolls the service back to the revision it ran.
+//!
+//! A small SigV4 + JSON client of our own (`sigv4`, `api`) rather than the AWS SDK crates:
+//! xtask needs eight operations; the SDK's build cost is in the closing note of issue 17
+//! and in docs/src/deploy-aws.md.
+
+pub mod api;
+pub mod sigv4;
+
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use base64::Engine;
+use serde_json::{json, Map, Value};
+
+use crate::docker::Image;
+use crate::env;
+use crate::heroku::Wait;
+use crate::registry::Registry;
+use crate::runner::Runner;
+use api::{Aws, Service};
+use sigv4::Credentials;
+
+/// Who started the one-off migration task, as ECS shows it.
+pub const STARTED_BY: &str = "oc-lettings-deploy";
+
+/// The members of `RegisterTaskDefinition`'s input (botocore's ECS model): a revision is
+/// registered from the current one's description with only these kept (the description
+/// also holds output-only fields such as `taskDefinitionArn`, `revision`, `status`).
+pub const REGISTER_FIELDS: &[&str] = &[
+    "family",
+    "taskRoleArn",
+    "executionRoleArn",
+    "networkMode",
+    "containerDefinitions",
+    "volumes",
+    "placementConstraints",
+    "requiresCompatibilities",
+    "cpu",
+    "memory",
+    "pidMode",
+    "ipcMode",
+    "proxyConfiguration",
+    "inferenceAccelerators",
+    "ephemeralStorage",
+    "runtimePlatform",
+    "enableFaultInjection",
+];
+
+/// The deploy's settings, from the environment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub region: String,
+    pub credentials: Credentials,
+    pub cluster: String,
+    pub service: String,
+    /// The ECR repository the image goes to.
+    pub repository: String,
+    /// The container of the task definition that runs the site (default: the only one,
+    /// or the one whose image is in `repository`).
+    pub container: Option<String>,
+    /// Where the service answers (a load balancer's URL), for the `/readyz` check.
+    pub service_url: Option<String>,
+    pub ecs_endpoint: Option<String>,
+    pub ecr_endpoint: Option<String>,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Settings> {
+        let region = env::optional("AWS_REGION")
+            .or_else(|| env::optional("AWS_DEFAULT_REGION"))
+            .ok_or_else(|| anyhow!("missing variable AWS_REGION (the region of the cluster, e.g. eu-west-1)"))?;
+        let credentials = Credentials {
+            access_key_id: env::require("AWS_ACCESS_KEY_ID", "the deploy user's access key")?,
+            secret_access_key: env::require("AWS_SECRET_ACCESS_KEY", "the deploy user's secret key")?,
+            session_token: env::optional("AWS_SESSION_TOKEN"),
+        };
+        let endpoint = |service: &str| {
+            env::optional(&format!("AWS_ENDPOINT_URL_{service}")).or_else(|| env::optional("AWS_ENDPOINT_URL"))
+        };
+        Ok(Settings {
+            region,
+            credentials,
+            cluster: env::require("ECS_CLUSTER", "the ECS cluster the service runs in")?,
+            service: env::require("ECS_SERVICE", "the ECS service that runs the site")?,
+            repository: env::optional("ECR_REPOSITORY").unwrap_or_else(|| "oc-lettings".to_owned()),
+            container: env::optional("ECS_CONTAINER"),
+            service_url: env::optional("SERVICE_URL"),
+            ecs_endpoint: endpoint("ECS"),
+            ecr_endpoint: endpoint("ECR"),
+        })
+    }
+
+    pub fn client(&self) -> Result<Aws> {
+        Aws::new(
+            self.region.clone(),
+            self.credentials.clone(),
+            Service::ecs(&self.region, self.ecs_endpoint.clone())?,
+            Service::ecr(&self.region, self.ecr_endpoint.clone())?,
+        )
+    }
+}
+
+/// What `deploy --target aws` is asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub wait: Wait,
+    /// Where `docker push` pushed this commit's image (`DOCKER_REGISTRY`).
+    pub registry: String,
+    /// Roll back by itself when the rollout fails or the service is not ready.
+    pub rollback: bool,
+}
+
+/// A task definition revision as `releases` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Revision {
+    pub arn: String,
+    pub family: String,
+    pub revision: i64,
+    pub registered_at: Option<f64>,
+    pub images: Vec<String>,
+}
+
+impl Revision {
+    fn from_description(description: &Value) -> Result<Revision> {
+        let td = description
+            .get("taskDefinition")
+            .ok_or_else(|| anyhow!("ECS DescribeTaskDefinition: no taskDefinition in the answer"))?;
+        Ok(Revision {
+            arn: text(td, "taskDefinitionArn")?,
+            family: text(td, "family")?,
+            revision: td.get("revision").and_then(Value::as_i64).unwrap_or(0),
+            registered_at: td.get("registeredAt").and_then(Value::as_f64),
+            images: td
+                .get("containerDefinitions")
+                .and_then(Value::as_array)
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|c| c.get("image").and_then(Value::as_str).map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+}
+
+fn text(value: &Value, key: &str) -> Result<String> {
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("the answer has no {key}"))
+}
+
+/// `family:revision` of a task definition ARN (`…:task-definition/oc-lettings:42`).
+pub fn short_name(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// The body of `RegisterTaskDefinition` for `current` (a `DescribeTaskDefinition`
+/// answer's `taskDefinition`, with its `tags`) with `container`'s image set to `image`.
+pub fn new_revision(current: &Value, tags: Option<&Value>, container: &str, image: &str) -> Result<Value> {
+    let mut body = Map::new();
+    for field in REGISTER_FIELDS {
+        if let Some(value) = current.get(*field) {
+            if !value.is_null() {
+                body.insert((*field).to_owned(), value.clone());
+            }
+        }
+    }
+    let containers = body
+        .get_mut("containerDefinitions")
+        .and_then(Value::as_array_mut)
+        .ok_or_else(|| anyhow!("the task definition has no containerDefinitions"))?;
+    let target = containers
+        .iter_mut()
+        .find(|c| c.get("name").and_then(Value::as_str) == Some(container))
+        .ok_or_else(|| anyhow!("the task definition has no container named {container:?}"))?;
+    target["image"] = Value::String(image.to_owned());
+    if let Some(tags) = tags.filter(|t| t.as_array().is_some_and(|a| !a.is_empty())) {
+        body.insert("tags".into(), tags.clone());
+    }
+    Ok(Value::Object(body))
+}
+
+/// The container that runs the site: `ECS_CONTAINER`, else the only one, else the one
+/// whose image is in the ECR repository.
+pub fn pick_container(task_definition: &Value, wanted: Option<&str>, repository: &str) -> Result<String> {
+    let containers: Vec<(String, String)> = task_definition
+        .get("containerDefinitions")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .map(|c| {
+                    (
+                        c.get("name").and_then(Value::as_str).unwrap_or("").to_owned(),
+                        c.get("image").and_then(Value::as_str).unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let names = || {
+        containers
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(wanted) = wanted {
+        return containers
+            .iter()
+            .find(|(name, _)| name == wanted)
+            .map(|(name, _)| name.clone())
+            .ok_or_else(|| {
+                anyhow!(
+                    "ECS_CONTAINER={wanted} is not a container of the task definition ({})",
+                    names()
+                )
+            });
+    }
+    if let [(name, _)] = containers.as_slice() {
+        return Ok(name.clone());
+    }
+    let in_repository =
+        |image: &str| {
+            let without_digest = image.split('@').next().unwrap_or(image);
+            let path = without_digest.rsplit_once(':').map_or(without_digest, |(p, tag)| {
+                if tag.contains('/') {
+                    without_digest
+                } else {
+                    p
+                }
+            });
+            path.ends_with(&format!("/{repository}"))
+        };
+    let matching: Vec<&(String, String)> = containers.iter().filter(|(_, image)| in_repository(image)).collect();
+    match matching.as_slice() {
+        [(name, _)] => Ok(name.clone()),
+        _ => bail!(
+            "cannot tell which container runs the site ({}): set ECS_CONTAINER",
+            names()
+        ),
+    }
+}
+
+/// How a rollout ended, from a `DescribeServices` answer's service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rollout {
+    InProgress { running: i64, desired: i64 },
+    Completed,
+    Failed(String),
+}
+
+/// The state of the rollout of `task_definition` in `service`: its deployment's
+/// `rolloutState` while it is PRIMARY; FAILED when ECS itself rolled it back (its
+/// circuit breaker made another deployment PRIMARY).
+pub fn rollout_of(service: &Value, task_definition: &str) -> Rollout {
+    let deployments = service
+        .get("deployments")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let field = |d: &Value, key: &str| d.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
+    let ours = deployments
+        .iter()
+        .find(|d| field(d, "taskDefinition") == task_definition);
+    let Some(ours) = ours else {
+        return Rollout::Failed(format!(
+            "the service has no deployment of {} (ECS replaced it)",
+            short_name(task_definition)
+        ));
+    };
+    let reason = field(ours, "rolloutStateReason");
+    match (field(ours, "status").as_str(), field(ours, "rolloutState").as_str()) {
+        (_, "FAILED") => Rollout::Failed(if reason.is_empty() {
+            "no reason given".into()
+        } else {
+            reason
+        }),
+        ("PRIMARY", "COMPLETED") => Rollout::Completed,
+        ("PRIMARY", _) => Rollout::InProgress {
+            running: ours.get("runningCount").and_then(Value::as_i64).unwrap_or(0),
+            desired: ours.get("desiredCount").and_then(Value::as_i64).unwrap_or(0),
+        },
+        (status, _) => Rollout::Failed(format!(
+            "its deployment is {status} (ECS rolled back by itself{})",
+            if reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {reason}")
+            }
+        )),
+    }
+}
+
+/// The service's description (`DescribeServices`), or one line saying it is not there.
+fn describe_service(aws: &Aws, settings: &Settings) -> Result<Value> {
+    let answer = aws.ecs(
+        "DescribeServices",
+        &json!({ "cluster": settings.cluster, "services": [settings.service] }),
+    )?;
+    let service = answer
+        .get("services")
+        .and_then(Value::as_array)
+        .and_then(|s| s.first())
+        .cloned();
+    match service {
+        Some(service) if service.get("status").and_then(Value::as_str) != Some("INACTIVE") => Ok(service),
+        _ => {
+            let reason = answer
+                .pointer("/failures/0/reason")
+                .and_then(Value::as_str)
+                .unwrap_or("MISSING");
+            bail!(
+                "ECS service {} not found in cluster {} ({reason}): check ECS_CLUSTER, ECS_SERVICE and AWS_REGION",
+                settings.service,
+                settings.cluster
+            )
+        }
+    }
+}
+
+fn describe_task_definition(aws: &Aws, task_definition: &str) -> Result<Value> {
+    aws.ecs(
+        "DescribeTaskDefinition",
+        &json!({ "taskDefinition": task_definition, "include": ["TAGS"] }),
+    )
+}
+
+/// Moves the service to `task_definition` and follows the rollout until it completes,
+/// fails or times out.
+fn update_and_follow(aws: &Aws, settings: &Settings, task_definition: &str, wait: Wait) -> Result<()> {
+    aws.ecs(
+        "UpdateService",
+        &json!({
+            "cluster": settings.cluster,
+            "service": settings.service,
+            "taskDefinition": task_definition,
+        }),
+    )?;
+    follow_rollout(aws, settings, task_definition, wait)
+}
+
+fn follow_rollout(aws: &Aws, settings: &Settings, task_definition: &str, wait: Wait) -> Result<()> {
+    let deadline = Instant::now() + wait.timeout;
+    let mut last = None;
+    loop {
+        let service = describe_service(aws, settings)?;
+        let state = rollout_of(&service, task_definition);
+        if last.as_ref() != Some(&state) {
+            match &state {
+                Rollout::InProgress { running, desired } => {
+                    println!(
+                        "    {}: IN_PROGRESS ({running}/{desired} running)",
+                        short_name(task_definition)
+                    );
+                }
+                Rollout::Completed => println!("    {}: COMPLETED", short_name(task_definition)),
+                Rollout::Failed(reason) => println!("    {}: FAILED ({reason})", short_name(task_definition)),
+            }
+        }
+        match &state {
+            Rollout::Completed => return Ok(()),
+            Rollout::Failed(reason) => bail!("the rollout of {} FAILED: {reason}", short_name(task_definition)),
+            Rollout::InProgress { .. } => {}
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "the rollout of {} is still IN_PROGRESS after {}s",
+                short_name(task_definition),
+                wait.timeout.as_secs()
+            );
+        }
+        last = Some(state);
+        std::thread::sleep(wait.interval);
+    }
+}
+
+/// Runs the migrations once: a one-off task of `task_definition` with the command
+/// `migrate`, on the service's network, waited for until it stops; its exit code decides.
+fn run_migrations(
+    aws: &Aws,
+    settings: &Settings,
+    service: &Value,
+    task_definition: &str,
+    container: &str,
+    wait: Wait,
+) -> Result<()> {
+    let mut body = json!({
+        "cluster": settings.cluster,
+        "taskDefinition": task_definition,
+        "count": 1,
+        "startedBy": STARTED_BY,
+        "overrides": { "containerOverrides": [{ "name": container, "command": ["migrate"] }] },
+    });
+    for field in ["launchType", "networkConfiguration", "platformVersion"] {
+        if let Some(value) = service.get(field).filter(|v| !v.is_null()) {
+            body[field] = value.clone();
+        }
+    }
+    if body.get("launchType").is_none() {
+        if let Some(strategy) = service
+            .get("capacityProviderStrategy")
+            .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+        {
+            body["capacityProviderStrategy"] = strategy.clone();
+        }
+    }
+    let answer = aws.ecs("RunTask", &body)?;
+    let task = answer
+        .pointer("/tasks/0/taskArn")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let Some(task) = task else {
+        let reason = answer
+            .pointer("/failures/0/reason")
+            .and_then(Value::as_str)
+            .unwrap_or("no task was started");
+        bail!("the migration task did not start: {reason}");
+    };
+    println!("    migration task {}", task.rsplit('/').next().unwrap_or(&task));
+    let deadline = Instant::now() + wait.timeout;
+    let mut last_status = String::new();
+    loop {
+        let answer = aws.ecs(
+            "DescribeTasks",
+            &json!({ "cluster": settings.cluster, "tasks": [task] }),
+        )?;
+        let described = answer.pointer("/tasks/0").cloned().unwrap_or(Value::Null);
+        let status = described
+            .get("lastStatus")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        if status != last_status {
+            println!("    migration task: {status}");
+            last_status.clone_from(&status);
+        }
+        if status == "STOPPED" {
+            let ours = described.get("containers").and_then(Value::as_array).and_then(|list| {
+                list.iter()
+                    .find(|c| c.get("name").and_then(Value::as_str) == Some(container))
+            });
+            let exit = ours.and_then(|c| c.get("exitCode")).and_then(Value::as_i64);
+            let reason = described
+                .get("stoppedReason")
+                .and_then(Value::as_str)
+                .or_else(|| ours.and_then(|c| c.get("reason")).and_then(Value::as_str))
+                .unwrap_or("no reason given");
+            return match exit {
+                Some(0) => Ok(()),
+                Some(code) => bail!("the migration task exited with {code} ({reason}); see its logs in CloudWatch"),
+                None => bail!("the migration task stopped before its container ran ({reason})"),
+            };
+        }
+        if Instant::now() >= deadline {
+            bail!("the migration task is still {status} after {}s", wait.timeout.as_secs());
+        }
+        std::thread::sleep(wait.interval);
+    }
+}
+
+/// The ECR registry's host and its login (`GetAuthorizationToken`: `AWS:<password>`,
+/// base64). The password is never printed.
+fn ecr_login(aws: &Aws) -> Result<(String, (String, String))> {
+    let answer = aws.ecr("GetAuthorizationToken", &json!({}))?;
+    let data = answer
+        .pointer("/authorizationData/0")
+        .ok_or_else(|| anyhow!("ECR GetAuthorizationToken: no authorizationData"))?;
+    let token = text(data, "authorizationToken")?;
+    let endpoint = text(data, "proxyEndpoint")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .context("ECR GetAuthorizationToken: the token is not base64")?;
+    let decoded = String::from_utf8(decoded).context("ECR GetAuthorizationToken: the token is not text")?;
+    let (user, password) = decoded
+        .split_once(':')
+        .ok_or_else(|| anyhow!("ECR GetAuthorizationToken: the token is not user:password"))?;
+    let host = endpoint
+        .split_once("://")
+        .map_or(endpoint.as_str(), |(_, rest)| rest)
+        .trim_end_matches('/')
+        .to_owned();
+    Ok((host, (user.to_owned(), password.to_owned())))
+}
+
+/// One step of `deploy --target aws`; the plan is data, as Heroku's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployStep {
+    ReadService,
+    Promote,
+    Register,
+    Migrate,
+    Update,
+    ReadinessCheck,
+}
+
+pub fn deploy_plan(settings: &Settings, wait: &Wait) -> Vec<DeployStep> {
+    use DeployStep::*;
+    let mut plan = vec![ReadService, Promote, Register, Migrate, Update];
+    if settings.service_url.is_some() && !wait.health_check.is_zero() {
+        plan.push(ReadinessCheck);
+    }
+    plan
+}
+
+/// A deploy under way: what the steps learn, for the steps after them.
+struct Deploy<'a> {
+    aws: Aws,
+    settings: &'a Settings,
+    image: &'a Image,
+    options: &'a Options,
+    service: Value,
+    current: String,
+    container: String,
+    pinned: String,
+    new_arn: String,
+}
+
+impl DeployStep {
+    fn describe(self, d: &Deploy<'_>) -> String {
+        let s = d.settings;
+        match self {
+            DeployStep::ReadService => format!(
+                "read the service: DescribeServices {} in {}, DescribeTaskDefinition of its task definition",
+                s.service, s.cluster
+            ),
+            DeployStep::Promote => format!(
+                "promote the pushed image: ECR GetAuthorizationToken, then copy {} to ECR {}:{} (no rebuild)",
+                crate::registry::reference(&d.options.registry, &d.image.repo, &d.image.sha),
+                s.repository,
+                d.image.sha
+            ),
+            DeployStep::Register => {
+                "register a new revision: RegisterTaskDefinition, the current one with only the image changed (by digest)"
+                    .to_owned()
+            }
+            DeployStep::Migrate => {
+                "migrate once: RunTask of the new revision with command [\"migrate\"], waited for until it stops (exit code 0)"
+                    .to_owned()
+            }
+            DeployStep::Update => format!(
+                "roll out: UpdateService {} to the new revision, DescribeServices until its deployment is COMPLETED or FAILED{}",
+                s.service,
+                if d.options.rollback {
+                    " (rolled back to the current revision if it fails)"
+                } else {
+                    " (--no-rollback)"
+                }
+            ),
+            DeployStep::ReadinessCheck => format!(
+                "readiness: GET {}/readyz for up to {}s",
+                s.service_url.as_deref().unwrap_or("").trim_end_matches('/'),
+                d.options.wait.health_check.as_secs()
+            ),
+        }
+    }
+
+    fn run(self, d: &mut Deploy<'_>) -> Result<()> {
+        let wait = d.options.wait;
+        match self {
+            DeployStep::ReadService => {
+                d.service = describe_service(&d.aws, d.settings)?;
+                d.current = text(&d.service, "taskDefinition")?;
+                let described = describe_task_definition(&d.aws, &d.current)?;
+                let td = described.get("taskDefinition").cloned().unwrap_or(Value::Null);
+                d.container = pick_container(&td, d.settings.container.as_deref(), &d.settings.repository)?;
+                println!("    running {}, container {}", short_name(&d.current), d.container);
+            }
+            DeployStep::Promote => {
+                let (host, login) = ecr_login(&d.aws)?;
+                let ecr = Registry::new(&host, Some(login))?;
+                let manifest = match ecr.manifest(&d.settings.repository, &d.image.sha)? {
+                    Some(manifest) => {
+                        println!("    already in ECR");
+                        manifest
+                    }
+                    None => {
+                        let source = Registry::new(&d.options.registry, crate::docker::registry_credentials())?;
+                        source
+                            .copy_image(&d.image.repo, &d.image.sha, &ecr, &d.settings.repository)?
+                            .ok_or_else(|| {
+                                anyhow!(
+                                    "{} is not in {}: push it first (`cargo xtask docker push`, CircleCI's build-and-push job)",
+                                    crate::registry::reference(&d.options.registry, &d.image.repo, &d.image.sha),
+                                    d.options.registry
+                                )
+                            })?
+                    }
+                };
+                d.pinned = format!("{host}/{}@{}", d.settings.repository, manifest.digest());
+                println!("    image {}", d.pinned);
+            }
+            DeployStep::Register => {
+                let described = describe_task_definition(&d.aws, &d.current)?;
+                let td = described.get("taskDefinition").cloned().unwrap_or(Value::Null);
+                let body = new_revision(&td, described.get("tags"), &d.container, &d.pinned)?;
+                let registered = d.aws.ecs("RegisterTaskDefinition", &body)?;
+                d.new_arn = registered
+                    .pointer("/taskDefinition/taskDefinitionArn")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| anyhow!("ECS RegisterTaskDefinition: no taskDefinitionArn in the answer"))?;
+                println!("    registered {}", short_name(&d.new_arn));
+            }
+            DeployStep::Migrate => run_migrations(&d.aws, d.settings, &d.service, &d.new_arn, &d.container, wait)
+                .map_err(|err| {
+                    anyhow!(
+                        "{err:#}; the service was not changed, it still runs {}",
+                        short_name(&d.current)
+                    )
+                })?,
+            DeployStep::Update => {
+                if let Err(err) = update_and_follow(&d.aws, d.settings, &d.new_arn, wait) {
+                    return Err(undo(d, &format!("{err:#}")));
+                }
+            }
+            DeployStep::ReadinessCheck => {
+                let url = d.settings.service_url.clone().unwrap_or_default();
+                if let Err(reason) = crate::heroku::probe_ready(&url, wait.health_check) {
+                    return Err(undo(d, &format!("{} is not ready: {reason}", short_name(&d.new_arn))));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// After a failed rollout or readiness check: the service back on the revision it ran
+/// (unless `--no-rollback`), and the error naming both revisions.
+fn undo(d: &Deploy<'_>, failure: &str) -> anyhow::Error {
+    let (new, old) = (short_name(&d.new_arn), short_name(&d.current));
+    if !d.options.rollback {
+        return anyhow!("{failure}; {new} stays (--no-rollback); `cargo xtask rollback --target aws` returns to {old}");
+    }
+    println!("    rolling back to {old}");
+    match update_and_follow(&d.aws, d.settings, &d.current, d.options.wait) {
+        Ok(()) => anyhow!("{failure}; rolled back to {old} (the service runs it again)"),
+        Err(err) => anyhow!("{failure}; the rollback to {old} failed too: {err:#}"),
+    }
+}
+
+/// `cargo xtask deploy --target aws`
+pub fn deploy(runner: &Runner, image: &Image, options: &Options) -> Result<()> {
+    let settings = Settings::from_env()?;
+    let mut d = Deploy {
+        aws: settings.client()?,
+        settings: &settings,
+        image,
+        options,
+        service: Value::Null,
+        current: String::new(),
+        container: String::new(),
+        pinned: String::new(),
+        new_arn: String::new(),
+    };
+    for step in deploy_plan(&settings, &options.wait) {
+        let name = step.describe(&d);
+        if runner.dry_run {
+            println!("==> {name}");
+            continue;
+        }
+        runner.step(&name, || step.run(&mut d))?;
+    }
+    if !runner.dry_run {
+        println!(
+            "deployed {} ({}) to {} in {}: {} running {}",
+            image.sha,
+            d.pinned,
+            settings.service,
+            settings.cluster,
+            settings.service,
+            short_name(&d.new_arn)
+        );
+    }
+    Ok(())
+}
+
+/// The family's revisions, newest first (at most `count`), described.
+fn revisions(aws: &Aws, family: &str, count: usize) -> Result<Vec<Revision>> {
+    let listed = aws.ecs(
+        "ListTaskDefinitions",
+        &json!({ "familyPrefix": family, "status": "ACTIVE", "sort": "DESC", "maxResults": count.clamp(1, 100) }),
+    )?;
+    let arns: Vec<String> = listed
+        .get("taskDefinitionArns")
+        .and_then(Value::as_array)
+        .map(|list| list.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    arns.iter()
+        .take(count)
+        .map(|arn| Revision::from_description(&describe_task_definition(aws, arn)?))
+        .collect()
+}
+
+/// `cargo xtask releases --target aws`: the service's task definition revisions.
+pub fn releases(count: usize) -> Result<()> {
+    let settings = Settings::from_env()?;
+    let aws = settings.client()?;
+    let service = describe_service(&aws, &settings)?;
+    let current = Revision::from_description(&describe_task_definition(&aws, &text(&service, "taskDefinition")?)?)?;
+    println!("{:<10} {:<17} image", "revision", "registered");
+    let site_image = |revision: &Revision| {
+        let ours: Vec<&String> = revision
+            .images
+            .iter()
+            .filter(|image| {
+                image
+                    .split('@')
+                    .next()
+                    .unwrap_or(image)
+                    .contains(&format!("/{}", settings.repository))
+            })
+            .collect();
+        match ours.as_slice() {
+            [] => revision.images.join(", "),
+            _ => ours.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+        }
+    };
+    for revision in revisions(&aws, &current.family, count)? {
+        let registered = revision
+            .registered_at
+            .and_then(|t| chrono::DateTime::from_timestamp(t as i64, 0))
+            .map_or_else(|| "-".to_owned(), |t| t.format("%Y-%m-%d %H:%M").to_string());
+        let marker = if revision.arn == current.arn { " (running)" } else { "" };
+        println!(
+            "{:<10} {:<17} {}{marker}",
+            revision.revision,
+            registered,
+            site_image(&revision)
+        );
+    }
+    Ok(())
+}
+
+/// `cargo xtask rollback --target aws [REVISION]`: the service back to REVISION of its
+/// family (default: the newest active one before the revision it runs), followed until
+/// the rollout completes. The database is not touched (a later revision's migrations
+/// stay applied, as on Heroku).
+pub fn rollback(runner: &Runner, revision: Option<i64>, wait: Wait) -> Result<()> {
+    let settings = Settings::from_env()?;
+    let aws = settings.client()?;
+    let service = describe_service(&aws, &settings)?;
+    let current = Revision::from_description(&describe_task_definition(&aws, &text(&service, "taskDefinition")?)?)?;
+    let target = match revision {
+        Some(wanted) if wanted == current.revision => {
+            bail!("{} already runs revision {wanted}", settings.service)
+        }
+        Some(wanted) => Revision::from_description(&describe_task_definition(
+            &aws,
+            &format!("{}:{wanted}", current.family),
+        )?)?,
+        None => revisions(&aws, &current.family, 100)?
+            .into_iter()
+            .find(|r| r.revision < current.revision)
+            .ok_or_else(|| {
+                anyhow!(
+                    "no revision of {} before {} to roll back to",
+                    current.family,
+                    current.revision
+                )
+            })?,
+    };
+    let step = format!(
+        "roll back {} from {} to {}: UpdateService, until its deployment is COMPLETED",
+        settings.service,
+        short_name(&current.arn),
+        short_name(&target.arn)
+    );
+    if runner.dry_run {
+        println!("==> {step}");
+        return Ok(());
+    }
+    runner.step(&step, || update_and_follow(&aws, &settings, &target.arn, wait))?;
+    println!(
+        "rolled back {} from revision {} to revision {} ({})",
+        settings.service,
+        current.revision,
+        target.revision,
+        target.images.join(", ")
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task_definition() -> Value {
+        json!({
+            "taskDefinitionArn": "arn:aws:ecs:eu-west-1:123456789012:task-definition/oc-lettings:7",
+            "family": "oc-lettings",
+            "revision": 7,
+            "status": "ACTIVE",
+            "registeredAt": 1_790_000_000.5,
+            "requiresAttributes": [{"name": "com.amazonaws.ecs.capability.ecr-auth"}],
+            "compatibilities": ["EC2", "FARGATE"],
+            "networkMode": "awsvpc",
+            "cpu": "256",
+            "memory": "512",
+            "requiresCompatibilities": ["FARGATE"],
+            "executionRoleArn": "arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
+            "containerDefinitions": [
+                {"name": "log-router", "image": "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable"},
+                {"name": "web", "image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/oc-lettings:abc", "portMappings": [{"containerPort": 8000}]}
+            ]
+        })
+    }
+
+    #[test]
+    fn a_new_revision_keeps_everything_but_the_image_and_no_output_field() {
+        let tags = json!([{"key": "team", "value": "lettings"}]);
+        let body = new_revision(&task_definition(), Some(&tags), "web", "reg/oc-lettings@sha256:ff").unwrap();
+        let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+        for key in &keys {
+            assert!(REGISTER_FIELDS.contains(&key.as_str()) || *key == "tags", "{key}");
+        }
+        for output_only in [
+            "taskDefinitionArn",
+            "revision",
+            "status",
+            "registeredAt",
+            "requiresAttributes",
+            "compatibilities",
+        ] {
+            assert!(body.get(output_only).is_none(), "{output_only}");
+        }
+        assert_eq!(body["containerDefinitions"][1]["image"], "reg/oc-lettings@sha256:ff");
+        assert_eq!(
+            body["containerDefinitions"][1]["portMappings"][0]["containerPort"],
+            8000
+        );
+        assert_eq!(
+            body["containerDefinitions"][0]["image"],
+            task_definition()["containerDefinitions"][0]["image"]
+        );
+        assert_eq!(body["tags"], tags);
+        assert!(new_revision(&task_definition(), Some(&json!([])), "web", "x")
+            .unwrap()
+            .get("tags")
+            .is_none());
+        assert!(new_revision(&task_definition(), None, "nope", "x").is_err());
+    }
+
+    #[test]
+    fn the_sites_container_is_named_or_found_by_its_repository() {
+        let td = task_definition();
+        assert_eq!(pick_container(&td, None, "oc-lettings").unwrap(), "web");
+        assert_eq!(
+            pick_container(&td, Some("log-router"), "oc-lettings").unwrap(),
+            "log-router"
+        );
+        let err = pick_container(&td, Some("app"), "oc-lettings").unwrap_err().to_string();
+        assert!(err.contains("log-router, web"), "{err}");
+        assert!(pick_container(&td, None, "other").is_err());
+        let single = json!({"containerDefinitions": [{"name": "only", "image": "x"}]});
+        assert_eq!(pick_container(&single, None, "oc-lettings").unwrap(), "only");
+        let pinned = json!({"containerDefinitions": [
+            {"name": "a", "image": "127.0.0.1:5000/oc-lettings@sha256:aa"},
+            {"name": "b", "image": "127.0.0.1:5000/sidecar:1"}
+        ]});
+        assert_eq!(pick_container(&pinned, None, "oc-lettings").unwrap(), "a");
+    }
+
+    #[test]
+    fn rollouts_are_read_from_the_deployment_of_the_revision() {
+        let arn = "arn:aws:ecs:eu-west-1:1:task-definition/oc-lettings:8";
+        let service = |deployments: Value| json!({ "deployments": deployments });
+        assert_eq!(
+            rollout_of(
+                &service(
+                    json!([{"status": "PRIMARY", "taskDefinition": arn, "rolloutState": "IN_PROGRESS", "runningCount": 1, "desiredCount": 2}])
+                ),
+                arn
+            ),
+            Rollout::InProgress { running: 1, desired: 2 }
+        );
+        assert_eq!(
+            rollout_of(
+                &service(json!([{"status": "PRIMARY", "taskDefinition": arn, "rolloutState": "COMPLETED"}])),
+                arn
+            ),
+            Rollout::Completed
+        );
+        assert_eq!(
+            rollout_of(
+                &service(
+                    json!([{"status": "PRIMARY", "taskDefinition": arn, "rolloutState": "FAILED", "rolloutStateReason": "tasks failed to start"}])
+                ),
+                arn
+            ),
+            Rollout::Failed("tasks failed to start".into())
+        );
+        // ECS's circuit breaker put the old revision back as PRIMARY.
+        let rolled = rollout_of(
+            &service(json!([
+                {"status": "PRIMARY", "taskDefinition": "…/oc-lettings:7", "rolloutState": "IN_PROGRESS"},
+                {"status": "ACTIVE", "taskDefinition": arn, "rolloutState": "IN_PROGRESS"}
+            ])),
+            arn,
+        );
+        assert!(matches!(rolled, Rollout::Failed(reason) if reason.contains("ECS rolled back by itself")));
+        assert!(matches!(rollout_of(&service(json!([])), arn), Rollout::Failed(_)));
+        assert_eq!(short_name(arn), "oc-lettings:8");
+    }
+}

@@ -1,0 +1,451 @@
+//! `cargo xtask deploy | rollback | releases --target aws` against a loopback stand-in of
+//! ECS and ECR (`common::fake_aws`: SigV4 checked with the test's keys, every body against
+//! botocore's service models, rollouts simulated) and two real registries (Debian's
+//! docker-registry): the one `docker push` pushed to, and one posing as ECR. No Docker
+//! daemon is needed: the image is copied registry to registry. Skipped, with one line,
+//! where botocore or the registry is missing.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::Output;
+
+use common::fake_aws::{botocore_model, FakeAws};
+use common::registry::Registry;
+use common::{error_line, skip, stderr, stdout};
+use ring::digest;
+use serde_json::json;
+
+const ACCESS_KEY: &str = "AKIATESTDEPLOY000001";
+const SECRET_KEY: &str = "test-secret-key/do-not-print+0123456789";
+const SHA: &str = "4f2c0ffee0000000000000000000000000000001";
+const SOURCE_PASSWORD: &str = "source-registry-password";
+const ECR_PASSWORD: &str = "ecr-password-from-the-token";
+
+fn sha256(bytes: &[u8]) -> String {
+    let hash = digest::digest(&digest::SHA256, bytes);
+    format!(
+        "sha256:{}",
+        hash.as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+/// Pushes a small image (a config with the release's label, one layer) as `repo:tag`
+/// over the registry API, as `docker push` would leave it; its manifest digest.
+fn push_image(registry: &Registry, user: &str, password: &str, repo: &str, tag: &str) -> String {
+    let http = common::fake_aws::http();
+    let base = format!("http://{}", registry.host);
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Cmd": ["serve"], "Labels": {"io.oc-lettings.newest-migration": "20261126000003"}},
+        "rootfs": {"type": "layers", "diff_ids": []}
+    }))
+    .unwrap();
+    let layer = b"not really a tar, but bytes with a digest".to_vec();
+    for blob in [&config, &layer] {
+        let started = http
+            .post(format!("{base}/v2/{repo}/blobs/uploads/"))
+            .basic_auth(user, Some(password))
+            .send()
+            .unwrap();
+        assert!(started.status().is_success(), "{}", started.status());
+        let location = started.headers()["location"].to_str().unwrap().to_owned();
+        let location = if location.starts_with('/') {
+            format!("{base}{location}")
+        } else {
+            location
+        };
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let put = http
+            .put(format!("{location}{separator}digest={}", sha256(blob)))
+            .basic_auth(user, Some(password))
+            .body(blob.clone())
+            .send()
+            .unwrap();
+        assert!(put.status().is_success(), "{}", put.status());
+    }
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": config.len(), "digest": sha256(&config)},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": layer.len(), "digest": sha256(&layer)}]
+    }))
+    .unwrap();
+    let put = http
+        .put(format!("{base}/v2/{repo}/manifests/{tag}"))
+        .basic_auth(user, Some(password))
+        .header("Content-Type", "application/vnd.docker.distribution.manifest.v2+json")
+        .body(manifest.clone())
+        .send()
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+    sha256(&manifest)
+}
+
+/// The stand-in, its two registries, and this commit's image pushed to the first.
+struct World {
+    fake: FakeAws,
+    source: Registry,
+    ecr: Registry,
+    digest: String,
+}
+
+fn world(what: &str) -> Option<World> {
+    if botocore_model("ecs").is_none() {
+        skip(
+            what,
+            "no botocore for python3 (pip install botocore): its ECS/ECR models check the requests",
+        );
+        return None;
+    }
+    let (source, ecr) = match (
+        Registry::start("ci", SOURCE_PASSWORD),
+        Registry::start("AWS", ECR_PASSWORD),
+    ) {
+        (Ok(source), Ok(ecr)) => (source, ecr),
+        (Err(why), _) | (_, Err(why)) => {
+            skip(what, &why);
+            return None;
+        }
+    };
+    let digest = push_image(&source, "ci", SOURCE_PASSWORD, "team/oc-lettings", SHA);
+    let fake = FakeAws::start(
+        ACCESS_KEY,
+        SECRET_KEY,
+        (ecr.host.clone(), "AWS".into(), ECR_PASSWORD.into()),
+    );
+    Some(World {
+        fake,
+        source,
+        ecr,
+        digest,
+    })
+}
+
+impl World {
+    fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+            ("AWS_ENDPOINT_URL", self.fake.url.as_str()),
+            ("ECS_CLUSTER", "oc-cluster"),
+            ("ECS_SERVICE", "oc-web"),
+            ("ECR_REPOSITORY", "oc-lettings"),
+            ("DOCKER_REGISTRY", self.source.host.as_str()),
+            ("DOCKER_REPO", "team/oc-lettings"),
+            ("DOCKERHUB_USERNAME", "ci"),
+            ("DOCKERHUB_PASSWORD", SOURCE_PASSWORD),
+            ("CIRCLE_SHA1", SHA),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    fn run(&self, args: &[&str], extra: &[(&str, &str)]) -> Output {
+        let mut env = self.env();
+        for (key, value) in extra {
+            env.retain(|(k, _)| k != key);
+            env.push(((*key).to_owned(), (*value).to_owned()));
+        }
+        let borrowed: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let output = common::xtask(args, &borrowed);
+        let all = format!("{}{}", stdout(&output), stderr(&output));
+        for secret in [SECRET_KEY, SOURCE_PASSWORD, ECR_PASSWORD] {
+            assert!(!all.contains(secret), "a secret was printed: {all}");
+        }
+        output
+    }
+
+    fn deploy(&self, extra_args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+        let mut args = vec![
+            "deploy",
+            "--target",
+            "aws",
+            "--timeout",
+            "30",
+            "--poll-interval",
+            "0.05",
+        ];
+        if !extra_args.contains(&"--health-check") {
+            args.extend(["--health-check", "3"]);
+        }
+        args.extend_from_slice(extra_args);
+        self.run(&args, extra_env)
+    }
+
+    fn running(&self) -> String {
+        self.fake.with(|s| s.running.rsplit('/').next().unwrap().to_owned())
+    }
+}
+
+#[test]
+fn a_deploy_promotes_migrates_and_rolls_out() {
+    let Some(w) = world("AWS deploy test") else {
+        return;
+    };
+    let output = w.deploy(&[], &[("SERVICE_URL", &w.fake.url)]);
+    let out = stdout(&output);
+    assert!(output.status.success(), "{out}{}", stderr(&output));
+    w.fake.assert_no_violations();
+
+    // The image went to ECR unchanged (same manifest digest), and the new revision pins it.
+    let pinned = format!("{}/oc-lettings@{}", w.ecr.host, w.digest);
+    assert!(out.contains(&format!("image {pinned}")), "{out}");
+    assert_eq!(w.running(), "oc-lettings:2");
+    let revision = w.fake.with(|s| s.task_definitions[1].clone());
+    assert_eq!(revision["containerDefinitions"][1]["image"], pinned.as_str());
+    assert_eq!(revision["cpu"], "256");
+    assert_eq!(
+        revision["containerDefinitions"][1]["environment"],
+        json!([{"name": "ALLOWED_HOSTS", "value": "oc-lettings.example.com"}])
+    );
+
+    // The migration ran once, on the new revision, before the service moved.
+    let operations = w.fake.operations();
+    let position = |op: &str| operations.iter().position(|o| o == op).unwrap();
+    assert!(position("GetAuthorizationToken") < position("RegisterTaskDefinition"));
+    assert!(position("RegisterTaskDefinition") < position("RunTask"));
+    assert!(position("DescribeTasks") < position("UpdateService"), "{operations:?}");
+    assert_eq!(operations.iter().filter(|o| *o == "RunTask").count(), 1);
+    let run = w.fake.with(|s| {
+        s.requests
+            .iter()
+            .find(|r| r.target.ends_with(".RunTask"))
+            .unwrap()
+            .body
+            .clone()
+    });
+    assert!(run["taskDefinition"].as_str().unwrap().ends_with("oc-lettings:2"));
+    assert_eq!(run["launchType"], "FARGATE");
+    for line in [
+        "migration task: STOPPED",
+        "oc-lettings:2: IN_PROGRESS",
+        "oc-lettings:2: COMPLETED",
+        &format!("readiness: GET {}/readyz", w.fake.url),
+        &format!("deployed {SHA}"),
+    ] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
+
+    // A second deploy of the same commit moves no layer: the image is already in ECR.
+    let again = w.deploy(&["--health-check", "0"], &[]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(stdout(&again).contains("already in ECR"));
+    assert_eq!(w.running(), "oc-lettings:3");
+    w.fake.assert_no_violations();
+}
+
+#[test]
+fn a_failed_migration_leaves_the_service_alone() {
+    let Some(w) = world("AWS failed migration test") else {
+        return;
+    };
+    w.fake.with(|s| s.migration_exit = 1);
+    let output = w.deploy(&[], &[]);
+    let line = error_line(&output);
+    assert!(line.contains("the migration task exited with 1"), "{line}");
+    assert!(
+        line.contains("the service was not changed, it still runs oc-lettings:1"),
+        "{line}"
+    );
+    assert!(!w.fake.operations().contains(&"UpdateService".to_owned()));
+    assert_eq!(w.running(), "oc-lettings:1");
+    w.fake.assert_no_violations();
+}
+
+#[test]
+fn a_failed_rollout_or_readiness_rolls_back_by_itself() {
+    let Some(w) = world("AWS rollback-on-failure test") else {
+        return;
+    };
+    // The rollout fails (ECS's circuit breaker): back to revision 1, both named.
+    w.fake.with(|s| s.failing_images = vec![w.digest.clone()]);
+    let output = w.deploy(&[], &[]);
+    let line = error_line(&output);
+    assert!(
+        line.contains("the rollout of oc-lettings:2 FAILED: ECS deployment circuit breaker"),
+        "{line}"
+    );
+    assert!(line.contains("rolled back to oc-lettings:1"), "{line}");
+    assert_eq!(w.running(), "oc-lettings:1");
+    assert_eq!(w.fake.operations().iter().filter(|o| *o == "UpdateService").count(), 2);
+
+    // It rolls out, but /readyz never answers 200: back to revision 1 too.
+    w.fake.with(|s| {
+        s.failing_images.clear();
+        s.unready_images = vec![w.digest.clone()];
+    });
+    let output = w.deploy(&["--health-check", "1"], &[("SERVICE_URL", &w.fake.url)]);
+    let line = error_line(&output);
+    assert!(line.contains("oc-lettings:3 is not ready"), "{line}");
+    assert!(line.contains("answered 503"), "{line}");
+    assert!(line.contains("rolled back to oc-lettings:1"), "{line}");
+    assert_eq!(w.running(), "oc-lettings:1");
+
+    // --no-rollback keeps it, and says how to go back.
+    let output = w.deploy(
+        &["--health-check", "1", "--no-rollback"],
+        &[("SERVICE_URL", &w.fake.url)],
+    );
+    let line = error_line(&output);
+    assert!(line.contains("oc-lettings:4 stays (--no-rollback)"), "{line}");
+    assert_eq!(w.running(), "oc-lettings:4");
+    w.fake.assert_no_violations();
+}
+
+#[test]
+fn releases_and_a_manual_rollback() {
+    let Some(w) = world("AWS rollback test") else {
+        return;
+    };
+    let output = w.deploy(&["--health-check", "0"], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let output = w.run(&["releases", "--target", "aws"], &[]);
+    let out = stdout(&output);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("revision"), "{out}");
+    assert!(lines[1].starts_with("2 ") && lines[1].ends_with("(running)"), "{out}");
+    assert!(lines[1].contains(&w.digest), "{out}");
+    assert!(lines[2].starts_with("1 ") && !lines[2].contains("(running)"), "{out}");
+
+    let args = [
+        "rollback",
+        "--target",
+        "aws",
+        "--timeout",
+        "30",
+        "--poll-interval",
+        "0.05",
+    ];
+    let output = w.run(&args, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("rolled back oc-web from revision 2 to revision 1"));
+    assert_eq!(w.running(), "oc-lettings:1");
+    // Forward again by number, then the same number once more: a clear refusal.
+    let mut to_two = args.to_vec();
+    to_two.push("2");
+    assert!(w.run(&to_two, &[]).status.success());
+    assert_eq!(w.running(), "oc-lettings:2");
+    let line = error_line(&w.run(&to_two, &[]));
+    assert!(line.contains("oc-web already runs revision 2"), "{line}");
+    let mut to_nine = args.to_vec();
+    to_nine.push("9");
+    let line = error_line(&w.run(&to_nine, &[]));
+    assert!(line.contains("DescribeTaskDefinition: ClientException"), "{line}");
+    assert_eq!(w.running(), "oc-lettings:2");
+    w.fake.assert_no_violations();
+}
+
+#[test]
+fn bad_keys_and_missing_settings_are_one_line() {
+    let Some(w) = world("AWS settings test") else {
+        return;
+    };
+    let line = error_line(&w.deploy(&[], &[("AWS_SECRET_ACCESS_KEY", "wrong-secret")]));
+    assert!(
+        line.contains("ECS DescribeServices: InvalidSignatureException"),
+        "{line}"
+    );
+    assert!(
+        line.contains("check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY"),
+        "{line}"
+    );
+    let line = error_line(&w.deploy(&[], &[("AWS_ACCESS_KEY_ID", "AKIANOBODY")]));
+    assert!(line.contains("UnrecognizedClientException"), "{line}");
+    let line = error_line(&w.deploy(&[], &[("ECS_SERVICE", "nope")]));
+    assert!(
+        line.contains("ECS service nope not found in cluster oc-cluster (MISSING)"),
+        "{line}"
+    );
+    let line = error_line(&w.deploy(&[], &[("ECS_CLUSTER", "")]));
+    assert_eq!(
+        line,
+        "error: missing variable ECS_CLUSTER (the ECS cluster the service runs in)"
+    );
+    let line = error_line(&w.deploy(&[], &[("CIRCLE_SHA1", "0000000000000000000000000000000000000bad")]));
+    assert!(line.contains("is not in"), "{line}");
+    assert!(line.contains("push it first"), "{line}");
+    assert_eq!(w.running(), "oc-lettings:1");
+    let line = error_line(&w.deploy(&["--strict"], &[]));
+    assert!(
+        line.contains("--build and --strict apply to --target heroku only"),
+        "{line}"
+    );
+    w.fake.assert_no_violations();
+
+    // The dry run prints the plan and calls nothing.
+    let before = w.fake.operations().len();
+    let output = w.run(&["--dry-run", "deploy", "--target", "aws"], &[]);
+    assert!(output.status.success());
+    let out = stdout(&output);
+    assert!(out.contains("==> migrate once: RunTask of the new revision"), "{out}");
+    assert_eq!(w.fake.operations().len(), before);
+}
+
+/// botocore signs the exact request the deploy sent (same date, headers and body) and
+/// gets the signature the deploy sent: the signer agrees with AWS's own SDK.
+#[test]
+fn a_signature_matches_botocore() {
+    let Some(w) = world("AWS signature test") else {
+        return;
+    };
+    let output = w.run(&["releases", "--target", "aws"], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let sent = w.fake.with(|s| s.requests[0].clone());
+    let header = |name: &str| {
+        sent.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let script = r#"
+import sys, json, datetime
+from unittest import mock
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+a = json.loads(sys.stdin.read())
+when = datetime.datetime.strptime(a["date"], "%Y%m%dT%H%M%SZ")
+request = AWSRequest(method="POST", url=a["url"], data=a["body"].encode(), headers={"Content-Type": a["type"], "X-Amz-Target": a["target"]})
+class Fixed(datetime.datetime):
+    @classmethod
+    def now(cls, tz=None): return when
+    @classmethod
+    def utcnow(cls): return when
+with mock.patch("botocore.auth.datetime.datetime", Fixed):
+    SigV4Auth(Credentials(a["key"], a["secret"]), "ecs", "eu-west-1").add_auth(request)
+print(request.headers["Authorization"])
+"#;
+    let input = json!({
+        "date": header("x-amz-date"),
+        "url": format!("{}/", w.fake.url),
+        "body": String::from_utf8(sent.raw_body.clone()).unwrap(),
+        "type": header("content-type"),
+        "target": header("x-amz-target"),
+        "key": ACCESS_KEY,
+        "secret": SECRET_KEY,
+    });
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let result = child.wait_with_output().unwrap();
+    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+    let botocore = String::from_utf8_lossy(&result.stdout).trim().to_owned();
+    assert_eq!(botocore, header("authorization"));
+}
