@@ -196,7 +196,7 @@ fn clean_text(raw: &str, min: usize, max: usize) -> Result<String, String> {
 }
 
 /// Django's password validators (`accounts::validators`) against the username.
-pub fn check_password_rules(password: &str, username: &str) -> Result<(), String> {
+pub fn check_password_rules(password: &str, username: &str) -> Result<(), Vec<String>> {
     crate::accounts::validators::validate(
         password,
         &crate::accounts::validators::UserAttributes {
@@ -206,7 +206,31 @@ pub fn check_password_rules(password: &str, username: &str) -> Result<(), String
     )
 }
 
-fn clean_field(spec: &FieldSpec, form: &Form) -> Result<Value, String> {
+/// The field's cleaned value, or its errors (a new password may break several rules).
+fn clean_field(spec: &FieldSpec, form: &Form) -> Result<Value, Vec<String>> {
+    let raw = form.get(spec.name);
+    if spec.kind != FieldKind::NewPassword {
+        return clean_one(spec, form).map_err(|message| vec![message]);
+    }
+    if raw.is_empty() {
+        return Err(vec![REQUIRED.into()]);
+    }
+    if raw.contains('\0') {
+        return Err(vec!["Null characters are not allowed.".into()]);
+    }
+    crate::accounts::validators::validate(
+        raw,
+        &crate::accounts::validators::UserAttributes {
+            username: form.get("username"),
+            first_name: form.get("first_name"),
+            last_name: form.get("last_name"),
+            email: form.get("email"),
+        },
+    )
+    .map(|()| Value::Text(raw.to_owned()))
+}
+
+fn clean_one(spec: &FieldSpec, form: &Form) -> Result<Value, String> {
     let raw = form.get(spec.name);
     match spec.kind {
         FieldKind::Text { min, max } => clean_text(raw, min, max).map(Value::Text),
@@ -276,24 +300,7 @@ fn clean_field(spec: &FieldSpec, form: &Form) -> Result<Value, String> {
             _ if raw.trim().is_empty() => Err(REQUIRED.into()),
             _ => Err("Select a valid choice.".into()),
         },
-        FieldKind::NewPassword => {
-            if raw.is_empty() {
-                return Err(REQUIRED.into());
-            }
-            if raw.contains('\0') {
-                return Err("Null characters are not allowed.".into());
-            }
-            crate::accounts::validators::validate(
-                raw,
-                &crate::accounts::validators::UserAttributes {
-                    username: form.get("username"),
-                    first_name: form.get("first_name"),
-                    last_name: form.get("last_name"),
-                    email: form.get("email"),
-                },
-            )
-            .map(|()| Value::Text(raw.to_owned()))
-        }
+        FieldKind::NewPassword => Err("a new password is cleaned by clean_field".into()),
         FieldKind::Confirm(other) => {
             if raw.is_empty() {
                 Err(REQUIRED.into())
@@ -326,8 +333,10 @@ impl<'f> Cleaner<'f> {
     fn value(&mut self, spec: &FieldSpec) -> Option<Value> {
         match clean_field(spec, self.form) {
             Ok(value) => Some(value),
-            Err(message) => {
-                self.errors.add(spec.name, message);
+            Err(messages) => {
+                for message in messages {
+                    self.errors.add(spec.name, message);
+                }
                 None
             }
         }
@@ -384,7 +393,11 @@ pub fn clean(specs: &[FieldSpec], form: &Form) -> Result<Cleaned, FormErrors> {
             Ok(value) => {
                 cleaned.0.insert(spec.name, value);
             }
-            Err(message) => errors.add(spec.name, message),
+            Err(messages) => {
+                for message in messages {
+                    errors.add(spec.name, message);
+                }
+            }
         }
     }
     if errors.is_empty() {

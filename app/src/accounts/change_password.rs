@@ -45,8 +45,9 @@ pub fn change_password(
             say("Passwords do not match. Please try again.");
             continue;
         }
-        if let Err(message) = validate(&first, &owner.attributes()) {
-            say(&message);
+        if let Err(messages) = validate(&first, &owner.attributes()) {
+            // As Django's command: every rule the password breaks, one per line.
+            say(&messages.join("\n"));
             continue;
         }
         let hash = hash_password(&first)?;

@@ -1,6 +1,7 @@
 //! Django's four password validators (`AUTH_PASSWORD_VALIDATORS` of a new project), with
 //! their messages: similarity to the user's attributes, minimum length, the common list,
-//! all digits. The first failure is the message.
+//! all digits. Every failure is reported, in Django's order (as Django's
+//! `validate_password` collects them).
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
@@ -94,25 +95,30 @@ fn too_similar(password: &str, attributes: &UserAttributes<'_>) -> Option<&'stat
 }
 
 /// Django's validators, in its default order; `Err` is the first message.
-pub fn validate(password: &str, attributes: &UserAttributes<'_>) -> Result<(), String> {
+pub fn validate(password: &str, attributes: &UserAttributes<'_>) -> Result<(), Vec<String>> {
     if password.chars().count() > MAX_LENGTH {
-        return Err("This password is too long.".into());
+        return Err(vec!["This password is too long.".into()]);
     }
+    let mut errors = Vec::new();
     if let Some(name) = too_similar(password, attributes) {
-        return Err(format!("The password is too similar to the {name}."));
+        errors.push(format!("The password is too similar to the {name}."));
     }
     if password.chars().count() < MIN_LENGTH {
-        return Err(format!(
+        errors.push(format!(
             "This password is too short. It must contain at least {MIN_LENGTH} characters."
         ));
     }
     if common().contains(password.to_lowercase().trim()) {
-        return Err("This password is too common.".into());
+        errors.push("This password is too common.".into());
     }
     if password.chars().all(|c| c.is_ascii_digit()) {
-        return Err("This password is entirely numeric.".into());
+        errors.push("This password is entirely numeric.".into());
     }
-    Ok(())
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 #[cfg(test)]
@@ -141,28 +147,40 @@ mod tests {
         let bob = user("bobsmith");
         assert_eq!(
             validate("Bobsmith1", &bob).unwrap_err(),
-            "The password is too similar to the username."
+            ["The password is too similar to the username."]
         );
         assert_eq!(
             validate("lovelace!", &bob).unwrap_err(),
-            "The password is too similar to the last name."
+            ["The password is too similar to the last name."]
         );
         assert_eq!(
             validate("ada.lovelace@example", &bob).unwrap_err(),
-            "The password is too similar to the email address."
+            ["The password is too similar to the email address."]
         );
         assert_eq!(
             validate("x7#kq", &bob).unwrap_err(),
-            "This password is too short. It must contain at least 8 characters."
+            ["This password is too short. It must contain at least 8 characters."]
         );
         assert_eq!(
             validate("password123", &bob).unwrap_err(),
-            "This password is too common."
+            ["This password is too common."]
         );
-        assert_eq!(validate("Sunshine", &bob).unwrap_err(), "This password is too common.");
+        assert_eq!(
+            validate("Sunshine", &bob).unwrap_err(),
+            ["This password is too common."]
+        );
         assert_eq!(
             validate("80417296153", &bob).unwrap_err(),
-            "This password is entirely numeric."
+            ["This password is entirely numeric."]
+        );
+        // Every failure, in Django's order.
+        assert_eq!(
+            validate("1234", &bob).unwrap_err(),
+            [
+                "This password is too short. It must contain at least 8 characters.",
+                "This password is too common.",
+                "This password is entirely numeric."
+            ]
         );
         assert!(validate(&"a".repeat(MAX_LENGTH + 1), &bob).is_err());
         assert!(validate("correct horse battery staple", &bob).is_ok());

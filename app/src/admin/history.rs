@@ -169,12 +169,41 @@ impl Entry {
     }
 }
 
+/// A time as Django's admin shows it (`DATETIME_FORMAT = "N j, Y, P"`, English): the
+/// month in AP style ("Jan.", "March", "Sept."), the day, the year, and the time as
+/// "9:45 a.m.", "9 a.m.", "noon" or "midnight".
+pub fn django_datetime(time: NaiveDateTime) -> String {
+    use chrono::{Datelike, Timelike};
+    const MONTHS: [&str; 12] = [
+        "Jan.", "Feb.", "March", "April", "May", "June", "July", "Aug.", "Sept.", "Oct.", "Nov.", "Dec.",
+    ];
+    let month = MONTHS[time.month0() as usize];
+    let (hour, minute) = (time.hour(), time.minute());
+    let clock = match (hour, minute) {
+        (0, 0) => "midnight".to_owned(),
+        (12, 0) => "noon".to_owned(),
+        _ => {
+            let twelve = match hour % 12 {
+                0 => 12,
+                h => h,
+            };
+            let half = if hour < 12 { "a.m." } else { "p.m." };
+            if minute == 0 {
+                format!("{twelve} {half}")
+            } else {
+                format!("{twelve}:{minute:02} {half}")
+            }
+        }
+    };
+    format!("{month} {}, {}, {clock}", time.day(), time.year())
+}
+
 type Row = (NaiveDateTime, String, String, Option<String>, String, i16, String);
 
 fn entry((time, username, content_type, object_id, repr, flag, message): Row) -> Entry {
     let action = Action::from_flag(flag);
     Entry {
-        time: time.format("%b. %-d, %Y, %-I:%M %p").to_string(),
+        time: django_datetime(time),
         username,
         content_type,
         object_id,
@@ -232,6 +261,21 @@ pub fn of_object(conn: &mut DbConnection, content_type: &str, object_id: i32) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_read_as_djangos() {
+        let at = |m, d, h, min| {
+            chrono::NaiveDate::from_ymd_opt(2020, m, d)
+                .and_then(|day| day.and_hms_opt(h, min, 7))
+                .expect("a valid time")
+        };
+        assert_eq!(django_datetime(at(6, 14, 9, 45)), "June 14, 2020, 9:45 a.m.");
+        assert_eq!(django_datetime(at(9, 1, 15, 5)), "Sept. 1, 2020, 3:05 p.m.");
+        assert_eq!(django_datetime(at(1, 2, 12, 0)), "Jan. 2, 2020, noon");
+        assert_eq!(django_datetime(at(3, 3, 0, 0)), "March 3, 2020, midnight");
+        assert_eq!(django_datetime(at(12, 31, 0, 30)), "Dec. 31, 2020, 12:30 a.m.");
+        assert_eq!(django_datetime(at(5, 9, 17, 0)), "May 9, 2020, 5 p.m.");
+    }
 
     #[test]
     fn messages_read_as_djangos() {

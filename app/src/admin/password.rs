@@ -24,7 +24,7 @@ pub const NEW1: &str = "new_password1";
 pub const NEW2: &str = "new_password2";
 
 /// Field name → its errors, as the form shows them.
-pub type FieldErrors = BTreeMap<&'static str, String>;
+pub type FieldErrors = BTreeMap<&'static str, Vec<String>>;
 
 /// What a change came to: done, or the form's errors (nothing changed).
 #[derive(Debug)]
@@ -42,23 +42,23 @@ pub fn change_own_password(conn: &mut DbConnection, staff: &StaffSession, form: 
     let mut errors = FieldErrors::new();
     let (old, new1, new2) = (form.get(OLD), form.get(NEW1), form.get(NEW2));
     if old.is_empty() {
-        errors.insert(OLD, "This field is required.".into());
+        errors.insert(OLD, vec!["This field is required.".into()]);
     } else if !matches!(verify_password(old, &owner.password), Verification::Match { .. }) {
         errors.insert(
             OLD,
-            "Your old password was entered incorrectly. Please enter it again.".into(),
+            vec!["Your old password was entered incorrectly. Please enter it again.".into()],
         );
     }
     if new1.is_empty() {
-        errors.insert(NEW1, "This field is required.".into());
+        errors.insert(NEW1, vec!["This field is required.".into()]);
     }
     if new2.is_empty() {
-        errors.insert(NEW2, "This field is required.".into());
+        errors.insert(NEW2, vec!["This field is required.".into()]);
     } else if new1 != new2 {
-        errors.insert(NEW2, "The two password fields didn’t match.".into());
+        errors.insert(NEW2, vec!["The two password fields didn’t match.".into()]);
     } else {
-        if let Err(message) = validate(new2, &owner.attributes()) {
-            errors.insert(NEW2, message);
+        if let Err(messages) = validate(new2, &owner.attributes()) {
+            errors.insert(NEW2, messages);
         }
     }
     if !errors.is_empty() {

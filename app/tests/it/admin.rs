@@ -848,6 +848,26 @@ async fn staff_change_their_own_password_as_in_django(backend: Backend) {
             "a password is never echoed back"
         );
     }
+    // Every rule a password breaks is said, each on its own line, as Django lists them.
+    let response = browser
+        .submit(
+            page,
+            page,
+            &[
+                ("old_password", "Abc1234!"),
+                ("new_password1", "1234"),
+                ("new_password2", "1234"),
+            ],
+        )
+        .await;
+    let html = response.text().await.unwrap();
+    for message in [
+        "<p class=\"errorlist\" id=\"error_new_password2\">This password is too short. It must contain at least 8 characters.</p>",
+        "<p class=\"errorlist\">This password is too common.</p>",
+        "<p class=\"errorlist\">This password is entirely numeric.</p>",
+    ] {
+        assert!(html.contains(message), "{message}: {html}");
+    }
     assert_eq!(
         elsewhere.get("/admin/").await.status().as_u16(),
         200,
@@ -989,7 +1009,7 @@ async fn every_add_change_and_delete_is_in_the_history(backend: Backend) {
         imported.contains("Added.") && imported.contains("Changed First name, Last name and Email address."),
         "{imported}"
     );
-    assert!(imported.contains("Jun. 14, 2020, 9:45 AM"), "{imported}");
+    assert!(imported.contains("June 14, 2020, 9:45 a.m."), "{imported}");
 
     // A staff member who may not see users may not see their history either.
     let other = Browser::new(&app);
