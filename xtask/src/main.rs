@@ -196,8 +196,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             no_rollback,
             strict,
         } => {
-            if build || strict {
-                anyhow::bail!("--build and --strict apply to --target heroku only");
+            if build {
+                anyhow::bail!("--build applies to --target heroku only (AWS promotes the pushed image)");
             }
             aws::deploy(
                 &runner,
@@ -206,6 +206,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     wait: wait.wait(),
                     registry: docker::registry(source.registry),
                     rollback: !no_rollback,
+                    strict,
                 },
             )
         }
@@ -237,12 +238,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             wait,
             strict,
             ..
-        } => {
-            if strict {
-                anyhow::bail!("--strict applies to --target heroku only");
-            }
-            aws::rollback(&runner, version, wait.wait())
-        }
+        } => aws::rollback(&runner, version, wait.wait(), strict),
         Stage::Rollback {
             version,
             target: TargetArg {

@@ -32,12 +32,12 @@ fn sha256(bytes: &[u8]) -> String {
 
 /// Pushes a small image (a config with the release's label, one layer) as `repo:tag`
 /// over the registry API, as `docker push` would leave it; its manifest digest.
-fn push_image(registry: &Registry, user: &str, password: &str, repo: &str, tag: &str) -> String {
+fn push_image(registry: &Registry, user: &str, password: &str, repo: &str, tag: &str, migration: &str) -> String {
     let http = common::fake_aws::http();
     let base = format!("http://{}", registry.host);
     let config = serde_json::to_vec(&json!({
         "architecture": "amd64", "os": "linux",
-        "config": {"Cmd": ["serve"], "Labels": {"io.oc-lettings.newest-migration": "20261126000003"}},
+        "config": {"Cmd": ["serve"], "Labels": {"io.oc-lettings.newest-migration": migration}},
         "rootfs": {"type": "layers", "diff_ids": []}
     }))
     .unwrap();
@@ -108,7 +108,14 @@ fn world(what: &str) -> Option<World> {
             return None;
         }
     };
-    let digest = push_image(&source, "ci", SOURCE_PASSWORD, "team/oc-lettings", SHA);
+    let digest = push_image(
+        &source,
+        "ci",
+        SOURCE_PASSWORD,
+        "team/oc-lettings",
+        SHA,
+        "20261126000002",
+    );
     let fake = FakeAws::start(
         ACCESS_KEY,
         SECRET_KEY,
@@ -370,11 +377,8 @@ fn bad_keys_and_missing_settings_are_one_line() {
     assert!(line.contains("is not in"), "{line}");
     assert!(line.contains("push it first"), "{line}");
     assert_eq!(w.running(), "oc-lettings:1");
-    let line = error_line(&w.deploy(&["--strict"], &[]));
-    assert!(
-        line.contains("--build and --strict apply to --target heroku only"),
-        "{line}"
-    );
+    let line = error_line(&w.deploy(&["--build"], &[]));
+    assert!(line.contains("--build applies to --target heroku only"), "{line}");
     w.fake.assert_no_violations();
 
     // The dry run prints the plan and calls nothing.
@@ -448,4 +452,74 @@ print(request.headers["Authorization"])
     assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
     let botocore = String::from_utf8_lossy(&result.stdout).trim().to_owned();
     assert_eq!(botocore, header("authorization"));
+}
+
+/// The schema guard, as on Heroku: each migration task records the newest migration the
+/// database has (`oc-lettings:ecs-oc-cluster-oc-web-schema` in ECR); a deploy or a
+/// rollback to an image that does not know it says which migrations, and `--strict`
+/// refuses before anything changes.
+#[test]
+fn the_schema_guard_speaks_before_an_image_that_does_not_know_the_schema() {
+    let Some(w) = world("AWS schema guard test") else {
+        return;
+    };
+    let output = w.deploy(&["--health-check", "0"], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains(&format!(
+            "this release ({SHA}) knows migrations up to 2026-11-26-000002; the app's schema has no recorded migrations"
+        )),
+        "{}",
+        stdout(&output)
+    );
+    // A newer image (it knows the permissions migration) is deployed and migrates.
+    const NEWER: &str = "4f2c0ffee0000000000000000000000000000002";
+    push_image(
+        &w.source,
+        "ci",
+        SOURCE_PASSWORD,
+        "team/oc-lettings",
+        NEWER,
+        "20261126000003",
+    );
+    let output = w.deploy(&["--health-check", "0"], &[("CIRCLE_SHA1", NEWER)]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(w.running(), "oc-lettings:3");
+
+    // Back to revision 2: its image does not know 2026-11-26-000003_permissions.
+    let args = [
+        "rollback",
+        "--target",
+        "aws",
+        "--timeout",
+        "30",
+        "--poll-interval",
+        "0.05",
+    ];
+    let mut strict = args.to_vec();
+    strict.push("--strict");
+    let line = error_line(&w.run(&strict, &[]));
+    assert!(
+        line.contains(
+            "revision 2 runs on a schema with 2026-11-26-000003_permissions applied, which it does not know (it knows up to 2026-11-26-000002): refusing (--strict)"
+        ),
+        "{line}"
+    );
+    assert_eq!(w.running(), "oc-lettings:3", "--strict changed nothing");
+    let output = w.run(&args, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("warning: revision 2 runs on a schema with 2026-11-26-000003_permissions applied"));
+    assert_eq!(w.running(), "oc-lettings:2");
+
+    // Deploying the older commit again: the same finding, before any revision is registered.
+    let registered = w.fake.with(|s| s.task_definitions.len());
+    let line = error_line(&w.deploy(&["--strict"], &[]));
+    assert!(
+        line.contains(&format!(
+            "this release ({SHA}) runs on a schema with 2026-11-26-000003_permissions applied"
+        )),
+        "{line}"
+    );
+    assert_eq!(w.fake.with(|s| s.task_definitions.len()), registered);
+    w.fake.assert_no_violations();
 }

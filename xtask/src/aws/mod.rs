@@ -21,6 +21,7 @@ use serde_json::{json, Map, Value};
 
 use crate::docker::Image;
 use crate::env;
+use crate::heroku::ledger::{Ledger, Recorded};
 use crate::heroku::Wait;
 use crate::registry::Registry;
 use crate::runner::Runner;
@@ -115,6 +116,8 @@ pub struct Options {
     pub registry: String,
     /// Roll back by itself when the rollout fails or the service is not ready.
     pub rollback: bool,
+    /// Refuse when the image does not know a migration the database has.
+    pub strict: bool,
 }
 
 /// A task definition revision as `releases` shows it.
@@ -496,6 +499,7 @@ fn ecr_login(aws: &Aws) -> Result<(String, (String, String))> {
 pub enum DeployStep {
     ReadService,
     Promote,
+    SchemaGuard,
     Register,
     Migrate,
     Update,
@@ -504,7 +508,7 @@ pub enum DeployStep {
 
 pub fn deploy_plan(settings: &Settings, wait: &Wait) -> Vec<DeployStep> {
     use DeployStep::*;
-    let mut plan = vec![ReadService, Promote, Register, Migrate, Update];
+    let mut plan = vec![ReadService, Promote, SchemaGuard, Register, Migrate, Update];
     if settings.service_url.is_some() && !wait.health_check.is_zero() {
         plan.push(ReadinessCheck);
     }
@@ -522,6 +526,9 @@ struct Deploy<'a> {
     container: String,
     pinned: String,
     new_arn: String,
+    /// The schema guard's record in ECR, and this image as it knows it.
+    ledger: Option<Ledger>,
+    recorded: Option<Recorded>,
 }
 
 impl DeployStep {
@@ -537,6 +544,11 @@ impl DeployStep {
                 crate::registry::reference(&d.options.registry, &d.image.repo, &d.image.sha),
                 s.repository,
                 d.image.sha
+            ),
+            DeployStep::SchemaGuard => format!(
+                "schema guard: the image's newest migration against the database's (tag {}:{}-schema in ECR)",
+                s.repository,
+                namespace(s)
             ),
             DeployStep::Register => {
                 "register a new revision: RegisterTaskDefinition, the current one with only the image changed (by digest)"
@@ -597,6 +609,34 @@ impl DeployStep {
                 };
                 d.pinned = format!("{host}/{}@{}", d.settings.repository, manifest.digest());
                 println!("    image {}", d.pinned);
+                d.ledger = Some(Ledger {
+                    registry: ecr,
+                    repo: d.settings.repository.clone(),
+                    namespace: namespace(d.settings),
+                });
+            }
+            DeployStep::SchemaGuard => {
+                let ledger = d.ledger.as_ref().ok_or_else(|| anyhow!("the image was not promoted"))?;
+                let target = format!("this release ({})", d.image.sha);
+                match (ledger.read(&d.image.sha), ledger.read(&ledger.schema_tag())) {
+                    (Ok(Some(image)), Ok(applied)) => {
+                        let applied = applied.and_then(|a| a.newest_migration);
+                        crate::heroku::report_schema(
+                            &target,
+                            image.newest_migration.as_deref(),
+                            applied.as_deref(),
+                            d.options.strict,
+                            "    ",
+                        )?;
+                        d.recorded = Some(image);
+                    }
+                    (Err(err), _) | (_, Err(err)) => crate::heroku::refuse_or_warn(
+                        d.options.strict,
+                        "    ",
+                        &format!("the schema guard cannot read its record: {err:#}"),
+                    )?,
+                    (Ok(None), _) => bail!("{} vanished from ECR", d.image.sha),
+                }
             }
             DeployStep::Register => {
                 let described = describe_task_definition(&d.aws, &d.current)?;
@@ -610,13 +650,20 @@ impl DeployStep {
                     .ok_or_else(|| anyhow!("ECS RegisterTaskDefinition: no taskDefinitionArn in the answer"))?;
                 println!("    registered {}", short_name(&d.new_arn));
             }
-            DeployStep::Migrate => run_migrations(&d.aws, d.settings, &d.service, &d.new_arn, &d.container, wait)
-                .map_err(|err| {
+            DeployStep::Migrate => {
+                run_migrations(&d.aws, d.settings, &d.service, &d.new_arn, &d.container, wait).map_err(|err| {
                     anyhow!(
                         "{err:#}; the service was not changed, it still runs {}",
                         short_name(&d.current)
                     )
-                })?,
+                })?;
+                // The database now has this image's migrations: the guard's record follows.
+                if let (Some(ledger), Some(recorded)) = (&d.ledger, &d.recorded) {
+                    if let Err(err) = ledger.record_schema(recorded) {
+                        println!("    warning: the schema guard could not record this image's migrations: {err:#}");
+                    }
+                }
+            }
             DeployStep::Update => {
                 if let Err(err) = update_and_follow(&d.aws, d.settings, &d.new_arn, wait) {
                     return Err(undo(d, &format!("{err:#}")));
@@ -660,6 +707,8 @@ pub fn deploy(runner: &Runner, image: &Image, options: &Options) -> Result<()> {
         container: String::new(),
         pinned: String::new(),
         new_arn: String::new(),
+        ledger: None,
+        recorded: None,
     };
     for step in deploy_plan(&settings, &options.wait) {
         let name = step.describe(&d);
@@ -681,6 +730,44 @@ pub fn deploy(runner: &Runner, image: &Image, options: &Options) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The schema guard's tag prefix for the service: `ecs-<cluster>-<service>`.
+pub fn namespace(settings: &Settings) -> String {
+    format!("ecs-{}-{}", settings.cluster, settings.service)
+}
+
+/// The guard's report on rolling back to `target`: what its image knows against the
+/// database's recorded schema; refuses under `--strict`. A record that cannot be read is
+/// said (and refused under `--strict`).
+fn rollback_guard(aws: &Aws, settings: &Settings, target: &Revision, strict: bool) -> Result<()> {
+    let guarded = || -> Result<(Option<String>, Option<String>)> {
+        let (host, login) = ecr_login(aws)?;
+        let ledger = Ledger {
+            registry: Registry::new(&host, Some(login))?,
+            repo: settings.repository.clone(),
+            namespace: namespace(settings),
+        };
+        let prefix = format!("{host}/{}@", settings.repository);
+        let knows = match target.images.iter().find_map(|image| image.strip_prefix(&prefix)) {
+            Some(digest) => ledger.read(digest)?.and_then(|r| r.newest_migration),
+            None => None,
+        };
+        let applied = ledger.read(&ledger.schema_tag())?.and_then(|r| r.newest_migration);
+        Ok((knows, applied))
+    };
+    match guarded() {
+        Ok((knows, applied)) => crate::heroku::report_schema(
+            &format!("revision {}", target.revision),
+            knows.as_deref(),
+            applied.as_deref(),
+            strict,
+            "",
+        ),
+        Err(err) => {
+            crate::heroku::refuse_or_warn(strict, "", &format!("the schema guard cannot read its record: {err:#}"))
+        }
+    }
 }
 
 /// The family's revisions, newest first (at most `count`), described.
@@ -744,7 +831,7 @@ pub fn releases(count: usize) -> Result<()> {
 /// family (default: the newest active one before the revision it runs), followed until
 /// the rollout completes. The database is not touched (a later revision's migrations
 /// stay applied, as on Heroku).
-pub fn rollback(runner: &Runner, revision: Option<i64>, wait: Wait) -> Result<()> {
+pub fn rollback(runner: &Runner, revision: Option<i64>, wait: Wait, strict: bool) -> Result<()> {
     let settings = Settings::from_env()?;
     let aws = settings.client()?;
     let service = describe_service(&aws, &settings)?;
@@ -774,6 +861,7 @@ pub fn rollback(runner: &Runner, revision: Option<i64>, wait: Wait) -> Result<()
         short_name(&current.arn),
         short_name(&target.arn)
     );
+    rollback_guard(&aws, &settings, &target, strict)?;
     if runner.dry_run {
         println!("==> {step}");
         return Ok(());

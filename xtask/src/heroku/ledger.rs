@@ -4,7 +4,8 @@
 //!
 //! - `<repo>:heroku-<app>-v<N>`: the image of release vN (its manifest, unchanged);
 //! - `<repo>:heroku-<app>-schema`: the image with the newest migration a release phase
-//!   has run on the app's database.
+//!   has run on the app's database (on ECS: `<repo>:ecs-<cluster>-<service>-schema` in
+//!   the ECR repository, after each migration task).
 //!
 //! Each image carries its newest migration as the label `io.oc-lettings.newest-migration`
 //! (the Dockerfile), so the registry alone tells what a release knows.
@@ -17,11 +18,12 @@ use crate::registry::{Manifest, Registry};
 
 pub const MIGRATION_LABEL: &str = "io.oc-lettings.newest-migration";
 
-/// The ledger of one app in one repository.
+/// The ledger of one app in one repository; its tags begin with `namespace`
+/// (`heroku-<app>`, `ecs-<cluster>-<service>`).
 pub struct Ledger {
     pub registry: Registry,
     pub repo: String,
-    pub app: String,
+    pub namespace: String,
 }
 
 /// An image as the ledger knows it.
@@ -34,14 +36,14 @@ pub struct Recorded {
 
 impl Ledger {
     pub fn release_tag(&self, version: i64) -> String {
-        format!("heroku-{}-v{version}", self.app)
+        format!("{}-v{version}", self.namespace)
     }
 
     pub fn schema_tag(&self) -> String {
-        format!("heroku-{}-schema", self.app)
+        format!("{}-schema", self.namespace)
     }
 
-    /// The image under `tag`, with its newest migration; `None` when no such tag.
+    /// The image under `tag` (or digest), with its newest migration; `None` when no such tag.
     pub fn read(&self, tag: &str) -> Result<Option<Recorded>> {
         let Some(manifest) = self.registry.manifest(&self.repo, tag)? else {
             return Ok(None);

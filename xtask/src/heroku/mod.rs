@@ -394,17 +394,17 @@ fn ledger_for(options: &Options, repo: &str, app: &str) -> Result<Ledger> {
     Ok(Ledger {
         registry: Registry::new(&options.registry, docker::registry_credentials())?,
         repo: repo.to_owned(),
-        app: app.to_owned(),
+        namespace: format!("heroku-{app}"),
     })
 }
 
-fn migrations_dir() -> std::path::PathBuf {
+pub fn migrations_dir() -> std::path::PathBuf {
     crate::runner::workspace_root().join("app/migrations/postgres")
 }
 
 /// A schema guard's finding: a refusal under `--strict`, else a warning line (`indent`
 /// before it: a deploy's steps are indented, a rollback's lines are not).
-fn refuse_or_warn(strict: bool, indent: &str, what: &str) -> Result<()> {
+pub fn refuse_or_warn(strict: bool, indent: &str, what: &str) -> Result<()> {
     if strict {
         bail!("{what}: refusing (--strict)");
     }
@@ -415,7 +415,13 @@ fn refuse_or_warn(strict: bool, indent: &str, what: &str) -> Result<()> {
 /// The guard's report on `target` (`this release (<sha>)`, `v41`), which knows migrations
 /// up to `knows`, on a schema at `applied`: the line that says both, then the finding
 /// (which migrations it does not know) as [`refuse_or_warn`] says it.
-fn report_schema(target: &str, knows: Option<&str>, applied: Option<&str>, strict: bool, indent: &str) -> Result<()> {
+pub fn report_schema(
+    target: &str,
+    knows: Option<&str>,
+    applied: Option<&str>,
+    strict: bool,
+    indent: &str,
+) -> Result<()> {
     println!(
         "{indent}{target} knows migrations up to {}; the app's schema has {}",
         knows.map_or("(no label)".to_owned(), ledger::display_version),
