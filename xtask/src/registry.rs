@@ -111,8 +111,9 @@ fn challenge_params(header: &str) -> Option<HashMap<String, String>> {
     Some(params)
 }
 
-/// A query value, percent-encoded (RFC 3986 unreserved characters kept).
-fn percent_encode(value: &str) -> String {
+/// A query value, percent-encoded (RFC 3986 unreserved characters kept; SigV4 encodes
+/// the same way).
+pub fn percent_encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {

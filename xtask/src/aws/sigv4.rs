@@ -53,15 +53,7 @@ fn hmac_sha256(key: &[u8], data: &str) -> Vec<u8> {
 }
 
 /// RFC 3986 encoding as SigV4 wants it: unreserved characters kept, the rest `%XX`.
-pub fn uri_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+pub use crate::registry::percent_encode as uri_encode;
 
 /// Header names lower-cased and sorted, values trimmed with inner runs of spaces
 /// collapsed: (canonical headers block, signed header list).

@@ -15,7 +15,6 @@
 //! `failing_images`. `GET /readyz` answers 200 unless the running revision's image is in
 //! `unready_images` (the service's URL, for the readiness check).
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,6 +23,8 @@ use std::thread::JoinHandle;
 use base64::Engine;
 use ring::{digest, hmac};
 use serde_json::{json, Value};
+
+use super::http::read_request;
 
 pub const ECS_PREFIX: &str = "AmazonEC2ContainerServiceV20141113";
 pub const ECR_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921";
@@ -241,63 +242,8 @@ impl Drop for FakeAws {
     }
 }
 
-struct Request {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn read_request(stream: &mut TcpStream) -> Option<Request> {
-    stream.set_nonblocking(false).ok()?;
-    let mut reader = BufReader::new(stream.try_clone().ok()?);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next()?.to_owned(), parts.next()?.to_owned());
-    let mut headers = Vec::new();
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header).ok()?;
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            headers.push((name.trim().to_owned(), value.trim().to_owned()));
-        }
-    }
-    let length = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    Some(Request {
-        method,
-        path,
-        headers,
-        body,
-    })
-}
-
 fn respond(stream: &mut TcpStream, status: u16, body: &Value) {
-    let text = body.to_string();
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status} X\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-        text.len()
-    );
+    super::http::respond(stream, status, "application/x-amz-json-1.1", body);
 }
 
 fn aws_error(kind: &str, message: &str) -> Value {

@@ -3,6 +3,7 @@
 
 pub mod fake_aws;
 pub mod fake_heroku;
+pub mod http;
 pub mod registry;
 pub mod schema;
 
