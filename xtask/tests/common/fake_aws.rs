@@ -15,16 +15,14 @@
 //! `failing_images`. `GET /readyz` answers 200 unless the running revision's image is in
 //! `unready_images` (the service's URL, for the readiness check).
 
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use base64::Engine;
 use ring::{digest, hmac};
 use serde_json::{json, Value};
 
-use super::http::read_request;
+use super::http::{read_request, Background};
 
 pub const ECS_PREFIX: &str = "AmazonEC2ContainerServiceV20141113";
 pub const ECR_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921";
@@ -130,8 +128,7 @@ impl State {
 pub struct FakeAws {
     pub url: String,
     pub state: Arc<Mutex<State>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _server: Background,
 }
 
 /// The first revision: a log router beside the site's container, as real task
@@ -167,9 +164,6 @@ impl FakeAws {
     pub fn start(access_key: &str, secret_key: &str, ecr: (String, String, String)) -> FakeAws {
         let ecs_model = botocore_model("ecs").expect("botocore's ECS model");
         let ecr_model = botocore_model("ecr").expect("botocore's ECR model");
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let region = "eu-west-1".to_owned();
         let first = task_definition(&region, 1, &format!("{}/oc-lettings@sha256:{}", ecr.0, "0".repeat(64)));
         let running = first["taskDefinitionArn"].as_str().unwrap().to_owned();
@@ -195,21 +189,12 @@ impl FakeAws {
             requests: Vec::new(),
             violations: Vec::new(),
         }));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (thread_state, thread_stop) = (state.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            while !thread_stop.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((stream, _)) => serve(stream, &thread_state, &ecs_model, &ecr_model),
-                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
-                }
-            }
-        });
+        let thread_state = state.clone();
+        let server = Background::start(move |stream| serve(stream, &thread_state, &ecs_model, &ecr_model));
         FakeAws {
-            url,
+            url: server.url.clone(),
             state,
-            stop,
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -230,15 +215,6 @@ impl FakeAws {
                 .map(|r| r.target.rsplit('.').next().unwrap_or("").to_owned())
                 .collect()
         })
-    }
-}
-
-impl Drop for FakeAws {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -12,14 +12,12 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use serde_json::{json, Value};
 
-use super::http::{read_request, Request};
+use super::http::{read_request, Background, Request};
 use super::schema::Schema;
 
 pub const ACCEPT: &str = "application/vnd.heroku+json; version=3";
@@ -70,8 +68,7 @@ fn url_of(state: &Arc<Mutex<State>>) -> String {
 pub struct FakeHeroku {
     pub url: String,
     pub state: Arc<Mutex<State>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _server: Background,
 }
 
 fn release(version: i64, status: &str, description: &str, current: bool) -> Value {
@@ -96,10 +93,6 @@ fn release(version: i64, status: &str, description: &str, current: bool) -> Valu
 impl FakeHeroku {
     /// An app with `existing` succeeded releases (v1..=existing).
     pub fn start(key: &str, app: &str, existing: i64) -> FakeHeroku {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let own_url = url.clone();
         let releases = (1..=existing)
             .map(|v| release(v, "succeeded", &format!("Deploy v{v}"), v == existing))
             .collect();
@@ -118,24 +111,15 @@ impl FakeHeroku {
             violations: Vec::new(),
             polls_of_pending: 0,
             outputs: HashMap::new(),
-            url: own_url,
+            url: String::new(),
         }));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (thread_state, thread_stop) = (state.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let schema = Schema::load();
-            while !thread_stop.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((stream, _)) => serve(stream, &thread_state, &schema, &url_of(&thread_state)),
-                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
-                }
-            }
-        });
+        let (thread_state, schema) = (state.clone(), Schema::load());
+        let server = Background::start(move |stream| serve(stream, &thread_state, &schema, &url_of(&thread_state)));
+        state.lock().unwrap().url.clone_from(&server.url);
         FakeHeroku {
-            url,
+            url: server.url.clone(),
             state,
-            stop,
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -150,15 +134,6 @@ impl FakeHeroku {
             violations.is_empty(),
             "the client broke the API's rules: {violations:#?}"
         );
-    }
-}
-
-impl Drop for FakeHeroku {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
