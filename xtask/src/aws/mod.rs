@@ -523,6 +523,8 @@ struct Deploy<'a> {
     options: &'a Options,
     service: Value,
     current: String,
+    /// `DescribeTaskDefinition` of `current` (with its tags): the new revision's base.
+    described: Value,
     container: String,
     pinned: String,
     new_arn: String,
@@ -581,9 +583,9 @@ impl DeployStep {
             DeployStep::ReadService => {
                 d.service = describe_service(&d.aws, d.settings)?;
                 d.current = text(&d.service, "taskDefinition")?;
-                let described = describe_task_definition(&d.aws, &d.current)?;
-                let td = described.get("taskDefinition").cloned().unwrap_or(Value::Null);
-                d.container = pick_container(&td, d.settings.container.as_deref(), &d.settings.repository)?;
+                d.described = describe_task_definition(&d.aws, &d.current)?;
+                let td = d.described.get("taskDefinition").unwrap_or(&Value::Null);
+                d.container = pick_container(td, d.settings.container.as_deref(), &d.settings.repository)?;
                 println!("    running {}, container {}", short_name(&d.current), d.container);
             }
             DeployStep::Promote => {
@@ -639,9 +641,8 @@ impl DeployStep {
                 }
             }
             DeployStep::Register => {
-                let described = describe_task_definition(&d.aws, &d.current)?;
-                let td = described.get("taskDefinition").cloned().unwrap_or(Value::Null);
-                let body = new_revision(&td, described.get("tags"), &d.container, &d.pinned)?;
+                let td = d.described.get("taskDefinition").unwrap_or(&Value::Null);
+                let body = new_revision(td, d.described.get("tags"), &d.container, &d.pinned)?;
                 let registered = d.aws.ecs("RegisterTaskDefinition", &body)?;
                 d.new_arn = registered
                     .pointer("/taskDefinition/taskDefinitionArn")
@@ -704,6 +705,7 @@ pub fn deploy(runner: &Runner, image: &Image, options: &Options) -> Result<()> {
         options,
         service: Value::Null,
         current: String::new(),
+        described: Value::Null,
         container: String::new(),
         pinned: String::new(),
         new_arn: String::new(),
@@ -770,19 +772,34 @@ fn rollback_guard(aws: &Aws, settings: &Settings, target: &Revision, strict: boo
     }
 }
 
-/// The family's revisions, newest first (at most `count`), described.
-fn revisions(aws: &Aws, family: &str, count: usize) -> Result<Vec<Revision>> {
+/// The ARNs of the family's active revisions, newest first (at most `count`).
+fn revision_arns(aws: &Aws, family: &str, count: usize) -> Result<Vec<String>> {
     let listed = aws.ecs(
         "ListTaskDefinitions",
         &json!({ "familyPrefix": family, "status": "ACTIVE", "sort": "DESC", "maxResults": count.clamp(1, 100) }),
     )?;
-    let arns: Vec<String> = listed
+    Ok(listed
         .get("taskDefinitionArns")
         .and_then(Value::as_array)
-        .map(|list| list.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-        .unwrap_or_default();
-    arns.iter()
-        .take(count)
+        .map(|list| {
+            list.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .take(count)
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// The revision number an ARN ends with (`…/oc-lettings:42` → 42).
+pub fn revision_number(arn: &str) -> Option<i64> {
+    arn.rsplit(':').next()?.parse().ok()
+}
+
+/// The family's revisions, newest first (at most `count`), described.
+fn revisions(aws: &Aws, family: &str, count: usize) -> Result<Vec<Revision>> {
+    revision_arns(aws, family, count)?
+        .iter()
         .map(|arn| Revision::from_description(&describe_task_definition(aws, arn)?))
         .collect()
 }
@@ -844,9 +861,13 @@ pub fn rollback(runner: &Runner, revision: Option<i64>, wait: Wait, strict: bool
             &aws,
             &format!("{}:{wanted}", current.family),
         )?)?,
-        None => revisions(&aws, &current.family, 100)?
-            .into_iter()
-            .find(|r| r.revision < current.revision)
+        // The newest active revision before the running one: found by its ARN, and only
+        // that one described.
+        None => revision_arns(&aws, &current.family, 100)?
+            .iter()
+            .find(|arn| revision_number(arn).is_some_and(|r| r < current.revision))
+            .map(|arn| Revision::from_description(&describe_task_definition(&aws, arn)?))
+            .transpose()?
             .ok_or_else(|| {
                 anyhow!(
                     "no revision of {} before {} to roll back to",
@@ -997,5 +1018,7 @@ mod tests {
         assert!(matches!(rolled, Rollout::Failed(reason) if reason.contains("ECS rolled back by itself")));
         assert!(matches!(rollout_of(&service(json!([])), arn), Rollout::Failed(_)));
         assert_eq!(short_name(arn), "oc-lettings:8");
+        assert_eq!(revision_number(arn), Some(8));
+        assert_eq!(revision_number("oc-lettings"), None);
     }
 }
