@@ -378,7 +378,7 @@ pub fn delete_many(
     conn.transaction::<_, DbError, _>(|conn| {
         let mut deleted = 0;
         for &id in ids {
-            if delete_recorded(conn, model, actor, id)? {
+            if delete_recorded(conn, model, actor, id)?.is_some() {
                 deleted += 1;
             }
         }

@@ -354,19 +354,19 @@ async fn clean_and_save(
     }
 }
 
-/// Deletes object `id` with its history entry (its title as it was), inside the caller's
-/// transaction; false when it was already gone (nothing is recorded then).
+/// Deletes object `id` with its history entry, inside the caller's transaction; its title
+/// as it was, or `None` when it was already gone (nothing is recorded then).
 pub(super) fn delete_recorded(
     conn: &mut crate::db::DbConnection,
     model: &dyn AdminModel,
     actor: i32,
     id: i32,
-) -> Result<bool, DbError> {
+) -> Result<Option<String>, DbError> {
     let Some(repr) = model.describe(conn, id)? else {
-        return Ok(false);
+        return Ok(None);
     };
     if !model.delete(conn, id)? {
-        return Ok(false);
+        return Ok(None);
     }
     history::record(
         conn,
@@ -377,7 +377,7 @@ pub(super) fn delete_recorded(
         history::Action::Deletion,
         "",
     )?;
-    Ok(true)
+    Ok(Some(repr))
 }
 
 /// `app.model`, as the admin's URLs and its history name a model.
@@ -531,15 +531,19 @@ pub async fn delete(
 ) -> Page {
     let model = model_for(&staff, &path.0, &path.1, Need::To(Action::Delete))?;
     let id = object_id(&path.2)?;
-    let title = existing_title(&state, model, id).await?;
     let actor = staff.user_id;
-    state
+    // The title comes from the delete itself: no read before it, and none to race with.
+    let title = state
         .db
         .run(move |conn| {
-            conn.transaction::<_, DbError, _>(|conn| delete_recorded(conn, model, actor, id))?;
-            announce_change(conn)
+            let title = conn.transaction::<_, DbError, _>(|conn| delete_recorded(conn, model, actor, id))?;
+            if title.is_some() {
+                announce_change(conn)?;
+            }
+            Ok(title)
         })
-        .await?;
+        .await?
+        .ok_or(AppError::NotFound)?;
     state.pages.invalidate();
     let meta = model.meta();
     Ok(redirect_with_message(

@@ -690,6 +690,20 @@ async fn bad_admin_urls_and_bodies(backend: Backend) {
     );
     let html = browser.text("/admin/lettings/address/?p=999&o=banana&q=").await;
     assert!(html.contains("6 addresses"), "odd list parameters are tolerated");
+    // Deleting what is not there: a 404, and nothing in the history.
+    let token = crate::common::browser::csrf_token(&browser.text("/admin/").await);
+    let entries = || -> i64 {
+        oc_lettings::db::schema::django_admin_log::table
+            .count()
+            .get_result(&mut *app.db.get().unwrap())
+            .unwrap()
+    };
+    let before = entries();
+    let response = browser
+        .post("/admin/lettings/letting/99/delete/", &[("csrfmiddlewaretoken", &token)])
+        .await;
+    assert_eq!(response.status().as_u16(), 404);
+    assert_eq!(entries(), before);
 }
 
 async fn lists_are_paginated(backend: Backend) {
