@@ -91,16 +91,32 @@ pub fn deploy_problems(settings: &Settings, env: impl Fn(&str) -> Option<String>
 /// Connections PostgreSQL keeps for superusers (its `superuser_reserved_connections`).
 const RESERVED_CONNECTIONS: i64 = 3;
 
-/// Whether every instance's pool (plus its page-cache listener) fits in the server's
-/// `max_connections`; the problem when it does not. During a rolling deploy old and new
-/// instances overlap: count them in `INSTANCE_COUNT`.
-pub fn connection_budget_problem(settings: &Settings, max_connections: i64) -> Option<String> {
-    let per_instance = i64::from(settings.database_pool_size) + 1;
-    let needed = per_instance * i64::from(settings.instance_count);
+/// Whether every instance's connections fit in the server's `max_connections`; the
+/// problem when they do not. An instance holds its pool (`DATABASE_POOL_SIZE`), the async
+/// reader's connections (`DATABASE_READ_CONNECTIONS` per worker, when `reader_on`) and
+/// the page cache's listener. During a rolling deploy old and new instances overlap:
+/// count them in `INSTANCE_COUNT`.
+pub fn connection_budget_problem(settings: &Settings, max_connections: i64, reader_on: bool) -> Option<String> {
+    let workers = settings.worker_count();
+    let readers = if reader_on {
+        settings.database_read_connections * workers
+    } else {
+        0
+    };
+    let per_instance = i64::from(settings.database_pool_size) + i64::try_from(readers).unwrap_or(i64::MAX / 4) + 1;
+    let needed = per_instance.saturating_mul(i64::from(settings.instance_count));
     let available = max_connections - RESERVED_CONNECTIONS;
     (needed > available).then(|| {
+        let reader = if readers > 0 {
+            format!(
+                " + {readers} reader ({workers} worker(s) × {})",
+                settings.database_read_connections
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "DATABASE_POOL_SIZE × INSTANCE_COUNT can exceed PostgreSQL's max_connections: {} instance(s) × ({} pooled + 1 listener) = {needed} > {available} ({max_connections} less {RESERVED_CONNECTIONS} reserved); lower DATABASE_POOL_SIZE, or raise the plan's connection limit",
+            "the instances' connections can exceed PostgreSQL's max_connections: {} instance(s) × ({} pooled{reader} + 1 listener) = {needed} > {available} ({max_connections} less {RESERVED_CONNECTIONS} reserved); lower DATABASE_POOL_SIZE (or DATABASE_READ_CONNECTIONS, WEB_CONCURRENCY), or raise the plan's connection limit",
             settings.instance_count, settings.database_pool_size
         )
     })
@@ -173,12 +189,39 @@ mod tests {
     fn the_fleet_must_fit_in_max_connections() {
         let map: HashMap<&str, &str> = [("DATABASE_POOL_SIZE", "20"), ("INSTANCE_COUNT", "4")].into();
         let settings = Settings::from_lookup(|name| map.get(name).map(|v| (*v).to_owned())).unwrap();
-        let problem = connection_budget_problem(&settings, 80).unwrap();
+        let problem = connection_budget_problem(&settings, 80, false).unwrap();
         assert!(
             problem.contains("4 instance(s) × (20 pooled + 1 listener) = 84 > 77"),
             "{problem}"
         );
-        assert!(connection_budget_problem(&settings, 100).is_none(), "84 fit in 97");
+        assert!(
+            connection_budget_problem(&settings, 100, false).is_none(),
+            "84 fit in 97"
+        );
+    }
+
+    #[test]
+    fn the_readers_connections_count_per_worker() {
+        let map: HashMap<&str, &str> = [
+            ("DATABASE_POOL_SIZE", "8"),
+            ("INSTANCE_COUNT", "3"),
+            ("WEB_CONCURRENCY", "4"),
+            ("DATABASE_READ_CONNECTIONS", "2"),
+        ]
+        .into();
+        let settings = Settings::from_lookup(|name| map.get(name).map(|v| (*v).to_owned())).unwrap();
+        // 3 × (8 + 4 × 2 + 1) = 51.
+        let problem = connection_budget_problem(&settings, 50, true).unwrap();
+        assert!(
+            problem.contains("3 instance(s) × (8 pooled + 8 reader (4 worker(s) × 2) + 1 listener) = 51 > 47"),
+            "{problem}"
+        );
+        assert!(connection_budget_problem(&settings, 54, true).is_none(), "51 fit in 51");
+        // The reader off (a URL only libpq understands): the pool and the listener only.
+        assert!(
+            connection_budget_problem(&settings, 30, false).is_none(),
+            "27 fit in 27"
+        );
     }
 
     #[test]

@@ -69,6 +69,14 @@ impl std::fmt::Debug for PostgresUrl {
     }
 }
 
+impl Settings {
+    /// The server's worker threads: WEB_CONCURRENCY, else one per core.
+    pub fn worker_count(&self) -> usize {
+        self.workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+}
+
 impl DatabaseUrl {
     /// The embedded default: `oc-lettings.sqlite3` in the working directory.
     pub fn default_sqlite() -> Self {
@@ -155,6 +163,9 @@ pub struct Settings {
     pub port: u16,
     pub database_url: DatabaseUrl,
     pub database_pool_size: u32,
+    /// DATABASE_READ_CONNECTIONS: the async reader's connections per worker (PostgreSQL;
+    /// 0: the public pages read through the pool as everything else does).
+    pub database_read_connections: usize,
     pub secret_key: Option<SecretKey>,
     pub debug: bool,
     pub seed_demo: bool,
@@ -292,6 +303,13 @@ impl Settings {
             Some(raw) => DatabaseUrl::parse(&raw).map_err(|reason| invalid("DATABASE_URL", reason))?,
         };
         let database_pool_size = number_in(get("DATABASE_POOL_SIZE"), "DATABASE_POOL_SIZE", 1..=256, 8, "1-256")?;
+        let database_read_connections = number_in(
+            get("DATABASE_READ_CONNECTIONS"),
+            "DATABASE_READ_CONNECTIONS",
+            0..=16,
+            1,
+            "0-16 per worker",
+        )?;
         let log_format = match get("LOG_FORMAT").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
@@ -370,6 +388,7 @@ impl Settings {
             port,
             database_url,
             database_pool_size,
+            database_read_connections,
             secret_key: get("SECRET_KEY").map(SecretKey),
             debug,
             seed_demo: flag("SEED_DEMO", true)?,

@@ -103,9 +103,8 @@ impl ResponseError for AppError {
             AppError::Random(_) | AppError::Password(_) | AppError::Deliberate(_) | AppError::Panicked => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
-            AppError::Database(DbError::Unavailable(_) | DbError::Connect(_)) | AppError::Busy => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            AppError::Database(DbError::Unavailable(_) | DbError::Connect(_) | DbError::Unreachable(_))
+            | AppError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             // The connection died under the query (a database restart): unavailable, not a bug.
             AppError::Database(DbError::Query(err)) if crate::db::connection::is_connection_lost(err) => {
                 StatusCode::SERVICE_UNAVAILABLE

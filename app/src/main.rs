@@ -101,9 +101,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             if deploy {
                 if let DatabaseUrl::Postgres(url) = &settings.database_url {
-                    let server = Database::new(&DatabaseUrl::Postgres(url.clone()), 1)?;
+                    let server = Database::new(&DatabaseUrl::Postgres(url.clone()), 1)?
+                        .with_reader(settings.database_read_connections);
+                    let reader_on = server.reader().is_some();
                     match server.max_connections() {
-                        Ok(max) => problems.extend(connection_budget_problem(&settings, max)),
+                        Ok(max) => problems.extend(connection_budget_problem(&settings, max, reader_on)),
                         // From a laptop the production database is often out of reach:
                         // say what was not checked, without calling it a problem.
                         Err(err) => println!(

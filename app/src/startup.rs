@@ -55,12 +55,11 @@ pub struct PreparedDatabase {
 }
 
 pub fn build_server(settings: Settings, db: Database, listener: TcpListener) -> std::io::Result<Server> {
-    let workers = settings
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let workers = settings.worker_count();
     // Database work runs on each worker's blocking threads; more of them than pooled
     // connections would only wait for a connection (and cost memory and context switches).
     let blocking_threads = (db.max_size() as usize).div_ceil(workers).max(2);
+    let db = db.with_reader(settings.database_read_connections);
     let state = web::Data::new(AppState::new(db, settings)?);
     // Several instances on one PostgreSQL: hear each other's admin writes.
     if let (crate::config::DatabaseUrl::Postgres(url), true) =

@@ -10,6 +10,8 @@ pub mod connection;
 pub mod import;
 pub mod migrations;
 pub mod notify;
+pub mod pg_config;
+pub mod reader;
 pub mod schema;
 pub mod seed;
 
@@ -38,6 +40,12 @@ pub enum DbError {
     Cancelled,
     #[error("unexpected answer from the database: {0}")]
     Unexpected(String),
+    /// The async reader could not reach the database (or the connection died under it).
+    #[error("database unavailable: {0}")]
+    Unreachable(String),
+    /// The database refused the async reader's query.
+    #[error("database read failed: {0}")]
+    Read(String),
 }
 
 /// The one row of `query`, which selects by a primary or unique key. Loaded, not
@@ -76,6 +84,9 @@ pub struct Database {
     lost: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
     /// Short reads may run on the caller's thread (SQLite): see [`Database::read`].
     inline_reads: bool,
+    url: DatabaseUrl,
+    /// The public pages' reads on PostgreSQL, when on: see [`reader`].
+    reader: Option<reader::Reader>,
 }
 
 impl Database {
@@ -101,7 +112,41 @@ impl Database {
             pool,
             lost,
             inline_reads,
+            reader: None,
+            url: url.clone(),
         })
+    }
+
+    /// This database with the async reader on (PostgreSQL, `per_worker` > 0), unless its
+    /// URL or environment holds what only libpq understands: then said once, and every
+    /// read stays on the blocking pool.
+    pub fn with_reader(mut self, per_worker: usize) -> Self {
+        let DatabaseUrl::Postgres(url) = &self.url else {
+            return self;
+        };
+        if per_worker == 0 {
+            self.reader = None;
+            return self;
+        }
+        let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+        match pg_config::PgTarget::from_url(
+            url,
+            connection::PG_CONNECT_TIMEOUT_SECS,
+            |name| std::env::var(name).ok(),
+            home,
+        ) {
+            Ok(target) => self.reader = Some(reader::Reader::new(target, per_worker)),
+            Err(why) => {
+                tracing::info!("public pages read through libpq's pool, not the async reader: {why}");
+                self.reader = None;
+            }
+        }
+        self
+    }
+
+    /// The async reader, when it is on.
+    pub fn reader(&self) -> Option<&reader::Reader> {
+        self.reader.as_ref()
     }
 
     /// Most connections the pool holds.

@@ -3,8 +3,11 @@
 use diesel::prelude::*;
 use serde::Serialize;
 
+use std::sync::LazyLock;
+
+use crate::db::reader::{column, pg_sql, Query};
 use crate::db::schema::{lettings_address, lettings_letting};
-use crate::db::{DbConnection, DbError};
+use crate::db::{Database, DbConnection, DbError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
 #[diesel(table_name = lettings_address)]
@@ -48,25 +51,84 @@ pub struct LettingDetail {
     pub address: Address,
 }
 
-pub fn list_lettings(conn: &mut DbConnection) -> Result<Vec<LettingSummary>, DbError> {
-    Ok(lettings_letting::table
+#[diesel::dsl::auto_type]
+fn lettings_query() -> _ {
+    lettings_letting::table
         .select((lettings_letting::id, lettings_letting::title))
         .order(lettings_letting::id)
-        .load(conn)?)
+}
+
+/// Selects the join's default: every column of the letting, then of its address.
+#[diesel::dsl::auto_type]
+fn letting_query(id: i32) -> _ {
+    lettings_letting::table
+        .inner_join(lettings_address::table)
+        .filter(lettings_letting::id.eq(id))
+}
+
+pub fn list_lettings(conn: &mut DbConnection) -> Result<Vec<LettingSummary>, DbError> {
+    Ok(lettings_query().load(conn)?)
 }
 
 pub fn load_letting(conn: &mut DbConnection, id: i32) -> Result<Option<LettingDetail>, DbError> {
-    let row: Option<(Letting, Address)> = crate::db::first(
-        lettings_letting::table
-            .inner_join(lettings_address::table)
-            .filter(lettings_letting::id.eq(id))
-            .select((Letting::as_select(), Address::as_select())),
-        conn,
-    )?;
+    let row: Option<(Letting, Address)> = crate::db::first(letting_query(id), conn)?;
     Ok(row.map(|(letting, address)| LettingDetail {
         id: letting.id,
         title: letting.title,
         address,
+    }))
+}
+
+static LETTINGS_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&lettings_query()));
+static LETTINGS: Query = Query {
+    name: "lettings",
+    sql: &LETTINGS_SQL,
+};
+static LETTING_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&letting_query(0)));
+static LETTING: Query = Query {
+    name: "letting",
+    sql: &LETTING_SQL,
+};
+
+/// The lettings page's rows: through the async reader when it is on (PostgreSQL), else
+/// [`list_lettings`] on the pool.
+pub async fn lettings(db: &Database) -> Result<Vec<LettingSummary>, DbError> {
+    let Some(reader) = db.reader() else {
+        return db.read(list_lettings).await;
+    };
+    let rows = reader.query(&LETTINGS, &[]).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(LettingSummary {
+                id: column(row, 0)?,
+                title: column(row, 1)?,
+            })
+        })
+        .collect()
+}
+
+/// One letting with its address, as [`load_letting`] reads it.
+pub async fn letting(db: &Database, id: i32) -> Result<Option<LettingDetail>, DbError> {
+    let Some(reader) = db.reader() else {
+        return db.read(move |conn| load_letting(conn, id)).await;
+    };
+    let rows = reader.query(&LETTING, &[&id]).await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    // Columns: the letting's (id, title, address_id), then the address's, in table order.
+    Ok(Some(LettingDetail {
+        id: column(row, 0)?,
+        title: column(row, 1)?,
+        address: Address {
+            id: column(row, 3)?,
+            number: column(row, 4)?,
+            street: column(row, 5)?,
+            city: column(row, 6)?,
+            state: column(row, 7)?,
+            zip_code: column(row, 8)?,
+            country_iso_code: column(row, 9)?,
+        },
     }))
 }
 

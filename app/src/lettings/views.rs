@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
-use super::model::{list_lettings, load_letting, LettingDetail, LettingSummary};
+use super::model::{letting, lettings, LettingDetail, LettingSummary};
 use crate::errors::AppError;
 use crate::ids::parse_id;
 use crate::page_cache::cached_page;
@@ -17,7 +17,7 @@ struct LettingsPage {
 
 pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     cached_page(&state, "lettings", async {
-        let lettings = state.db.read(list_lettings).await?;
+        let lettings = lettings(&state.db).await?;
         Ok(render("lettings/index.html", &LettingsPage { lettings })?)
     })
     .await
@@ -31,11 +31,7 @@ struct LettingPage {
 pub async fn detail(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     let id = parse_id(&id).ok_or(AppError::NotFound)?;
     cached_page(&state, &format!("letting:{id}"), async {
-        let letting = state
-            .db
-            .read(move |conn| load_letting(conn, id))
-            .await?
-            .ok_or(AppError::NotFound)?;
+        let letting = letting(&state.db, id).await?.ok_or(AppError::NotFound)?;
         Ok(render("lettings/letting.html", &LettingPage { letting })?)
     })
     .await

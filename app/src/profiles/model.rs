@@ -4,8 +4,11 @@ use diesel::prelude::*;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Serialize;
 
+use std::sync::LazyLock;
+
+use crate::db::reader::{column, pg_sql, Query};
 use crate::db::schema::{auth_user, profiles_profile};
-use crate::db::{DbConnection, DbError};
+use crate::db::{Database, DbConnection, DbError};
 
 /// Django usernames are at most 150 characters; a longer path segment names no one.
 pub const USERNAME_MAX_CHARS: usize = 150;
@@ -49,40 +52,93 @@ pub fn profile_url(username: &str) -> String {
     format!("/profiles/{}/", utf8_percent_encode(username, PATH_SEGMENT))
 }
 
-pub fn list_profiles(conn: &mut DbConnection) -> Result<Vec<ProfileSummary>, DbError> {
-    let usernames: Vec<String> = profiles_profile::table
+#[diesel::dsl::auto_type]
+fn profiles_query() -> _ {
+    profiles_profile::table
         .inner_join(auth_user::table)
         .select(auth_user::username)
         .order(profiles_profile::id)
-        .load(conn)?;
-    Ok(usernames
-        .into_iter()
-        .map(|username| ProfileSummary {
-            url: profile_url(&username),
-            username,
-        })
-        .collect())
+}
+
+#[diesel::dsl::auto_type]
+fn profile_query<'a>(username: &'a str) -> _ {
+    profiles_profile::table
+        .inner_join(auth_user::table)
+        .filter(auth_user::username.eq(username))
+        .select((
+            auth_user::username,
+            auth_user::first_name,
+            auth_user::last_name,
+            auth_user::email,
+            profiles_profile::favorite_city,
+        ))
+}
+
+fn summary(username: String) -> ProfileSummary {
+    ProfileSummary {
+        url: profile_url(&username),
+        username,
+    }
+}
+
+/// No stored username is empty, longer than Django allows, or holds control characters
+/// (which PostgreSQL would reject outright, NUL above all): such a name is looked up nowhere.
+fn could_exist(username: &str) -> bool {
+    !username.is_empty() && username.chars().count() <= USERNAME_MAX_CHARS && !username.chars().any(char::is_control)
+}
+
+pub fn list_profiles(conn: &mut DbConnection) -> Result<Vec<ProfileSummary>, DbError> {
+    let usernames: Vec<String> = profiles_query().load(conn)?;
+    Ok(usernames.into_iter().map(summary).collect())
 }
 
 pub fn load_profile(conn: &mut DbConnection, username: &str) -> Result<Option<ProfileDetail>, DbError> {
-    // No stored username is empty, longer than Django allows, or holds control characters
-    // (which PostgreSQL would reject outright, NUL above all).
-    if username.is_empty() || username.chars().count() > USERNAME_MAX_CHARS || username.chars().any(char::is_control) {
+    if !could_exist(username) {
         return Ok(None);
     }
-    crate::db::first(
-        profiles_profile::table
-            .inner_join(auth_user::table)
-            .filter(auth_user::username.eq(username))
-            .select((
-                auth_user::username,
-                auth_user::first_name,
-                auth_user::last_name,
-                auth_user::email,
-                profiles_profile::favorite_city,
-            )),
-        conn,
-    )
+    crate::db::first(profile_query(username), conn)
+}
+
+static PROFILES_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&profiles_query()));
+static PROFILES: Query = Query {
+    name: "profiles",
+    sql: &PROFILES_SQL,
+};
+static PROFILE_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&profile_query("")));
+static PROFILE: Query = Query {
+    name: "profile",
+    sql: &PROFILE_SQL,
+};
+
+/// The profiles page's rows: through the async reader when it is on (PostgreSQL), else
+/// [`list_profiles`] on the pool.
+pub async fn profiles(db: &Database) -> Result<Vec<ProfileSummary>, DbError> {
+    let Some(reader) = db.reader() else {
+        return db.read(list_profiles).await;
+    };
+    let rows = reader.query(&PROFILES, &[]).await?;
+    rows.iter().map(|row| Ok(summary(column(row, 0)?))).collect()
+}
+
+/// One profile, as [`load_profile`] reads it.
+pub async fn profile(db: &Database, username: String) -> Result<Option<ProfileDetail>, DbError> {
+    let Some(reader) = db.reader() else {
+        return db.read(move |conn| load_profile(conn, &username)).await;
+    };
+    if !could_exist(&username) {
+        return Ok(None);
+    }
+    let rows = reader.query(&PROFILE, &[&username]).await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    Ok(Some(ProfileDetail {
+        username: column(row, 0)?,
+        first_name: column(row, 1)?,
+        last_name: column(row, 2)?,
+        email: column(row, 3)?,
+        favorite_city: column(row, 4)?,
+    }))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
-use super::model::{list_profiles, load_profile, ProfileDetail, ProfileSummary};
+use super::model::{profile, profiles, ProfileDetail, ProfileSummary};
 use crate::errors::AppError;
 use crate::page_cache::cached_page;
 use crate::state::AppState;
@@ -16,7 +16,7 @@ struct ProfilesPage {
 
 pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     cached_page(&state, "profiles", async {
-        let profiles = state.db.read(list_profiles).await?;
+        let profiles = profiles(&state.db).await?;
         Ok(render("profiles/index.html", &ProfilesPage { profiles })?)
     })
     .await
@@ -31,11 +31,7 @@ pub async fn detail(state: web::Data<AppState>, username: web::Path<String>) -> 
     let username = username.into_inner();
     let key = format!("profile:{username}");
     cached_page(&state, &key, async {
-        let profile = state
-            .db
-            .read(move |conn| load_profile(conn, &username))
-            .await?
-            .ok_or(AppError::NotFound)?;
+        let profile = profile(&state.db, username).await?.ok_or(AppError::NotFound)?;
         Ok(render("profiles/profile.html", &ProfilePage { profile })?)
     })
     .await

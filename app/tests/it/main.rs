@@ -27,5 +27,6 @@ mod fleet_router;
 mod import;
 mod operations;
 mod pages;
+mod reader;
 mod recovery;
 mod security;

@@ -1,0 +1,540 @@
+//! From `DATABASE_URL` (written for libpq) to what the async reader connects with: the
+//! same server, user, database and TLS rules, or a one-line reason why the reader stays
+//! off and libpq serves every read.
+//!
+//! libpq's TLS modes, kept as libpq means them (rustls speaks TLS here):
+//! - `disable`: plain TCP;
+//! - `prefer` (libpq's default) and `require`: encrypted, the certificate not checked
+//!   (as libpq, unless `sslrootcert` is given: then as `verify-ca`); `prefer` falls back to
+//!   plain TCP when the server has no TLS;
+//! - `verify-ca`: the certificate must chain to `sslrootcert`;
+//! - `verify-full`: that, and name the host connected to.
+//!
+//! Left to libpq (the reader stays off, and says why at start-up): `sslmode=allow`, client
+//! certificates, `verify-*` without `sslrootcert`, `channel_binding=require`, any
+//! parameter tokio-postgres does not know, a `PG…` environment variable (libpq reads them;
+//! the reader would not), and a URL without a password when a `~/.pgpass` exists.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect};
+
+use crate::config::PostgresUrl;
+
+/// Environment variables libpq reads for what a URL leaves out.
+const LIBPQ_ENV: &[&str] = &[
+    "PGHOST",
+    "PGHOSTADDR",
+    "PGPORT",
+    "PGDATABASE",
+    "PGUSER",
+    "PGPASSWORD",
+    "PGPASSFILE",
+    "PGSERVICE",
+    "PGSERVICEFILE",
+    "PGOPTIONS",
+    "PGAPPNAME",
+    "PGSSLMODE",
+    "PGREQUIRESSL",
+    "PGSSLCERT",
+    "PGSSLKEY",
+    "PGSSLROOTCERT",
+    "PGSSLCRL",
+    "PGSSLCRLDIR",
+    "PGSSLSNI",
+    "PGREQUIREPEER",
+    "PGSSLMINPROTOCOLVERSION",
+    "PGSSLMAXPROTOCOLVERSION",
+    "PGGSSENCMODE",
+    "PGCONNECT_TIMEOUT",
+    "PGCLIENTENCODING",
+    "PGTARGETSESSIONATTRS",
+    "PGLOADBALANCEHOSTS",
+    "PGCHANNELBINDING",
+    "PGSSLNEGOTIATION",
+    "PGDATESTYLE",
+    "PGTZ",
+    "PGOPTIONS",
+];
+
+/// The reader's connections' `application_name`, unless the URL sets one.
+pub const READER_APPLICATION_NAME: &str = "oc-lettings-reader";
+
+/// How the reader reaches the database.
+pub struct PgTarget {
+    config: tokio_postgres::Config,
+    tls: Tls,
+    url: PostgresUrl,
+}
+
+#[derive(Clone)]
+pub enum Tls {
+    Off,
+    Rustls(Arc<ClientConfig>),
+}
+
+/// What [`PgTarget::connect`] gives: the client, and the connection's task to spawn.
+pub type Connected = (tokio_postgres::Client, Pin<Box<dyn Future<Output = ()> + Send>>);
+
+impl PgTarget {
+    /// The reader's settings for `url`, or why libpq must serve every read.
+    /// `env` reads an environment variable; `home` is the user's home directory.
+    pub fn from_url(
+        url: &PostgresUrl,
+        connect_timeout_secs: u32,
+        env: impl Fn(&str) -> Option<String>,
+        home: Option<std::path::PathBuf>,
+    ) -> Result<PgTarget, String> {
+        if let Some(name) = LIBPQ_ENV.iter().find(|name| env(name).is_some()) {
+            return Err(format!("{name} is set (libpq reads it; the async reader would not)"));
+        }
+        let raw = url.expose();
+        let (base, query) = raw.split_once('?').unwrap_or((raw, ""));
+        let mut sslmode = "prefer".to_owned();
+        let mut rootcert: Option<String> = None;
+        let mut kept: Vec<&str> = Vec::new();
+        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = percent_encoding::percent_decode_str(value)
+                .decode_utf8_lossy()
+                .into_owned();
+            match key {
+                "sslmode" => sslmode = value,
+                "sslrootcert" => rootcert = Some(value),
+                "sslcert"
+                | "sslkey"
+                | "sslpassword"
+                | "sslcrl"
+                | "sslcrldir"
+                | "sslsni"
+                | "requirepeer"
+                | "ssl_min_protocol_version"
+                | "ssl_max_protocol_version"
+                | "gssencmode"
+                | "service"
+                | "passfile"
+                | "krbsrvname"
+                | "gsslib"
+                | "client_encoding" => {
+                    return Err(format!("the URL sets {key}, which only libpq understands"));
+                }
+                "channel_binding" if value == "require" => {
+                    return Err("the URL sets channel_binding=require, which only libpq does here".into());
+                }
+                _ => kept.push(pair),
+            }
+        }
+        let timeout = format!("connect_timeout={connect_timeout_secs}");
+        if !kept.iter().any(|pair| pair.starts_with("connect_timeout=")) {
+            kept.push(&timeout);
+        }
+        let rebuilt = format!("{base}?{}", kept.join("&"));
+        let mut config: tokio_postgres::Config = rebuilt.parse().map_err(|err: tokio_postgres::Error| {
+            format!(
+                "tokio-postgres cannot read the URL: {}",
+                url.redact_in(&err.to_string())
+            )
+        })?;
+        if config.get_password().is_none() {
+            if let Some(pgpass) = home
+                .as_ref()
+                .map(|home| home.join(".pgpass"))
+                .filter(|path| path.exists())
+            {
+                return Err(format!(
+                    "the URL has no password and {} exists (libpq reads it; the async reader would not)",
+                    pgpass.display()
+                ));
+            }
+        }
+        let roots = match &rootcert {
+            Some(path) => Some(load_roots(path)?),
+            None => None,
+        };
+        let (mode, tls) = match (sslmode.as_str(), roots) {
+            ("disable", _) => (SslMode::Disable, Tls::Off),
+            ("prefer", None) => (SslMode::Prefer, Tls::Rustls(unverified()?)),
+            ("require", None) => (SslMode::Require, Tls::Rustls(unverified()?)),
+            ("prefer", Some(roots)) => (SslMode::Prefer, Tls::Rustls(verified(roots, false)?)),
+            ("require" | "verify-ca", Some(roots)) => (SslMode::Require, Tls::Rustls(verified(roots, false)?)),
+            ("verify-full", Some(roots)) => (SslMode::Require, Tls::Rustls(verified(roots, true)?)),
+            ("verify-ca" | "verify-full", None) => {
+                return Err(format!(
+                    "sslmode={sslmode} without sslrootcert (libpq's default root file)"
+                ));
+            }
+            (other, _) => return Err(format!("sslmode={other} is left to libpq")),
+        };
+        config.ssl_mode(mode);
+        // Tells the reader's connections apart in pg_stat_activity.
+        if config.get_application_name().is_none() {
+            config.application_name(READER_APPLICATION_NAME);
+        }
+        Ok(PgTarget {
+            config,
+            tls,
+            url: url.clone(),
+        })
+    }
+
+    /// `text` with the URL's secrets redacted.
+    pub fn redact(&self, text: &str) -> String {
+        self.url.redact_in(text)
+    }
+
+    /// Opens a connection: the client, and the task that drives its socket.
+    pub async fn connect(&self) -> Result<Connected, String> {
+        let connected: Result<Connected, tokio_postgres::Error> = match &self.tls {
+            Tls::Off => self
+                .config
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map(|(client, connection)| {
+                    (
+                        client,
+                        Box::pin(drive(connection)) as Pin<Box<dyn Future<Output = ()> + Send>>,
+                    )
+                }),
+            Tls::Rustls(config) => self
+                .config
+                .connect(MakeRustls(config.clone()))
+                .await
+                .map(|(client, connection)| (client, Box::pin(drive(connection)) as _)),
+        };
+        connected.map_err(|err| {
+            let mut message = err.to_string();
+            let mut source = std::error::Error::source(&err);
+            while let Some(inner) = source {
+                message.push_str(": ");
+                message.push_str(&inner.to_string());
+                source = inner.source();
+            }
+            format!("cannot connect to the database: {}", self.redact(&message))
+        })
+    }
+}
+
+/// Runs a connection until it closes; a broken one is logged (its client then reports
+/// itself closed, and the reader opens another).
+async fn drive<F>(connection: F)
+where
+    F: Future<Output = Result<(), tokio_postgres::Error>>,
+{
+    if let Err(err) = connection.await {
+        tracing::debug!(error = %err, "a database connection of the reader closed");
+    }
+}
+
+fn load_roots(path: &str) -> Result<RootCertStore, String> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = RootCertStore::empty();
+    if path == "system" {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        return Ok(roots);
+    }
+    let certs = CertificateDer::pem_file_iter(path).map_err(|err| format!("sslrootcert {path}: {err}"))?;
+    for cert in certs {
+        let cert = cert.map_err(|err| format!("sslrootcert {path}: {err}"))?;
+        roots.add(cert).map_err(|err| format!("sslrootcert {path}: {err}"))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("sslrootcert {path} holds no certificate"));
+    }
+    Ok(roots)
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn builder() -> Result<rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>, String> {
+    ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|err| format!("TLS: {err}"))
+}
+
+/// `verify-ca` (`check_name` false) or `verify-full`.
+fn verified(roots: RootCertStore, check_name: bool) -> Result<Arc<ClientConfig>, String> {
+    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+        .build()
+        .map_err(|err| format!("TLS: {err}"))?;
+    let verifier: Arc<dyn ServerCertVerifier> = if check_name {
+        webpki
+    } else {
+        Arc::new(ChainOnly(webpki))
+    };
+    Ok(Arc::new(
+        builder()?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth(),
+    ))
+}
+
+/// `prefer` and `require` without a root certificate: encrypted, the certificate not
+/// checked (libpq's meaning of these modes); the handshake's signatures still are.
+fn unverified() -> Result<Arc<ClientConfig>, String> {
+    Ok(Arc::new(
+        builder()?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider())))
+            .with_no_client_auth(),
+    ))
+}
+
+/// `verify-ca`: the chain must be good; the name is not checked.
+#[derive(Debug)]
+struct ChainOnly(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        use rustls::CertificateError::{NotValidForName, NotValidForNameContext};
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(rustls::Error::InvalidCertificate(NotValidForName | NotValidForNameContext { .. })) => {
+                Ok(ServerCertVerified::assertion())
+            }
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// tokio-postgres's TLS hooks, over tokio-rustls.
+struct MakeRustls(Arc<ClientConfig>);
+
+struct RustlsConnect {
+    config: Arc<ClientConfig>,
+    name: Result<ServerName<'static>, String>,
+}
+
+impl MakeTlsConnect<tokio_postgres::Socket> for MakeRustls {
+    type Stream = RustlsStream;
+    type TlsConnect = RustlsConnect;
+    type Error = std::io::Error;
+
+    fn make_tls_connect(&mut self, domain: &str) -> Result<RustlsConnect, std::io::Error> {
+        Ok(RustlsConnect {
+            config: self.0.clone(),
+            name: ServerName::try_from(domain.to_owned()).map_err(|err| format!("{domain}: {err}")),
+        })
+    }
+}
+
+impl TlsConnect<tokio_postgres::Socket> for RustlsConnect {
+    type Stream = RustlsStream;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<RustlsStream, std::io::Error>> + Send>>;
+
+    fn connect(self, stream: tokio_postgres::Socket) -> Self::Future {
+        Box::pin(async move {
+            let name = self.name.map_err(std::io::Error::other)?;
+            let stream = tokio_rustls::TlsConnector::from(self.config)
+                .connect(name, stream)
+                .await?;
+            Ok(RustlsStream(stream))
+        })
+    }
+}
+
+struct RustlsStream(tokio_rustls::client::TlsStream<tokio_postgres::Socket>);
+
+impl tokio_postgres::tls::TlsStream for RustlsStream {
+    /// No `tls-server-end-point` binding: SCRAM without `-PLUS` (libpq's `prefer` falls
+    /// back the same way; `channel_binding=require` is left to libpq).
+    fn channel_binding(&self) -> ChannelBinding {
+        ChannelBinding::none()
+    }
+}
+
+impl AsyncRead for RustlsStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for RustlsStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(url: &str, env: &[(&str, &str)]) -> Result<PgTarget, String> {
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        PgTarget::from_url(
+            &PostgresUrl::new(url),
+            3,
+            |name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+            None,
+        )
+    }
+
+    fn mode(target: &PgTarget) -> (SslMode, bool) {
+        (target.config.get_ssl_mode(), matches!(target.tls, Tls::Rustls(_)))
+    }
+
+    #[test]
+    fn libpq_ssl_modes_keep_their_meaning() {
+        let plain = target("postgres://u:p@db.example.com:5433/app?sslmode=disable", &[]).unwrap();
+        assert_eq!(mode(&plain), (SslMode::Disable, false));
+        assert_eq!(plain.config.get_ports(), &[5433]);
+        assert_eq!(plain.config.get_dbname(), Some("app"));
+        assert_eq!(plain.config.get_password(), Some(&b"p"[..]));
+        assert_eq!(
+            plain.config.get_connect_timeout(),
+            Some(&std::time::Duration::from_secs(3))
+        );
+        // libpq's default is `prefer`: TLS when the server offers it.
+        let default = target("postgres://u:p@db.example.com/app", &[]).unwrap();
+        assert_eq!(mode(&default), (SslMode::Prefer, true));
+        let required = target(
+            "postgres://u:p@db.example.com/app?sslmode=require&connect_timeout=9",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(mode(&required), (SslMode::Require, true));
+        assert_eq!(
+            required.config.get_connect_timeout(),
+            Some(&std::time::Duration::from_secs(9))
+        );
+        let system = target(
+            "postgres://u:p@db.example.com/app?sslmode=verify-full&sslrootcert=system",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(mode(&system), (SslMode::Require, true));
+    }
+
+    #[test]
+    fn what_only_libpq_understands_turns_the_reader_off() {
+        for (url, says) in [
+            ("postgres://u:p@h/app?sslmode=verify-full", "sslrootcert"),
+            ("postgres://u:p@h/app?sslmode=allow", "sslmode=allow"),
+            ("postgres://u:p@h/app?sslcert=/c.crt&sslkey=/c.key", "sslcert"),
+            ("postgres://u:p@h/app?channel_binding=require", "channel_binding"),
+            ("postgres://u:p@h/app?service=prod", "service"),
+            ("postgres://u:p@h/app?no_such_option=1", "tokio-postgres"),
+            (
+                "postgres://u:p@h/app?sslmode=verify-ca&sslrootcert=/no/such/ca.crt",
+                "/no/such/ca.crt",
+            ),
+        ] {
+            let why = target(url, &[])
+                .err()
+                .unwrap_or_else(|| panic!("{url} must turn the reader off"));
+            assert!(why.contains(says), "{url}: {why}");
+        }
+        let why = target("postgres://u:p@h/app", &[("PGSSLMODE", "verify-full")])
+            .err()
+            .unwrap();
+        assert!(why.contains("PGSSLMODE"), "{why}");
+    }
+
+    #[test]
+    fn a_pgpass_file_matters_only_without_a_password() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(home.path().join(".pgpass"), "*:*:*:*:secret\n").unwrap();
+        let with = |url: &str| PgTarget::from_url(&PostgresUrl::new(url), 3, |_| None, Some(home.path().to_path_buf()));
+        assert!(with("postgres://u:p@h/app").is_ok());
+        let why = with("postgres://u@h/app").err().unwrap();
+        assert!(why.contains(".pgpass"), "{why}");
+    }
+
+    #[test]
+    fn the_password_never_shows_in_a_reason() {
+        let why = target("postgres://u:hunter2-secret@h/app?sslmode=bogus%zz&x=1", &[])
+            .err()
+            .unwrap();
+        assert!(!why.contains("hunter2-secret"), "{why}");
+        let why = target("postgres://u:hunter2-secret@h:notaport/app", &[]).err().unwrap();
+        assert!(!why.contains("hunter2-secret"), "{why}");
+    }
+}
