@@ -307,7 +307,7 @@ impl Settings {
             get("DATABASE_READ_CONNECTIONS"),
             "DATABASE_READ_CONNECTIONS",
             0..=16,
-            1,
+            2,
             "0-16 per worker",
         )?;
         let log_format = match get("LOG_FORMAT").map(|v| v.trim().to_ascii_lowercase()).as_deref() {

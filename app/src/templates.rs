@@ -53,8 +53,51 @@ fn build() -> tera::Result<Tera> {
     tera.autoescape_on(vec![".html"]);
     tera.set_escape_fn(escape_html);
     tera.register_function("static_url", static_url);
-    tera.add_raw_templates(TEMPLATE_SOURCES.iter().copied())?;
+    let sources = TEMPLATE_SOURCES
+        .iter()
+        .map(|(name, source)| Ok((*name, resolve_static_urls(source)?)))
+        .collect::<tera::Result<Vec<_>>>()?;
+    tera.add_raw_templates(sources)?;
     Ok(tera)
+}
+
+/// `{{ static_url(path='css/styles.css') }}` written as the asset's URL itself, once, when
+/// the templates are parsed: an asset's URL never changes while the process runs, and a
+/// page then renders without a function call per asset (an argument map built and thrown
+/// away each time). A call written any other way is left to the `static_url` function.
+fn resolve_static_urls(source: &str) -> tera::Result<String> {
+    let mut out = String::with_capacity(source.len());
+    let mut rest = source;
+    while let Some(start) = rest.find("{{ static_url(path=") {
+        out.push_str(&rest[..start]);
+        let call = &rest[start..];
+        let quote = call.as_bytes().get("{{ static_url(path=".len()).copied();
+        let resolved = match quote {
+            Some(q @ (b'\'' | b'"')) => {
+                let name_start = "{{ static_url(path=".len() + 1;
+                let close = format!("{}) }}}}", q as char);
+                call[name_start..].find(&close).map(|len| {
+                    let name = &call[name_start..name_start + len];
+                    (name, name_start + len + close.len())
+                })
+            }
+            _ => None,
+        };
+        match resolved {
+            Some((name, consumed)) => {
+                let url =
+                    assets::url(name).ok_or_else(|| tera::Error::msg(format!("no static asset named {name:?}")))?;
+                out.push_str(&escape_html(&url));
+                rest = &call[consumed..];
+            }
+            None => {
+                out.push_str("{{ static_url(path=");
+                rest = &call["{{ static_url(path=".len()..];
+            }
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// Tera hides the useful part of an error in its source chain.
@@ -113,6 +156,31 @@ mod tests {
             escape_html(r#"<a href="x">'Silo' & /w</a>"#),
             "&lt;a href=&quot;x&quot;&gt;&#x27;Silo&#x27; &amp; /w&lt;/a&gt;"
         );
+    }
+
+    #[test]
+    fn static_urls_are_resolved_when_the_templates_are_parsed() {
+        let css = assets::url("css/styles.css").unwrap();
+        assert_eq!(
+            resolve_static_urls("<link href=\"{{ static_url(path='css/styles.css') }}\"> {{ x }}").unwrap(),
+            format!("<link href=\"{css}\"> {{{{ x }}}}")
+        );
+        assert_eq!(
+            resolve_static_urls("{{ static_url(path=\"css/styles.css\") }}").unwrap(),
+            css
+        );
+        // Any other spelling is left to the function, which still works.
+        let odd = "{{ static_url(path = 'css/styles.css') }} {{ static_url(path=name) }}";
+        assert_eq!(resolve_static_urls(odd).unwrap(), odd);
+        let err = resolve_static_urls("{{ static_url(path='css/nope.css') }}").unwrap_err();
+        assert!(err.to_string().contains("css/nope.css"), "{err}");
+        // No template keeps a call it could have resolved.
+        for (name, source) in TEMPLATE_SOURCES {
+            assert!(
+                !resolve_static_urls(source).unwrap().contains("static_url(path='"),
+                "{name}"
+            );
+        }
     }
 
     #[test]

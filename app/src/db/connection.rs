@@ -49,6 +49,9 @@ pub struct Pooled {
     epoch: u64,
     /// A query on it failed in a way that means the connection is gone.
     pub broken: bool,
+    /// A task on it failed in some other way (the migration harness, say, reports a lost
+    /// connection as its own error): pinged before its next use, however recent.
+    pub suspect: bool,
 }
 
 /// A PostgreSQL connection back in the pool within this long is not pinged before its
@@ -179,6 +182,7 @@ impl r2d2::ManageConnection for ConnectionManager {
             returned: Instant::now(),
             epoch: self.epoch(),
             broken: false,
+            suspect: false,
         })
     }
 
@@ -190,11 +194,12 @@ impl r2d2::ManageConnection for ConnectionManager {
             return Ok(());
         }
         let epoch = self.epoch();
-        if pooled.epoch == epoch && pooled.returned.elapsed() < ALIVE_BYPASS {
+        if !pooled.suspect && pooled.epoch == epoch && pooled.returned.elapsed() < ALIVE_BYPASS {
             return Ok(());
         }
         pooled.conn.batch_execute("SELECT 1")?;
         pooled.epoch = epoch;
+        pooled.suspect = false;
         Ok(())
     }
 

@@ -170,6 +170,9 @@ impl Database {
         actix_web::web::block(move || {
             let mut conn = DbGuard(pool.get()?);
             let result = task(&mut conn);
+            // Any failure: the connection is checked before it serves again (a dead one
+            // reused within the alive-bypass window would fail every task forever).
+            conn.0.suspect = result.is_err();
             if let Err(DbError::Query(err)) = &result {
                 if connection::is_connection_lost(err) {
                     conn.0.broken = true;

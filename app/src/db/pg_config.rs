@@ -93,12 +93,10 @@ impl PgTarget {
         env: impl Fn(&str) -> Option<String>,
         home: Option<std::path::PathBuf>,
     ) -> Result<PgTarget, String> {
-        if let Some(name) = LIBPQ_ENV.iter().find(|name| env(name).is_some()) {
-            return Err(format!("{name} is set (libpq reads it; the async reader would not)"));
-        }
         let raw = url.expose();
         let (base, query) = raw.split_once('?').unwrap_or((raw, ""));
         let mut sslmode = "prefer".to_owned();
+        let mut sslmode_given = false;
         let mut rootcert: Option<String> = None;
         let mut kept: Vec<&str> = Vec::new();
         for pair in query.split('&').filter(|pair| !pair.is_empty()) {
@@ -107,7 +105,10 @@ impl PgTarget {
                 .decode_utf8_lossy()
                 .into_owned();
             match key {
-                "sslmode" => sslmode = value,
+                "sslmode" => {
+                    sslmode = value;
+                    sslmode_given = true;
+                }
                 "sslrootcert" => rootcert = Some(value),
                 "sslcert"
                 | "sslkey"
@@ -143,6 +144,21 @@ impl PgTarget {
                 url.redact_in(&err.to_string())
             )
         })?;
+        // libpq reads an environment variable only for what the URL leaves out.
+        let url_sets = |name: &str| match name {
+            "PGPASSWORD" | "PGPASSFILE" => config.get_password().is_some(),
+            "PGUSER" => config.get_user().is_some(),
+            "PGDATABASE" => config.get_dbname().is_some(),
+            "PGHOST" | "PGHOSTADDR" => !config.get_hosts().is_empty() || !config.get_hostaddrs().is_empty(),
+            "PGAPPNAME" => config.get_application_name().is_some(),
+            "PGCONNECT_TIMEOUT" => true,
+            "PGSSLMODE" => sslmode_given,
+            "PGSSLROOTCERT" => rootcert.is_some() || sslmode == "disable",
+            _ => false,
+        };
+        if let Some(name) = LIBPQ_ENV.iter().find(|name| env(name).is_some() && !url_sets(name)) {
+            return Err(format!("{name} is set (libpq reads it; the async reader would not)"));
+        }
         if config.get_password().is_none() {
             if let Some(pgpass) = home
                 .as_ref()
@@ -516,6 +532,24 @@ mod tests {
             .err()
             .unwrap();
         assert!(why.contains("PGSSLMODE"), "{why}");
+        let why = target("postgres://u@h/app", &[("PGPASSWORD", "x")]).err().unwrap();
+        assert!(why.contains("PGPASSWORD"), "{why}");
+        let why = target("postgres://u:p@h/app?sslmode=require", &[("PGSSLROOTCERT", "/ca.crt")])
+            .err()
+            .unwrap();
+        assert!(why.contains("PGSSLROOTCERT"), "{why}");
+        // What the URL itself sets, libpq takes from the URL: the variable changes nothing.
+        for (name, value) in [
+            ("PGPASSWORD", "x"),
+            ("PGUSER", "v"),
+            ("PGSSLMODE", "verify-full"),
+            ("PGDATABASE", "d"),
+        ] {
+            assert!(
+                target("postgres://u:p@h/app?sslmode=require", &[(name, value)]).is_ok(),
+                "{name}"
+            );
+        }
     }
 
     #[test]

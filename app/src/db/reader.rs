@@ -141,7 +141,7 @@ impl Reader {
 
     fn error(&self, err: &tokio_postgres::Error) -> DbError {
         let message = self.shared.target.redact(&err.to_string());
-        if err.is_closed() || err.code().is_none() {
+        if is_unavailable(err) {
             DbError::Unreachable(message)
         } else {
             DbError::Read(message)
@@ -232,6 +232,17 @@ impl Live {
             }
         };
         self.client.query(&statement, params).await
+    }
+}
+
+/// Whether `err` means the database is out of reach (a 503), not that the query was wrong:
+/// the connection closed or broke (no SQLSTATE), or the server said so itself — class 08
+/// (connection exception), 53 (insufficient resources: too many connections) or 57
+/// (operator intervention: shutting down, starting up, a cancelled statement).
+pub fn is_unavailable(err: &tokio_postgres::Error) -> bool {
+    match err.code() {
+        None => true,
+        Some(state) => err.is_closed() || ["08", "53", "57"].iter().any(|class| state.code().starts_with(class)),
     }
 }
 

@@ -67,27 +67,38 @@ async fn an_admin_change_reaches_every_instance_at_once(backend: Backend) {
 on_both_backends!(async: an_admin_change_reaches_every_instance_at_once);
 
 /// `check --deploy` asks the server for its `max_connections` and says when the fleet's
-/// pools (and listeners) do not fit.
+/// connections (pools, readers and listeners) do not fit.
 #[test]
 fn check_deploy_warns_when_the_pools_exceed_max_connections() {
     let Some(Backend::Postgres(url)) = Backend::postgres() else {
         return;
     };
-    let run = |pool: &str, instances: &str| {
+    let run_with = |pool: &str, instances: &str, readers: &str| {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_oc-lettings"))
             .env_clear()
             .env("DATABASE_URL", &url)
             .env("DATABASE_POOL_SIZE", pool)
             .env("INSTANCE_COUNT", instances)
+            .env("WEB_CONCURRENCY", "2")
+            .env("DATABASE_READ_CONNECTIONS", readers)
             .args(["check", "--deploy"])
             .output()
             .unwrap();
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
+    let run = |pool: &str, instances: &str| run_with(pool, instances, "2");
     let crowded = run("60", "4");
     assert!(
-        crowded.contains("can exceed PostgreSQL's max_connections: 4 instance(s) × (60 pooled + 1 listener) = 244"),
+        crowded.contains(
+            "can exceed PostgreSQL's max_connections: 4 instance(s) × (60 pooled + 4 reader (2 worker(s) × 2) + 1 listener) = 260"
+        ),
         "{crowded}"
+    );
+    // The reader off: the pools and the listeners only.
+    let pools_only = run_with("60", "4", "0");
+    assert!(
+        pools_only.contains("4 instance(s) × (60 pooled + 1 listener) = 244"),
+        "{pools_only}"
     );
     let fits = run("8", "2");
     assert!(!fits.contains("max_connections"), "{fits}");

@@ -1,5 +1,7 @@
 //! The site survives its PostgreSQL server going away: while it is down, pages answer 503
-//! and `/readyz` fails (quickly, no hang); when it is back, they recover by themselves.
+//! and `/readyz` fails (quickly, no hang); when it is back, they recover by themselves —
+//! the public pages (the async reader) and `/readyz` (the pool, which here serves nothing
+//! else: its dead connection must be found out, not reused forever).
 //! The test runs a PostgreSQL server of its own (Debian's `initdb`/`pg_ctl`) so it can
 //! really stop and start it; where those programs are absent it says so in one line.
 #![allow(clippy::unwrap_used)]

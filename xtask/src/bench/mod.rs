@@ -180,6 +180,8 @@ struct Setup {
     database_url: String,
     /// PAGE_CACHE_SECONDS
     cache_seconds: u64,
+    /// DATABASE_READ_CONNECTIONS, when not the default.
+    read_connections: Option<u32>,
 }
 
 impl Setup {
@@ -187,6 +189,7 @@ impl Setup {
         Setup {
             database_url: "sqlite://bench.sqlite3".to_owned(),
             cache_seconds,
+            read_connections: None,
         }
     }
 }
@@ -209,6 +212,11 @@ fn start_app_with(binary: &Path, dir: &Path, port: u16, setup: &Setup) -> Result
         .env("PAGE_CACHE_SECONDS", setup.cache_seconds.to_string())
         .env("TRUSTED_PROXY_COUNT", "1")
         .env("LOG_FORMAT", "json")
+        .envs(
+            setup
+                .read_connections
+                .map(|n| ("DATABASE_READ_CONNECTIONS", n.to_string())),
+        )
         .env_remove("DEBUG")
         .env_remove("SENTRY_DSN")
         .arg("serve")
@@ -371,6 +379,9 @@ struct Measured {
     fleet: Option<Load>,
     /// `/lettings/1/` on PostgreSQL over TLS, cache off (the shipped binary only).
     tls: Option<Result<Load, String>>,
+    /// `/lettings/1/` on PostgreSQL, cache off, the async reader off: every read through
+    /// the blocking pool (the shipped binary only).
+    pool: Option<Load>,
 }
 
 /// `cargo xtask bench`
@@ -551,6 +562,7 @@ fn measure_all(
             let setup = Setup {
                 database_url: url.clone(),
                 cache_seconds,
+                read_connections: None,
             };
             configs.push((name, setup, false));
         }
@@ -608,10 +620,11 @@ fn measure_all(
     }
     let mut measured = Vec::new();
     for (index, binary) in binaries.into_iter().enumerate() {
-        let (mut fleet, mut tls) = (None, None);
+        let (mut fleet, mut tls, mut pool) = (None, None, None);
         if let (0, Some(plain), Some(url)) = (index, &plain, postgres) {
             fleet = Some(fleet_row(runner, &binary.path, dir, plain, args)?);
             tls = Some(tls_row(runner, &binary.path, dir, url, args));
+            pool = Some(pool_row(runner, &binary.path, dir, plain, args)?);
         }
         let many = many_connections_row(runner, &binary.path, dir, args)?;
         measured.push(Measured {
@@ -621,6 +634,7 @@ fn measure_all(
             many,
             fleet,
             tls,
+            pool,
             binary,
         });
     }
@@ -633,6 +647,7 @@ fn tls_row(runner: &Runner, binary: &Path, dir: &Path, url: &str, args: &BenchAr
     let setup = Setup {
         database_url: with_sslmode(url, "require"),
         cache_seconds: 0,
+        read_connections: None,
     };
     let port = free_port().map_err(|e| e.to_string())?;
     let _app = start_app_with(binary, dir, port, &setup).map_err(|e| e.to_string())?;
@@ -641,6 +656,26 @@ fn tls_row(runner: &Runner, binary: &Path, dir: &Path, url: &str, args: &BenchAr
     let load = wrk(runner, port, "/lettings/1/", None, args, 200).map_err(|e| e.to_string())?;
     println!(
         "letting    PostgreSQL over TLS, off   {:>9.0} req/s p99 {:.2} ms",
+        load.requests_per_sec, load.p99_ms
+    );
+    Ok(load)
+}
+
+/// `/lettings/1/` on PostgreSQL, cache off, with the async reader off
+/// (`DATABASE_READ_CONNECTIONS=0`): the read through libpq's pool on a blocking thread, as
+/// before the reader, in the same run.
+fn pool_row(runner: &Runner, binary: &Path, dir: &Path, url: &str, args: &BenchArgs) -> Result<Load> {
+    let setup = Setup {
+        database_url: url.to_owned(),
+        cache_seconds: 0,
+        read_connections: Some(0),
+    };
+    let port = free_port()?;
+    let _app = start_app_with(binary, dir, port, &setup)?;
+    wait_for(port, "/readyz", "the site on PostgreSQL with the reader off")?;
+    let load = wrk(runner, port, "/lettings/1/", None, args, 200)?;
+    println!(
+        "letting    PostgreSQL, pool only, off {:>9.0} req/s p99 {:.2} ms",
         load.requests_per_sec, load.p99_ms
     );
     Ok(load)
@@ -757,6 +792,7 @@ fn fleet_row(runner: &Runner, binary: &Path, dir: &Path, url: &str, args: &Bench
     let setup = Setup {
         database_url: url.to_owned(),
         cache_seconds: 2,
+        read_connections: None,
     };
     let mut instances = Vec::new();
     let mut upstreams = String::new();

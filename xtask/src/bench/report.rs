@@ -65,14 +65,27 @@ pub fn write(inputs: &Inputs) -> Result<String> {
                 fleet.requests_per_sec, fleet.p99_ms, fleet.errors
             )?;
         }
+        let plain = m.series.iter().find(|s| s.name == PG_OFF).and_then(|s| {
+            urls.iter()
+                .position(|u| u.path == "/lettings/1/")
+                .and_then(|i| s.loads[i].clone())
+        });
+        if let Some(pool) = &m.pool {
+            let gain = plain.as_ref().map_or(String::new(), |reader| {
+                format!(
+                    "; the async reader's run above: {:.2}× this",
+                    reader.requests_per_sec / pool.requests_per_sec.max(1.0)
+                )
+            });
+            writeln!(
+                report,
+                "- PostgreSQL with the async reader off (`DATABASE_READ_CONNECTIONS=0`: the read through libpq's pool on a blocking thread), cache off, `/lettings/1/`: {:.0} req/s, p99 {:.1} ms{gain}",
+                pool.requests_per_sec, pool.p99_ms
+            )?;
+        }
         match &m.tls {
             Some(Ok(load)) => {
-                let plain = m.series.iter().find(|s| s.name == PG_OFF).and_then(|s| {
-                    urls.iter()
-                        .position(|u| u.path == "/lettings/1/")
-                        .and_then(|i| s.loads[i].clone())
-                });
-                let cost = plain.map_or(String::new(), |plain| {
+                let cost = plain.as_ref().map_or(String::new(), |plain| {
                     format!(
                         " ({:.2} of plain TCP)",
                         load.requests_per_sec / plain.requests_per_sec.max(1.0)
