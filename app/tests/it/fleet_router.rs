@@ -464,6 +464,29 @@ fn three_instances_behind_nginx_survive_restarts_of_themselves_and_of_postgres()
     );
     assert!(seen.total() > 100, "the load ran");
 
+    // The public pages read through each instance's async reader: at most its budget of
+    // connections per instance (1 worker × DATABASE_READ_CONNECTIONS=2 here), none left
+    // behind by the instances that were replaced.
+    #[derive(diesel::QueryableByName)]
+    struct Readers {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let count_readers = |pg: &mut diesel::PgConnection| -> i64 {
+        diesel::sql_query("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'oc-lettings-reader'")
+            .get_result::<Readers>(pg)
+            .unwrap()
+            .n
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut readers = count_readers(&mut pg);
+    while readers > 6 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        readers = count_readers(&mut pg);
+    }
+    figure!("fleet: reader connections after the restarts: {readers} (budget 3 instances × 1 worker × 2)");
+    assert!((1..=6).contains(&readers), "{readers} reader connections");
+
     // A session made on one instance is valid on the others.
     let browser = client();
     let logged_in = log_in(&browser, &instances[0].base(), "fleet passphrase");
