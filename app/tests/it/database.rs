@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use oc_lettings::db::{Database, DbConnection};
 use oc_lettings::startup::{prepare_database, PreparedDatabase};
 
-use crate::common::{Backend, TestDatabase};
+use crate::common::{with_params, Backend, TestDatabase};
 
 fn fresh(backend: &Backend) -> (TestDatabase, Database) {
     let database = TestDatabase::new(backend);
@@ -327,10 +327,6 @@ fn connection_uses_tls(url: &str) -> Result<bool, String> {
     Ok(row.ssl)
 }
 
-fn with_params(url: &str, params: &str) -> String {
-    format!("{url}{}{params}", if url.contains('?') { '&' } else { '?' })
-}
-
 /// `sslmode=require` gets an encrypted session; `sslmode=verify-full` checks the server's
 /// certificate and name against `sslrootcert` (CI provides a test CA in
 /// TEST_DATABASE_TLS_ROOTCERT) and refuses a server it cannot verify.
@@ -368,26 +364,7 @@ fn postgres_connections_use_tls_when_the_url_asks() {
 
     // A root that did not sign the server's certificate: refused, with the reason.
     let stranger = tempfile::tempdir().unwrap();
-    let stranger_root = stranger.path().join("other-ca.crt");
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=stranger",
-        ])
-        .arg("-keyout")
-        .arg(stranger.path().join("other-ca.key"))
-        .arg("-out")
-        .arg(&stranger_root)
-        .output()
-        .unwrap();
-    assert!(made.status.success());
+    let stranger_root = crate::common::stranger_ca(stranger.path());
     let refused = with_params(
         &by_name,
         &format!("sslmode=verify-full&sslrootcert={}", stranger_root.display()),

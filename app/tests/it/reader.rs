@@ -12,7 +12,7 @@ use oc_lettings::db::{Database, DbError};
 use oc_lettings::lettings::model as lettings;
 use oc_lettings::profiles::model as profiles;
 
-use crate::common::{prepared_database, Backend};
+use crate::common::{prepared_database, with_params, Backend};
 
 /// Runs `body` on an actix system (the reader's connections live on its event loop, as on
 /// a worker's).
@@ -153,10 +153,6 @@ fn reader_uses_tls(url: &str) -> Result<bool, String> {
     })
 }
 
-fn with_params(url: &str, params: &str) -> String {
-    format!("{url}{}{params}", if url.contains('?') { '&' } else { '?' })
-}
-
 /// libpq's TLS modes, on the reader's own connections: `disable` is plain, `require` is
 /// encrypted, `verify-full` checks the certificate and the host's name against
 /// `sslrootcert`, and a server signed by another authority is refused.
@@ -191,26 +187,7 @@ fn the_reader_keeps_libpqs_tls_rules() {
     assert!(reader_uses_tls(&with_params(&admin, &format!("sslmode=verify-ca&sslrootcert={root}"))).unwrap());
 
     let stranger = tempfile::tempdir().unwrap();
-    let stranger_root = stranger.path().join("other-ca.crt");
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=stranger",
-        ])
-        .arg("-keyout")
-        .arg(stranger.path().join("other-ca.key"))
-        .arg("-out")
-        .arg(&stranger_root)
-        .output()
-        .unwrap();
-    assert!(made.status.success());
+    let stranger_root = crate::common::stranger_ca(stranger.path());
     for mode in ["verify-full", "verify-ca", "require"] {
         let refused = with_params(
             &by_name,

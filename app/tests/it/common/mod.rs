@@ -214,3 +214,34 @@ pub fn django_fixture(name: &str, dir: &Path) -> PathBuf {
     std::fs::set_permissions(&copy, permissions).unwrap();
     copy
 }
+
+/// `url` with `params` (`a=1&b=2`) added to its query string.
+pub fn with_params(url: &str, params: &str) -> String {
+    format!("{url}{}{params}", if url.contains('?') { '&' } else { '?' })
+}
+
+/// A certificate authority of its own, in `dir`, that signed nothing the test servers
+/// present: its certificate's path (for `sslrootcert`).
+pub fn stranger_ca(dir: &Path) -> PathBuf {
+    let root = dir.join("other-ca.crt");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=stranger",
+        ])
+        .arg("-keyout")
+        .arg(dir.join("other-ca.key"))
+        .arg("-out")
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    root
+}
