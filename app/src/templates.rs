@@ -26,9 +26,12 @@ fn static_url(args: &HashMap<String, Value>) -> tera::Result<Value> {
         .get("path")
         .and_then(Value::as_str)
         .ok_or_else(|| tera::Error::msg("static_url needs a path=\"…\" argument"))?;
-    assets::url(name)
-        .map(Value::String)
-        .ok_or_else(|| tera::Error::msg(format!("no static asset named {name:?}")))
+    asset_url(name).map(Value::String)
+}
+
+/// The URL of the static asset `name`, or the error a template that names no asset gets.
+fn asset_url(name: &str) -> tera::Result<String> {
+    assets::url(name).ok_or_else(|| tera::Error::msg(format!("no static asset named {name:?}")))
 }
 
 /// Django's escaping: the five HTML-special characters, nothing else (Tera's default
@@ -66,15 +69,15 @@ fn build() -> tera::Result<Tera> {
 /// page then renders without a function call per asset (an argument map built and thrown
 /// away each time). A call written any other way is left to the `static_url` function.
 fn resolve_static_urls(source: &str) -> tera::Result<String> {
+    const OPEN: &str = "{{ static_url(path=";
     let mut out = String::with_capacity(source.len());
     let mut rest = source;
-    while let Some(start) = rest.find("{{ static_url(path=") {
+    while let Some(start) = rest.find(OPEN) {
         out.push_str(&rest[..start]);
         let call = &rest[start..];
-        let quote = call.as_bytes().get("{{ static_url(path=".len()).copied();
-        let resolved = match quote {
+        let resolved = match call.as_bytes().get(OPEN.len()).copied() {
             Some(q @ (b'\'' | b'"')) => {
-                let name_start = "{{ static_url(path=".len() + 1;
+                let name_start = OPEN.len() + 1;
                 let close = format!("{}) }}}}", q as char);
                 call[name_start..].find(&close).map(|len| {
                     let name = &call[name_start..name_start + len];
@@ -85,14 +88,12 @@ fn resolve_static_urls(source: &str) -> tera::Result<String> {
         };
         match resolved {
             Some((name, consumed)) => {
-                let url =
-                    assets::url(name).ok_or_else(|| tera::Error::msg(format!("no static asset named {name:?}")))?;
-                out.push_str(&escape_html(&url));
+                out.push_str(&escape_html(&asset_url(name)?));
                 rest = &call[consumed..];
             }
             None => {
-                out.push_str("{{ static_url(path=");
-                rest = &call["{{ static_url(path=".len()..];
+                out.push_str(OPEN);
+                rest = &call[OPEN.len()..];
             }
         }
     }

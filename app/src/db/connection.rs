@@ -25,7 +25,7 @@ const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WA
      PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;";
 
 /// Seconds libpq waits for a PostgreSQL server before giving up (unless the URL says).
-pub const PG_CONNECT_TIMEOUT_SECS: u32 = 3;
+const PG_CONNECT_TIMEOUT_SECS: u32 = 3;
 
 /// Opens connections for the pool, reporting the database's own error when it cannot.
 /// (diesel's generic r2d2 manager would report every failure of a multi-connection as

@@ -82,8 +82,8 @@ pub struct Database {
     pool: Pool,
     /// Bumped when a query finds its connection gone (PostgreSQL only).
     lost: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
-    /// Short reads may run on the caller's thread (SQLite): see [`Database::read`].
-    inline_reads: bool,
+    /// Which database: on SQLite short reads may run on the caller's thread (see
+    /// [`Database::read`]); on PostgreSQL the async reader may serve them.
     url: DatabaseUrl,
     /// The public pages' reads on PostgreSQL, when on: see [`reader`].
     reader: Option<reader::Reader>,
@@ -107,11 +107,9 @@ impl Database {
             .min_idle(Some(0))
             .connection_timeout(timeout)
             .build_unchecked(manager);
-        let inline_reads = matches!(url, DatabaseUrl::Sqlite(_));
         Ok(Database {
             pool,
             lost,
-            inline_reads,
             reader: None,
             url: url.clone(),
         })
@@ -129,12 +127,7 @@ impl Database {
             return self;
         }
         let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-        match pg_config::PgTarget::from_url(
-            url,
-            connection::PG_CONNECT_TIMEOUT_SECS,
-            |name| std::env::var(name).ok(),
-            home,
-        ) {
+        match pg_config::PgTarget::from_url(url, |name| std::env::var(name).ok(), home) {
             Ok(target) => self.reader = Some(reader::Reader::new(target, per_worker)),
             Err(why) => {
                 tracing::info!("public pages read through libpq's pool, not the async reader: {why}");
@@ -201,7 +194,7 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
     {
-        if self.inline_reads {
+        if matches!(self.url, DatabaseUrl::Sqlite(_)) {
             if let Some(pooled) = self.pool.try_get() {
                 let mut conn = DbGuard(pooled);
                 return task(&mut conn);

@@ -89,12 +89,12 @@ impl PgTarget {
     /// `env` reads an environment variable; `home` is the user's home directory.
     pub fn from_url(
         url: &PostgresUrl,
-        connect_timeout_secs: u32,
         env: impl Fn(&str) -> Option<String>,
         home: Option<std::path::PathBuf>,
     ) -> Result<PgTarget, String> {
-        let raw = url.expose();
-        let (base, query) = raw.split_once('?').unwrap_or((raw, ""));
+        // The pool's own rule: the URL's connect_timeout, else ours.
+        let raw = super::connection::with_connect_timeout(url.expose());
+        let (base, query) = raw.split_once('?').unwrap_or((&raw, ""));
         let mut sslmode = "prefer".to_owned();
         let mut sslmode_given = false;
         let mut rootcert: Option<String> = None;
@@ -132,10 +132,6 @@ impl PgTarget {
                 }
                 _ => kept.push(pair),
             }
-        }
-        let timeout = format!("connect_timeout={connect_timeout_secs}");
-        if !kept.iter().any(|pair| pair.starts_with("connect_timeout=")) {
-            kept.push(&timeout);
         }
         let rebuilt = format!("{base}?{}", kept.join("&"));
         let mut config: tokio_postgres::Config = rebuilt.parse().map_err(|err: tokio_postgres::Error| {
@@ -441,7 +437,6 @@ mod tests {
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         PgTarget::from_url(
             &PostgresUrl::new(url),
-            3,
             |name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
             None,
         )
@@ -530,7 +525,7 @@ mod tests {
     fn a_pgpass_file_matters_only_without_a_password() {
         let home = tempfile::tempdir().unwrap();
         std::fs::write(home.path().join(".pgpass"), "*:*:*:*:secret\n").unwrap();
-        let with = |url: &str| PgTarget::from_url(&PostgresUrl::new(url), 3, |_| None, Some(home.path().to_path_buf()));
+        let with = |url: &str| PgTarget::from_url(&PostgresUrl::new(url), |_| None, Some(home.path().to_path_buf()));
         assert!(with("postgres://u:p@h/app").is_ok());
         let why = with("postgres://u@h/app").err().unwrap();
         assert!(why.contains(".pgpass"), "{why}");
