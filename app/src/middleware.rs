@@ -163,7 +163,13 @@ pub async fn log_request(
             .app_data::<web::Data<AppState>>()
             .is_some_and(|state| !state.settings.debug);
     sentry::configure_scope(|scope| scope.set_tag("request_id", &id));
-    let span = tracing::info_span!("request", request_id = %id, %method, %path);
+    // Fields as `&str`, not `%Display`: recorded as they are, with no formatting pass.
+    let span = tracing::info_span!(
+        "request",
+        request_id = id.as_str(),
+        method = method.as_str(),
+        path = path.as_str()
+    );
     let result = next.call(req).instrument(span).await;
     // The access line names its fields itself: outside the span, so they are not written
     // twice (and the JSON formatter does not re-serialise the span's fields).
@@ -172,16 +178,24 @@ pub async fn log_request(
         Ok(mut response) => {
             add_headers(response.headers_mut(), &id, hsts);
             let status = response.status().as_u16();
+            let (id, method, path) = (id.as_str(), method.as_str(), path.as_str());
             if status >= 500 {
-                tracing::error!(request_id = %id, %method, %path, status, latency_ms, "request");
+                tracing::error!(request_id = id, method, path, status, latency_ms, "request");
             } else {
-                tracing::info!(request_id = %id, %method, %path, status, latency_ms, "request");
+                tracing::info!(request_id = id, method, path, status, latency_ms, "request");
             }
             Ok(response)
         }
         Err(err) => {
             let status = err.as_response_error().status_code().as_u16();
-            tracing::error!(request_id = %id, %method, %path, status, latency_ms, "request");
+            tracing::error!(
+                request_id = id.as_str(),
+                method = method.as_str(),
+                path = path.as_str(),
+                status,
+                latency_ms,
+                "request"
+            );
             Err(WithHeaders { inner: err, id, hsts }.into())
         }
     }

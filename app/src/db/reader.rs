@@ -110,7 +110,8 @@ impl Reader {
 
     /// Runs `query` with `params` and returns its rows.
     pub async fn query(&self, query: &Query, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, DbError> {
-        match tokio::time::timeout(READ_TIMEOUT, self.query_with_retry(query, params)).await {
+        // Boxed, so the page handlers' futures stay small (they are moved into place whole).
+        match tokio::time::timeout(READ_TIMEOUT, Box::pin(self.query_with_retry(query, params))).await {
             Ok(result) => result,
             Err(_) => Err(DbError::Unreachable(format!(
                 "no answer from the database within {} s",
@@ -191,7 +192,9 @@ impl Lane {
                 return Err(DbError::Unreachable(why.clone()));
             }
         }
-        match shared.target.connect().await {
+        // Boxed: the connect (and TLS handshake) future is kilobytes; inline, every read's
+        // future, and the page handler's around it, would carry and move it.
+        match Box::pin(shared.target.connect()).await {
             Ok((client, connection)) => {
                 shared.opened.fetch_add(1, Ordering::Relaxed);
                 actix_web::rt::spawn(connection);

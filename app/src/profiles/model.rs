@@ -88,7 +88,7 @@ fn could_exist(username: &str) -> bool {
 }
 
 pub fn list_profiles(conn: &mut DbConnection) -> Result<Vec<ProfileSummary>, DbError> {
-    let usernames: Vec<String> = profiles_query().load(conn)?;
+    let usernames: Vec<String> = crate::db::load(profiles_query(), conn)?;
     Ok(usernames.into_iter().map(summary).collect())
 }
 
@@ -96,7 +96,7 @@ pub fn load_profile(conn: &mut DbConnection, username: &str) -> Result<Option<Pr
     if !could_exist(username) {
         return Ok(None);
     }
-    crate::db::first(profile_query(username), conn)
+    Ok(crate::db::load(profile_query(username), conn)?.into_iter().next())
 }
 
 static PROFILES_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&profiles_query()));

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
-use super::model::{profile, profiles, ProfileDetail, ProfileSummary};
+use super::model::{profile, profiles, ProfileSummary};
 use crate::errors::AppError;
 use crate::page_cache::cached_page;
 use crate::state::AppState;
@@ -22,17 +22,13 @@ pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, AppError>
     .await
 }
 
-#[derive(Serialize)]
-struct ProfilePage {
-    profile: ProfileDetail,
-}
-
 pub async fn detail(state: web::Data<AppState>, username: web::Path<String>) -> Result<HttpResponse, AppError> {
     let username = username.into_inner();
     let key = format!("profile:{username}");
     cached_page(&state, &key, async {
         let profile = profile(&state.db, username).await?.ok_or(AppError::NotFound)?;
-        Ok(render("profiles/profile.html", &ProfilePage { profile })?)
+        // Its fields are the template's top-level names (`{{ email }}`): see `LettingPage`.
+        Ok(render("profiles/profile.html", &profile)?)
     })
     .await
 }
