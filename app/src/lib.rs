@@ -9,6 +9,7 @@ pub mod db;
 pub mod errors;
 pub mod forms;
 pub mod ids;
+pub mod json_log;
 pub mod lettings;
 pub mod profiles;
 pub mod redact;
