@@ -24,9 +24,9 @@ pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, AppError>
 }
 
 /// The letting page's context: each value the page shows under its own top-level name
-/// (`{{ city }}`, not `{{ letting.address.city }}`), as the original's view passed
-/// `title` and the address's fields. Every `.` in a tera lookup costs two string
-/// replacements and their allocations; on this page they were most of the render.
+/// (`{{ city }}`, not `{{ letting.address.city }}`; the original's view passed `title`
+/// and `address`). Every `.` in a tera lookup costs two string replacements and their
+/// allocations; on this page they were most of the render.
 #[derive(Serialize)]
 pub(crate) struct LettingPage<'a> {
     title: &'a str,
