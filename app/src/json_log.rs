@@ -6,8 +6,11 @@
 //! else (an event inside a span, a record bridged from the `log` crate) is handed to
 //! tracing-subscriber's own formatter. The tests check both give the same JSON.
 
+use std::fmt::Write as _;
 use tracing::{Event, Subscriber};
+
 use tracing_subscriber::fmt::format::{Format, Json, Writer};
+use tracing_subscriber::fmt::time::FormatTime;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -54,12 +57,9 @@ where
         if in_span || meta.fields().field("log.target").is_some() {
             return self.standard.format_event(ctx, writer, event);
         }
-        let since_epoch = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
         let mut line = String::with_capacity(320);
         line.push_str("{\"timestamp\":\"");
-        write_utc_micros(&mut line, since_epoch)?;
+        UtcMicros.format_time(&mut Writer::new(&mut line))?;
         line.push_str("\",\"level\":\"");
         line.push_str(meta.level().as_str());
         line.push_str("\",\"fields\":{");
@@ -132,12 +132,12 @@ impl tracing::field::Visit for JsonObjectVisitor<'_> {
 
     fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
         self.key(field);
-        self.out.push_str(&value.to_string());
+        let _ = write!(self.out, "{value}"); // writing to a String cannot fail
     }
 
     fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
         self.key(field);
-        self.out.push_str(&value.to_string());
+        let _ = write!(self.out, "{value}"); // writing to a String cannot fail
     }
 
     fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
@@ -149,7 +149,9 @@ impl tracing::field::Visit for JsonObjectVisitor<'_> {
         self.key(field);
         // As serde_json writes them: a number, or null when it is not finite.
         match serde_json::Number::from_f64(value) {
-            Some(number) => self.out.push_str(&number.to_string()),
+            Some(number) => {
+                let _ = write!(self.out, "{number}");
+            }
             None => self.out.push_str("null"),
         }
     }

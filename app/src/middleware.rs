@@ -177,27 +177,24 @@ pub async fn log_request(
     match result {
         Ok(mut response) => {
             add_headers(response.headers_mut(), &id, hsts);
-            let status = response.status().as_u16();
-            let (id, method, path) = (id.as_str(), method.as_str(), path.as_str());
-            if status >= 500 {
-                tracing::error!(request_id = id, method, path, status, latency_ms, "request");
-            } else {
-                tracing::info!(request_id = id, method, path, status, latency_ms, "request");
-            }
+            access_line(&id, method.as_str(), &path, response.status().as_u16(), latency_ms);
             Ok(response)
         }
         Err(err) => {
             let status = err.as_response_error().status_code().as_u16();
-            tracing::error!(
-                request_id = id.as_str(),
-                method = method.as_str(),
-                path = path.as_str(),
-                status,
-                latency_ms,
-                "request"
-            );
+            access_line(&id, method.as_str(), &path, status, latency_ms);
             Err(WithHeaders { inner: err, id, hsts }.into())
         }
+    }
+}
+
+/// The request's one access line: an error for a 5xx, else info. Its fields are `&str`,
+/// not `%Display`: recorded as they are, with no formatting pass.
+fn access_line(request_id: &str, method: &str, path: &str, status: u16, latency_ms: f64) {
+    if status >= 500 {
+        tracing::error!(request_id, method, path, status, latency_ms, "request");
+    } else {
+        tracing::info!(request_id, method, path, status, latency_ms, "request");
     }
 }
 

@@ -192,8 +192,8 @@ impl Lane {
                 return Err(DbError::Unreachable(why.clone()));
             }
         }
-        // Boxed: the connect (and TLS handshake) future is kilobytes; inline, every read's
-        // future, and the page handler's around it, would carry and move it.
+        // Boxed apart from the query's own box (`Reader::query`): the connect and TLS
+        // handshake future is kilobytes, and only a connect needs it.
         match Box::pin(shared.target.connect()).await {
             Ok((client, connection)) => {
                 shared.opened.fetch_add(1, Ordering::Relaxed);
