@@ -174,6 +174,8 @@ pub struct Settings {
     pub migrate_on_start: bool,
     /// How long a public page may be served from memory (0: never).
     pub page_cache_seconds: u64,
+    /// PAGE_SIZE: rows a page of a public list shows (Django's `paginate_by`).
+    pub page_size: u32,
     pub log_format: LogFormat,
     pub workers: Option<usize>,
     /// The most instances (dynos, tasks) on this database at once, a deploy's overlap
@@ -364,6 +366,13 @@ impl Settings {
             2,
             "0-3600 seconds",
         )?;
+        let page_size = number_in(
+            get("PAGE_SIZE"),
+            "PAGE_SIZE",
+            1..=crate::pagination::MAX_PAGE_SIZE,
+            crate::pagination::DEFAULT_PAGE_SIZE,
+            "1-1000 rows",
+        )?;
         let trusted_proxy_count = number_in(
             get("TRUSTED_PROXY_COUNT"),
             "TRUSTED_PROXY_COUNT",
@@ -380,6 +389,7 @@ impl Settings {
             session_cookie_secure: flag("SESSION_COOKIE_SECURE", on_heroku)?,
             csrf_cookie_secure: flag("CSRF_COOKIE_SECURE", on_heroku)?,
             page_cache_seconds,
+            page_size,
             allowed_hosts,
             sentry_dsn,
             sentry_environment,

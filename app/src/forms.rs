@@ -29,8 +29,14 @@ pub enum FieldKind {
     /// Django's username rule: 1–150 letters, digits and `@ . + - _`.
     Username,
     Checkbox,
-    /// The id of a row of another model (options come from the model).
-    Choice,
+    /// The id of a row of another model, the admin's `app`/`model` (Django's `ForeignKey`
+    /// with `raw_id_fields` and `autocomplete_fields`): drawn as an id input with the
+    /// row's name beside it, and a search over that model when JavaScript runs. Its one
+    /// option, when the form has a value, is that row (`(id, name)`).
+    ForeignKey {
+        app: &'static str,
+        model: &'static str,
+    },
     /// Any number of the model's options (a user's groups, a group's permissions): sent
     /// as the same name repeated, drawn as a list of checkboxes. The model checks each
     /// value against its options when it saves.
@@ -295,7 +301,7 @@ fn clean_one(spec: &FieldSpec, form: &Form) -> Result<Value, String> {
             }
             Ok(Value::List(chosen))
         }
-        FieldKind::Choice => match raw.trim().parse::<i32>() {
+        FieldKind::ForeignKey { .. } => match raw.trim().parse::<i32>() {
             Ok(id) if id > 0 => Ok(Value::Int(id)),
             _ if raw.trim().is_empty() => Err(REQUIRED.into()),
             _ => Err("Select a valid choice.".into()),
@@ -424,7 +430,8 @@ pub struct FieldView {
     pub name: &'static str,
     pub label: &'static str,
     pub help: &'static str,
-    /// `text`, `number`, `email`, `checkbox`, `select` or `password`.
+    /// `text`, `number`, `email`, `checkbox`, `checkboxes`, `raw_id` (a foreign key) or
+    /// `password`.
     pub input: &'static str,
     pub value: String,
     pub checked: bool,
@@ -436,6 +443,17 @@ pub struct FieldView {
     pub errors: Vec<String>,
     /// The value as a read-only page shows it (a choice's label, Yes/No, a list of labels).
     pub display: String,
+    /// A foreign key's model, as the admin names it (`lettings`, `address`).
+    pub related: Option<RelatedModel>,
+    /// Whether the viewer may search that model (its list, and the widget's search): set
+    /// by the admin, which knows the viewer's permissions.
+    pub lookup: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RelatedModel {
+    pub app: &'static str,
+    pub model: &'static str,
 }
 
 /// Field views for `specs` filled from `form`; `choices` gives each choice field's options.
@@ -451,7 +469,7 @@ pub fn field_views(specs: &[FieldSpec], form: &Form, errors: &FormErrors, choice
                 FieldKind::Email { max } => ("email", false, Some(max), None, None),
                 FieldKind::Username => ("text", true, Some(150), None, None),
                 FieldKind::Checkbox => ("checkbox", false, None, None, None),
-                FieldKind::Choice => ("select", true, None, None, None),
+                FieldKind::ForeignKey { .. } => ("raw_id", true, None, None, None),
                 FieldKind::MultipleChoice => ("checkboxes", false, None, None, None),
                 FieldKind::NewPassword | FieldKind::Confirm(_) => ("password", true, None, None, None),
             };
@@ -476,7 +494,7 @@ pub fn field_views(specs: &[FieldSpec], form: &Form, errors: &FormErrors, choice
             let display = match input {
                 "checkbox" => if checked { "Yes" } else { "No" }.to_owned(),
                 "password" => String::new(),
-                "select" | "checkboxes" => {
+                "raw_id" | "checkboxes" => {
                     let labels: Vec<&str> = options
                         .iter()
                         .filter(|o| o.selected)
@@ -505,6 +523,11 @@ pub fn field_views(specs: &[FieldSpec], form: &Form, errors: &FormErrors, choice
                 max,
                 options,
                 errors: errors.fields.get(spec.name).cloned().unwrap_or_default(),
+                related: match spec.kind {
+                    FieldKind::ForeignKey { app, model } => Some(RelatedModel { app, model }),
+                    _ => None,
+                },
+                lookup: false,
             }
         })
         .collect()

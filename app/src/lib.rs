@@ -11,6 +11,7 @@ pub mod forms;
 pub mod ids;
 pub mod json_log;
 pub mod lettings;
+pub mod pagination;
 pub mod profiles;
 pub mod redact;
 pub mod routes;

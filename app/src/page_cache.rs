@@ -5,11 +5,12 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
 use actix_web::HttpResponse;
+use tokio::sync::watch;
 
 use crate::errors::AppError;
 
@@ -32,6 +33,44 @@ pub struct PageCache {
     /// hears of their changes (`db::notify`).
     shared: bool,
     listening: AtomicBool,
+    /// The pages being rendered now, by key and data version: a request that misses while
+    /// one is under way waits for it instead of rendering the same page again.
+    flights: Mutex<HashMap<(String, u64), Waiting>>,
+}
+
+/// Where the page being rendered arrives (`None` until it does).
+type Waiting = watch::Receiver<Option<Bytes>>;
+
+/// A cache miss's part in rendering its page: the one request that renders it, or one that
+/// waits for that render.
+pub enum Flight<'a> {
+    Render(FlightGuard<'a>),
+    Wait(Waiting),
+}
+
+/// Held by the request rendering a page; the page goes to the waiting requests through
+/// [`FlightGuard::finish`]. Dropped without it (an error, a cancelled request), the waiting
+/// requests are told and render the page themselves.
+pub struct FlightGuard<'a> {
+    cache: &'a PageCache,
+    key: (String, u64),
+    sender: watch::Sender<Option<Bytes>>,
+}
+
+impl FlightGuard<'_> {
+    pub fn finish(self, html: Bytes) {
+        self.sender.send_replace(Some(html));
+    }
+}
+
+impl Drop for FlightGuard<'_> {
+    fn drop(&mut self) {
+        self.cache
+            .flights
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&self.key);
+    }
 }
 
 impl PageCache {
@@ -43,6 +82,7 @@ impl PageCache {
             entries: RwLock::new(HashMap::new()),
             shared: false,
             listening: AtomicBool::new(false),
+            flights: Mutex::new(HashMap::new()),
         }
     }
 
@@ -112,6 +152,32 @@ impl PageCache {
         );
     }
 
+    /// A miss on `key` at data version `generation`: render it, or wait for the request
+    /// already rendering it. (The version is part of the key: a request that comes after a
+    /// write never waits for a page read before it.)
+    pub fn join(&self, key: &str, generation: u64) -> Flight<'_> {
+        let mut flights = self.flights.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let key = (key.to_owned(), generation);
+        if let Some(receiver) = flights.get(&key) {
+            return Flight::Wait(receiver.clone());
+        }
+        let (sender, receiver) = watch::channel(None);
+        flights.insert(key.clone(), receiver);
+        Flight::Render(FlightGuard {
+            cache: self,
+            key,
+            sender,
+        })
+    }
+
+    /// How many pages are being rendered now.
+    pub fn in_flight(&self) -> usize {
+        self.flights
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
+    }
+
     /// How many pages are kept.
     pub fn len(&self) -> usize {
         self.entries
@@ -136,18 +202,40 @@ impl PageCache {
 
 /// A public page from the page cache, or rendered by `render` (a query and a template)
 /// and kept there. `key` names the page by its parsed input (`letting:1`), never by the raw
-/// path (`/lettings/01/` and `/%6cettings/1/` are the same page).
+/// path (`/lettings/01/` and `/%6cettings/1/` are the same page). Concurrent misses on one
+/// key render it once: the others wait for that render and answer with its page (with the
+/// cache off, every request renders its own).
 pub async fn cached_page<F>(state: &crate::state::AppState, key: &str, render: F) -> Result<HttpResponse, AppError>
 where
     F: std::future::Future<Output = Result<String, AppError>>,
 {
+    let pages = &state.pages;
     let now = std::time::Instant::now();
-    if let Some(html) = state.pages.get(key, now) {
+    if let Some(html) = pages.get(key, now) {
         return Ok(crate::templates::html_response(html));
     }
-    let generation = state.pages.generation();
-    let html = actix_web::web::Bytes::from(render.await?);
-    state.pages.put(key, html.clone(), now, generation);
+    if !pages.enabled() {
+        return Ok(crate::templates::html_response(Bytes::from(render.await?)));
+    }
+    let generation = pages.generation();
+    let guard = match pages.join(key, generation) {
+        Flight::Render(guard) => Some(guard),
+        Flight::Wait(mut receiver) => match receiver.wait_for(Option::is_some).await {
+            Ok(html) => {
+                if let Some(html) = html.as_ref() {
+                    return Ok(crate::templates::html_response(html.clone()));
+                }
+                None
+            }
+            // The render failed or was cancelled: this request renders its own.
+            Err(_) => None,
+        },
+    };
+    let html = Bytes::from(render.await?);
+    pages.put(key, html.clone(), now, generation);
+    if let Some(guard) = guard {
+        guard.finish(html.clone());
+    }
     Ok(crate::templates::html_response(html))
 }
 
@@ -185,6 +273,42 @@ mod tests {
             cache.get("/", t0),
             None,
             "the listener dropped: never a page another instance changed"
+        );
+    }
+
+    #[test]
+    fn a_miss_under_way_is_waited_for_not_rendered_again() {
+        let cache = PageCache::new(Duration::from_secs(2));
+        let Flight::Render(guard) = cache.join("lettings:1", 0) else {
+            panic!("the first miss renders");
+        };
+        let Flight::Wait(mut waiting) = cache.join("lettings:1", 0) else {
+            panic!("the second waits");
+        };
+        assert!(
+            matches!(cache.join("lettings:1", 1), Flight::Render(_)),
+            "after a write, a request never waits for a page read before it"
+        );
+        assert!(matches!(cache.join("lettings:2", 0), Flight::Render(_)), "another page");
+        guard.finish(Bytes::from_static(b"page"));
+        assert_eq!(waiting.borrow_and_update().as_deref(), Some(&b"page"[..]));
+        assert_eq!(cache.in_flight(), 0, "every flight ended");
+    }
+
+    #[test]
+    fn a_failed_render_lets_the_waiting_requests_render_their_own() {
+        let cache = PageCache::new(Duration::from_secs(2));
+        let Flight::Render(guard) = cache.join("profiles:1", 0) else {
+            panic!("the first miss renders");
+        };
+        let Flight::Wait(waiting) = cache.join("profiles:1", 0) else {
+            panic!("the second waits");
+        };
+        drop(guard);
+        assert!(waiting.has_changed().is_err(), "the waiting request hears of it");
+        assert!(
+            matches!(cache.join("profiles:1", 0), Flight::Render(_)),
+            "the next one renders"
         );
     }
 

@@ -93,11 +93,40 @@ struct ColumnView {
     sorted: &'static str,
 }
 
+/// A link of the page row; no number is Django's "…".
 #[derive(Serialize)]
 struct PageLink {
-    number: i64,
+    number: Option<i64>,
     url: String,
     current: bool,
+}
+
+/// The page numbers the list links to, as Django's admin shows them
+/// (`Paginator.get_elided_page_range`, three on each side of the current page and two at
+/// each end); `None` is an ellipsis. A list of a million rows links 13 pages, not 10 000.
+pub fn elided_pages(current: i64, last: i64) -> Vec<Option<i64>> {
+    const ON_EACH_SIDE: i64 = 3;
+    const ON_ENDS: i64 = 2;
+    if last <= (ON_EACH_SIDE + ON_ENDS) * 2 {
+        return (1..=last).map(Some).collect();
+    }
+    let current = current.clamp(1, last);
+    let mut pages = Vec::new();
+    if current > 1 + ON_EACH_SIDE + ON_ENDS + 1 {
+        pages.extend((1..=ON_ENDS).map(Some));
+        pages.push(None);
+        pages.extend((current - ON_EACH_SIDE..=current).map(Some));
+    } else {
+        pages.extend((1..=current).map(Some));
+    }
+    if current < last - ON_EACH_SIDE - ON_ENDS - 1 {
+        pages.extend((current + 1..=current + ON_EACH_SIDE).map(Some));
+        pages.push(None);
+        pages.extend((last - ON_ENDS + 1..=last).map(Some));
+    } else {
+        pages.extend((current + 1..=last).map(Some));
+    }
+    pages
 }
 
 #[derive(Serialize)]
@@ -125,9 +154,11 @@ pub struct FilterView {
 }
 
 /// The sidebar: each filter's values with their counts, each a link to the list narrowed
-/// to it (search and other filters kept, back to page 1). A picked value no row has any
-/// more still shows, with 0, so that it can be seen and cleared.
-pub fn filter_views(meta: &ModelMeta, query: &ListQuery, facets: &[Facet]) -> Vec<FilterView> {
+/// to it (search and other filters kept, back to page 1). A picked value always shows, so
+/// that it can be seen and cleared: when it is not among the counted values (no row has
+/// it any more, or it is not among the most common), with the list's own `total`, which
+/// is its count.
+pub fn filter_views(meta: &ModelMeta, query: &ListQuery, facets: &[Facet], total: i64) -> Vec<FilterView> {
     meta.filters
         .iter()
         .map(|filter| {
@@ -139,7 +170,7 @@ pub fn filter_views(meta: &ModelMeta, query: &ListQuery, facets: &[Facet]) -> Ve
                 .unwrap_or_default();
             if let Some(picked) = picked {
                 if !counts.iter().any(|(value, _)| value == picked) {
-                    counts.push((picked.to_owned(), 0));
+                    counts.push((picked.to_owned(), total));
                     counts.sort();
                 }
             }
@@ -213,11 +244,12 @@ pub async fn changelist(
         .collect();
     let last_page = ((page.total + PER_PAGE - 1) / PER_PAGE).max(1);
     let pages: Vec<PageLink> = if last_page > 1 {
-        (1..=last_page)
+        elided_pages(query.page, last_page)
+            .into_iter()
             .map(|number| PageLink {
                 number,
-                url: list_url(meta, &query, number, query.sort),
-                current: number == query.page,
+                url: number.map_or_else(String::new, |n| list_url(meta, &query, n, query.sort)),
+                current: number == Some(query.page),
             })
             .collect()
     } else {
@@ -239,7 +271,7 @@ pub async fn changelist(
     context.insert("total", &page.total);
     context.insert("pages", &pages);
     context.insert("search", &query.search);
-    context.insert("filters", &filter_views(meta, &query, &facets));
+    context.insert("filters", &filter_views(meta, &query, &facets, page.total));
     context.insert("filtered", &!query.filters.is_empty());
     context.insert("clear_url", &meta.url());
     context.insert("here", &list_url(meta, &query, query.page, query.sort));
@@ -415,13 +447,13 @@ mod tests {
     }
 
     #[test]
-    fn the_sidebar_links_each_value_with_its_count_and_keeps_a_picked_value_with_none() {
+    fn the_sidebar_links_each_value_with_its_count_and_keeps_a_picked_value_with_the_lists_count() {
         let query = list_query(addresses(), "state__exact=NY&q=x");
         let facets = vec![Facet {
             field: "state",
             counts: vec![("CA".into(), 3), ("GA".into(), 1)],
         }];
-        let views = filter_views(addresses(), &query, &facets);
+        let views = filter_views(addresses(), &query, &facets, 0);
         assert_eq!(views.len(), 2);
         let states = &views[0];
         assert!(states.selected);
@@ -435,6 +467,24 @@ mod tests {
         assert_eq!(states.choices[0].url, "/admin/lettings/address/?q=x&state__exact=CA");
         assert!(!views[1].selected);
         assert!(views[1].choices.is_empty());
+    }
+
+    #[test]
+    fn page_links_are_elided_as_djangos() {
+        let shown = |current, last| -> String {
+            elided_pages(current, last)
+                .into_iter()
+                .map(|p| p.map_or("…".to_owned(), |n| n.to_string()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(shown(1, 1), "1");
+        assert_eq!(shown(4, 10), "1 2 3 4 5 6 7 8 9 10");
+        assert_eq!(shown(1, 10_000), "1 2 3 4 … 9999 10000");
+        assert_eq!(shown(500, 10_000), "1 2 … 497 498 499 500 501 502 503 … 9999 10000");
+        assert_eq!(shown(10_000, 10_000), "1 2 … 9997 9998 9999 10000");
+        assert_eq!(shown(7, 20), "1 2 3 4 5 6 7 8 9 10 … 19 20");
+        assert_eq!(shown(99, 20), "1 2 … 17 18 19 20", "past the end: as the last page");
     }
 
     #[test]

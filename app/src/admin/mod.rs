@@ -2,6 +2,7 @@
 //! addresses, lettings, profiles and users, as in Django's admin.
 
 pub mod auth;
+pub mod autocomplete;
 pub mod changelist;
 pub mod debug;
 pub mod extract;
@@ -22,6 +23,7 @@ use crate::routes::get_or_head;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/admin/").route(get_or_head().to(views::index)))
+        .service(web::resource("/admin/autocomplete/").route(get_or_head().to(autocomplete::autocomplete)))
         .service(
             web::resource("/admin/login/")
                 .route(get_or_head().to(auth::login_form))

@@ -87,6 +87,12 @@ impl ListQuery {
         }
     }
 
+    /// Whether the list is narrowed at all (a search or a filter): an unnarrowed count or
+    /// facet reads the table as it is.
+    pub fn is_narrowed(&self) -> bool {
+        !self.search.trim().is_empty() || !self.filters.is_empty()
+    }
+
     /// `LIKE` pattern matching the search text anywhere, lower-cased, wildcards escaped.
     pub fn pattern(&self) -> String {
         let mut escaped = String::with_capacity(self.search.len() + 2);
@@ -165,18 +171,34 @@ where
     ))
 }
 
-/// A filter's counts from the values its column holds on the list's rows, in value order.
-/// (Counted here rather than with `GROUP BY`: diesel cannot group a boxed query, and an
-/// admin list's column is small.)
-pub fn facet(field: &'static str, values: Vec<String>) -> Facet {
-    let mut counts: BTreeMap<String, i64> = BTreeMap::new();
-    for value in values {
-        *counts.entry(value).or_default() += 1;
-    }
-    Facet {
-        field,
-        counts: counts.into_iter().collect(),
-    }
+/// The most values a filter of the sidebar lists: the most common ones (a column of a
+/// million rows can hold as many values; Django would list them all).
+pub const FACET_VALUES: i64 = 50;
+
+/// A filter's counts as SQL gives them (the most common first), in value order.
+pub fn facet(field: &'static str, mut counts: Vec<(String, i64)>) -> Facet {
+    counts.sort();
+    Facet { field, counts }
+}
+
+/// How many rows have each value of `$column` (SQL `GROUP BY`, the [`FACET_VALUES`]
+/// most common) among the rows of `$source` (a table or a join) that meet every one of
+/// `$conditions` (the list's search and filters, as boxed expressions).
+#[macro_export]
+macro_rules! value_counts {
+    ($conn:expr, $source:expr, $column:expr, $conditions:expr) => {{
+        use diesel::prelude::*;
+        let grouped = $source
+            .group_by($column)
+            .select(($column, diesel::dsl::count_star()))
+            .order((diesel::dsl::count_star().desc(), $column))
+            .limit($crate::admin::model::FACET_VALUES)
+            .into_boxed();
+        $conditions
+            .into_iter()
+            .fold(grouped, |grouped, condition| grouped.filter(condition))
+            .load::<(String, i64)>($conn)
+    }};
 }
 
 /// Why a save did not happen.
@@ -255,9 +277,22 @@ pub trait AdminModel: Sync {
     fn load(&self, conn: &mut DbConnection, id: i32) -> Result<Option<Form>, DbError>;
     /// The row as Django's `__str__` shows it.
     fn describe(&self, conn: &mut DbConnection, id: i32) -> Result<Option<String>, DbError>;
-    /// Options of the choice fields.
+    /// Options of the multiple-choice fields (a foreign key has none: see [`Self::lookup`]).
     fn choices(&self, _conn: &mut DbConnection) -> Result<Choices, DbError> {
         Ok(BTreeMap::new())
+    }
+    /// Rows that `query`'s search matches, as (id, name), `limit` of them after `offset`,
+    /// in the model's order: what a foreign key to this model offers in the admin's
+    /// search widget (Django's autocomplete view). Only a model that a foreign key points
+    /// to needs one; the others offer nothing.
+    fn lookup(
+        &self,
+        _conn: &mut DbConnection,
+        _query: &ListQuery,
+        _offset: i64,
+        _limit: i64,
+    ) -> Result<Vec<(i32, String)>, DbError> {
+        Ok(Vec::new())
     }
     /// Cleans `form` into the model's typed add (`id` None) or change form, then inserts or
     /// updates; returns the row's id. A form that does not clean is `SaveError::Invalid`.

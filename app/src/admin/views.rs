@@ -15,9 +15,9 @@ use super::permissions::Action;
 use super::render::{admin_page, redirect_with_message};
 use super::session::StaffSession;
 use crate::db::notify::announce_change;
-use crate::db::DbError;
+use crate::db::{DbConnection, DbError};
 use crate::errors::AppError;
-use crate::forms::{clean, field_views, FieldSpec, Form, FormErrors};
+use crate::forms::{clean, field_views, Choices, FieldKind, FieldSpec, Form, FormErrors};
 use crate::ids::parse_id;
 use crate::state::AppState;
 
@@ -218,6 +218,8 @@ async fn render_form(
     errors: &FormErrors,
 ) -> Page {
     let object_id = page.object_id;
+    let specs = page.specs;
+    let values = form.clone();
     let (choices, readonly, site_url) = state
         .db
         .run(move |conn| {
@@ -225,7 +227,9 @@ async fn render_form(
                 Some(id) if !page.single_action => (model.readonly(conn, id)?, model.site_url(conn, id)?),
                 _ => (Vec::new(), None),
             };
-            Ok((model.choices(conn)?, readonly, site_url))
+            let mut choices = model.choices(conn)?;
+            choices.extend(foreign_keys(conn, specs, &values)?);
+            Ok((choices, readonly, site_url))
         })
         .await?;
     let links: Vec<LinkView> = match page.object_id {
@@ -243,7 +247,12 @@ async fn render_form(
             .collect(),
         _ => Vec::new(),
     };
-    let fields = field_views(page.specs, form, errors, &choices);
+    let mut fields = field_views(page.specs, form, errors, &choices);
+    for field in &mut fields {
+        if let Some(related) = field.related {
+            field.lookup = find(related.app, related.model).is_some_and(|m| staff.permissions.may_view(m.meta()));
+        }
+    }
     let mut context = Context::new();
     context.insert("meta", &meta_view(model.meta()));
     context.insert("heading", &page.heading);
@@ -265,6 +274,25 @@ async fn render_form(
     context.insert("error_count", &(errors.fields.len() + errors.form.len()));
     context.insert("form_errors", &errors.form);
     admin_page(req, Some(staff), "admin/change_form.html", context, StatusCode::OK)
+}
+
+/// Each foreign key's current row as its one option, (the value as given, the row's name):
+/// what the id input shows beside the id. A value that names no row has none.
+fn foreign_keys(conn: &mut DbConnection, specs: &[FieldSpec], form: &Form) -> Result<Choices, DbError> {
+    let mut choices = Choices::new();
+    for spec in specs {
+        let FieldKind::ForeignKey { app, model } = spec.kind else {
+            continue;
+        };
+        let value = form.get(spec.name);
+        let (Some(related), Some(id)) = (find(app, model), crate::ids::parse_id(value.trim())) else {
+            continue;
+        };
+        if let Some(name) = related.describe(conn, id)? {
+            choices.insert(spec.name, vec![(value.to_owned(), name)]);
+        }
+    }
+    Ok(choices)
 }
 
 /// A form page before anything was submitted.

@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 use crate::db::reader::{column, pg_sql, Query};
 use crate::db::schema::{lettings_address, lettings_letting};
 use crate::db::{Database, DbConnection, DbError};
+use crate::pagination::PageRequest;
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
 #[diesel(table_name = lettings_address)]
@@ -51,11 +52,25 @@ pub struct LettingDetail {
     pub address: Address,
 }
 
+/// `limit` lettings from id `from_id` on, in id order.
+/// The id that the page after `offset` rows starts at, read over the primary key alone:
+/// the rows before the page are stepped over in the key's index, never read or joined.
 #[diesel::dsl::auto_type]
-fn lettings_query() -> _ {
+fn first_letting_id(offset: i64) -> _ {
+    lettings_letting::table
+        .select(lettings_letting::id)
+        .order(lettings_letting::id)
+        .offset(offset)
+        .limit(1_i64)
+}
+
+#[diesel::dsl::auto_type]
+fn lettings_query(from_id: i32, limit: i64) -> _ {
     lettings_letting::table
         .select((lettings_letting::id, lettings_letting::title))
+        .filter(lettings_letting::id.ge(from_id))
         .order(lettings_letting::id)
+        .limit(limit)
 }
 
 /// Selects the join's default: every column of the letting, then of its address.
@@ -66,8 +81,17 @@ fn letting_query(id: i32) -> _ {
         .filter(lettings_letting::id.eq(id))
 }
 
-pub fn list_lettings(conn: &mut DbConnection) -> Result<Vec<LettingSummary>, DbError> {
-    crate::db::load(lettings_query(), conn)
+/// The rows of one page of the lettings list (one more than the page shows, see
+/// [`PageRequest::limit`]).
+pub fn list_lettings(conn: &mut DbConnection, page: PageRequest) -> Result<Vec<LettingSummary>, DbError> {
+    let from_id = match page.offset() {
+        0 => 0,
+        offset => match crate::db::load(first_letting_id(offset), conn)?.into_iter().next() {
+            Some(id) => id,
+            None => return Ok(Vec::new()),
+        },
+    };
+    crate::db::load(lettings_query(from_id, page.limit()), conn)
 }
 
 pub fn load_letting(conn: &mut DbConnection, id: i32) -> Result<Option<LettingDetail>, DbError> {
@@ -79,7 +103,12 @@ pub fn load_letting(conn: &mut DbConnection, id: i32) -> Result<Option<LettingDe
     }))
 }
 
-static LETTINGS_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&lettings_query()));
+static FIRST_LETTING_ID_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&first_letting_id(0)));
+static FIRST_LETTING_ID: Query = Query {
+    name: "first_letting_id",
+    sql: &FIRST_LETTING_ID_SQL,
+};
+static LETTINGS_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&lettings_query(0, 0)));
 static LETTINGS: Query = Query {
     name: "lettings",
     sql: &LETTINGS_SQL,
@@ -90,13 +119,21 @@ static LETTING: Query = Query {
     sql: &LETTING_SQL,
 };
 
-/// The lettings page's rows: through the async reader when it is on (PostgreSQL), else
-/// [`list_lettings`] on the pool.
-pub async fn lettings(db: &Database) -> Result<Vec<LettingSummary>, DbError> {
+/// One page of the lettings list: through the async reader when it is on (PostgreSQL),
+/// else [`list_lettings`] on the pool.
+pub async fn lettings(db: &Database, page: PageRequest) -> Result<Vec<LettingSummary>, DbError> {
     let Some(reader) = db.reader() else {
-        return db.read(list_lettings).await;
+        return db.read(move |conn| list_lettings(conn, page)).await;
     };
-    let rows = reader.query(&LETTINGS, &[]).await?;
+    let from_id: i32 = match page.offset() {
+        0 => 0,
+        // Diesel's SQL binds the limit, then the offset.
+        offset => match reader.query(&FIRST_LETTING_ID, &[&1_i64, &offset]).await?.first() {
+            Some(row) => column(row, 0)?,
+            None => return Ok(Vec::new()),
+        },
+    };
+    let rows = reader.query(&LETTINGS, &[&from_id, &page.limit()]).await?;
     rows.iter()
         .map(|row| {
             Ok(LettingSummary {
@@ -143,10 +180,11 @@ mod tests {
         // inline before, most of an uncached page's memcpy in the profile).
         let url = crate::config::DatabaseUrl::Sqlite("unused.sqlite3".into());
         let db = Database::new(&url, 1).unwrap();
+        let page = PageRequest::from_query("", 25).unwrap();
         let sizes = [
-            std::mem::size_of_val(&lettings(&db)),
+            std::mem::size_of_val(&lettings(&db, page)),
             std::mem::size_of_val(&letting(&db, 1)),
-            std::mem::size_of_val(&crate::profiles::model::profiles(&db)),
+            std::mem::size_of_val(&crate::profiles::model::profiles(&db, page)),
             std::mem::size_of_val(&crate::profiles::model::profile(&db, String::new())),
         ];
         assert!(sizes.iter().all(|&size| size <= 512), "{sizes:?}");

@@ -1,24 +1,37 @@
 //! Handlers: read the input, call one query, render one template (through the page cache).
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::model::{letting, lettings, LettingDetail, LettingSummary};
 use crate::errors::AppError;
 use crate::ids::parse_id;
 use crate::page_cache::cached_page;
+use crate::pagination::{Page, PageNav, PageRequest};
 use crate::state::AppState;
 use crate::templates::render;
 
 #[derive(Serialize)]
 struct LettingsPage {
     lettings: Vec<LettingSummary>,
+    /// Previous/next links; none when the list fits on one page.
+    pages: Option<PageNav>,
 }
 
-pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    cached_page(&state, "lettings", async {
-        let lettings = lettings(&state.db).await?;
-        Ok(render("lettings/index.html", &LettingsPage { lettings })?)
+/// `/lettings/?page=N`: one page of `PAGE_SIZE` rows; a junk or past-the-end page is a 404.
+pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let page = PageRequest::from_query(req.query_string(), state.settings.page_size).ok_or(AppError::NotFound)?;
+    cached_page(&state, &format!("lettings:{}", page.number), async {
+        let rows = lettings(&state.db, page).await?;
+        let page = Page::from_rows(rows, page).ok_or(AppError::NotFound)?;
+        let pages = page.nav("/lettings/");
+        Ok(render(
+            "lettings/index.html",
+            &LettingsPage {
+                lettings: page.rows,
+                pages,
+            },
+        )?)
     })
     .await
 }

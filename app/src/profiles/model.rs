@@ -9,6 +9,7 @@ use std::sync::LazyLock;
 use crate::db::reader::{column, pg_sql, Query};
 use crate::db::schema::{auth_user, profiles_profile};
 use crate::db::{Database, DbConnection, DbError};
+use crate::pagination::PageRequest;
 
 /// Django usernames are at most 150 characters; a longer path segment names no one.
 pub const USERNAME_MAX_CHARS: usize = 150;
@@ -52,12 +53,26 @@ pub fn profile_url(username: &str) -> String {
     format!("/profiles/{}/", utf8_percent_encode(username, PATH_SEGMENT))
 }
 
+/// `limit` profiles from profile id `from_id` on, in profile id order.
+/// The id that the page after `offset` rows starts at, read over the primary key alone:
+/// the rows before the page are stepped over in the key's index, never read or joined.
 #[diesel::dsl::auto_type]
-fn profiles_query() -> _ {
+fn first_profile_id(offset: i64) -> _ {
+    profiles_profile::table
+        .select(profiles_profile::id)
+        .order(profiles_profile::id)
+        .offset(offset)
+        .limit(1_i64)
+}
+
+#[diesel::dsl::auto_type]
+fn profiles_query(from_id: i32, limit: i64) -> _ {
     profiles_profile::table
         .inner_join(auth_user::table)
         .select(auth_user::username)
+        .filter(profiles_profile::id.ge(from_id))
         .order(profiles_profile::id)
+        .limit(limit)
 }
 
 #[diesel::dsl::auto_type]
@@ -87,8 +102,16 @@ fn could_exist(username: &str) -> bool {
     !username.is_empty() && username.chars().count() <= USERNAME_MAX_CHARS && !username.chars().any(char::is_control)
 }
 
-pub fn list_profiles(conn: &mut DbConnection) -> Result<Vec<ProfileSummary>, DbError> {
-    let usernames: Vec<String> = crate::db::load(profiles_query(), conn)?;
+/// The rows of one page of the profiles list (one more than the page shows).
+pub fn list_profiles(conn: &mut DbConnection, page: PageRequest) -> Result<Vec<ProfileSummary>, DbError> {
+    let from_id = match page.offset() {
+        0 => 0,
+        offset => match crate::db::load(first_profile_id(offset), conn)?.into_iter().next() {
+            Some(id) => id,
+            None => return Ok(Vec::new()),
+        },
+    };
+    let usernames: Vec<String> = crate::db::load(profiles_query(from_id, page.limit()), conn)?;
     Ok(usernames.into_iter().map(summary).collect())
 }
 
@@ -99,7 +122,12 @@ pub fn load_profile(conn: &mut DbConnection, username: &str) -> Result<Option<Pr
     Ok(crate::db::load(profile_query(username), conn)?.into_iter().next())
 }
 
-static PROFILES_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&profiles_query()));
+static FIRST_PROFILE_ID_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&first_profile_id(0)));
+static FIRST_PROFILE_ID: Query = Query {
+    name: "first_profile_id",
+    sql: &FIRST_PROFILE_ID_SQL,
+};
+static PROFILES_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&profiles_query(0, 0)));
 static PROFILES: Query = Query {
     name: "profiles",
     sql: &PROFILES_SQL,
@@ -110,13 +138,21 @@ static PROFILE: Query = Query {
     sql: &PROFILE_SQL,
 };
 
-/// The profiles page's rows: through the async reader when it is on (PostgreSQL), else
-/// [`list_profiles`] on the pool.
-pub async fn profiles(db: &Database) -> Result<Vec<ProfileSummary>, DbError> {
+/// One page of the profiles list: through the async reader when it is on (PostgreSQL),
+/// else [`list_profiles`] on the pool.
+pub async fn profiles(db: &Database, page: PageRequest) -> Result<Vec<ProfileSummary>, DbError> {
     let Some(reader) = db.reader() else {
-        return db.read(list_profiles).await;
+        return db.read(move |conn| list_profiles(conn, page)).await;
     };
-    let rows = reader.query(&PROFILES, &[]).await?;
+    let from_id: i32 = match page.offset() {
+        0 => 0,
+        // Diesel's SQL binds the limit, then the offset.
+        offset => match reader.query(&FIRST_PROFILE_ID, &[&1_i64, &offset]).await?.first() {
+            Some(row) => column(row, 0)?,
+            None => return Ok(Vec::new()),
+        },
+    };
+    let rows = reader.query(&PROFILES, &[&from_id, &page.limit()]).await?;
     rows.iter().map(|row| Ok(summary(column(row, 0)?))).collect()
 }
 

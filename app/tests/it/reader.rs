@@ -10,6 +10,7 @@ use oc_lettings::config::{DatabaseUrl, PostgresUrl};
 use oc_lettings::db::reader::Query;
 use oc_lettings::db::{Database, DbError};
 use oc_lettings::lettings::model as lettings;
+use oc_lettings::pagination::PageRequest;
 use oc_lettings::profiles::model as profiles;
 
 use crate::common::{prepared_database, with_params, Backend};
@@ -35,15 +36,30 @@ fn the_reader_reads_exactly_what_the_pool_reads() {
     let mut conn = pool.get().unwrap();
     let reader = with_reader(&database.url);
     on_worker(async {
-        let listed = lettings::lettings(&reader).await.unwrap();
-        assert_eq!(listed, lettings::list_lettings(&mut conn).unwrap());
+        // Every page size, so that pages start at every row and past the end.
+        for size in [1, 2, 4, 25] {
+            for number in 1..=8 {
+                let page = PageRequest::from_query(&format!("page={number}"), size).unwrap();
+                assert_eq!(
+                    lettings::lettings(&reader, page).await.unwrap(),
+                    lettings::list_lettings(&mut conn, page).unwrap(),
+                    "lettings page {number} of {size}"
+                );
+                assert_eq!(
+                    profiles::profiles(&reader, page).await.unwrap(),
+                    profiles::list_profiles(&mut conn, page).unwrap(),
+                    "profiles page {number} of {size}"
+                );
+            }
+        }
+        let first = PageRequest::from_query("", 25).unwrap();
+        let listed = lettings::lettings(&reader, first).await.unwrap();
         assert!(listed.len() >= 6, "the demo data: {listed:?}");
         for id in listed.iter().map(|l| l.id).chain([0, -1, 999_999, i32::MAX]) {
             let read = lettings::letting(&reader, id).await.unwrap();
             assert_eq!(read, lettings::load_letting(&mut conn, id).unwrap(), "letting {id}");
         }
-        let listed = profiles::profiles(&reader).await.unwrap();
-        assert_eq!(listed, profiles::list_profiles(&mut conn).unwrap());
+        let listed = profiles::profiles(&reader, first).await.unwrap();
         assert!(!listed.is_empty());
         let names = listed.iter().map(|p| p.username.clone());
         let odd = [
@@ -125,7 +141,9 @@ fn an_unreachable_database_is_unavailable_not_an_error() {
     on_worker(async {
         for _ in 0..3 {
             let started = std::time::Instant::now();
-            let err = lettings::lettings(&db).await.unwrap_err();
+            let err = lettings::lettings(&db, PageRequest::from_query("", 25).unwrap())
+                .await
+                .unwrap_err();
             assert!(matches!(err, DbError::Unreachable(_)), "{err:?}");
             assert!(!err.to_string().contains("sekrit-pw"), "{err}");
             assert!(

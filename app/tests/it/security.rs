@@ -630,11 +630,18 @@ async fn spellings_of_one_page_share_one_cache_entry(backend: Backend) {
         assert!(status == 200 || status == 404, "{raw}: {status}");
     }
     assert_eq!(state.pages.len(), 1, "one letting, one entry");
-    for _ in 0..3 {
-        oc_lettings::lettings::views::index(state.clone()).await.unwrap();
-        oc_lettings::profiles::views::index(state.clone()).await.unwrap();
+    for query in ["", "page=1", "page=", "x=1&page=1", "page=2", "page=01", "page=abc"] {
+        let req = actix_web::test::TestRequest::get()
+            .uri(&format!("/lettings/?{query}"))
+            .to_http_request();
+        let _ = oc_lettings::lettings::views::index(req.clone(), state.clone()).await;
+        let _ = oc_lettings::profiles::views::index(req, state.clone()).await;
     }
-    assert_eq!(state.pages.len(), 3);
+    assert_eq!(
+        state.pages.len(),
+        3,
+        "one entry per list, whatever its query spells page 1 as"
+    );
 }
 
 on_both_backends!(async:

@@ -1,6 +1,7 @@
 //! Addresses in the admin.
 
 use diesel::prelude::*;
+use diesel::sql_types::Bool;
 
 use crate::admin::model::{
     by, facet, lower, paginate, AdminModel, Facet, ListFilter, ListPage, ListQuery, ListRow, ModelMeta, SaveError,
@@ -11,6 +12,7 @@ use crate::db::schema::{lettings_address as address, lettings_letting};
 use crate::db::{DbConnection, DbError};
 use crate::forms::{Cleaner, FieldKind, FieldSpec, Form, FormErrors};
 use crate::lettings::model::Address;
+use crate::value_counts;
 
 pub struct Addresses;
 pub static ADDRESSES: Addresses = Addresses;
@@ -128,12 +130,15 @@ const SORT_KEYS: [SortKey<Boxed<'static>>; COLUMNS.len()] = [
     |q, d| by(q, address::country_iso_code, d),
 ];
 
-fn filtered(query: &ListQuery) -> Boxed<'static> {
-    let mut sql: Boxed<'static> = address::table.into_boxed();
+type Condition = Box<dyn BoxableExpression<address::table, MultiBackend, SqlType = Bool>>;
+
+/// What narrows the list: its search, and each filter picked.
+fn conditions(query: &ListQuery) -> Vec<Condition> {
+    let mut conditions: Vec<Condition> = Vec::new();
     if !query.search.trim().is_empty() {
         let pattern = query.pattern();
         let number = query.search.trim().parse::<i32>().unwrap_or(-1);
-        sql = sql.filter(
+        conditions.push(Box::new(
             lower(address::street)
                 .like(pattern.clone())
                 .escape('\\')
@@ -142,15 +147,21 @@ fn filtered(query: &ListQuery) -> Boxed<'static> {
                 .or(lower(address::country_iso_code).like(pattern).escape('\\'))
                 .or(address::number.eq(number))
                 .or(address::zip_code.eq(number)),
-        );
+        ));
     }
     if let Some(state) = query.filter("state") {
-        sql = sql.filter(address::state.eq(state.to_owned()));
+        conditions.push(Box::new(address::state.eq(state.to_owned())));
     }
     if let Some(country) = query.filter("country_iso_code") {
-        sql = sql.filter(address::country_iso_code.eq(country.to_owned()));
+        conditions.push(Box::new(address::country_iso_code.eq(country.to_owned())));
     }
-    sql
+    conditions
+}
+
+fn filtered(query: &ListQuery) -> Boxed<'static> {
+    conditions(query)
+        .into_iter()
+        .fold(address::table.into_boxed(), |sql, condition| sql.filter(condition))
 }
 
 impl AdminModel for Addresses {
@@ -239,11 +250,31 @@ impl AdminModel for Addresses {
         Ok(diesel::delete(address::table.find(id)).execute(conn)? > 0)
     }
 
-    fn facets(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<Vec<Facet>, DbError> {
-        let states: Vec<String> = filtered(&query.without("state")).select(address::state).load(conn)?;
-        let countries: Vec<String> = filtered(&query.without("country_iso_code"))
-            .select(address::country_iso_code)
+    fn lookup(
+        &self,
+        conn: &mut DbConnection,
+        query: &ListQuery,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<(i32, String)>, DbError> {
+        let rows: Vec<Address> = filtered(query)
+            .order(address::id)
+            .limit(limit)
+            .offset(offset)
+            .select(Address::as_select())
             .load(conn)?;
+        Ok(rows.into_iter().map(|a| (a.id, a.to_string())).collect())
+    }
+
+    fn facets(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<Vec<Facet>, DbError> {
+        let narrowed = |field| conditions(&query.without(field));
+        let states = value_counts!(conn, address::table, address::state, narrowed("state"))?;
+        let countries = value_counts!(
+            conn,
+            address::table,
+            address::country_iso_code,
+            narrowed("country_iso_code")
+        )?;
         Ok(vec![facet("state", states), facet("country_iso_code", countries)])
     }
 }

@@ -1,7 +1,5 @@
 //! Lettings in the admin.
 
-use std::collections::BTreeMap;
-
 use diesel::prelude::*;
 
 use crate::admin::model::{
@@ -11,7 +9,7 @@ use crate::admin::model::{
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{lettings_address as address, lettings_letting as letting};
 use crate::db::{DbConnection, DbError};
-use crate::forms::{Choices, Cleaner, FieldKind, FieldSpec, Form, FormErrors};
+use crate::forms::{Cleaner, FieldKind, FieldSpec, Form, FormErrors};
 use crate::lettings::model::Address;
 
 pub struct Lettings;
@@ -26,7 +24,10 @@ const TITLE: FieldSpec = FieldSpec {
 const ADDRESS: FieldSpec = FieldSpec {
     name: "address",
     label: "Address",
-    kind: FieldKind::Choice,
+    kind: FieldKind::ForeignKey {
+        app: "lettings",
+        model: "address",
+    },
     help: "Each address has at most one letting.",
 };
 const FIELDS: &[FieldSpec] = &[TITLE, ADDRESS];
@@ -136,18 +137,6 @@ impl AdminModel for Lettings {
     /// The letting's public page, `/lettings/<id>/`.
     fn site_url(&self, conn: &mut DbConnection, id: i32) -> Result<Option<String>, DbError> {
         Ok(self.describe(conn, id)?.map(|_| format!("/lettings/{id}/")))
-    }
-
-    fn choices(&self, conn: &mut DbConnection) -> Result<Choices, DbError> {
-        let addresses: Vec<Address> = address::table
-            .order(address::id)
-            .select(Address::as_select())
-            .load(conn)?;
-        let options = addresses
-            .into_iter()
-            .map(|a| (a.id.to_string(), a.to_string()))
-            .collect();
-        Ok(BTreeMap::from([(ADDRESS.name, options)]))
     }
 
     fn save(&self, conn: &mut DbConnection, id: Option<i32>, form: &Form) -> Result<i32, SaveError> {

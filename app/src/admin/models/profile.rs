@@ -1,8 +1,7 @@
 //! Profiles in the admin.
 
-use std::collections::BTreeMap;
-
 use diesel::prelude::*;
+use diesel::sql_types::Bool;
 
 use crate::admin::model::{
     by, facet, invalid_choice, lower, paginate, unique_violation, AdminModel, Facet, ListFilter, ListPage, ListQuery,
@@ -11,7 +10,8 @@ use crate::admin::model::{
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{auth_user as user, profiles_profile as profile};
 use crate::db::{DbConnection, DbError};
-use crate::forms::{Choices, Cleaner, FieldKind, FieldSpec, Form, FormErrors};
+use crate::forms::{Cleaner, FieldKind, FieldSpec, Form, FormErrors};
+use crate::value_counts;
 
 pub struct Profiles;
 pub static PROFILES: Profiles = Profiles;
@@ -19,7 +19,10 @@ pub static PROFILES: Profiles = Profiles;
 const USER: FieldSpec = FieldSpec {
     name: "user",
     label: "User",
-    kind: FieldKind::Choice,
+    kind: FieldKind::ForeignKey {
+        app: "auth",
+        model: "user",
+    },
     help: "Each user has at most one profile.",
 };
 const FAVORITE_CITY: FieldSpec = FieldSpec {
@@ -81,21 +84,33 @@ const PROFILE_FILTERS: [ListFilter; 1] = [ListFilter {
 const SORT_KEYS: [SortKey<Boxed<'static>>; COLUMNS.len()] =
     [|q, d| by(q, user::username, d), |q, d| by(q, profile::favorite_city, d)];
 
-fn filtered(query: &ListQuery) -> Boxed<'static> {
-    let mut sql: Boxed<'static> = profile::table.inner_join(user::table).into_boxed();
+type Joined = diesel::helper_types::InnerJoinQuerySource<profile::table, user::table>;
+type Condition = Box<dyn BoxableExpression<Joined, MultiBackend, SqlType = Bool>>;
+
+/// What narrows the list: its search, and the favourite city picked.
+fn conditions(query: &ListQuery) -> Vec<Condition> {
+    let mut conditions: Vec<Condition> = Vec::new();
     if !query.search.trim().is_empty() {
         let pattern = query.pattern();
-        sql = sql.filter(
+        conditions.push(Box::new(
             lower(user::username)
                 .like(pattern.clone())
                 .escape('\\')
                 .or(lower(profile::favorite_city).like(pattern).escape('\\')),
-        );
+        ));
     }
     if let Some(city) = query.filter("favorite_city") {
-        sql = sql.filter(profile::favorite_city.eq(city.to_owned()));
+        conditions.push(Box::new(profile::favorite_city.eq(city.to_owned())));
     }
-    sql
+    conditions
+}
+
+fn filtered(query: &ListQuery) -> Boxed<'static> {
+    conditions(query)
+        .into_iter()
+        .fold(profile::table.inner_join(user::table).into_boxed(), |sql, condition| {
+            sql.filter(condition)
+        })
 }
 
 impl AdminModel for Profiles {
@@ -153,15 +168,6 @@ impl AdminModel for Profiles {
             .map(|username| crate::profiles::model::profile_url(&username)))
     }
 
-    fn choices(&self, conn: &mut DbConnection) -> Result<Choices, DbError> {
-        let users: Vec<(i32, String)> = user::table
-            .order(user::username)
-            .select((user::id, user::username))
-            .load(conn)?;
-        let options = users.into_iter().map(|(id, name)| (id.to_string(), name)).collect();
-        Ok(BTreeMap::from([(USER.name, options)]))
-    }
-
     fn save(&self, conn: &mut DbConnection, id: Option<i32>, form: &Form) -> Result<i32, SaveError> {
         let values = ProfileForm::clean(form).map_err(SaveError::Invalid)?;
         conn.transaction(|conn| {
@@ -196,9 +202,19 @@ impl AdminModel for Profiles {
     }
 
     fn facets(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<Vec<Facet>, DbError> {
-        let cities: Vec<String> = filtered(&query.without("favorite_city"))
-            .select(profile::favorite_city)
-            .load(conn)?;
+        let query = query.without("favorite_city");
+        // Joined to the users only when a search needs their names.
+        let cities = if query.is_narrowed() {
+            value_counts!(
+                conn,
+                profile::table.inner_join(user::table),
+                profile::favorite_city,
+                conditions(&query)
+            )?
+        } else {
+            let none: Vec<Box<dyn BoxableExpression<profile::table, MultiBackend, SqlType = Bool>>> = Vec::new();
+            value_counts!(conn, profile::table, profile::favorite_city, none)?
+        };
         Ok(vec![facet("favorite_city", cities)])
     }
 }

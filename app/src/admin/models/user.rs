@@ -288,6 +288,22 @@ impl AdminModel for Users {
         crate::db::first(user::table.find(id).select(user::username), conn)
     }
 
+    /// In username order, as Django's `UserAdmin.ordering`.
+    fn lookup(
+        &self,
+        conn: &mut DbConnection,
+        query: &ListQuery,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<(i32, String)>, DbError> {
+        Ok(filtered(query)
+            .order(user::username)
+            .limit(limit)
+            .offset(offset)
+            .select((user::id, user::username))
+            .load(conn)?)
+    }
+
     fn save(&self, conn: &mut DbConnection, id: Option<i32>, form: &Form) -> Result<i32, SaveError> {
         let taken = |err| unique_violation(err, USERNAME.name, TAKEN);
         match id {

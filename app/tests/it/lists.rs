@@ -1,0 +1,339 @@
+//! Lists that grow, over HTTP on both backends: the public lists' pages (`?page=N`,
+//! `PAGE_SIZE`, previous/next, a junk or past-the-end page a 404), the admin's foreign-key
+//! search (`/admin/autocomplete/`: permissions, paging, hostile terms, never a 5xx) and
+//! its no-JavaScript id input, the admin's elided page links, and facets counted in SQL.
+#![allow(clippy::unwrap_used)]
+
+use diesel::prelude::*;
+use oc_lettings::db::schema::{lettings_address, lettings_letting};
+
+use crate::admin::{add_user, grant};
+use crate::common::browser::{assert_redirect, logged_in_admin, site_with_django_data, Browser};
+use crate::common::{list_links, prepared_database, spawn_on, Backend, TestApp};
+
+/// `count` more addresses (street "Scale Street <n>", in state TX), each with a letting
+/// titled "Scale letting <n>"; in one transaction.
+fn add_lettings(app: &TestApp, count: usize) {
+    let mut conn = app.db.get().unwrap();
+    conn.transaction::<_, diesel::result::Error, _>(|conn| {
+        for n in 1..=count {
+            let address: i32 = diesel::insert_into(lettings_address::table)
+                .values((
+                    lettings_address::number.eq(i32::try_from(n).unwrap()),
+                    lettings_address::street.eq(format!("Scale Street {n}")),
+                    lettings_address::city.eq("Austin"),
+                    lettings_address::state.eq("TX"),
+                    lettings_address::zip_code.eq(73301),
+                    lettings_address::country_iso_code.eq("USA"),
+                ))
+                .returning(lettings_address::id)
+                .get_result(conn)?;
+            diesel::insert_into(lettings_letting::table)
+                .values((
+                    lettings_letting::title.eq(format!("Scale letting {n}")),
+                    lettings_letting::address_id.eq(address),
+                ))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+}
+
+async fn public_lists_are_paged(backend: Backend) {
+    let (database, db) = prepared_database(&backend, true);
+    let app = spawn_on(database, db, &[("PAGE_SIZE", "4"), ("PAGE_CACHE_SECONDS", "60")]);
+    // 6 demo lettings and 4 profiles: two pages of lettings, one of profiles.
+    let first = app.page("/lettings/").await;
+    let links = list_links(&first);
+    assert_eq!(links.len(), 4);
+    assert_eq!(links[0].0, "/lettings/1/");
+    assert!(first.contains("<nav class=\"pager\" aria-label=\"Pages\">"));
+    assert!(first.contains("href=\"/lettings/?page=2\" rel=\"next\">Next &rarr;</a>"));
+    assert!(!first.contains("rel=\"prev\""), "no page before the first");
+    assert!(first.contains("Page 1"));
+
+    let second = app.page("/lettings/?page=2").await;
+    let links = list_links(&second);
+    assert_eq!(
+        links.iter().map(|(href, _)| href.as_str()).collect::<Vec<_>>(),
+        ["/lettings/5/", "/lettings/6/"]
+    );
+    assert!(second.contains("href=\"/lettings/\" rel=\"prev\">&larr; Previous</a>"));
+    assert!(!second.contains("rel=\"next\""), "the last page");
+    assert_eq!(app.page("/lettings/?page=1").await, first, "page 1 either way");
+    assert_eq!(
+        app.page("/lettings/?utm_source=x&page=2").await,
+        second,
+        "other parameters ignored"
+    );
+
+    // Past the end, or junk: the site's 404 page, as Django's ListView answers.
+    for path in [
+        "/lettings/?page=3",
+        "/lettings/?page=0",
+        "/lettings/?page=-1",
+        "/lettings/?page=abc",
+        "/lettings/?page=2.0",
+        "/lettings/?page=%00",
+        "/lettings/?page=99999999999999999999",
+        "/lettings/?page=4294967295",
+        "/lettings/?page=1&page=2",
+        "/profiles/?page=2",
+        "/profiles/?page=x",
+    ] {
+        let response = app.get(path).await;
+        assert_eq!(response.status().as_u16(), 404, "{path}");
+        assert!(
+            response.text().await.unwrap().contains("<!DOCTYPE html>"),
+            "{path}: the site's page"
+        );
+    }
+    assert_eq!(app.head("/lettings/?page=2").await.status().as_u16(), 200);
+
+    // A page that fits: no links at all.
+    let profiles = app.page("/profiles/").await;
+    assert_eq!(list_links(&profiles).len(), 4);
+    assert!(!profiles.contains("pager"));
+
+    // A page past the end is not cached as missing: it shows once there are rows for it.
+    add_lettings(&app, 3);
+    let third = app.page("/lettings/?page=3").await;
+    assert_eq!(list_links(&third).len(), 1, "9 lettings, 4 a page");
+}
+
+async fn a_short_list_is_the_page_it_always_was(backend: Backend) {
+    // The default page size holds the demo data: no pager, the same links as before.
+    let (database, db) = prepared_database(&backend, true);
+    let app = spawn_on(database, db, &[]);
+    for path in ["/lettings/", "/profiles/"] {
+        let html = app.page(path).await;
+        assert!(!html.contains("pager") && !html.contains("?page="), "{path}");
+        assert!(
+            html.contains("</ul>\n      \n      <div class=\"actions\">"),
+            "{path}: the list runs straight into the buttons, as before"
+        );
+    }
+}
+
+/// A staff member with only these permissions, logged in.
+async fn staff_with(app: &TestApp, name: &str, permissions: &[&str]) -> Browser {
+    let id = add_user(app, name, "a fine password", true, true);
+    grant(app, id, permissions);
+    let browser = Browser::with_address(app, "10.0.0.9");
+    assert_redirect(&browser.login(name, "a fine password").await, "/admin/");
+    browser
+}
+
+const LETTING_ADDRESS: &str = "/admin/autocomplete/?app_label=lettings&model_name=letting&field_name=address";
+
+async fn json(browser: &Browser, path: &str) -> serde_json::Value {
+    let response = browser.get(path).await;
+    assert_eq!(response.status().as_u16(), 200, "{path}");
+    assert_eq!(
+        crate::common::header(&response, "content-type"),
+        "application/json",
+        "{path}"
+    );
+    response.json().await.unwrap()
+}
+
+fn texts(value: &serde_json::Value) -> Vec<String> {
+    value["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn autocomplete_searches_pages_and_checks_permissions(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    add_lettings(&app, 45);
+    let admin = logged_in_admin(&app).await;
+
+    // 6 original addresses and 45 more: 20 a page, in id order.
+    let page = json(&admin, LETTING_ADDRESS).await;
+    assert_eq!(texts(&page).len(), 20);
+    assert_eq!(
+        page["results"][0],
+        serde_json::json!({"id": "1", "text": "7217 Bedford Street"})
+    );
+    assert_eq!(page["pagination"]["more"], true);
+    let third = json(&admin, &format!("{LETTING_ADDRESS}&page=3")).await;
+    assert_eq!(texts(&third).len(), 11);
+    assert_eq!(third["pagination"]["more"], false);
+    assert_eq!(texts(&third).last().unwrap(), "45 Scale Street 45");
+
+    // The related model's search: street, city, state, country, number, zip code.
+    let found = json(&admin, &format!("{LETTING_ADDRESS}&term=BEDFORD")).await;
+    assert_eq!(texts(&found), ["7217 Bedford Street"]);
+    let found = json(&admin, &format!("{LETTING_ADDRESS}&term=street%204")).await;
+    assert_eq!(texts(&found).len(), 7, "Scale Street 4 and 40-45: {found}");
+    let found = json(&admin, &format!("{LETTING_ADDRESS}&term=7217")).await;
+    assert_eq!(texts(&found), ["7217 Bedford Street"]);
+    // The profile form's user: users by username.
+    let users = json(
+        &admin,
+        "/admin/autocomplete/?app_label=profiles&model_name=profile&field_name=user&term=a",
+    )
+    .await;
+    let names = texts(&users);
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert!(!names.is_empty() && names == sorted, "{names:?}");
+
+    // Hostile or odd terms: an answer, never an error, and wildcards are literal.
+    for term in [
+        "%25",
+        "_",
+        "%5C",
+        "%27%3B--",
+        "%00",
+        "%22%3E%3Cscript%3E",
+        "%C3%BC",
+        "%E2%80%AE",
+        "a%20%20b",
+    ] {
+        let found = json(&admin, &format!("{LETTING_ADDRESS}&term={term}")).await;
+        assert!(texts(&found).is_empty(), "{term}: {found}");
+    }
+    let long = "x".repeat(1_000);
+    assert!(texts(&json(&admin, &format!("{LETTING_ADDRESS}&term={long}")).await).is_empty());
+
+    // Naming no foreign key of a registered model: 403, as Django's view refuses.
+    for path in [
+        "/admin/autocomplete/",
+        "/admin/autocomplete/?app_label=lettings&model_name=letting&field_name=title",
+        "/admin/autocomplete/?app_label=lettings&model_name=nope&field_name=address",
+        "/admin/autocomplete/?app_label=auth&model_name=user&field_name=password",
+        "/admin/autocomplete/?app_label=lettings&app_label=lettings&model_name=letting&field_name=address",
+    ] {
+        assert_eq!(admin.get(path).await.status().as_u16(), 403, "{path}");
+    }
+    // A junk page, or one past the end: 404.
+    for page in ["0", "x", "4", "-1", "1.5"] {
+        let path = format!("{LETTING_ADDRESS}&page={page}");
+        assert_eq!(admin.get(&path).await.status().as_u16(), 404, "{path}");
+    }
+
+    // Who may search: staff who may view the related model. Letting editors without
+    // `view_address` get a 403 (and still the id input); anonymous visitors the login page.
+    let editor = staff_with(&app, "editor", &["lettings.view_letting", "lettings.change_letting"]).await;
+    let response = editor.get(LETTING_ADDRESS).await;
+    assert_eq!(response.status().as_u16(), 403);
+    assert!(
+        !response.text().await.unwrap().contains("Bedford"),
+        "nothing of the rows"
+    );
+    let form = editor.text("/admin/lettings/letting/1/change/").await;
+    assert!(form.contains("name=\"address\" id=\"id_address\" value=\"1\""));
+    assert!(form.contains("id=\"id_address_label\">7217 Bedford Street</strong>"));
+    assert!(
+        !form.contains("data-autocomplete") && !form.contains("related-lookup"),
+        "no search offered"
+    );
+    let reader = staff_with(&app, "reader", &["lettings.view_address", "lettings.add_letting"]).await;
+    assert_eq!(texts(&json(&reader, LETTING_ADDRESS).await).len(), 20);
+    let form = reader.text("/admin/lettings/letting/add/").await;
+    assert!(form.contains("data-autocomplete") && form.contains("related-lookup"));
+    // Users are for superusers only: a staff member cannot search them through a profile.
+    let profiles = staff_with(&app, "profiles", &["profiles.change_profile", "profiles.view_profile"]).await;
+    let path = "/admin/autocomplete/?app_label=profiles&model_name=profile&field_name=user";
+    assert_eq!(profiles.get(path).await.status().as_u16(), 403);
+    let anonymous = Browser::new(&app);
+    let response = anonymous.get(LETTING_ADDRESS).await;
+    assert_eq!(response.status().as_u16(), 302);
+    assert!(crate::common::header(&response, "location").starts_with("/admin/login/"));
+}
+
+async fn the_id_input_works_without_javascript(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    add_lettings(&app, 1);
+    let admin = logged_in_admin(&app).await;
+    let free: i32 = lettings_address::table
+        .filter(lettings_address::street.eq("Scale Street 1"))
+        .select(lettings_address::id)
+        .first(&mut *app.db.get().unwrap())
+        .unwrap();
+    // The letting on it moves elsewhere, freeing the address; then a new letting takes it
+    // by its id, typed in, as with Django's raw_id_fields.
+    diesel::delete(lettings_letting::table.filter(lettings_letting::address_id.eq(free)))
+        .execute(&mut *app.db.get().unwrap())
+        .unwrap();
+    let add = "/admin/lettings/letting/add/";
+    let id = free.to_string();
+    for bad in ["", "abc", "0", "-3", "99999", "1 OR 1=1"] {
+        let response = admin.submit(add, add, &[("title", "Typed in"), ("address", bad)]).await;
+        assert_eq!(response.status().as_u16(), 200, "{bad:?}: the form again");
+        let html = response.text().await.unwrap();
+        assert!(html.contains("errorlist"), "{bad:?}");
+        assert!(
+            html.contains("id=\"id_address_label\"></strong>"),
+            "{bad:?}: no name for no row"
+        );
+    }
+    let response = admin
+        .submit(add, add, &[("title", "Typed in"), ("address", &format!(" {id} "))])
+        .await;
+    assert_redirect(&response, "/admin/lettings/letting/");
+    let address: i32 = lettings_letting::table
+        .filter(lettings_letting::title.eq("Typed in"))
+        .select(lettings_letting::address_id)
+        .first(&mut *app.db.get().unwrap())
+        .unwrap();
+    assert_eq!(address, free);
+}
+
+async fn admin_lists_link_a_few_pages_and_count_in_sql(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    add_lettings(&app, 1_200);
+    let admin = logged_in_admin(&app).await;
+    // 1 206 lettings, 100 a page: 13 pages, linked as Django elides them.
+    let paginator = |html: &str| {
+        let pages = html.split("<p class=\"paginator\">").nth(1).unwrap();
+        pages.split("</p>").next().unwrap().to_owned()
+    };
+    let pages = paginator(&admin.text("/admin/lettings/letting/?p=2").await);
+    for shown in [
+        "letting/\">1</a>",
+        "<span class=\"this-page\">2</span>",
+        "?p=5\">5</a>",
+        "?p=12\">12</a>",
+        "?p=13\">13</a>",
+    ] {
+        assert!(pages.contains(shown), "{shown} in {pages}");
+    }
+    assert!(!pages.contains("?p=6\"") && !pages.contains("?p=11\""), "{pages}");
+    assert_eq!(pages.matches("<span class=\"ellipsis\">…</span>").count(), 1, "{pages}");
+    assert!(pages.contains("1206 lettings"));
+    let pages = paginator(&admin.text("/admin/lettings/letting/?p=10").await);
+    assert!(
+        pages.contains("?p=2\">2</a> <span class=\"ellipsis\">…</span> <a href=\"/admin/lettings/letting/?p=7\">7</a>"),
+        "{pages}"
+    );
+    // The last page: its 6 rows.
+    let html = admin.text("/admin/lettings/letting/?p=13").await;
+    assert_eq!(html.matches("<th scope=\"row\">").count(), 6);
+
+    // Facets: counted by the database, TX with every added address.
+    let html = admin.text("/admin/lettings/address/").await;
+    assert!(
+        html.contains("state__exact=TX\">TX</a> <span class=\"count\">(1200)</span>"),
+        "TX counted"
+    );
+    let html = admin.text("/admin/lettings/address/?q=scale%20street%2011").await;
+    assert!(
+        html.contains("state__exact=TX\">TX</a> <span class=\"count\">(111)</span>"),
+        "11, 110-119 and 1100-1199 match the search"
+    );
+    assert!(!html.contains("state__exact=CA\""), "no address of the search is in CA");
+}
+
+on_both_backends!(async:
+    public_lists_are_paged,
+    a_short_list_is_the_page_it_always_was,
+    autocomplete_searches_pages_and_checks_permissions,
+    the_id_input_works_without_javascript,
+    admin_lists_link_a_few_pages_and_count_in_sql,
+);
