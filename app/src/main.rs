@@ -166,7 +166,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let db = Database::new(&settings.database_url, 1)?;
             startup::prepare_database(&db, false)?;
             let mut conn = db.get()?;
-            let report = import::import_django(&path, &mut conn)?;
+            let mut source = import::Source::open(&path)?;
+            let stderr = std::io::stderr();
+            let terminal = std::io::IsTerminal::is_terminal(&stderr);
+            let mut progress = import::Bar::new(stderr.lock(), terminal);
+            let report = import::import_from(&mut source, &mut conn, &mut progress)?;
             println!(
                 "imported from {} into {}: {report}",
                 path.display(),

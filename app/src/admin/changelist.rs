@@ -57,6 +57,7 @@ pub fn list_query(meta: &ModelMeta, query_string: &str) -> ListQuery {
         .collect();
     ListQuery {
         search: get("q").chars().take(200).collect(),
+        facets: get("_facets") == "True",
         page: get("p").parse::<i64>().unwrap_or(1).clamp(1, 1_000_000),
         sort: column.parse::<usize>().ok().map(|c| (c, descending)),
         filters,
@@ -77,6 +78,9 @@ pub fn list_url(meta: &ModelMeta, query: &ListQuery, page: i64, sort: Option<(us
     }
     if page > 1 {
         pairs.push(("p".into(), page.to_string()));
+    }
+    if query.facets {
+        pairs.push(("_facets".into(), "True".into()));
     }
     let encoded = serde_urlencoded::to_string(&pairs).unwrap_or_default();
     if encoded.is_empty() {
@@ -138,7 +142,8 @@ struct RowView {
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct ChoiceView {
     pub value: String,
-    pub count: i64,
+    /// None when counts are not shown.
+    pub count: Option<i64>,
     pub url: String,
     pub selected: bool,
 }
@@ -170,7 +175,8 @@ pub fn filter_views(meta: &ModelMeta, query: &ListQuery, facets: &[Facet], total
                 .unwrap_or_default();
             if let Some(picked) = picked {
                 if !counts.iter().any(|(value, _)| value == picked) {
-                    counts.push((picked.to_owned(), total));
+                    let counted = counts.iter().any(|(_, count)| count.is_some()) || counts.is_empty();
+                    counts.push((picked.to_owned(), counted.then_some(total)));
                     counts.sort();
                 }
             }
@@ -273,6 +279,21 @@ pub async fn changelist(
     context.insert("search", &query.search);
     context.insert("filters", &filter_views(meta, &query, &facets, page.total));
     context.insert("filtered", &!query.filters.is_empty());
+    let counted = facets.iter().any(|f| f.counts.iter().any(|(_, count)| count.is_some()));
+    let toggled = ListQuery {
+        facets: !query.facets,
+        ..query.clone()
+    };
+    // Django 5's "Show counts" / "Hide counts", where counts are not shown by default.
+    if !counted || query.facets {
+        context.insert(
+            "facets_toggle",
+            &(
+                if query.facets { "Hide counts" } else { "Show counts" },
+                list_url(meta, &toggled, query.page, query.sort),
+            ),
+        );
+    }
     context.insert("clear_url", &meta.url());
     context.insert("here", &list_url(meta, &query, query.page, query.sort));
     context.insert("may_add", &staff.permissions.may(meta, Action::Add));
@@ -449,21 +470,24 @@ mod tests {
     #[test]
     fn the_sidebar_links_each_value_with_its_count_and_keeps_a_picked_value_with_the_lists_count() {
         let query = list_query(addresses(), "state__exact=NY&q=x");
-        let facets = vec![Facet {
-            field: "state",
-            counts: vec![("CA".into(), 3), ("GA".into(), 1)],
-        }];
+        let facets = vec![crate::admin::model::facet(
+            "state",
+            vec![("GA".into(), 1), ("CA".into(), 3)],
+        )];
         let views = filter_views(addresses(), &query, &facets, 0);
         assert_eq!(views.len(), 2);
         let states = &views[0];
         assert!(states.selected);
         assert_eq!(states.all_url, "/admin/lettings/address/?q=x");
-        let values: Vec<(&str, i64, bool)> = states
+        let values: Vec<(&str, Option<i64>, bool)> = states
             .choices
             .iter()
             .map(|c| (c.value.as_str(), c.count, c.selected))
             .collect();
-        assert_eq!(values, [("CA", 3, false), ("GA", 1, false), ("NY", 0, true)]);
+        assert_eq!(
+            values,
+            [("CA", Some(3), false), ("GA", Some(1), false), ("NY", Some(0), true)]
+        );
         assert_eq!(states.choices[0].url, "/admin/lettings/address/?q=x&state__exact=CA");
         assert!(!views[1].selected);
         assert!(views[1].choices.is_empty());

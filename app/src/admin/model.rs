@@ -49,12 +49,12 @@ pub struct ListFilter {
     pub title: &'static str,
 }
 
-/// A filter's choices on the current list: each value and how many rows of the list
-/// (searched, and narrowed by the other filters) have it.
+/// A filter's choices on the current list: each value, with how many rows of the list
+/// (searched, and narrowed by the other filters) have it when counts are shown.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Facet {
     pub field: &'static str,
-    pub counts: Vec<(String, i64)>,
+    pub counts: Vec<(String, Option<i64>)>,
 }
 
 impl ModelMeta {
@@ -71,6 +71,8 @@ pub struct ListQuery {
     pub page: i64,
     pub sort: Option<(usize, bool)>,
     pub filters: Vec<(&'static str, String)>,
+    /// `_facets=True`: the filters' counts, however large the table.
+    pub facets: bool,
 }
 
 impl ListQuery {
@@ -142,43 +144,154 @@ where
 }
 
 /// One page of a list (Django's `Paginator`; crates.io's `Paginate` is the model): how
-/// many rows `filtered()` matches, and `filtered()` sorted by the asked column's key
-/// (newest first otherwise, and as the tie-break, so pages are stable), limited to the
-/// asked page. The caller selects its columns and loads.
+/// many rows `filtered()` matches, and the asked page of `filtered()` sorted by the asked
+/// column's key (newest first otherwise, and `tie_break`, by id, after it, so pages are
+/// stable), its rows read by `load`.
+///
+/// A page in the back half of the list is read from the other end: the order reversed,
+/// the rows after it skipped, then turned round. So the last page of a million rows
+/// skips nothing, and no page skips more than half the list.
 pub fn paginate<Q>(
     conn: &mut DbConnection,
     query: &ListQuery,
     filtered: impl Fn() -> Q,
     sort_keys: &[SortKey<Q>],
-    newest_first: fn(Q) -> Q,
-) -> Result<(i64, Q), DbError>
+    tie_break: SortKey<Q>,
+    load: impl FnOnce(&mut DbConnection, Q) -> Result<Vec<ListRow>, DbError>,
+) -> Result<ListPage, DbError>
 where
     Q: SelectDsl<diesel::dsl::CountStar> + LimitDsl<Output = Q> + OffsetDsl<Output = Q>,
     diesel::dsl::Select<Q, diesel::dsl::CountStar>:
         diesel::query_dsl::LoadQuery<'static, DbConnection, i64> + RunQueryDsl<DbConnection>,
 {
-    let total: i64 = SelectDsl::select(filtered(), diesel::dsl::count_star()).get_result(conn)?;
+    paginate_counted(conn, query, filtered, sort_keys, tie_break, None, load)
+}
+
+/// How a list counts itself when nothing narrows it: its table's rows as
+/// [`crate::db::counts::rows`] keeps them (a list that joins another table counts its own
+/// table alone: the join is one-to-one and required, so the count is the same, without a
+/// million lookups into the other table).
+pub type PlainCount = &'static str;
+
+/// [`paginate`], counting an unnarrowed list as the rows of the table `plain_count` names.
+pub fn paginate_counted<Q>(
+    conn: &mut DbConnection,
+    query: &ListQuery,
+    filtered: impl Fn() -> Q,
+    sort_keys: &[SortKey<Q>],
+    tie_break: SortKey<Q>,
+    plain_count: Option<PlainCount>,
+    load: impl FnOnce(&mut DbConnection, Q) -> Result<Vec<ListRow>, DbError>,
+) -> Result<ListPage, DbError>
+where
+    Q: SelectDsl<diesel::dsl::CountStar> + LimitDsl<Output = Q> + OffsetDsl<Output = Q>,
+    diesel::dsl::Select<Q, diesel::dsl::CountStar>:
+        diesel::query_dsl::LoadQuery<'static, DbConnection, i64> + RunQueryDsl<DbConnection>,
+{
+    let total: i64 = match plain_count {
+        Some(table) if !query.is_narrowed() => crate::db::counts::rows(conn, table)?,
+        _ => SelectDsl::select(filtered(), diesel::dsl::count_star()).get_result(conn)?,
+    };
+    let window = Window::of(query.offset(), total);
     let chosen = query
         .sort
         .and_then(|(column, descending)| Some((*sort_keys.get(column)?, descending)));
+    let flip = window.reversed;
     let sorted = match chosen {
-        Some((key, descending)) => newest_first(key(filtered(), descending)),
-        None => newest_first(filtered()),
+        Some((key, descending)) => tie_break(key(filtered(), descending != flip), !flip),
+        None => tie_break(filtered(), !flip),
     };
-    Ok((
-        total,
-        OffsetDsl::offset(LimitDsl::limit(sorted, PER_PAGE), query.offset()),
-    ))
+    let mut rows = load(
+        conn,
+        OffsetDsl::offset(LimitDsl::limit(sorted, window.limit), window.offset),
+    )?;
+    if flip {
+        rows.reverse();
+    }
+    Ok(ListPage { rows, total })
 }
 
-/// The most values a filter of the sidebar lists: the most common ones (a column of a
-/// million rows can hold as many values; Django would list them all).
+/// Which rows a page reads: from the front (`offset` rows skipped), or, for a page in the
+/// back half of the list, from the back in reversed order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub offset: i64,
+    pub limit: i64,
+    pub reversed: bool,
+}
+
+impl Window {
+    /// The page that starts `offset` rows into a list of `total`.
+    pub fn of(offset: i64, total: i64) -> Window {
+        if offset > total / 2 && offset < total {
+            let limit = (total - offset).min(PER_PAGE);
+            Window {
+                offset: total - offset - limit,
+                limit,
+                reversed: true,
+            }
+        } else {
+            Window {
+                offset,
+                limit: PER_PAGE,
+                reversed: false,
+            }
+        }
+    }
+}
+
+/// The most values a filter of the sidebar lists: with counts, the most common ones;
+/// without, the first in value order (a column of a million rows can hold as many values;
+/// Django would list them all).
 pub const FACET_VALUES: i64 = 50;
 
-/// A filter's counts as SQL gives them (the most common first), in value order.
-pub fn facet(field: &'static str, mut counts: Vec<(String, i64)>) -> Facet {
+/// Up to this many rows in a model's table, its filters show their counts (a `GROUP BY`
+/// over the list costs a few milliseconds); past it, only when asked with `_facets=True`
+/// (Django 5's "Show counts", `ModelAdmin.show_facets = ShowFacets.ALLOW`), as the count
+/// reads every row of the list.
+pub const FACET_COUNT_ROWS: i64 = 100_000;
+
+/// A filter's values with their counts, as SQL gives them (the most common first), in
+/// value order.
+pub fn facet(field: &'static str, counts: Vec<(String, i64)>) -> Facet {
+    let mut counts: Vec<(String, Option<i64>)> = counts.into_iter().map(|(v, n)| (v, Some(n))).collect();
     counts.sort();
     Facet { field, counts }
+}
+
+/// A filter's values without counts.
+pub fn uncounted(field: &'static str, values: Vec<String>) -> Facet {
+    Facet {
+        field,
+        counts: values.into_iter().map(|v| (v, None)).collect(),
+    }
+}
+
+#[derive(QueryableByName)]
+struct Value {
+    #[diesel(sql_type = Text)]
+    value: String,
+}
+
+/// The first [`FACET_VALUES`] distinct values of `column` of `table`, in order, read from
+/// the column's index by a loose index scan (one index seek per value, not a pass over a
+/// million rows). Both are this crate's constants, never input.
+pub fn distinct_values(conn: &mut DbConnection, table: &str, column: &str) -> Result<Vec<String>, DbError> {
+    let rows: Vec<Value> = diesel::sql_query(format!(
+        "WITH RECURSIVE v(value, n) AS ( \
+             SELECT min({column}), 1 FROM {table} \
+             UNION ALL \
+             SELECT (SELECT min({column}) FROM {table} WHERE {column} > v.value), v.n + 1 \
+             FROM v WHERE v.value IS NOT NULL AND v.n < {FACET_VALUES} \
+         ) SELECT value FROM v WHERE value IS NOT NULL"
+    ))
+    .load(conn)?;
+    Ok(rows.into_iter().map(|r| r.value).collect())
+}
+
+/// Whether `table` holds at most [`FACET_COUNT_ROWS`] rows.
+pub fn is_small(conn: &mut DbConnection, table: &str) -> Result<bool, DbError> {
+    Ok(crate::db::counts::rows(conn, table)? <= FACET_COUNT_ROWS)
 }
 
 /// How many rows have each value of `$column` (SQL `GROUP BY`, the [`FACET_VALUES`]
@@ -302,8 +415,9 @@ pub trait AdminModel: Sync {
         Ok(Vec::new())
     }
     fn delete(&self, conn: &mut DbConnection, id: i32) -> Result<bool, DbError>;
-    /// The sidebar's filters with their counts on the list `query` asks for, one per
-    /// `meta().filters` entry, in that order.
+    /// The sidebar's filters, one per `meta().filters` entry, in that order: each
+    /// column's values, with their counts on the list `query` asks for when the table is
+    /// small or `query.facets` asks for them.
     fn facets(&self, _conn: &mut DbConnection, _query: &ListQuery) -> Result<Vec<Facet>, DbError> {
         Ok(Vec::new())
     }
@@ -385,6 +499,58 @@ mod tests {
             200
         );
         assert_eq!(ListQuery::default().offset(), 0);
+    }
+
+    #[test]
+    fn pages_in_the_back_half_are_read_from_the_end() {
+        // 1 050 rows, 100 a page: pages 1-6 from the front, 7-11 from the back.
+        assert_eq!(
+            Window::of(0, 1050),
+            Window {
+                offset: 0,
+                limit: 100,
+                reversed: false
+            }
+        );
+        assert!(!Window::of(500, 1050).reversed);
+        assert_eq!(
+            Window::of(600, 1050),
+            Window {
+                offset: 350,
+                limit: 100,
+                reversed: true
+            }
+        );
+        // The last page: its 50 rows, skipping none.
+        assert_eq!(
+            Window::of(1000, 1050),
+            Window {
+                offset: 0,
+                limit: 50,
+                reversed: true
+            }
+        );
+        // Past the end, or an empty list: as asked (no rows).
+        assert!(!Window::of(2000, 1050).reversed);
+        assert_eq!(Window::of(0, 0).offset, 0);
+        // Every row of the list is on exactly one page.
+        for total in [1, 99, 100, 101, 250, 1050] {
+            let mut seen = vec![0; total as usize];
+            for page in 0..=(total / 100) {
+                let w = Window::of(page * 100, total);
+                for i in 0..w.limit {
+                    let from_front = if w.reversed {
+                        total - 1 - (w.offset + i)
+                    } else {
+                        w.offset + i
+                    };
+                    if from_front < total {
+                        seen[from_front as usize] += 1;
+                    }
+                }
+            }
+            assert!(seen.iter().all(|&n| n == 1), "{total}: {seen:?}");
+        }
     }
 
     #[test]

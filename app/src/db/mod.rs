@@ -7,6 +7,7 @@
 //! alone, from `DATABASE_URL`.
 
 pub mod connection;
+pub mod counts;
 pub mod import;
 pub mod migrations;
 pub mod notify;

@@ -13,6 +13,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::runner::{workspace_root, Runner};
 
 mod report;
+mod scale;
 mod soak;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -34,6 +35,17 @@ pub struct BenchArgs {
     /// binary, RSS sampled every 2 s), written to bench/SOAK.md.
     #[arg(long, value_name = "SECONDS")]
     pub soak: Option<u64>,
+    /// Instead of the page table: the scale benchmark with this many rows per table
+    /// (repeat for several sizes), written to bench/SCALE.md.
+    #[arg(long, value_name = "ROWS")]
+    pub scale: Vec<u64>,
+    /// With --scale: seconds of wrk on each page (one connection; twice that for the
+    /// 64-connection runs).
+    #[arg(long, default_value_t = 3)]
+    pub probe_seconds: u64,
+    /// With --scale: measure this binary instead of building the shipped one.
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
 }
 
 /// A global allocator of the static binary.
@@ -113,6 +125,16 @@ pub fn build_binaries(runner: &Runner, allocator: Option<Allocator>, static_only
         });
     }
     Ok(out)
+}
+
+/// A binary given with `--binary`, named by its `--version`.
+fn given_binary(runner: &Runner, path: &Path) -> Result<Binary> {
+    let version = runner.capture("--version", Command::new(path).arg("--version"))?;
+    Ok(Binary {
+        name: format!("{} ({})", path.display(), version.trim()),
+        path: path.to_path_buf(),
+        bytes: std::fs::metadata(path)?.len(),
+    })
 }
 
 /// (label, path, Accept-Encoding)
@@ -393,6 +415,21 @@ pub fn run(runner: &Runner, args: &BenchArgs) -> Result<()> {
         {
             bail!("bench: missing tool {tool} (apt-get install {tool})");
         }
+    }
+    if !args.scale.is_empty() {
+        let binary = match &args.binary {
+            Some(path) => given_binary(runner, path)?,
+            None => match build_binaries(runner, args.allocator, true)?.into_iter().next() {
+                Some(binary) => binary,
+                None => return Ok(()),
+            },
+        };
+        let output = if args.output == Path::new("bench/RESULTS.md") {
+            PathBuf::from("bench/SCALE.md")
+        } else {
+            args.output.clone()
+        };
+        return scale::run(runner, &binary, &args.scale, args.probe_seconds, &output);
     }
     if let Some(seconds) = args.soak {
         let binaries = build_binaries(runner, args.allocator, true)?;

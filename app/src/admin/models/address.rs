@@ -4,8 +4,8 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use crate::admin::model::{
-    by, facet, lower, paginate, AdminModel, Facet, ListFilter, ListPage, ListQuery, ListRow, ModelMeta, SaveError,
-    SortKey,
+    by, distinct_values, facet, is_small, lower, paginate_counted, uncounted, AdminModel, Facet, ListFilter, ListPage,
+    ListQuery, ListRow, ModelMeta, SaveError, SortKey,
 };
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{lettings_address as address, lettings_letting};
@@ -170,30 +170,30 @@ impl AdminModel for Addresses {
     }
 
     fn list(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<ListPage, DbError> {
-        let (total, page) = paginate(
+        paginate_counted(
             conn,
             query,
             || filtered(query),
             &SORT_KEYS,
-            |q| by(q, address::id, true),
-        )?;
-        let rows: Vec<Address> = page.select(Address::as_select()).load(conn)?;
-        Ok(ListPage {
-            total,
-            rows: rows
-                .into_iter()
-                .map(|a| ListRow {
-                    id: a.id,
-                    cells: vec![
-                        a.to_string(),
-                        a.city,
-                        a.state,
-                        a.zip_code.to_string(),
-                        a.country_iso_code,
-                    ],
-                })
-                .collect(),
-        })
+            |q, d| by(q, address::id, d),
+            Some("lettings_address"),
+            |conn, page| {
+                let rows: Vec<Address> = page.select(Address::as_select()).load(conn)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|a| ListRow {
+                        id: a.id,
+                        cells: vec![
+                            a.to_string(),
+                            a.city,
+                            a.state,
+                            a.zip_code.to_string(),
+                            a.country_iso_code,
+                        ],
+                    })
+                    .collect())
+            },
+        )
     }
 
     fn load(&self, conn: &mut DbConnection, id: i32) -> Result<Option<Form>, DbError> {
@@ -267,6 +267,15 @@ impl AdminModel for Addresses {
     }
 
     fn facets(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<Vec<Facet>, DbError> {
+        if !query.facets && !is_small(conn, "lettings_address")? {
+            return Ok(vec![
+                uncounted("state", distinct_values(conn, "lettings_address", "state")?),
+                uncounted(
+                    "country_iso_code",
+                    distinct_values(conn, "lettings_address", "country_iso_code")?,
+                ),
+            ]);
+        }
         let narrowed = |field| conditions(&query.without(field));
         let states = value_counts!(conn, address::table, address::state, narrowed("state"))?;
         let countries = value_counts!(

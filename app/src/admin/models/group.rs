@@ -3,7 +3,8 @@
 use diesel::prelude::*;
 
 use crate::admin::model::{
-    by, lower, paginate, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta, SaveError, SortKey,
+    by, lower, paginate_counted, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta, SaveError,
+    SortKey,
 };
 use crate::admin::permissions;
 use crate::db::connection::MultiBackend;
@@ -82,15 +83,21 @@ impl AdminModel for Groups {
     }
 
     fn list(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<ListPage, DbError> {
-        let (total, page) = paginate(conn, query, || filtered(query), &SORT_KEYS, |q| by(q, group::id, true))?;
-        let rows: Vec<(i32, String)> = page.select((group::id, group::name)).load(conn)?;
-        Ok(ListPage {
-            total,
-            rows: rows
-                .into_iter()
-                .map(|(id, name)| ListRow { id, cells: vec![name] })
-                .collect(),
-        })
+        paginate_counted(
+            conn,
+            query,
+            || filtered(query),
+            &SORT_KEYS,
+            |q, d| by(q, group::id, d),
+            Some("auth_group"),
+            |conn, page| {
+                let rows: Vec<(i32, String)> = page.select((group::id, group::name)).load(conn)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, name)| ListRow { id, cells: vec![name] })
+                    .collect())
+            },
+        )
     }
 
     fn load(&self, conn: &mut DbConnection, id: i32) -> Result<Option<Form>, DbError> {

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use crate::admin::model::{
-    by, invalid_choice, lower, paginate, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta,
+    by, invalid_choice, lower, paginate_counted, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta,
     SaveError, SortKey,
 };
 use crate::db::connection::MultiBackend;
@@ -100,26 +100,26 @@ impl AdminModel for Lettings {
     }
 
     fn list(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<ListPage, DbError> {
-        let (total, page) = paginate(
+        paginate_counted(
             conn,
             query,
             || filtered(query),
             &SORT_KEYS,
-            |q| by(q, letting::id, true),
-        )?;
-        let rows: Vec<(i32, String, Address)> = page
-            .select((letting::id, letting::title, Address::as_select()))
-            .load(conn)?;
-        Ok(ListPage {
-            total,
-            rows: rows
-                .into_iter()
-                .map(|(id, title, a)| ListRow {
-                    id,
-                    cells: vec![title, a.to_string()],
-                })
-                .collect(),
-        })
+            |q, d| by(q, letting::id, d),
+            Some("lettings_letting"),
+            |conn, page| {
+                let rows: Vec<(i32, String, Address)> = page
+                    .select((letting::id, letting::title, Address::as_select()))
+                    .load(conn)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, title, a)| ListRow {
+                        id,
+                        cells: vec![title, a.to_string()],
+                    })
+                    .collect())
+            },
+        )
     }
 
     fn load(&self, conn: &mut DbConnection, id: i32) -> Result<Option<Form>, DbError> {

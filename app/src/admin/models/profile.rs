@@ -4,8 +4,8 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use crate::admin::model::{
-    by, facet, invalid_choice, lower, paginate, unique_violation, AdminModel, Facet, ListFilter, ListPage, ListQuery,
-    ListRow, ModelMeta, SaveError, SortKey,
+    by, distinct_values, facet, invalid_choice, is_small, lower, paginate_counted, uncounted, unique_violation,
+    AdminModel, Facet, ListFilter, ListPage, ListQuery, ListRow, ModelMeta, SaveError, SortKey,
 };
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{auth_user as user, profiles_profile as profile};
@@ -119,26 +119,26 @@ impl AdminModel for Profiles {
     }
 
     fn list(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<ListPage, DbError> {
-        let (total, page) = paginate(
+        paginate_counted(
             conn,
             query,
             || filtered(query),
             &SORT_KEYS,
-            |q| by(q, profile::id, true),
-        )?;
-        let rows: Vec<(i32, String, String)> = page
-            .select((profile::id, user::username, profile::favorite_city))
-            .load(conn)?;
-        Ok(ListPage {
-            total,
-            rows: rows
-                .into_iter()
-                .map(|(id, username, city)| ListRow {
-                    id,
-                    cells: vec![username, city],
-                })
-                .collect(),
-        })
+            |q, d| by(q, profile::id, d),
+            Some("profiles_profile"),
+            |conn, page| {
+                let rows: Vec<(i32, String, String)> = page
+                    .select((profile::id, user::username, profile::favorite_city))
+                    .load(conn)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, username, city)| ListRow {
+                        id,
+                        cells: vec![username, city],
+                    })
+                    .collect())
+            },
+        )
     }
 
     fn load(&self, conn: &mut DbConnection, id: i32) -> Result<Option<Form>, DbError> {
@@ -202,6 +202,10 @@ impl AdminModel for Profiles {
     }
 
     fn facets(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<Vec<Facet>, DbError> {
+        if !query.facets && !is_small(conn, "profiles_profile")? {
+            let cities = distinct_values(conn, "profiles_profile", "favorite_city")?;
+            return Ok(vec![uncounted("favorite_city", cities)]);
+        }
         let query = query.without("favorite_city");
         // Joined to the users only when a search needs their names.
         let cities = if query.is_narrowed() {

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use crate::accounts::fields::{EMAIL, PASSWORD1, PASSWORD2, PASSWORD_FIELDS, USERNAME};
 use crate::accounts::password;
 use crate::admin::model::{
-    by, invalid_choice, lower, paginate, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta,
+    by, invalid_choice, lower, paginate_counted, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta,
     ObjectAction, Pressed, SaveError, SortKey,
 };
 use crate::admin::permissions;
@@ -221,34 +221,40 @@ impl AdminModel for Users {
     }
 
     fn list(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<ListPage, DbError> {
-        let (total, page) = paginate(conn, query, || filtered(query), &SORT_KEYS, |q| by(q, user::id, true))?;
-        type Row = (i32, String, String, String, String, bool);
-        let rows: Vec<Row> = page
-            .select((
-                user::id,
-                user::username,
-                user::email,
-                user::first_name,
-                user::last_name,
-                user::is_staff,
-            ))
-            .load(conn)?;
-        Ok(ListPage {
-            total,
-            rows: rows
-                .into_iter()
-                .map(|(id, username, email, first, last, staff)| ListRow {
-                    id,
-                    cells: vec![
-                        username,
-                        email,
-                        first,
-                        last,
-                        if staff { "yes" } else { "no" }.to_owned(),
-                    ],
-                })
-                .collect(),
-        })
+        paginate_counted(
+            conn,
+            query,
+            || filtered(query),
+            &SORT_KEYS,
+            |q, d| by(q, user::id, d),
+            Some("auth_user"),
+            |conn, page| {
+                type Row = (i32, String, String, String, String, bool);
+                let rows: Vec<Row> = page
+                    .select((
+                        user::id,
+                        user::username,
+                        user::email,
+                        user::first_name,
+                        user::last_name,
+                        user::is_staff,
+                    ))
+                    .load(conn)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, username, email, first, last, staff)| ListRow {
+                        id,
+                        cells: vec![
+                            username,
+                            email,
+                            first,
+                            last,
+                            if staff { "yes" } else { "no" }.to_owned(),
+                        ],
+                    })
+                    .collect())
+            },
+        )
     }
 
     fn load(&self, conn: &mut DbConnection, id: i32) -> Result<Option<Form>, DbError> {

@@ -1,0 +1,12 @@
+DROP INDEX lettings_address_street_number;
+DROP INDEX lettings_address_city;
+DROP INDEX lettings_address_state;
+DROP INDEX lettings_address_zip_code;
+DROP INDEX lettings_address_country_iso_code;
+DROP INDEX lettings_address_number;
+DROP INDEX lettings_letting_title;
+DROP INDEX profiles_profile_favorite_city;
+DROP INDEX auth_user_email;
+DROP INDEX auth_user_first_name;
+DROP INDEX auth_user_last_name;
+DROP INDEX auth_user_is_staff;
