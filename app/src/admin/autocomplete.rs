@@ -104,6 +104,7 @@ pub fn search(
         page: 1,
         ..ListQuery::default()
     };
+    let query = query.on(conn);
     let mut rows = related.lookup(conn, &query, page.offset(), page.limit())?;
     let more = rows.len() > page.size as usize;
     rows.truncate(page.size as usize);

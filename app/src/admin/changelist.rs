@@ -58,6 +58,7 @@ pub fn list_query(meta: &ModelMeta, query_string: &str) -> ListQuery {
     ListQuery {
         search: get("q").chars().take(200).collect(),
         facets: get("_facets") == "True",
+        sqlite: false,
         page: get("p").parse::<i64>().unwrap_or(1).clamp(1, 1_000_000),
         sort: column.parse::<usize>().ok().map(|c| (c, descending)),
         filters,
@@ -225,7 +226,10 @@ pub async fn changelist(
         let run_query = query.clone();
         state
             .db
-            .run(move |conn| Ok((model.list(conn, &run_query)?, model.facets(conn, &run_query)?)))
+            .run(move |conn| {
+                let query = run_query.on(conn);
+                Ok((model.list(conn, &query)?, model.facets(conn, &query)?))
+            })
             .await?
     } else {
         (ListPage::default(), Vec::new())

@@ -12,6 +12,29 @@ use super::session::StaffSession;
 use crate::db::{DbConnection, DbError};
 use crate::forms::{Choices, Cleaned, FieldSpec, Form, FormErrors};
 
+/// On SQLite, the search as a lookup in `table`'s trigram index (`<table>_search`, migration
+/// `2026-12-02-000003_search_index`): `id_column IN (SELECT rowid FROM <table>_search WHERE
+/// <table>_search MATCH ?)`, over the index's `columns` (all when `None`), the term bound as
+/// a parameter. `None` where the search reads the rows instead (see
+/// [`ListQuery::search_phrase`]). `id_column` and `table` are this crate's constants.
+pub fn in_search_index<QS: 'static>(
+    query: &ListQuery,
+    id_column: &'static str,
+    table: &'static str,
+    columns: Option<&str>,
+) -> Option<
+    Box<dyn diesel::BoxableExpression<QS, crate::db::connection::MultiBackend, SqlType = diesel::sql_types::Bool>>,
+> {
+    let phrase = query.search_phrase(columns)?;
+    Some(Box::new(
+        diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+            "{id_column} IN (SELECT rowid FROM {table}_search WHERE {table}_search MATCH "
+        ))
+        .bind::<Text, _>(phrase)
+        .sql(")"),
+    ))
+}
+
 /// Rows a list page shows (Django's `list_per_page`).
 pub const PER_PAGE: i64 = 100;
 
@@ -73,6 +96,9 @@ pub struct ListQuery {
     pub filters: Vec<(&'static str, String)>,
     /// `_facets=True`: the filters' counts, however large the table.
     pub facets: bool,
+    /// The database is SQLite, whose search reads its trigram index (see
+    /// [`in_search_index`]); set by [`ListQuery::on`].
+    pub sqlite: bool,
 }
 
 impl ListQuery {
@@ -87,6 +113,30 @@ impl ListQuery {
             filters: self.filters.iter().filter(|(f, _)| *f != field).cloned().collect(),
             ..self.clone()
         }
+    }
+
+    /// This query as run on `conn`.
+    pub fn on(&self, conn: &DbConnection) -> ListQuery {
+        ListQuery {
+            sqlite: matches!(conn, DbConnection::Sqlite(_)),
+            ..self.clone()
+        }
+    }
+
+    /// The search as an FTS5 query of a trigram index, `"term"` (its quotes doubled), after
+    /// `columns : ` when given; `None` when the search does not go through the index: on
+    /// PostgreSQL, without a search, or for a term shorter than three characters, which
+    /// trigrams cannot find.
+    pub fn search_phrase(&self, columns: Option<&str>) -> Option<String> {
+        let term = self.search.trim();
+        if !self.sqlite || term.chars().count() < 3 {
+            return None;
+        }
+        let phrase = format!("\"{}\"", term.replace('"', "\"\""));
+        Some(match columns {
+            Some(columns) => format!("{{{columns}}} : {phrase}"),
+            None => phrase,
+        })
     }
 
     /// Whether the list is narrowed at all (a search or a filter): an unnarrowed count or
@@ -130,6 +180,27 @@ pub struct ListPage {
 /// asked) after whatever order it had. Each model keeps one per column, in a table.
 pub type SortKey<Q> = fn(Q, bool) -> Q;
 
+/// The last sort of every list, by id, so pages are stable: `(query, descending,
+/// through_index)`. Without the index (`id + 0`) when a search narrows the list, so the
+/// database sorts the rows the search found instead of walking the whole primary key
+/// backwards in the hope of meeting them (PostgreSQL chose that walk for a rare term:
+/// two seconds over a million rows). See [`tie_break!`](crate::tie_break).
+pub type TieBreak<Q> = fn(Q, bool, bool) -> Q;
+
+/// The [`TieBreak`] of a model whose id column is `$id`.
+#[macro_export]
+macro_rules! tie_break {
+    ($id:expr) => {
+        |q, descending, through_index| {
+            if through_index {
+                $crate::admin::model::by(q, $id, descending)
+            } else {
+                $crate::admin::model::by(q, $id + 0, descending)
+            }
+        }
+    };
+}
+
 /// `query` ordered by `column` next, ascending or descending.
 pub fn by<Q, C>(query: Q, column: C, descending: bool) -> Q
 where
@@ -156,7 +227,7 @@ pub fn paginate<Q>(
     query: &ListQuery,
     filtered: impl Fn() -> Q,
     sort_keys: &[SortKey<Q>],
-    tie_break: SortKey<Q>,
+    tie_break: TieBreak<Q>,
     load: impl FnOnce(&mut DbConnection, Q) -> Result<Vec<ListRow>, DbError>,
 ) -> Result<ListPage, DbError>
 where
@@ -179,7 +250,7 @@ pub fn paginate_counted<Q>(
     query: &ListQuery,
     filtered: impl Fn() -> Q,
     sort_keys: &[SortKey<Q>],
-    tie_break: SortKey<Q>,
+    tie_break: TieBreak<Q>,
     plain_count: Option<PlainCount>,
     load: impl FnOnce(&mut DbConnection, Q) -> Result<Vec<ListRow>, DbError>,
 ) -> Result<ListPage, DbError>
@@ -197,9 +268,10 @@ where
         .sort
         .and_then(|(column, descending)| Some((*sort_keys.get(column)?, descending)));
     let flip = window.reversed;
+    let searching = !query.search.trim().is_empty();
     let sorted = match chosen {
-        Some((key, descending)) => tie_break(key(filtered(), descending != flip), !flip),
-        None => tie_break(filtered(), !flip),
+        Some((key, descending)) => tie_break(key(filtered(), descending != flip), !flip, !searching),
+        None => tie_break(filtered(), !flip, !searching),
     };
     let mut rows = load(
         conn,
@@ -499,6 +571,32 @@ mod tests {
             200
         );
         assert_eq!(ListQuery::default().offset(), 0);
+    }
+
+    #[test]
+    fn searches_of_three_characters_or_more_go_through_sqlites_index() {
+        let query = |search: &str, sqlite: bool| ListQuery {
+            search: search.into(),
+            sqlite,
+            ..ListQuery::default()
+        };
+        assert_eq!(query(" cozy ", true).search_phrase(None).as_deref(), Some("\"cozy\""));
+        assert_eq!(
+            query("say \"hi\"", true).search_phrase(Some("street")).as_deref(),
+            Some("{street} : \"say \"\"hi\"\"\"")
+        );
+        assert_eq!(query("ab", true).search_phrase(None), None, "too short for trigrams");
+        assert_eq!(
+            query("ü€x", true).search_phrase(None).as_deref(),
+            Some("\"ü€x\""),
+            "characters, not bytes"
+        );
+        assert_eq!(
+            query("cozy", false).search_phrase(None),
+            None,
+            "PostgreSQL searches by LIKE"
+        );
+        assert_eq!(query("", true).search_phrase(None), None);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use diesel::sql_types::{Bool, Integer, Nullable, SmallInt, Text, Timestamp};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 use super::migrations::sync_id_sequences;
-use super::schema::{auth_group, auth_user, django_admin_log, lettings_address, lettings_letting, profiles_profile};
+use super::schema::{auth_group, django_admin_log};
 use super::{DbConnection, DbError};
 use crate::accounts::model::User;
 use crate::lettings::model::{Address, Letting};
@@ -770,127 +770,225 @@ fn row_error(table: &'static str, id: i32) -> impl FnOnce(diesel::result::Error)
     move |source| ImportError::Row { table, id, source }
 }
 
-fn batch_error(table: &'static str, rows: &[impl HasId]) -> impl FnOnce(diesel::result::Error) -> ImportError {
-    let first = rows.first().map_or(0, HasId::id);
-    let last = rows.last().map_or(0, HasId::id);
-    move |source| ImportError::Batch {
-        table,
-        first,
-        last,
-        source,
+/// One value of an imported row, bound as a parameter.
+#[derive(Debug, Clone, Copy)]
+enum Value<'a> {
+    Int(i32),
+    Small(i16),
+    Bool(bool),
+    Text(&'a str),
+    OptionalText(Option<&'a str>),
+    Time(NaiveDateTime),
+    OptionalTime(Option<NaiveDateTime>),
+}
+
+/// A row of one of the tables an import fills: its table, its columns after `id`, and its
+/// values in that order.
+trait ImportRow {
+    const TABLE: &'static str;
+    /// How errors name the table.
+    const LABEL: &'static str;
+    const COLUMNS: &'static [&'static str];
+    fn id(&self) -> i32;
+    fn values(&self) -> Vec<Value<'_>>;
+}
+
+impl ImportRow for User {
+    const TABLE: &'static str = "auth_user";
+    const LABEL: &'static str = "auth_user";
+    const COLUMNS: &'static [&'static str] = &[
+        "password",
+        "last_login",
+        "is_superuser",
+        "username",
+        "first_name",
+        "last_name",
+        "email",
+        "is_staff",
+        "is_active",
+        "date_joined",
+    ];
+    fn id(&self) -> i32 {
+        self.id
+    }
+    fn values(&self) -> Vec<Value<'_>> {
+        vec![
+            Value::Text(&self.password),
+            Value::OptionalTime(self.last_login),
+            Value::Bool(self.is_superuser),
+            Value::Text(&self.username),
+            Value::Text(&self.first_name),
+            Value::Text(&self.last_name),
+            Value::Text(&self.email),
+            Value::Bool(self.is_staff),
+            Value::Bool(self.is_active),
+            Value::Time(self.date_joined),
+        ]
     }
 }
 
-/// A row's id, for naming a batch that failed.
-trait HasId {
-    fn id(&self) -> i32;
+impl ImportRow for Address {
+    const TABLE: &'static str = "lettings_address";
+    const LABEL: &'static str = "address";
+    const COLUMNS: &'static [&'static str] = &["number", "street", "city", "state", "zip_code", "country_iso_code"];
+    fn id(&self) -> i32 {
+        self.id
+    }
+    fn values(&self) -> Vec<Value<'_>> {
+        vec![
+            Value::Int(self.number),
+            Value::Text(&self.street),
+            Value::Text(&self.city),
+            Value::Text(&self.state),
+            Value::Int(self.zip_code),
+            Value::Text(&self.country_iso_code),
+        ]
+    }
 }
 
-macro_rules! has_id {
-    ($($t:ty),+) => { $(impl HasId for $t { fn id(&self) -> i32 { self.id } })+ };
+impl ImportRow for Letting {
+    const TABLE: &'static str = "lettings_letting";
+    const LABEL: &'static str = "letting";
+    const COLUMNS: &'static [&'static str] = &["title", "address_id"];
+    fn id(&self) -> i32 {
+        self.id
+    }
+    fn values(&self) -> Vec<Value<'_>> {
+        vec![Value::Text(&self.title), Value::Int(self.address_id)]
+    }
 }
-has_id!(User, Address, Letting, Profile, LogEntry);
 
-/// Inserts `$rows` (a slice of one table's `Insertable` rows), each row that already
-/// exists by id updated to the given values (`ON CONFLICT (id) DO UPDATE`, which SQLite
-/// and PostgreSQL both speak), on the connection's own backend: on PostgreSQL as one
-/// multi-row statement (one round trip a batch); on SQLite, which diesel cannot send a
-/// multi-row upsert, as one prepared statement run per row (in-process, no round trips).
-/// A row that fails is named (`ImportError::Row`): on PostgreSQL the batch runs in a
-/// savepoint and, when it fails, its rows are tried one by one to find it.
-macro_rules! upsert_batch {
-    ($conn:expr, $table:ident, $rows:expr, $label:literal, [$($column:ident),+ $(,)?]) => {{
-        use diesel::upsert::excluded;
-        macro_rules! upsert {
-            ($c:expr, $values:expr) => {
-                diesel::insert_into($table::table)
-                    .values($values)
-                    .on_conflict($table::id)
-                    .do_update()
-                    .set(($($table::$column.eq(excluded($table::$column)),)+))
-                    .execute($c)
+impl ImportRow for Profile {
+    const TABLE: &'static str = "profiles_profile";
+    const LABEL: &'static str = "profile";
+    const COLUMNS: &'static [&'static str] = &["favorite_city", "user_id"];
+    fn id(&self) -> i32 {
+        self.id
+    }
+    fn values(&self) -> Vec<Value<'_>> {
+        vec![Value::Text(&self.favorite_city), Value::Int(self.user_id)]
+    }
+}
+
+impl ImportRow for LogEntry {
+    const TABLE: &'static str = "django_admin_log";
+    const LABEL: &'static str = "django_admin_log";
+    const COLUMNS: &'static [&'static str] = &[
+        "action_time",
+        "user_id",
+        "content_type",
+        "object_id",
+        "object_repr",
+        "action_flag",
+        "change_message",
+    ];
+    fn id(&self) -> i32 {
+        self.id
+    }
+    fn values(&self) -> Vec<Value<'_>> {
+        vec![
+            Value::Time(self.action_time),
+            Value::Int(self.user_id),
+            Value::Text(&self.content_type),
+            Value::OptionalText(self.object_id.as_deref()),
+            Value::Text(&self.object_repr),
+            Value::Small(self.action_flag),
+            Value::Text(&self.change_message),
+        ]
+    }
+}
+
+/// `INSERT INTO table (id, columns…) VALUES (…), … ON CONFLICT (id) DO UPDATE SET column =
+/// excluded.column, …` for `rows` rows, with the backend's placeholders (`?`, or `$1`…).
+/// SQLite (3.24+) and PostgreSQL both speak it. Table and columns are this module's
+/// constants; every value is a bound parameter.
+fn upsert_sql(postgres: bool, table: &str, columns: &[&str], rows: usize) -> String {
+    let width = columns.len() + 1;
+    let mut sql = format!("INSERT INTO {table} (id, {}) VALUES ", columns.join(", "));
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..width {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            if postgres {
+                sql.push_str(&format!("${}", row * width + column + 1));
+            } else {
+                sql.push('?');
+            }
+        }
+        sql.push(')');
+    }
+    let updates: Vec<String> = columns.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+    sql.push_str(&format!(" ON CONFLICT (id) DO UPDATE SET {}", updates.join(", ")));
+    sql
+}
+
+/// Binds `values` to a boxed raw query, in order.
+macro_rules! bind_values {
+    ($query:expr, $values:expr) => {{
+        use diesel::sql_types::{Bool, Integer, Nullable, SmallInt, Text, Timestamp};
+        let mut query = $query;
+        for value in $values {
+            query = match *value {
+                Value::Int(v) => query.bind::<Integer, _>(v),
+                Value::Small(v) => query.bind::<SmallInt, _>(v),
+                Value::Bool(v) => query.bind::<Bool, _>(v),
+                Value::Text(v) => query.bind::<Text, _>(v),
+                Value::OptionalText(v) => query.bind::<Nullable<Text>, _>(v),
+                Value::Time(v) => query.bind::<Timestamp, _>(v),
+                Value::OptionalTime(v) => query.bind::<Nullable<Timestamp>, _>(v),
             };
         }
-        let rows = $rows;
-        match $conn {
-            DbConnection::Sqlite(conn) => {
-                for row in rows {
-                    upsert!(conn, row).map_err(row_error($label, row.id))?;
-                }
-                Ok::<(), ImportError>(())
-            }
-            DbConnection::Postgresql(conn) => {
-                let batch = conn.transaction(|conn| upsert!(conn, rows));
-                if let Err(batch_failure) = batch {
-                    for row in rows {
-                        conn.transaction(|conn| upsert!(conn, row))
-                            .map_err(row_error($label, row.id))?;
-                    }
-                    // Every row went in alone: the batch failed for itself (too large?).
-                    return Err(batch_error($label, rows)(batch_failure));
-                }
-                Ok(())
-            }
-        }
+        query
     }};
 }
 
+/// Runs one multi-row upsert of `rows` (of one table) on the connection's own backend.
+fn upsert<R: ImportRow>(conn: &mut DbConnection, rows: &[R]) -> diesel::QueryResult<usize> {
+    let mut values: Vec<Value<'_>> = Vec::with_capacity(rows.len() * (R::COLUMNS.len() + 1));
+    for row in rows {
+        values.push(Value::Int(row.id()));
+        values.extend(row.values());
+    }
+    match conn {
+        DbConnection::Sqlite(conn) => {
+            let sql = upsert_sql(false, R::TABLE, R::COLUMNS, rows.len());
+            bind_values!(diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>(), &values).execute(conn)
+        }
+        DbConnection::Postgresql(conn) => {
+            let sql = upsert_sql(true, R::TABLE, R::COLUMNS, rows.len());
+            bind_values!(diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>(), &values).execute(conn)
+        }
+    }
+}
+
+/// Writes a batch of one table's rows as one multi-row upsert (one statement, one round
+/// trip; the code is one raw statement and seven bind types for every table and both
+/// backends, not a typed insert per table). The batch runs in a savepoint; when it fails,
+/// its rows are tried one by one to name the row that broke a constraint
+/// (`ImportError::Row`).
+fn write_rows<R: ImportRow>(rows: &[R], conn: &mut DbConnection) -> Result<(), ImportError> {
+    let batch = conn.transaction(|conn| upsert(conn, rows));
+    let Err(batch_failure) = batch else {
+        return Ok(());
+    };
+    for row in rows {
+        conn.transaction(|conn| upsert(conn, std::slice::from_ref(row)))
+            .map_err(row_error(R::LABEL, row.id()))?;
+    }
+    // Every row went in alone: the batch failed for itself.
+    Err(ImportError::Batch {
+        table: R::LABEL,
+        first: rows.first().map_or(0, ImportRow::id),
+        last: rows.last().map_or(0, ImportRow::id),
+        source: batch_failure,
+    })
+}
+
 fn write_users(users: &[User], access: &Access, conn: &mut DbConnection) -> Result<(), ImportError> {
-    upsert_batch!(
-        conn,
-        auth_user,
-        users,
-        "auth_user",
-        [
-            password,
-            last_login,
-            is_superuser,
-            username,
-            first_name,
-            last_name,
-            email,
-            is_staff,
-            is_active,
-            date_joined
-        ]
-    )?;
+    write_rows(users, conn)?;
     write_user_access(users, access, conn)
-}
-
-fn write_addresses(rows: &[Address], conn: &mut DbConnection) -> Result<(), ImportError> {
-    upsert_batch!(
-        conn,
-        lettings_address,
-        rows,
-        "address",
-        [number, street, city, state, zip_code, country_iso_code]
-    )
-}
-
-fn write_lettings(rows: &[Letting], conn: &mut DbConnection) -> Result<(), ImportError> {
-    upsert_batch!(conn, lettings_letting, rows, "letting", [title, address_id])
-}
-
-fn write_profiles(rows: &[Profile], conn: &mut DbConnection) -> Result<(), ImportError> {
-    upsert_batch!(conn, profiles_profile, rows, "profile", [favorite_city, user_id])
-}
-
-fn write_history(rows: &[LogEntry], conn: &mut DbConnection) -> Result<(), ImportError> {
-    upsert_batch!(
-        conn,
-        django_admin_log,
-        rows,
-        "django_admin_log",
-        [
-            action_time,
-            user_id,
-            content_type,
-            object_id,
-            object_repr,
-            action_flag,
-            change_message
-        ]
-    )
 }
 
 /// Streams the Django database at `source` into `conn`, in one transaction: groups, then
@@ -927,31 +1025,26 @@ pub fn import_from(
         progress.table("addresses", addresses);
         report.addresses = each_batch(
             |a| source.addresses(a),
-            |rows| write_addresses(rows, conn),
+            |rows| write_rows(rows, conn),
             |r| r.id,
             progress,
         )?;
         progress.table("lettings", lettings);
         report.lettings = each_batch(
             |a| source.lettings(a),
-            |rows| write_lettings(rows, conn),
+            |rows| write_rows(rows, conn),
             |r| r.id,
             progress,
         )?;
         progress.table("profiles", profiles);
         report.profiles = each_batch(
             |a| source.profiles(a),
-            |rows| write_profiles(rows, conn),
+            |rows| write_rows(rows, conn),
             |r| r.id,
             progress,
         )?;
         progress.table("history", history);
-        report.history = each_batch(
-            |a| source.history(a),
-            |rows| write_history(rows, conn),
-            |r| r.id,
-            progress,
-        )?;
+        report.history = each_batch(|a| source.history(a), |rows| write_rows(rows, conn), |r| r.id, progress)?;
         if !rebuilt.is_empty() {
             progress.table("indexes", rebuilt.len() as u64);
             for (_, create) in &rebuilt {
@@ -998,8 +1091,9 @@ struct Exists {
 
 /// Into a site with none of the rows yet, an import is a bulk load: the secondary indexes
 /// of the tables it fills (the sort columns' btrees, PostgreSQL's trigram indexes; never a
-/// primary key or a unique constraint, which the upserts need) are dropped first and built
-/// again once every row is in, each in one sorted pass instead of a million inserts
+/// primary key or a unique constraint, which the upserts need) and, on SQLite, the search
+/// index's triggers are dropped first and made again once every row is in (the search
+/// index rebuilt from its table), each in one pass instead of a million inserts
 /// (a million-row import into PostgreSQL: 140 s before, see `bench/SCALE.md`). All of it
 /// in the import's transaction: a failure leaves the indexes as they were. Returns the
 /// indexes set aside, (name, its `CREATE INDEX` statement); none when a table has rows.
@@ -1014,9 +1108,12 @@ fn set_indexes_aside(conn: &mut DbConnection) -> Result<Vec<(String, String)>, I
     }
     let list = FILLED.map(|t| format!("'{t}'")).join(", ");
     let sql = match conn {
+        // On SQLite, the search index's triggers too (its FTS5 tables are rebuilt from
+        // their tables at the end, in one pass).
         DbConnection::Sqlite(_) => format!(
             "SELECT name, sql AS definition FROM sqlite_master \
-             WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({list}) ORDER BY name"
+             WHERE type IN ('index', 'trigger') AND sql IS NOT NULL AND tbl_name IN ({list}) \
+             ORDER BY type, name"
         ),
         DbConnection::Postgresql(_) => format!(
             "SELECT i.indexname AS name, i.indexdef AS definition FROM pg_indexes i \
@@ -1026,11 +1123,31 @@ fn set_indexes_aside(conn: &mut DbConnection) -> Result<Vec<(String, String)>, I
              ORDER BY i.indexname"
         ),
     };
-    let indexes: Vec<IndexRow> = diesel::sql_query(sql).load(conn)?;
-    for index in &indexes {
-        conn.batch_execute(&format!("DROP INDEX \"{}\"", index.name.replace('"', "\"\"")))?;
+    let set_aside: Vec<IndexRow> = diesel::sql_query(sql).load(conn)?;
+    for item in &set_aside {
+        let kind = if item.definition.starts_with("CREATE TRIGGER") {
+            "TRIGGER"
+        } else {
+            "INDEX"
+        };
+        conn.batch_execute(&format!("DROP {kind} \"{}\"", item.name.replace('"', "\"\"")))?;
     }
-    Ok(indexes.into_iter().map(|i| (i.name, i.definition)).collect())
+    let mut rebuild: Vec<(String, String)> = set_aside.into_iter().map(|i| (i.name, i.definition)).collect();
+    if matches!(conn, DbConnection::Sqlite(_)) && !rebuild.is_empty() {
+        for table in FILLED {
+            let search = format!("{table}_search");
+            let exists: Exists = diesel::sql_query(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?) AS found",
+            )
+            .bind::<Text, _>(&search)
+            .get_result(conn)?;
+            if exists.found {
+                let statement = format!("INSERT INTO {search} ({search}) VALUES ('rebuild')");
+                rebuild.push((search, statement));
+            }
+        }
+    }
+    Ok(rebuild)
 }
 
 /// Writes the groups (upserted by id), each with exactly the permissions it had.
@@ -1143,6 +1260,29 @@ mod tests {
         assert_eq!(lines.len(), 2, "{written:?}");
         assert!(lines[0].starts_with("users: 3 rows in ") && lines[1].starts_with("history: 0 rows in "));
         assert!(!written.contains('\r'), "no redrawing in a log");
+    }
+
+    #[test]
+    fn an_upsert_binds_every_value_with_the_backends_placeholders() {
+        assert_eq!(
+            upsert_sql(true, "lettings_letting", Letting::COLUMNS, 2),
+            "INSERT INTO lettings_letting (id, title, address_id) VALUES ($1, $2, $3), ($4, $5, $6) \
+             ON CONFLICT (id) DO UPDATE SET title = excluded.title, address_id = excluded.address_id"
+        );
+        assert_eq!(
+            upsert_sql(false, "profiles_profile", Profile::COLUMNS, 1),
+            "INSERT INTO profiles_profile (id, favorite_city, user_id) VALUES (?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET favorite_city = excluded.favorite_city, user_id = excluded.user_id"
+        );
+        // Every row binds one value per column, after its id.
+        let letting = Letting {
+            id: 1,
+            title: "t".into(),
+            address_id: 2,
+        };
+        assert_eq!(ImportRow::values(&letting).len(), Letting::COLUMNS.len());
+        // The widest batch stays under SQLite's 32 766 parameters.
+        assert!(BATCH as usize * (User::COLUMNS.len() + 1) < 32_766);
     }
 
     #[test]

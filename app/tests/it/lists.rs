@@ -410,7 +410,57 @@ async fn row_counts_stay_exact(backend: Backend) {
     );
 }
 
+/// The rows of an admin list's search, by their first cell.
+async fn found(admin: &Browser, list: &str, term: &str) -> usize {
+    let html = admin.text(&format!("{list}?q={term}")).await;
+    html.matches("<th scope=\"row\">").count()
+}
+
+async fn search_follows_every_write(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let admin = logged_in_admin(&app).await;
+    let addresses = "/admin/lettings/address/";
+    assert_eq!(found(&admin, addresses, "bedford").await, 1);
+    assert_eq!(found(&admin, addresses, "BEDF").await, 1, "case folded");
+    assert_eq!(found(&admin, addresses, "ford st").await, 1, "across the space");
+    assert_eq!(found(&admin, addresses, "7217").await, 1, "the number");
+    assert_eq!(
+        found(&admin, addresses, "GA").await,
+        1,
+        "two characters: read row by row"
+    );
+    // Changed through the admin: found by its new street only.
+    let change = "/admin/lettings/address/1/change/";
+    let fields = [
+        ("number", "7217"),
+        ("street", "Quayside Lane"),
+        ("city", "Brunswick"),
+        ("state", "GA"),
+        ("zip_code", "31525"),
+        ("country_iso_code", "USA"),
+    ];
+    assert_redirect(&admin.submit(change, change, &fields).await, addresses);
+    assert_eq!(found(&admin, addresses, "bedford").await, 0);
+    assert_eq!(found(&admin, addresses, "quaysi").await, 1);
+    // The letting on it is found by its street too.
+    assert_eq!(found(&admin, "/admin/lettings/letting/", "quayside").await, 1);
+    // Deleted: found no more.
+    let delete = "/admin/lettings/address/1/delete/";
+    assert_redirect(&admin.submit(delete, delete, &[("post", "yes")]).await, addresses);
+    assert_eq!(found(&admin, addresses, "quayside").await, 0);
+    assert_eq!(found(&admin, "/admin/lettings/letting/", "quayside").await, 0);
+    // Users and profiles: by username, names and email; profiles by username and city.
+    assert_eq!(found(&admin, "/admin/auth/user/", "headlines").await, 1);
+    assert_eq!(found(&admin, "/admin/profiles/profile/", "headlinesgaz").await, 1);
+    assert_eq!(found(&admin, "/admin/profiles/profile/", "buenos").await, 1);
+    // Wildcards and quotes are plain characters.
+    for term in ["%25%25%25", "___", "%22%22%22", "%27%27%27", "a%22b"] {
+        assert_eq!(found(&admin, addresses, term).await, 0, "{term}");
+    }
+}
+
 on_both_backends!(async:
+    search_follows_every_write,
     row_counts_stay_exact,
     public_lists_are_paged,
     a_short_list_is_the_page_it_always_was,

@@ -4,14 +4,15 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use crate::admin::model::{
-    by, distinct_values, facet, is_small, lower, paginate_counted, uncounted, AdminModel, Facet, ListFilter, ListPage,
-    ListQuery, ListRow, ModelMeta, SaveError, SortKey,
+    by, distinct_values, facet, in_search_index, is_small, lower, paginate_counted, uncounted, AdminModel, Facet,
+    ListFilter, ListPage, ListQuery, ListRow, ModelMeta, SaveError, SortKey,
 };
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{lettings_address as address, lettings_letting};
 use crate::db::{DbConnection, DbError};
 use crate::forms::{Cleaner, FieldKind, FieldSpec, Form, FormErrors};
 use crate::lettings::model::Address;
+use crate::tie_break;
 use crate::value_counts;
 
 pub struct Addresses;
@@ -136,18 +137,25 @@ type Condition = Box<dyn BoxableExpression<address::table, MultiBackend, SqlType
 fn conditions(query: &ListQuery) -> Vec<Condition> {
     let mut conditions: Vec<Condition> = Vec::new();
     if !query.search.trim().is_empty() {
-        let pattern = query.pattern();
         let number = query.search.trim().parse::<i32>().unwrap_or(-1);
-        conditions.push(Box::new(
-            lower(address::street)
-                .like(pattern.clone())
-                .escape('\\')
-                .or(lower(address::city).like(pattern.clone()).escape('\\'))
-                .or(lower(address::state).like(pattern.clone()).escape('\\'))
-                .or(lower(address::country_iso_code).like(pattern).escape('\\'))
-                .or(address::number.eq(number))
-                .or(address::zip_code.eq(number)),
-        ));
+        let numbers = address::number.eq(number).or(address::zip_code.eq(number));
+        conditions.push(
+            match in_search_index(query, "lettings_address.id", "lettings_address", None) {
+                Some(indexed) => Box::new(indexed.or(numbers)),
+                None => {
+                    let pattern = query.pattern();
+                    Box::new(
+                        lower(address::street)
+                            .like(pattern.clone())
+                            .escape('\\')
+                            .or(lower(address::city).like(pattern.clone()).escape('\\'))
+                            .or(lower(address::state).like(pattern.clone()).escape('\\'))
+                            .or(lower(address::country_iso_code).like(pattern).escape('\\'))
+                            .or(numbers),
+                    )
+                }
+            },
+        );
     }
     if let Some(state) = query.filter("state") {
         conditions.push(Box::new(address::state.eq(state.to_owned())));
@@ -175,7 +183,7 @@ impl AdminModel for Addresses {
             query,
             || filtered(query),
             &SORT_KEYS,
-            |q, d| by(q, address::id, d),
+            tie_break!(address::id),
             Some("lettings_address"),
             |conn, page| {
                 let rows: Vec<Address> = page.select(Address::as_select()).load(conn)?;

@@ -11,6 +11,7 @@ use crate::db::connection::MultiBackend;
 use crate::db::schema::{auth_group as group, auth_user, auth_user_groups};
 use crate::db::{DbConnection, DbError};
 use crate::forms::{Choices, Cleaner, FieldKind, FieldSpec, Form, FormErrors};
+use crate::tie_break;
 
 pub struct Groups;
 pub static GROUPS: Groups = Groups;
@@ -88,7 +89,7 @@ impl AdminModel for Groups {
             query,
             || filtered(query),
             &SORT_KEYS,
-            |q, d| by(q, group::id, d),
+            tie_break!(group::id),
             Some("auth_group"),
             |conn, page| {
                 let rows: Vec<(i32, String)> = page.select((group::id, group::name)).load(conn)?;

@@ -1,16 +1,18 @@
 //! Lettings in the admin.
 
 use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
 
 use crate::admin::model::{
-    by, invalid_choice, lower, paginate_counted, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta,
-    SaveError, SortKey,
+    by, in_search_index, invalid_choice, lower, paginate_counted, unique_violation, AdminModel, ListPage, ListQuery,
+    ListRow, ModelMeta, SaveError, SortKey,
 };
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{lettings_address as address, lettings_letting as letting};
 use crate::db::{DbConnection, DbError};
 use crate::forms::{Cleaner, FieldKind, FieldSpec, Form, FormErrors};
 use crate::lettings::model::Address;
+use crate::tie_break;
 
 pub struct Lettings;
 pub static LETTINGS: Lettings = Lettings;
@@ -83,13 +85,38 @@ const SORT_KEYS: [SortKey<Boxed<'static>>; COLUMNS.len()] = [
 fn filtered(query: &ListQuery) -> Boxed<'static> {
     let mut sql: Boxed<'static> = letting::table.inner_join(address::table).into_boxed();
     if !query.search.trim().is_empty() {
-        let pattern = query.pattern();
-        sql = sql.filter(
-            lower(letting::title)
-                .like(pattern.clone())
-                .escape('\\')
-                .or(lower(address::street).like(pattern).escape('\\')),
-        );
+        let titles = in_search_index(query, "lettings_letting.id", "lettings_letting", None);
+        let streets = in_search_index(query, "lettings_letting.address_id", "lettings_address", Some("street"));
+        sql = match titles.zip(streets) {
+            Some((titles, streets)) => sql.filter(titles.or(streets)),
+            None if !query.sqlite => {
+                // PostgreSQL: one `IN` over the lettings whose title, or whose address's
+                // street, holds the term, each half answered from its table's trigram
+                // index; an `OR` across the join is answered by joining every row.
+                let pattern = query.pattern();
+                sql.filter(
+                    diesel::dsl::sql::<Bool>(
+                        "lettings_letting.id IN (SELECT id FROM lettings_letting WHERE lower(title) LIKE ",
+                    )
+                    .bind::<Text, _>(pattern.clone())
+                    .sql(
+                        " ESCAPE '\\' UNION ALL SELECT l.id FROM lettings_letting l \
+                         JOIN lettings_address a ON a.id = l.address_id WHERE lower(a.street) LIKE ",
+                    )
+                    .bind::<Text, _>(pattern)
+                    .sql(" ESCAPE '\\')"),
+                )
+            }
+            None => {
+                let pattern = query.pattern();
+                sql.filter(
+                    lower(letting::title)
+                        .like(pattern.clone())
+                        .escape('\\')
+                        .or(lower(address::street).like(pattern).escape('\\')),
+                )
+            }
+        };
     }
     sql
 }
@@ -105,7 +132,7 @@ impl AdminModel for Lettings {
             query,
             || filtered(query),
             &SORT_KEYS,
-            |q, d| by(q, letting::id, d),
+            tie_break!(letting::id),
             Some("lettings_letting"),
             |conn, page| {
                 let rows: Vec<(i32, String, Address)> = page

@@ -4,13 +4,14 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use crate::admin::model::{
-    by, distinct_values, facet, invalid_choice, is_small, lower, paginate_counted, uncounted, unique_violation,
-    AdminModel, Facet, ListFilter, ListPage, ListQuery, ListRow, ModelMeta, SaveError, SortKey,
+    by, distinct_values, facet, in_search_index, invalid_choice, is_small, lower, paginate_counted, uncounted,
+    unique_violation, AdminModel, Facet, ListFilter, ListPage, ListQuery, ListRow, ModelMeta, SaveError, SortKey,
 };
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{auth_user as user, profiles_profile as profile};
 use crate::db::{DbConnection, DbError};
 use crate::forms::{Cleaner, FieldKind, FieldSpec, Form, FormErrors};
+use crate::tie_break;
 use crate::value_counts;
 
 pub struct Profiles;
@@ -91,13 +92,37 @@ type Condition = Box<dyn BoxableExpression<Joined, MultiBackend, SqlType = Bool>
 fn conditions(query: &ListQuery) -> Vec<Condition> {
     let mut conditions: Vec<Condition> = Vec::new();
     if !query.search.trim().is_empty() {
-        let pattern = query.pattern();
-        conditions.push(Box::new(
-            lower(user::username)
-                .like(pattern.clone())
-                .escape('\\')
-                .or(lower(profile::favorite_city).like(pattern).escape('\\')),
-        ));
+        let names = in_search_index(query, "profiles_profile.user_id", "auth_user", Some("username"));
+        let cities = in_search_index(query, "profiles_profile.id", "profiles_profile", None);
+        conditions.push(match names.zip(cities) {
+            Some((names, cities)) => Box::new(names.or(cities)),
+            None if !query.sqlite => {
+                // PostgreSQL: one `IN` over the profiles whose city, or whose user's name,
+                // holds the term (each from its trigram index), not an `OR` across the join.
+                let pattern = query.pattern();
+                Box::new(
+                    diesel::dsl::sql::<Bool>(
+                        "profiles_profile.id IN (SELECT id FROM profiles_profile WHERE lower(favorite_city) LIKE ",
+                    )
+                    .bind::<diesel::sql_types::Text, _>(pattern.clone())
+                    .sql(
+                        " ESCAPE '\\' UNION ALL SELECT p.id FROM profiles_profile p \
+                         JOIN auth_user u ON u.id = p.user_id WHERE lower(u.username) LIKE ",
+                    )
+                    .bind::<diesel::sql_types::Text, _>(pattern)
+                    .sql(" ESCAPE '\\')"),
+                )
+            }
+            None => {
+                let pattern = query.pattern();
+                Box::new(
+                    lower(user::username)
+                        .like(pattern.clone())
+                        .escape('\\')
+                        .or(lower(profile::favorite_city).like(pattern).escape('\\')),
+                )
+            }
+        });
     }
     if let Some(city) = query.filter("favorite_city") {
         conditions.push(Box::new(profile::favorite_city.eq(city.to_owned())));
@@ -124,7 +149,7 @@ impl AdminModel for Profiles {
             query,
             || filtered(query),
             &SORT_KEYS,
-            |q, d| by(q, profile::id, d),
+            tie_break!(profile::id),
             Some("profiles_profile"),
             |conn, page| {
                 let rows: Vec<(i32, String, String)> = page

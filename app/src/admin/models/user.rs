@@ -6,8 +6,8 @@ use diesel::prelude::*;
 use crate::accounts::fields::{EMAIL, PASSWORD1, PASSWORD2, PASSWORD_FIELDS, USERNAME};
 use crate::accounts::password;
 use crate::admin::model::{
-    by, invalid_choice, lower, paginate_counted, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta,
-    ObjectAction, Pressed, SaveError, SortKey,
+    by, in_search_index, invalid_choice, lower, paginate_counted, unique_violation, AdminModel, ListPage, ListQuery,
+    ListRow, ModelMeta, ObjectAction, Pressed, SaveError, SortKey,
 };
 use crate::admin::permissions;
 use crate::admin::session::{self, StaffSession};
@@ -15,6 +15,7 @@ use crate::db::connection::MultiBackend;
 use crate::db::schema::{auth_group, auth_user as user, profiles_profile as profile};
 use crate::db::{DbConnection, DbError};
 use crate::forms::{Choices, Cleaned, Cleaner, FieldKind, FieldSpec, Form, FormErrors};
+use crate::tie_break;
 
 pub struct Users;
 pub static USERS: Users = Users;
@@ -176,15 +177,20 @@ const SORT_KEYS: [SortKey<Boxed<'static>>; COLUMNS.len()] = [
 fn filtered(query: &ListQuery) -> Boxed<'static> {
     let mut sql: Boxed<'static> = user::table.into_boxed();
     if !query.search.trim().is_empty() {
-        let pattern = query.pattern();
-        sql = sql.filter(
-            lower(user::username)
-                .like(pattern.clone())
-                .escape('\\')
-                .or(lower(user::first_name).like(pattern.clone()).escape('\\'))
-                .or(lower(user::last_name).like(pattern.clone()).escape('\\'))
-                .or(lower(user::email).like(pattern).escape('\\')),
-        );
+        sql = match in_search_index(query, "auth_user.id", "auth_user", None) {
+            Some(indexed) => sql.filter(indexed),
+            None => {
+                let pattern = query.pattern();
+                sql.filter(
+                    lower(user::username)
+                        .like(pattern.clone())
+                        .escape('\\')
+                        .or(lower(user::first_name).like(pattern.clone()).escape('\\'))
+                        .or(lower(user::last_name).like(pattern.clone()).escape('\\'))
+                        .or(lower(user::email).like(pattern).escape('\\')),
+                )
+            }
+        };
     }
     sql
 }
@@ -226,7 +232,7 @@ impl AdminModel for Users {
             query,
             || filtered(query),
             &SORT_KEYS,
-            |q, d| by(q, user::id, d),
+            tie_break!(user::id),
             Some("auth_user"),
             |conn, page| {
                 type Row = (i32, String, String, String, String, bool);
