@@ -216,8 +216,9 @@ where
 
 /// One page of a list (Django's `Paginator`; crates.io's `Paginate` is the model): how
 /// many rows `filtered()` matches, and the asked page of `filtered()` sorted by the asked
-/// column's key (newest first otherwise, and `tie_break`, by id, after it, so pages are
-/// stable), its rows read by `load`.
+/// column's key (newest first otherwise), then by id in the same direction (`tie_break`,
+/// so pages are stable; Django breaks ties by `-pk` whatever the column's direction, which
+/// no single index serves both ways), its rows read by `load`.
 ///
 /// A page in the back half of the list is read from the other end: the order reversed,
 /// the rows after it skipped, then turned round. So the last page of a million rows
@@ -270,7 +271,9 @@ where
     let flip = window.reversed;
     let searching = !query.search.trim().is_empty();
     let sorted = match chosen {
-        Some((key, descending)) => tie_break(key(filtered(), descending != flip), !flip, !searching),
+        // Ties go the column's way, so a column's index (its value, then the id) reads a
+        // page straight off, in either direction.
+        Some((key, descending)) => tie_break(key(filtered(), descending != flip), descending != flip, !searching),
         None => tie_break(filtered(), !flip, !searching),
     };
     let mut rows = load(

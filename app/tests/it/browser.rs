@@ -277,6 +277,34 @@ async fn staff_log_in_and_edit_a_letting_in_chromium() {
         "{history}"
     );
 
+    // A letting's address through its search (the widget's script, under the CSP): type
+    // part of the street, pick the row, and its id and name fill the form.
+    driver
+        .goto(&format!("{}/admin/lettings/letting/add/", app.address))
+        .await;
+    driver.type_into(".related-search", "bedf").await;
+    driver.wait_for_text("class=\"related-choice\"").await;
+    driver.click(".related-choice").await;
+    let picked = driver
+        .call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({
+                "script": "return [document.getElementById('id_address').value, document.getElementById('id_address_label').textContent];",
+                "args": []
+            })),
+        )
+        .await;
+    assert_eq!(picked, json!(["1", "7217 Bedford Street"]));
+    // Sent, the form says the address is taken, and still names it.
+    driver.type_into("#id_title", "A second letting").await;
+    driver.click("button[name=_save]").await;
+    let sent = driver.wait_for_text("Letting with this Address already exists.").await;
+    assert!(
+        sent.contains("id=\"id_address_label\">7217 Bedford Street</strong>"),
+        "{sent}"
+    );
+
     // "Select all" checks every row (the list's script, under the CSP), and "Delete
     // selected" asks first; "No, take me back" deletes nothing.
     driver.goto(&format!("{}/admin/lettings/address/", app.address)).await;

@@ -1,18 +1,20 @@
 -- Indexes for lists of a million rows: every column the admin's lists sort by (the
--- address's street with its number, as the "Address" column sorts), the filters' columns,
--- and the numbers the address search matches.
-CREATE INDEX lettings_address_street_number ON lettings_address (street, number);
-CREATE INDEX lettings_address_city ON lettings_address (city);
-CREATE INDEX lettings_address_state ON lettings_address (state);
-CREATE INDEX lettings_address_zip_code ON lettings_address (zip_code);
-CREATE INDEX lettings_address_country_iso_code ON lettings_address (country_iso_code);
+-- address's street with its number, as the "Address" column sorts), each followed by the
+-- id that breaks its ties (a list sorted either way reads its page straight from the index;
+-- SQLite's indexes end with the rowid by themselves), the filters' columns, and the
+-- numbers the address search matches.
+CREATE INDEX lettings_address_street_number ON lettings_address (street, number, id);
+CREATE INDEX lettings_address_city ON lettings_address (city, id);
+CREATE INDEX lettings_address_state ON lettings_address (state, id);
+CREATE INDEX lettings_address_zip_code ON lettings_address (zip_code, id);
+CREATE INDEX lettings_address_country_iso_code ON lettings_address (country_iso_code, id);
 CREATE INDEX lettings_address_number ON lettings_address (number);
-CREATE INDEX lettings_letting_title ON lettings_letting (title);
-CREATE INDEX profiles_profile_favorite_city ON profiles_profile (favorite_city);
-CREATE INDEX auth_user_email ON auth_user (email);
-CREATE INDEX auth_user_first_name ON auth_user (first_name);
-CREATE INDEX auth_user_last_name ON auth_user (last_name);
-CREATE INDEX auth_user_is_staff ON auth_user (is_staff);
+CREATE INDEX lettings_letting_title ON lettings_letting (title, id);
+CREATE INDEX profiles_profile_favorite_city ON profiles_profile (favorite_city, id);
+CREATE INDEX auth_user_email ON auth_user (email, id);
+CREATE INDEX auth_user_first_name ON auth_user (first_name, id);
+CREATE INDEX auth_user_last_name ON auth_user (last_name, id);
+CREATE INDEX auth_user_is_staff ON auth_user (is_staff, id);
 
 -- The admin's search is `lower(column) LIKE '%term%'`: trigram GIN indexes on those
 -- expressions let PostgreSQL answer it from the index (Django's
