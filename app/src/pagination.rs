@@ -58,6 +58,32 @@ impl PageRequest {
     }
 }
 
+/// How a page (past the first) of a list of `total` rows in id order finds its first id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Skip this many ids from the smallest.
+    Skip(i64),
+    /// Skip this many ids from the largest (a page in the back half: the last page of a
+    /// million rows skips none).
+    SkipFromEnd(i64),
+    /// The list holds no row for this page.
+    PastEnd,
+}
+
+impl PageRequest {
+    /// Where this page starts in a list of `total` rows.
+    pub fn start(&self, total: i64) -> Start {
+        let offset = self.offset();
+        if offset >= total {
+            Start::PastEnd
+        } else if offset > total / 2 {
+            Start::SkipFromEnd(total - 1 - offset)
+        } else {
+            Start::Skip(offset)
+        }
+    }
+}
+
 /// A positive page number written as plain digits (Django's `int()` also takes a sign and
 /// spaces; one spelling per page keeps the page cache to one entry per page).
 fn parse_page(raw: &str) -> Option<u32> {
@@ -169,6 +195,21 @@ mod tests {
         assert_eq!(deepest.offset(), 999_999_999_000, "no overflow");
         assert_eq!(PageRequest::from_query("", 0).unwrap().size, 1);
         assert_eq!(PageRequest::from_query("", 5000).unwrap().size, MAX_PAGE_SIZE);
+    }
+
+    #[test]
+    fn a_page_in_the_back_half_starts_from_the_end() {
+        let page = |n: u32| PageRequest::from_query(&format!("page={n}"), 25).unwrap();
+        assert_eq!(page(2).start(100), Start::Skip(25));
+        assert_eq!(page(3).start(100), Start::Skip(50));
+        assert_eq!(
+            page(4).start(100),
+            Start::SkipFromEnd(24),
+            "ids 76..100: the 25th from the end"
+        );
+        assert_eq!(page(4).start(76), Start::SkipFromEnd(0), "the last row alone");
+        assert_eq!(page(5).start(100), Start::PastEnd);
+        assert_eq!(page(40_000).start(1_000_000), Start::SkipFromEnd(24));
     }
 
     #[test]

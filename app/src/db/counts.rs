@@ -6,7 +6,15 @@
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
+use super::reader::{column, Query, Reader};
 use super::{DbConnection, DbError};
+
+static ROW_COUNT_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| "SELECT rows FROM row_count WHERE table_name = $1".to_owned());
+static ROW_COUNT: Query = Query {
+    name: "row_count",
+    sql: &ROW_COUNT_SQL,
+};
 
 /// The tables whose rows PostgreSQL keeps counted.
 pub const COUNTED: [&str; 6] = [
@@ -38,4 +46,15 @@ pub fn rows(conn: &mut DbConnection, table: &str) -> Result<i64, DbError> {
             .get_result(conn)?,
     };
     Ok(counted.rows)
+}
+
+/// [`rows`] through the async reader (PostgreSQL).
+pub async fn rows_read(reader: &Reader, table: &str) -> Result<i64, DbError> {
+    if !COUNTED.contains(&table) {
+        return Err(DbError::Unexpected(format!("no row count is kept for {table}")));
+    }
+    match reader.query(&ROW_COUNT, &[&table]).await?.first() {
+        Some(row) => column(row, 0),
+        None => Err(DbError::Unexpected(format!("no row count for {table}"))),
+    }
 }

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use crate::db::reader::{column, pg_sql, Query};
 use crate::db::schema::{lettings_address, lettings_letting};
 use crate::db::{Database, DbConnection, DbError};
-use crate::pagination::PageRequest;
+use crate::pagination::{PageRequest, Start};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
 #[diesel(table_name = lettings_address)]
@@ -52,7 +52,6 @@ pub struct LettingDetail {
     pub address: Address,
 }
 
-/// `limit` lettings from id `from_id` on, in id order.
 /// The id that the page after `offset` rows starts at, read over the primary key alone:
 /// the rows before the page are stepped over in the key's index, never read or joined.
 #[diesel::dsl::auto_type]
@@ -64,6 +63,17 @@ fn first_letting_id(offset: i64) -> _ {
         .limit(1_i64)
 }
 
+/// The id `skip` ids before the largest (a page in the back half of the list starts there).
+#[diesel::dsl::auto_type]
+fn last_letting_id(skip: i64) -> _ {
+    lettings_letting::table
+        .select(lettings_letting::id)
+        .order(lettings_letting::id.desc())
+        .offset(skip)
+        .limit(1_i64)
+}
+
+/// `limit` rows from id `from_id` on, in id order.
 #[diesel::dsl::auto_type]
 fn lettings_query(from_id: i32, limit: i64) -> _ {
     lettings_letting::table
@@ -86,10 +96,17 @@ fn letting_query(id: i32) -> _ {
 pub fn list_lettings(conn: &mut DbConnection, page: PageRequest) -> Result<Vec<LettingSummary>, DbError> {
     let from_id = match page.offset() {
         0 => 0,
-        offset => match crate::db::load(first_letting_id(offset), conn)?.into_iter().next() {
-            Some(id) => id,
-            None => return Ok(Vec::new()),
-        },
+        _ => {
+            let first = match page.start(crate::db::counts::rows(conn, "lettings_letting")?) {
+                Start::Skip(skip) => crate::db::load(first_letting_id(skip), conn)?,
+                Start::SkipFromEnd(skip) => crate::db::load(last_letting_id(skip), conn)?,
+                Start::PastEnd => Vec::new(),
+            };
+            match first.into_iter().next() {
+                Some(id) => id,
+                None => return Ok(Vec::new()),
+            }
+        }
     };
     crate::db::load(lettings_query(from_id, page.limit()), conn)
 }
@@ -107,6 +124,11 @@ static FIRST_LETTING_ID_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&first_l
 static FIRST_LETTING_ID: Query = Query {
     name: "first_letting_id",
     sql: &FIRST_LETTING_ID_SQL,
+};
+static LAST_LETTING_ID_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&last_letting_id(0)));
+static LAST_LETTING_ID: Query = Query {
+    name: "last_letting_id",
+    sql: &LAST_LETTING_ID_SQL,
 };
 static LETTINGS_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&lettings_query(0, 0)));
 static LETTINGS: Query = Query {
@@ -127,11 +149,18 @@ pub async fn lettings(db: &Database, page: PageRequest) -> Result<Vec<LettingSum
     };
     let from_id: i32 = match page.offset() {
         0 => 0,
-        // Diesel's SQL binds the limit, then the offset.
-        offset => match reader.query(&FIRST_LETTING_ID, &[&1_i64, &offset]).await?.first() {
-            Some(row) => column(row, 0)?,
-            None => return Ok(Vec::new()),
-        },
+        _ => {
+            // Diesel's SQL binds the limit, then the offset.
+            let first = match page.start(crate::db::counts::rows_read(reader, "lettings_letting").await?) {
+                Start::Skip(skip) => reader.query(&FIRST_LETTING_ID, &[&1_i64, &skip]).await?,
+                Start::SkipFromEnd(skip) => reader.query(&LAST_LETTING_ID, &[&1_i64, &skip]).await?,
+                Start::PastEnd => Vec::new(),
+            };
+            match first.first() {
+                Some(row) => column(row, 0)?,
+                None => return Ok(Vec::new()),
+            }
+        }
     };
     let rows = reader.query(&LETTINGS, &[&from_id, &page.limit()]).await?;
     rows.iter()

@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use crate::db::reader::{column, pg_sql, Query};
 use crate::db::schema::{auth_user, profiles_profile};
 use crate::db::{Database, DbConnection, DbError};
-use crate::pagination::PageRequest;
+use crate::pagination::{PageRequest, Start};
 
 /// Django usernames are at most 150 characters; a longer path segment names no one.
 pub const USERNAME_MAX_CHARS: usize = 150;
@@ -53,7 +53,6 @@ pub fn profile_url(username: &str) -> String {
     format!("/profiles/{}/", utf8_percent_encode(username, PATH_SEGMENT))
 }
 
-/// `limit` profiles from profile id `from_id` on, in profile id order.
 /// The id that the page after `offset` rows starts at, read over the primary key alone:
 /// the rows before the page are stepped over in the key's index, never read or joined.
 #[diesel::dsl::auto_type]
@@ -65,6 +64,17 @@ fn first_profile_id(offset: i64) -> _ {
         .limit(1_i64)
 }
 
+/// The id `skip` ids before the largest (a page in the back half of the list starts there).
+#[diesel::dsl::auto_type]
+fn last_profile_id(skip: i64) -> _ {
+    profiles_profile::table
+        .select(profiles_profile::id)
+        .order(profiles_profile::id.desc())
+        .offset(skip)
+        .limit(1_i64)
+}
+
+/// `limit` rows from id `from_id` on, in id order.
 #[diesel::dsl::auto_type]
 fn profiles_query(from_id: i32, limit: i64) -> _ {
     profiles_profile::table
@@ -106,10 +116,17 @@ fn could_exist(username: &str) -> bool {
 pub fn list_profiles(conn: &mut DbConnection, page: PageRequest) -> Result<Vec<ProfileSummary>, DbError> {
     let from_id = match page.offset() {
         0 => 0,
-        offset => match crate::db::load(first_profile_id(offset), conn)?.into_iter().next() {
-            Some(id) => id,
-            None => return Ok(Vec::new()),
-        },
+        _ => {
+            let first = match page.start(crate::db::counts::rows(conn, "profiles_profile")?) {
+                Start::Skip(skip) => crate::db::load(first_profile_id(skip), conn)?,
+                Start::SkipFromEnd(skip) => crate::db::load(last_profile_id(skip), conn)?,
+                Start::PastEnd => Vec::new(),
+            };
+            match first.into_iter().next() {
+                Some(id) => id,
+                None => return Ok(Vec::new()),
+            }
+        }
     };
     let usernames: Vec<String> = crate::db::load(profiles_query(from_id, page.limit()), conn)?;
     Ok(usernames.into_iter().map(summary).collect())
@@ -126,6 +143,11 @@ static FIRST_PROFILE_ID_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&first_p
 static FIRST_PROFILE_ID: Query = Query {
     name: "first_profile_id",
     sql: &FIRST_PROFILE_ID_SQL,
+};
+static LAST_PROFILE_ID_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&last_profile_id(0)));
+static LAST_PROFILE_ID: Query = Query {
+    name: "last_profile_id",
+    sql: &LAST_PROFILE_ID_SQL,
 };
 static PROFILES_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&profiles_query(0, 0)));
 static PROFILES: Query = Query {
@@ -146,11 +168,18 @@ pub async fn profiles(db: &Database, page: PageRequest) -> Result<Vec<ProfileSum
     };
     let from_id: i32 = match page.offset() {
         0 => 0,
-        // Diesel's SQL binds the limit, then the offset.
-        offset => match reader.query(&FIRST_PROFILE_ID, &[&1_i64, &offset]).await?.first() {
-            Some(row) => column(row, 0)?,
-            None => return Ok(Vec::new()),
-        },
+        _ => {
+            // Diesel's SQL binds the limit, then the offset.
+            let first = match page.start(crate::db::counts::rows_read(reader, "profiles_profile").await?) {
+                Start::Skip(skip) => reader.query(&FIRST_PROFILE_ID, &[&1_i64, &skip]).await?,
+                Start::SkipFromEnd(skip) => reader.query(&LAST_PROFILE_ID, &[&1_i64, &skip]).await?,
+                Start::PastEnd => Vec::new(),
+            };
+            match first.first() {
+                Some(row) => column(row, 0)?,
+                None => return Ok(Vec::new()),
+            }
+        }
     };
     let rows = reader.query(&PROFILES, &[&from_id, &page.limit()]).await?;
     rows.iter().map(|row| Ok(summary(column(row, 0)?))).collect()
