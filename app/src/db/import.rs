@@ -461,7 +461,9 @@ impl<W: std::io::Write> Bar<W> {
             self.draw();
             let _ = writeln!(self.out, " {seconds:.1} s");
         } else {
-            let _ = writeln!(self.out, "{}: {} rows in {seconds:.1} s", self.table, self.done);
+            // The last step counts indexes built, not rows.
+            let unit = if self.table == "indexes" { "built" } else { "rows" };
+            let _ = writeln!(self.out, "{}: {} {unit} in {seconds:.1} s", self.table, self.done);
         }
         self.table = "";
     }

@@ -183,7 +183,9 @@ fn scale_database(runner: &Runner, admin: &str) -> Result<String> {
 /// from /proc while it runs (VmHWM only grows, so the last reading is the peak to within
 /// the poll's 50 ms).
 fn import(binary: &Binary, dir: &Path, source: &Path, url: &str) -> Result<Import> {
-    let _ = std::fs::remove_file(dir.join("site.sqlite3"));
+    if url.starts_with("sqlite:") {
+        let _ = std::fs::remove_file(dir.join("site.sqlite3"));
+    }
     let log = std::fs::File::create(dir.join("import.log"))?;
     let started = Instant::now();
     let mut child = Command::new(&binary.path)
