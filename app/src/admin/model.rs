@@ -214,6 +214,12 @@ where
     }
 }
 
+/// How a list counts itself when nothing narrows it: its table's rows as
+/// [`crate::db::counts::rows`] keeps them (a list that joins another table counts its own
+/// table alone: the join is one-to-one and required, so the count is the same, without a
+/// million lookups into the other table).
+pub type PlainCount = &'static str;
+
 /// One page of a list (Django's `Paginator`; crates.io's `Paginate` is the model): how
 /// many rows `filtered()` matches, and the asked page of `filtered()` sorted by the asked
 /// column's key (newest first otherwise), then by id in the same direction (`tie_break`,
@@ -223,30 +229,9 @@ where
 /// A page in the back half of the list is read from the other end: the order reversed,
 /// the rows after it skipped, then turned round. So the last page of a million rows
 /// skips nothing, and no page skips more than half the list.
+///
+/// An unnarrowed list is counted as the rows of the table `plain_count` names.
 pub fn paginate<Q>(
-    conn: &mut DbConnection,
-    query: &ListQuery,
-    filtered: impl Fn() -> Q,
-    sort_keys: &[SortKey<Q>],
-    tie_break: TieBreak<Q>,
-    load: impl FnOnce(&mut DbConnection, Q) -> Result<Vec<ListRow>, DbError>,
-) -> Result<ListPage, DbError>
-where
-    Q: SelectDsl<diesel::dsl::CountStar> + LimitDsl<Output = Q> + OffsetDsl<Output = Q>,
-    diesel::dsl::Select<Q, diesel::dsl::CountStar>:
-        diesel::query_dsl::LoadQuery<'static, DbConnection, i64> + RunQueryDsl<DbConnection>,
-{
-    paginate_counted(conn, query, filtered, sort_keys, tie_break, None, load)
-}
-
-/// How a list counts itself when nothing narrows it: its table's rows as
-/// [`crate::db::counts::rows`] keeps them (a list that joins another table counts its own
-/// table alone: the join is one-to-one and required, so the count is the same, without a
-/// million lookups into the other table).
-pub type PlainCount = &'static str;
-
-/// [`paginate`], counting an unnarrowed list as the rows of the table `plain_count` names.
-pub fn paginate_counted<Q>(
     conn: &mut DbConnection,
     query: &ListQuery,
     filtered: impl Fn() -> Q,

@@ -4,8 +4,8 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use crate::admin::model::{
-    by, distinct_values, facet, in_search_index, is_small, lower, paginate_counted, uncounted, AdminModel, Facet,
-    ListFilter, ListPage, ListQuery, ListRow, ModelMeta, SaveError, SortKey,
+    by, distinct_values, facet, in_search_index, is_small, lower, paginate, uncounted, AdminModel, Facet, ListFilter,
+    ListPage, ListQuery, ListRow, ModelMeta, SaveError, SortKey,
 };
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{lettings_address as address, lettings_letting};
@@ -178,7 +178,7 @@ impl AdminModel for Addresses {
     }
 
     fn list(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<ListPage, DbError> {
-        paginate_counted(
+        paginate(
             conn,
             query,
             || filtered(query),

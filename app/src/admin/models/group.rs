@@ -3,8 +3,7 @@
 use diesel::prelude::*;
 
 use crate::admin::model::{
-    by, lower, paginate_counted, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta, SaveError,
-    SortKey,
+    by, lower, paginate, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta, SaveError, SortKey,
 };
 use crate::admin::permissions;
 use crate::db::connection::MultiBackend;
@@ -84,7 +83,7 @@ impl AdminModel for Groups {
     }
 
     fn list(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<ListPage, DbError> {
-        paginate_counted(
+        paginate(
             conn,
             query,
             || filtered(query),

@@ -4,8 +4,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 
 use crate::admin::model::{
-    by, in_search_index, invalid_choice, lower, paginate_counted, unique_violation, AdminModel, ListPage, ListQuery,
-    ListRow, ModelMeta, SaveError, SortKey,
+    by, in_search_index, invalid_choice, lower, paginate, unique_violation, AdminModel, ListPage, ListQuery, ListRow,
+    ModelMeta, SaveError, SortKey,
 };
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{lettings_address as address, lettings_letting as letting};
@@ -127,7 +127,7 @@ impl AdminModel for Lettings {
     }
 
     fn list(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<ListPage, DbError> {
-        paginate_counted(
+        paginate(
             conn,
             query,
             || filtered(query),

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use crate::admin::model::{
-    by, distinct_values, facet, in_search_index, invalid_choice, is_small, lower, paginate_counted, uncounted,
+    by, distinct_values, facet, in_search_index, invalid_choice, is_small, lower, paginate, uncounted,
     unique_violation, AdminModel, Facet, ListFilter, ListPage, ListQuery, ListRow, ModelMeta, SaveError, SortKey,
 };
 use crate::db::connection::MultiBackend;
@@ -144,7 +144,7 @@ impl AdminModel for Profiles {
     }
 
     fn list(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<ListPage, DbError> {
-        paginate_counted(
+        paginate(
             conn,
             query,
             || filtered(query),

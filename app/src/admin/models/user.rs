@@ -6,8 +6,8 @@ use diesel::prelude::*;
 use crate::accounts::fields::{EMAIL, PASSWORD1, PASSWORD2, PASSWORD_FIELDS, USERNAME};
 use crate::accounts::password;
 use crate::admin::model::{
-    by, in_search_index, invalid_choice, lower, paginate_counted, unique_violation, AdminModel, ListPage, ListQuery,
-    ListRow, ModelMeta, ObjectAction, Pressed, SaveError, SortKey,
+    by, in_search_index, invalid_choice, lower, paginate, unique_violation, AdminModel, ListPage, ListQuery, ListRow,
+    ModelMeta, ObjectAction, Pressed, SaveError, SortKey,
 };
 use crate::admin::permissions;
 use crate::admin::session::{self, StaffSession};
@@ -227,7 +227,7 @@ impl AdminModel for Users {
     }
 
     fn list(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<ListPage, DbError> {
-        paginate_counted(
+        paginate(
             conn,
             query,
             || filtered(query),
