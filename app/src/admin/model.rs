@@ -35,6 +35,32 @@ pub fn in_search_index<QS: 'static>(
     ))
 }
 
+/// On PostgreSQL, a search over a one-to-one join as one `IN`: the rows of `table` whose
+/// `column`, or whose `other_table` row's (through `foreign_key`) `other_column`, holds the
+/// term (`lower(…) LIKE`, the pattern bound twice), each half answered from its own table's
+/// trigram index; an `OR` across the join is answered by joining every row. All names are
+/// this crate's constants.
+pub fn in_joined_search<QS: 'static>(
+    query: &ListQuery,
+    (table, column): (&'static str, &'static str),
+    foreign_key: &'static str,
+    (other_table, other_column): (&'static str, &'static str),
+) -> Box<dyn diesel::BoxableExpression<QS, crate::db::connection::MultiBackend, SqlType = diesel::sql_types::Bool>> {
+    let pattern = query.pattern();
+    Box::new(
+        diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+            "{table}.id IN (SELECT id FROM {table} WHERE lower({column}) LIKE "
+        ))
+        .bind::<Text, _>(pattern.clone())
+        .sql(&format!(
+            " ESCAPE '\\' UNION ALL SELECT t.id FROM {table} t JOIN {other_table} o ON o.id = t.{foreign_key} \
+             WHERE lower(o.{other_column}) LIKE "
+        ))
+        .bind::<Text, _>(pattern)
+        .sql(" ESCAPE '\\')"),
+    )
+}
+
 /// Rows a list page shows (Django's `list_per_page`).
 pub const PER_PAGE: i64 = 100;
 
@@ -214,12 +240,6 @@ where
     }
 }
 
-/// How a list counts itself when nothing narrows it: its table's rows as
-/// [`crate::db::counts::rows`] keeps them (a list that joins another table counts its own
-/// table alone: the join is one-to-one and required, so the count is the same, without a
-/// million lookups into the other table).
-pub type PlainCount = &'static str;
-
 /// One page of a list (Django's `Paginator`; crates.io's `Paginate` is the model): how
 /// many rows `filtered()` matches, and the asked page of `filtered()` sorted by the asked
 /// column's key (newest first otherwise), then by id in the same direction (`tie_break`,
@@ -230,14 +250,17 @@ pub type PlainCount = &'static str;
 /// the rows after it skipped, then turned round. So the last page of a million rows
 /// skips nothing, and no page skips more than half the list.
 ///
-/// An unnarrowed list is counted as the rows of the table `plain_count` names.
+/// An unnarrowed list counts itself as the rows of its `table`, as
+/// [`crate::db::counts::rows`] keeps them (a list that joins another table counts its own
+/// table alone: the join is one-to-one and required, so the count is the same, without a
+/// million lookups into the other table).
 pub fn paginate<Q>(
     conn: &mut DbConnection,
     query: &ListQuery,
     filtered: impl Fn() -> Q,
     sort_keys: &[SortKey<Q>],
     tie_break: TieBreak<Q>,
-    plain_count: Option<PlainCount>,
+    table: &'static str,
     load: impl FnOnce(&mut DbConnection, Q) -> Result<Vec<ListRow>, DbError>,
 ) -> Result<ListPage, DbError>
 where
@@ -245,9 +268,10 @@ where
     diesel::dsl::Select<Q, diesel::dsl::CountStar>:
         diesel::query_dsl::LoadQuery<'static, DbConnection, i64> + RunQueryDsl<DbConnection>,
 {
-    let total: i64 = match plain_count {
-        Some(table) if !query.is_narrowed() => crate::db::counts::rows(conn, table)?,
-        _ => SelectDsl::select(filtered(), diesel::dsl::count_star()).get_result(conn)?,
+    let total: i64 = if query.is_narrowed() {
+        SelectDsl::select(filtered(), diesel::dsl::count_star()).get_result(conn)?
+    } else {
+        crate::db::counts::rows(conn, table)?
     };
     let window = Window::of(query.offset(), total);
     let chosen = query

@@ -285,7 +285,7 @@ fn foreign_keys(conn: &mut DbConnection, specs: &[FieldSpec], form: &Form) -> Re
             continue;
         };
         let value = form.get(spec.name);
-        let (Some(related), Some(id)) = (find(app, model), crate::ids::parse_id(value.trim())) else {
+        let (Some(related), Some(id)) = (find(app, model), parse_id(value.trim())) else {
             continue;
         };
         if let Some(name) = related.describe(conn, id)? {

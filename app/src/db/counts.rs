@@ -32,11 +32,18 @@ struct Rows {
     rows: i64,
 }
 
+/// `table` is one of [`COUNTED`] (its name goes into SQL only then).
+fn counted(table: &str) -> Result<(), DbError> {
+    if COUNTED.contains(&table) {
+        Ok(())
+    } else {
+        Err(DbError::Unexpected(format!("no row count is kept for {table}")))
+    }
+}
+
 /// The rows of `table`, one of [`COUNTED`] (anything else is an error, never SQL).
 pub fn rows(conn: &mut DbConnection, table: &str) -> Result<i64, DbError> {
-    if !COUNTED.contains(&table) {
-        return Err(DbError::Unexpected(format!("no row count is kept for {table}")));
-    }
+    counted(table)?;
     let counted: Rows = match conn {
         DbConnection::Sqlite(_) => {
             diesel::sql_query(format!("SELECT count(*) AS rows FROM {table}")).get_result(conn)?
@@ -50,9 +57,7 @@ pub fn rows(conn: &mut DbConnection, table: &str) -> Result<i64, DbError> {
 
 /// [`rows`] through the async reader (PostgreSQL).
 pub async fn rows_read(reader: &Reader, table: &str) -> Result<i64, DbError> {
-    if !COUNTED.contains(&table) {
-        return Err(DbError::Unexpected(format!("no row count is kept for {table}")));
-    }
+    counted(table)?;
     match reader.query(&ROW_COUNT, &[&table]).await?.first() {
         Some(row) => column(row, 0),
         None => Err(DbError::Unexpected(format!("no row count for {table}"))),

@@ -563,9 +563,7 @@ impl Source {
     {
         // `table` and `select` come from this module, never from input.
         diesel::sql_query(format!(
-            "{select} WHERE {}.id > ? ORDER BY {}.id LIMIT {BATCH}",
-            alias(table),
-            alias(table)
+            "{select} WHERE \"{table}\".id > ? ORDER BY \"{table}\".id LIMIT {BATCH}"
         ))
         .bind::<Integer, _>(after)
         .load(&mut self.conn)
@@ -660,9 +658,9 @@ impl Source {
         }
         let rows: Vec<LogRow> = self.batch(
             "django_admin_log",
-            "SELECT l.id, l.action_time, l.user_id, COALESCE(ct.app_label, '') AS app_label, \
-             COALESCE(ct.model, '') AS model, l.object_id, l.object_repr, l.action_flag, l.change_message \
-             FROM django_admin_log l LEFT JOIN django_content_type ct ON ct.id = l.content_type_id",
+            "SELECT django_admin_log.id, action_time, user_id, COALESCE(ct.app_label, '') AS app_label, \
+             COALESCE(ct.model, '') AS model, object_id, object_repr, action_flag, change_message \
+             FROM django_admin_log LEFT JOIN django_content_type ct ON ct.id = django_admin_log.content_type_id",
             after,
         )?;
         Ok(rows
@@ -699,15 +697,6 @@ impl Source {
                 0
             },
         ])
-    }
-}
-
-/// How a batch query names its table's id: the history is read joined, as `l`.
-fn alias(table: &str) -> &str {
-    if table == "django_admin_log" {
-        "l"
-    } else {
-        table
     }
 }
 
@@ -1049,7 +1038,7 @@ pub fn import_from(
         report.history = each_batch(|a| source.history(a), |rows| write_rows(rows, conn), |r| r.id, progress)?;
         if !rebuilt.is_empty() {
             progress.table("indexes", rebuilt.len() as u64);
-            for (_, create) in &rebuilt {
+            for create in &rebuilt {
                 conn.batch_execute(create)?;
                 progress.advance(1);
             }
@@ -1098,8 +1087,9 @@ struct Exists {
 /// index rebuilt from its table), each in one pass instead of a million inserts
 /// (a million-row import into PostgreSQL: 140 s before, see `bench/SCALE.md`). All of it
 /// in the import's transaction: a failure leaves the indexes as they were. Returns the
-/// indexes set aside, (name, its `CREATE INDEX` statement); none when a table has rows.
-fn set_indexes_aside(conn: &mut DbConnection) -> Result<Vec<(String, String)>, ImportError> {
+/// statements that make again what was set aside (`CREATE INDEX`, `CREATE TRIGGER`, the
+/// search index's rebuild); none when a table has rows.
+fn set_indexes_aside(conn: &mut DbConnection) -> Result<Vec<String>, ImportError> {
     for table in FILLED {
         // `table` is a constant of this module.
         let any: Exists =
@@ -1134,7 +1124,7 @@ fn set_indexes_aside(conn: &mut DbConnection) -> Result<Vec<(String, String)>, I
         };
         conn.batch_execute(&format!("DROP {kind} \"{}\"", item.name.replace('"', "\"\"")))?;
     }
-    let mut rebuild: Vec<(String, String)> = set_aside.into_iter().map(|i| (i.name, i.definition)).collect();
+    let mut rebuild: Vec<String> = set_aside.into_iter().map(|i| i.definition).collect();
     if matches!(conn, DbConnection::Sqlite(_)) && !rebuild.is_empty() {
         for table in FILLED {
             let search = format!("{table}_search");
@@ -1144,8 +1134,7 @@ fn set_indexes_aside(conn: &mut DbConnection) -> Result<Vec<(String, String)>, I
             .bind::<Text, _>(&search)
             .get_result(conn)?;
             if exists.found {
-                let statement = format!("INSERT INTO {search} ({search}) VALUES ('rebuild')");
-                rebuild.push((search, statement));
+                rebuild.push(format!("INSERT INTO {search} ({search}) VALUES ('rebuild')"));
             }
         }
     }

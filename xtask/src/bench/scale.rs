@@ -22,6 +22,10 @@ use crate::runner::{workspace_root, Runner};
 
 const GENERATE: &str = include_str!("scale.sql");
 
+/// The site's default `PAGE_SIZE` (public lists) and the admin's rows a page.
+const PUBLIC_PAGE_SIZE: u64 = 25;
+const ADMIN_PAGE_SIZE: u64 = 100;
+
 /// SPEC §9's goals.
 const PAGE_MS: f64 = 50.0;
 const PAGE_BYTES: usize = 256 * 1024;
@@ -274,9 +278,9 @@ fn log_in(port: u16) -> Result<String> {
 
 /// Every page the goals cover, as (label, path); ids and names are the generated data's.
 fn pages(rows: u64) -> Vec<(String, String)> {
-    let public_last = rows.div_ceil(25).max(1);
+    let public_last = rows.div_ceil(PUBLIC_PAGE_SIZE).max(1);
     let middle = (rows / 2).max(1);
-    let admin_last = rows.div_ceil(100).max(1);
+    let admin_last = rows.div_ceil(ADMIN_PAGE_SIZE).max(1);
     let mut pages: Vec<(String, String)> = vec![
         ("index".into(), "/".into()),
         ("lettings, page 1".into(), "/lettings/".into()),
@@ -290,19 +294,18 @@ fn pages(rows: u64) -> Vec<(String, String)> {
         ),
         ("admin index".into(), "/admin/".into()),
     ];
-    let lists: [(&str, &str, &str, &[&str]); 5] = [
-        ("lettings/letting", "cozy", "", &[]),
+    let lists: [(&str, &str, &[&str]); 5] = [
+        ("lettings/letting", "cozy", &[]),
         (
             "lettings/address",
             "harbor",
-            "",
             &["state__exact=CA", "country_iso_code__exact=CAN"],
         ),
-        ("profiles/profile", "berlin", "", &["favorite_city__exact=Berlin"]),
-        ("auth/user", "robin1", "", &[]),
-        ("auth/group", "editors", "", &[]),
+        ("profiles/profile", "berlin", &["favorite_city__exact=Berlin"]),
+        ("auth/user", "robin1", &[]),
+        ("auth/group", "editors", &[]),
     ];
-    for (model, term, _, filters) in lists {
+    for (model, term, filters) in lists {
         let base = format!("/admin/{model}/");
         pages.push((format!("{model}: list"), base.clone()));
         if model != "auth/group" {
@@ -359,13 +362,13 @@ fn crowd(runner: &Runner, port: u16, path: &str, seconds: u64) -> Result<Load> {
 }
 
 /// The pages 64 connections are driven at: the public lists, first and last pages.
-fn crowd_pages(rows: u64) -> Vec<(String, String)> {
-    let last = rows.div_ceil(25).max(1);
+fn crowd_pages(rows: u64) -> Vec<String> {
+    let last = rows.div_ceil(PUBLIC_PAGE_SIZE).max(1);
     vec![
-        ("/lettings/".into(), "/lettings/".into()),
-        (format!("/lettings/?page={last}"), format!("/lettings/?page={last}")),
-        ("/profiles/".into(), "/profiles/".into()),
-        (format!("/profiles/?page={last}"), format!("/profiles/?page={last}")),
+        "/lettings/".into(),
+        format!("/lettings/?page={last}"),
+        "/profiles/".into(),
+        format!("/profiles/?page={last}"),
     ]
 }
 
@@ -415,8 +418,8 @@ fn measure(
                 });
             }
         }
-        for (label, path) in crowd_pages(rows) {
-            let load = crowd(runner, port, &path, probe_seconds * 2)?;
+        for label in crowd_pages(rows) {
+            let load = crowd(runner, port, &label, probe_seconds * 2)?;
             println!(
                 "   64 connections on {label}, cache {}: {:.0} req/s, p99 {:.1} ms, {} errors",
                 if cache_seconds > 0 { "on" } else { "off" },
@@ -458,7 +461,7 @@ fn write_report(binary: &Binary, runs: &[SizeRun], probe_seconds: u64, postgres:
          latency, and the page's bytes. Crowds: 64 connections for {} s on the public lists. \
          Peak RSS: the serving process's VmHWM after all of its runs.\n",
         super::machine(),
-        chrono_free_date(),
+        today(),
         binary.name,
         binary.bytes as f64 / 1e6,
         probe_seconds * 2
@@ -595,7 +598,7 @@ fn write_report(binary: &Binary, runs: &[SizeRun], probe_seconds: u64, postgres:
 }
 
 /// Today's date as `date` prints it (no date crate in xtask).
-fn chrono_free_date() -> String {
+fn today() -> String {
     Command::new("date")
         .arg("+%Y-%m-%d")
         .output()

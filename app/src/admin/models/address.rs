@@ -184,7 +184,7 @@ impl AdminModel for Addresses {
             || filtered(query),
             &SORT_KEYS,
             tie_break!(address::id),
-            Some("lettings_address"),
+            "lettings_address",
             |conn, page| {
                 let rows: Vec<Address> = page.select(Address::as_select()).load(conn)?;
                 Ok(rows

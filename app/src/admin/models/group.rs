@@ -89,7 +89,7 @@ impl AdminModel for Groups {
             || filtered(query),
             &SORT_KEYS,
             tie_break!(group::id),
-            Some("auth_group"),
+            "auth_group",
             |conn, page| {
                 let rows: Vec<(i32, String)> = page.select((group::id, group::name)).load(conn)?;
                 Ok(rows

@@ -1,11 +1,10 @@
 //! Lettings in the admin.
 
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text};
 
 use crate::admin::model::{
-    by, in_search_index, invalid_choice, lower, paginate, unique_violation, AdminModel, ListPage, ListQuery, ListRow,
-    ModelMeta, SaveError, SortKey,
+    by, in_joined_search, in_search_index, invalid_choice, lower, paginate, unique_violation, AdminModel, ListPage,
+    ListQuery, ListRow, ModelMeta, SaveError, SortKey,
 };
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{lettings_address as address, lettings_letting as letting};
@@ -89,24 +88,12 @@ fn filtered(query: &ListQuery) -> Boxed<'static> {
         let streets = in_search_index(query, "lettings_letting.address_id", "lettings_address", Some("street"));
         sql = match titles.zip(streets) {
             Some((titles, streets)) => sql.filter(titles.or(streets)),
-            None if !query.sqlite => {
-                // PostgreSQL: one `IN` over the lettings whose title, or whose address's
-                // street, holds the term, each half answered from its table's trigram
-                // index; an `OR` across the join is answered by joining every row.
-                let pattern = query.pattern();
-                sql.filter(
-                    diesel::dsl::sql::<Bool>(
-                        "lettings_letting.id IN (SELECT id FROM lettings_letting WHERE lower(title) LIKE ",
-                    )
-                    .bind::<Text, _>(pattern.clone())
-                    .sql(
-                        " ESCAPE '\\' UNION ALL SELECT l.id FROM lettings_letting l \
-                         JOIN lettings_address a ON a.id = l.address_id WHERE lower(a.street) LIKE ",
-                    )
-                    .bind::<Text, _>(pattern)
-                    .sql(" ESCAPE '\\')"),
-                )
-            }
+            None if !query.sqlite => sql.filter(in_joined_search(
+                query,
+                ("lettings_letting", "title"),
+                "address_id",
+                ("lettings_address", "street"),
+            )),
             None => {
                 let pattern = query.pattern();
                 sql.filter(
@@ -133,7 +120,7 @@ impl AdminModel for Lettings {
             || filtered(query),
             &SORT_KEYS,
             tie_break!(letting::id),
-            Some("lettings_letting"),
+            "lettings_letting",
             |conn, page| {
                 let rows: Vec<(i32, String, Address)> = page
                     .select((letting::id, letting::title, Address::as_select()))

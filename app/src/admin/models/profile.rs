@@ -4,8 +4,9 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use crate::admin::model::{
-    by, distinct_values, facet, in_search_index, invalid_choice, is_small, lower, paginate, uncounted,
-    unique_violation, AdminModel, Facet, ListFilter, ListPage, ListQuery, ListRow, ModelMeta, SaveError, SortKey,
+    by, distinct_values, facet, in_joined_search, in_search_index, invalid_choice, is_small, lower, paginate,
+    uncounted, unique_violation, AdminModel, Facet, ListFilter, ListPage, ListQuery, ListRow, ModelMeta, SaveError,
+    SortKey,
 };
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{auth_user as user, profiles_profile as profile};
@@ -96,23 +97,12 @@ fn conditions(query: &ListQuery) -> Vec<Condition> {
         let cities = in_search_index(query, "profiles_profile.id", "profiles_profile", None);
         conditions.push(match names.zip(cities) {
             Some((names, cities)) => Box::new(names.or(cities)),
-            None if !query.sqlite => {
-                // PostgreSQL: one `IN` over the profiles whose city, or whose user's name,
-                // holds the term (each from its trigram index), not an `OR` across the join.
-                let pattern = query.pattern();
-                Box::new(
-                    diesel::dsl::sql::<Bool>(
-                        "profiles_profile.id IN (SELECT id FROM profiles_profile WHERE lower(favorite_city) LIKE ",
-                    )
-                    .bind::<diesel::sql_types::Text, _>(pattern.clone())
-                    .sql(
-                        " ESCAPE '\\' UNION ALL SELECT p.id FROM profiles_profile p \
-                         JOIN auth_user u ON u.id = p.user_id WHERE lower(u.username) LIKE ",
-                    )
-                    .bind::<diesel::sql_types::Text, _>(pattern)
-                    .sql(" ESCAPE '\\')"),
-                )
-            }
+            None if !query.sqlite => in_joined_search(
+                query,
+                ("profiles_profile", "favorite_city"),
+                "user_id",
+                ("auth_user", "username"),
+            ),
             None => {
                 let pattern = query.pattern();
                 Box::new(
@@ -150,7 +140,7 @@ impl AdminModel for Profiles {
             || filtered(query),
             &SORT_KEYS,
             tie_break!(profile::id),
-            Some("profiles_profile"),
+            "profiles_profile",
             |conn, page| {
                 let rows: Vec<(i32, String, String)> = page
                     .select((profile::id, user::username, profile::favorite_city))

@@ -233,7 +233,7 @@ impl AdminModel for Users {
             || filtered(query),
             &SORT_KEYS,
             tie_break!(user::id),
-            Some("auth_user"),
+            "auth_user",
             |conn, page| {
                 type Row = (i32, String, String, String, String, bool);
                 let rows: Vec<Row> = page
