@@ -59,6 +59,8 @@ pub fn list_query(meta: &ModelMeta, query_string: &str) -> ListQuery {
         search: get("q").chars().take(200).collect(),
         facets: get("_facets") == "True",
         sqlite: false,
+        scan: false,
+        probe: None,
         page: get("p").parse::<i64>().unwrap_or(1).clamp(1, 1_000_000),
         sort: column.parse::<usize>().ok().map(|c| (c, descending)),
         filters,
@@ -252,7 +254,12 @@ pub async fn changelist(
             }
         })
         .collect();
-    let last_page = ((page.total + PER_PAGE - 1) / PER_PAGE).max(1);
+    let mut last_page = ((page.total + PER_PAGE - 1) / PER_PAGE).max(1);
+    if page.more && page.rows.len() as i64 == PER_PAGE {
+        // A common search is not counted past SEARCH_COUNT: its pages go on past the
+        // links, a full page leading to the next.
+        last_page = last_page.max(query.page + 1);
+    }
     let pages: Vec<PageLink> = if last_page > 1 {
         elided_pages(query.page, last_page)
             .into_iter()
@@ -279,6 +286,7 @@ pub async fn changelist(
     context.insert("columns", &columns);
     context.insert("rows", &rows);
     context.insert("total", &page.total);
+    context.insert("more", &page.more);
     context.insert("pages", &pages);
     context.insert("search", &query.search);
     context.insert("filters", &filter_views(meta, &query, &facets, page.total));

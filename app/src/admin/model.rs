@@ -12,27 +12,94 @@ use super::session::StaffSession;
 use crate::db::{DbConnection, DbError};
 use crate::forms::{Choices, Cleaned, FieldSpec, Form, FormErrors};
 
-/// On SQLite, the search as a lookup in `table`'s trigram index (`<table>_search`, migration
-/// `2026-12-02-000003_search_index`): `id_column IN (SELECT rowid FROM <table>_search WHERE
-/// <table>_search MATCH ?)`, over the index's `columns` (all when `None`), the term bound as
-/// a parameter. `None` where the search reads the rows instead (see
-/// [`ListQuery::search_phrase`]). `id_column` and `table` are this crate's constants.
+/// A trigram index a search looks in (SQLite): `table`'s (`<table>_search`, migration
+/// `2026-12-02-000003_search_index`), over its `columns` (all when `None`); `through` a
+/// foreign key `(list table, its column)` when the index belongs to the table that key
+/// points to. All names are this crate's constants.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchIndex {
+    pub table: &'static str,
+    pub columns: Option<&'static str>,
+    pub through: Option<(&'static str, &'static str)>,
+}
+
+impl SearchIndex {
+    /// `table`'s own index, over `columns` (all when `None`).
+    pub const fn of(table: &'static str, columns: Option<&'static str>) -> SearchIndex {
+        SearchIndex {
+            table,
+            columns,
+            through: None,
+        }
+    }
+
+    /// `table`'s index over `columns`, reached from `list_table` through its `foreign_key`.
+    pub const fn through(
+        table: &'static str,
+        columns: &'static str,
+        list_table: &'static str,
+        foreign_key: &'static str,
+    ) -> SearchIndex {
+        SearchIndex {
+            table,
+            columns: Some(columns),
+            through: Some((list_table, foreign_key)),
+        }
+    }
+}
+
+/// On SQLite, the search as a lookup in trigram indexes: `id_column IN (SELECT rowid FROM
+/// <table>_search WHERE <table>_search MATCH ? UNION …)`, one branch per index (one that
+/// belongs to another table is reached through the foreign key), the term bound as a
+/// parameter. One `IN` over a `UNION`, not an `OR` of `IN`s: SQLite reads the matches'
+/// ids in order and looks up each row, where an `OR` reads every row of the list.
+/// `None` where the search reads the rows instead (see [`ListQuery::search_phrase`]).
+/// `id_column` is this crate's constant.
 pub fn in_search_index<QS: 'static>(
     query: &ListQuery,
     id_column: &'static str,
-    table: &'static str,
-    columns: Option<&str>,
+    indexes: &[SearchIndex],
 ) -> Option<
     Box<dyn diesel::BoxableExpression<QS, crate::db::connection::MultiBackend, SqlType = diesel::sql_types::Bool>>,
 > {
-    let phrase = query.search_phrase(columns)?;
-    Some(Box::new(
-        diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
-            "{id_column} IN (SELECT rowid FROM {table}_search WHERE {table}_search MATCH "
-        ))
-        .bind::<Text, _>(phrase)
-        .sql(")"),
-    ))
+    // Each branch is SQL before its bound phrase and after it (binds chain by type, so
+    // the one or two branches a list has are spelled out).
+    let branch = |index: &SearchIndex| -> Option<(String, String, &'static str)> {
+        let phrase = query.search_phrase(index.columns)?;
+        let table = index.table;
+        let matches = format!("SELECT rowid FROM {table}_search WHERE {table}_search MATCH ");
+        Some(match index.through {
+            None => (matches, phrase, ""),
+            Some((list_table, foreign_key)) => (
+                format!("SELECT id FROM {list_table} WHERE {foreign_key} IN ({matches}"),
+                phrase,
+                ")",
+            ),
+        })
+    };
+    let sql = |text: &str| diesel::dsl::sql::<diesel::sql_types::Bool>(text);
+    Some(match indexes {
+        [one] => {
+            let (before, phrase, after) = branch(one)?;
+            Box::new(
+                sql(&format!("{id_column} IN ({before}"))
+                    .bind::<Text, _>(phrase)
+                    .sql(&format!("{after}{})", query.probe_limit())),
+            )
+        }
+        [one, two] => {
+            let (before, phrase, after) = branch(one)?;
+            let (before_two, phrase_two, after_two) = branch(two)?;
+            Box::new(
+                sql(&format!("{id_column} IN ({before}"))
+                    .bind::<Text, _>(phrase)
+                    .sql(&format!("{after} {} {before_two}", query.union()))
+                    .bind::<Text, _>(phrase_two)
+                    .sql(&format!("{after_two}{})", query.probe_limit())),
+            )
+        }
+        _ => return None,
+    })
 }
 
 /// On PostgreSQL, a search over a one-to-one join as one `IN`: the rows of `table` whose
@@ -57,7 +124,7 @@ pub fn in_joined_search<QS: 'static>(
              WHERE lower(o.{other_column}) LIKE "
         ))
         .bind::<Text, _>(pattern)
-        .sql(" ESCAPE '\\')"),
+        .sql(&format!(" ESCAPE '\\'{})", query.probe_limit())),
     )
 }
 
@@ -67,6 +134,37 @@ pub const PER_PAGE: i64 = 100;
 diesel::define_sql_function! {
     /// SQL `lower()`, on both backends (PostgreSQL's LIKE is case-sensitive).
     fn lower(x: Text) -> Text;
+}
+
+diesel::define_sql_function! {
+    /// SQLite's `instr(haystack, needle)`: where `needle` starts in `haystack`, 1-based; 0
+    /// when it is not there.
+    fn instr(haystack: Text, needle: Text) -> diesel::sql_types::Integer;
+}
+
+diesel::define_sql_function! {
+    /// PostgreSQL's `strpos(haystack, needle)`, as [`instr`]: no trigram index answers it,
+    /// so a search written with it reads the rows the query walks, one by one.
+    fn strpos(haystack: Text, needle: Text) -> diesel::sql_types::Integer;
+}
+
+/// The search term in `$column`, case folded, checked row by row (never through an
+/// index: see [`ListQuery::scan`]), as a boxed condition: SQLite's `instr`, PostgreSQL's
+/// `strpos`.
+#[macro_export]
+macro_rules! contains {
+    ($query:expr, $column:expr) => {{
+        use diesel::ExpressionMethods;
+        let term = $query.term();
+        let found: Box<
+            dyn diesel::BoxableExpression<_, $crate::db::connection::MultiBackend, SqlType = diesel::sql_types::Bool>,
+        > = if $query.sqlite {
+            Box::new($crate::admin::model::instr($crate::admin::model::lower($column), term).gt(0))
+        } else {
+            Box::new($crate::admin::model::strpos($crate::admin::model::lower($column), term).gt(0))
+        };
+        found
+    }};
 }
 
 /// Names and shape of a model in the admin.
@@ -125,6 +223,14 @@ pub struct ListQuery {
     /// The database is SQLite, whose search reads its trigram index (see
     /// [`in_search_index`]); set by [`ListQuery::on`].
     pub sqlite: bool,
+    /// The search is checked row by row on the rows the page's order walks, not looked
+    /// up in an index: [`paginate`] sets it for a term too common for the index to pay
+    /// (more than [`SEARCH_COUNT`] matches), where a walk down the newest rows meets a
+    /// page of matches within a few thousand and the index would read every match.
+    pub scan: bool,
+    /// The search's index lookup stops at this many matches (duplicates across its
+    /// branches kept, so it streams): [`paginate`]'s probe of how common the term is.
+    pub probe: Option<i64>,
 }
 
 impl ListQuery {
@@ -155,7 +261,7 @@ impl ListQuery {
     /// trigrams cannot find.
     pub fn search_phrase(&self, columns: Option<&str>) -> Option<String> {
         let term = self.search.trim();
-        if !self.sqlite || term.chars().count() < 3 {
+        if !self.sqlite || self.scan || term.chars().count() < 3 {
             return None;
         }
         let phrase = format!("\"{}\"", term.replace('"', "\"\""));
@@ -163,6 +269,46 @@ impl ListQuery {
             Some(columns) => format!("{{{columns}}} : {phrase}"),
             None => phrase,
         })
+    }
+
+    /// Whether the list is searched.
+    pub fn is_searching(&self) -> bool {
+        !self.search.trim().is_empty()
+    }
+
+    /// The search term as [`contains!`](crate::contains) looks for it: trimmed, lower-cased.
+    pub fn term(&self) -> String {
+        self.search.trim().to_lowercase()
+    }
+
+    /// ` LIMIT n` for a probe's index lookup (see [`ListQuery::probe`]), else nothing.
+    pub fn probe_limit(&self) -> String {
+        self.probe.map(|n| format!(" LIMIT {n}")).unwrap_or_default()
+    }
+
+    /// How an index lookup's branches are joined: `UNION ALL` for a probe (no duplicate
+    /// removal, which would read every match before the first), else `UNION`.
+    pub fn union(&self) -> &'static str {
+        if self.probe.is_some() {
+            "UNION ALL"
+        } else {
+            "UNION"
+        }
+    }
+
+    /// Whether the search is a `LIKE` that PostgreSQL answers from its trigram indexes
+    /// (on PostgreSQL, unless checked row by row); else, where no index of SQLite's
+    /// answers it, [`contains!`](crate::contains).
+    pub fn like_through_index(&self) -> bool {
+        !self.sqlite && !self.scan
+    }
+
+    /// This query with its search checked row by row (see [`ListQuery::scan`]).
+    pub fn scanning(&self) -> ListQuery {
+        ListQuery {
+            scan: true,
+            ..self.clone()
+        }
     }
 
     /// Whether the list is narrowed at all (a search or a filter): an unnarrowed count or
@@ -200,32 +346,15 @@ pub struct ListRow {
 pub struct ListPage {
     pub rows: Vec<ListRow>,
     pub total: i64,
+    /// `total` is a floor, not a count: the search matched more than [`SEARCH_COUNT`]
+    /// rows, and the list says "5000+" (Django's `show_full_result_count = False` spirit:
+    /// an exact count of a common term reads every match).
+    pub more: bool,
 }
 
 /// A list column's sort: the query ordered by that column (ascending, or descending when
 /// asked) after whatever order it had. Each model keeps one per column, in a table.
 pub type SortKey<Q> = fn(Q, bool) -> Q;
-
-/// The last sort of every list, by id, so pages are stable: `(query, descending,
-/// through_index)`. Without the index (`id + 0`) when a search narrows the list, so the
-/// database sorts the rows the search found instead of walking the whole primary key
-/// backwards in the hope of meeting them (PostgreSQL chose that walk for a rare term:
-/// two seconds over a million rows). See [`tie_break!`](crate::tie_break).
-pub type TieBreak<Q> = fn(Q, bool, bool) -> Q;
-
-/// The [`TieBreak`] of a model whose id column is `$id`.
-#[macro_export]
-macro_rules! tie_break {
-    ($id:expr) => {
-        |q, descending, through_index| {
-            if through_index {
-                $crate::admin::model::by(q, $id, descending)
-            } else {
-                $crate::admin::model::by(q, $id + 0, descending)
-            }
-        }
-    };
-}
 
 /// `query` ordered by `column` next, ascending or descending.
 pub fn by<Q, C>(query: Q, column: C, descending: bool) -> Q
@@ -240,50 +369,187 @@ where
     }
 }
 
+/// The id column of a list, as [`paginate`] uses it (made by [`ids!`](crate::ids)).
+pub struct Ids<Q> {
+    /// The last sort of every list, by id, so pages are stable: `(query, descending,
+    /// through_index)`. Without the index (`id + 0`) when the list's rows come from a
+    /// search's index, so the database sorts the rows the search found instead of walking
+    /// the whole primary key backwards in the hope of meeting them (PostgreSQL chose that
+    /// walk for a rare term: two seconds over a million rows).
+    pub order: fn(Q, bool, bool) -> Q,
+    /// How many rows the query matches, up to `limit` (it reads their ids, no more).
+    pub count_to: fn(&mut DbConnection, Q, i64) -> Result<i64, DbError>,
+    /// The id `rows` rows in from the table's newest end (oldest when not `descending`),
+    /// read from the primary key's index; `None` when the table is no longer than that.
+    pub band: fn(&mut DbConnection, i64, bool) -> Result<Option<i32>, DbError>,
+    /// The query's rows from that id to the end it counted from.
+    pub within: fn(Q, i32, bool) -> Q,
+}
+
+/// The [`Ids`] of a model whose table is `$table` and id column `$id`.
+#[macro_export]
+macro_rules! ids {
+    ($table:expr, $id:expr) => {
+        $crate::admin::model::Ids {
+            order: |q, descending, through_index| {
+                if through_index {
+                    $crate::admin::model::by(q, $id, descending)
+                } else {
+                    $crate::admin::model::by(q, $id + 0, descending)
+                }
+            },
+            count_to: |conn, q, limit| {
+                use diesel::prelude::*;
+                let ids: Vec<i32> = q.select($id).limit(limit).load(conn)?;
+                Ok(i64::try_from(ids.len()).unwrap_or(i64::MAX))
+            },
+            band: |conn, rows, descending| {
+                use diesel::prelude::*;
+                let ids = $table.select($id).offset(rows).limit(1).into_boxed();
+                let ids = if descending {
+                    ids.order($id.desc())
+                } else {
+                    ids.order($id.asc())
+                };
+                Ok(ids.first::<i32>(conn).optional()?)
+            },
+            within: |q, from, descending| {
+                use diesel::prelude::*;
+                if descending {
+                    q.filter($id.ge(from))
+                } else {
+                    q.filter($id.le(from))
+                }
+            },
+        }
+    };
+}
+
+/// How a list counts its rows: an unnarrowed list as the rows of its `table`, as
+/// [`crate::db::counts::rows`] keeps them (a list that joins another table counts its own
+/// table alone: the join is one-to-one and required, so the count is the same, without a
+/// million lookups into the other table); a list narrowed by filters alone through
+/// `filtered` where the model gives one (its filters' columns are its table's, so the
+/// join can go there too), else by counting the list.
+#[derive(Clone, Copy)]
+pub struct Counted {
+    pub table: &'static str,
+    pub filtered: Option<FilteredCount>,
+}
+
+/// A model's own count of its list narrowed by filters alone (see [`Counted`]).
+pub type FilteredCount = fn(&mut DbConnection, &ListQuery) -> Result<i64, DbError>;
+
+impl Counted {
+    pub const fn table(table: &'static str) -> Counted {
+        Counted { table, filtered: None }
+    }
+}
+
+/// A search that matches more rows than this is *common*: its list says "2000+ results"
+/// instead of reading every match to count them (Django's `show_full_result_count =
+/// False` in spirit), and its newest-first pages are looked for row by row among the
+/// newest rows first (see [`paginate`]). A rarer term is looked up in the index, every
+/// match read, counted and sorted: at most this many.
+pub const SEARCH_COUNT: i64 = 2_000;
+
+/// How many of the newest rows a common term's page is looked for in, per page asked
+/// (see [`paginate`]).
+pub const SEARCH_WALK: i64 = 20_000;
+
 /// One page of a list (Django's `Paginator`; crates.io's `Paginate` is the model): how
-/// many rows `filtered()` matches, and the asked page of `filtered()` sorted by the asked
-/// column's key (newest first otherwise), then by id in the same direction (`tie_break`,
+/// many rows `filtered(query)` matches, and the asked page of it sorted by the asked
+/// column's key (newest first otherwise), then by id in the same direction (`ids.order`,
 /// so pages are stable; Django breaks ties by `-pk` whatever the column's direction, which
 /// no single index serves both ways), its rows read by `load`.
 ///
-/// A page in the back half of the list is read from the other end: the order reversed,
-/// the rows after it skipped, then turned round. So the last page of a million rows
-/// skips nothing, and no page skips more than half the list.
+/// A search is first probed: the index's first [`SEARCH_COUNT`] + 1 matches, no more.
+/// A rarer term is counted, and its page read, through the index. A common term is not
+/// counted; in the default (newest-first) order its page is read by walking the primary
+/// key down through the newest [`SEARCH_WALK`] rows per page asked, each checked row by
+/// row ([`ListQuery::scan`]): a term in 3 % of the rows fills a page within 3 400 rows,
+/// where the index would read, and sort, 30 000 matches. A page that the walk does not
+/// fill (the term's rows are old ones, or it is in under 0.5 % of them), and any page
+/// sorted by a column, is read through the index: every match, sorted.
 ///
-/// An unnarrowed list counts itself as the rows of its `table`, as
-/// [`crate::db::counts::rows`] keeps them (a list that joins another table counts its own
-/// table alone: the join is one-to-one and required, so the count is the same, without a
-/// million lookups into the other table).
+/// A page in the back half of a counted list is read from the other end: the order
+/// reversed, the rows after it skipped, then turned round. So the last page of a million
+/// rows skips nothing, and no page skips more than half the list.
 pub fn paginate<Q>(
     conn: &mut DbConnection,
     query: &ListQuery,
-    filtered: impl Fn() -> Q,
+    filtered: impl Fn(&ListQuery) -> Q,
     sort_keys: &[SortKey<Q>],
-    tie_break: TieBreak<Q>,
-    table: &'static str,
-    load: impl FnOnce(&mut DbConnection, Q) -> Result<Vec<ListRow>, DbError>,
+    ids: Ids<Q>,
+    counted: Counted,
+    load: impl Fn(&mut DbConnection, Q) -> Result<Vec<ListRow>, DbError>,
 ) -> Result<ListPage, DbError>
 where
     Q: SelectDsl<diesel::dsl::CountStar> + LimitDsl<Output = Q> + OffsetDsl<Output = Q>,
     diesel::dsl::Select<Q, diesel::dsl::CountStar>:
         diesel::query_dsl::LoadQuery<'static, DbConnection, i64> + RunQueryDsl<DbConnection>,
 {
-    let total: i64 = if query.is_narrowed() {
-        SelectDsl::select(filtered(), diesel::dsl::count_star()).get_result(conn)?
-    } else {
-        crate::db::counts::rows(conn, table)?
+    let count = |conn: &mut DbConnection, query: &ListQuery| -> Result<i64, DbError> {
+        Ok(SelectDsl::select(filtered(query), diesel::dsl::count_star()).get_result(conn)?)
     };
-    let window = Window::of(query.offset(), total);
+    let probe = ListQuery {
+        probe: Some(SEARCH_COUNT + 1),
+        ..query.clone()
+    };
     let chosen = query
         .sort
         .and_then(|(column, descending)| Some((*sort_keys.get(column)?, descending)));
+    let (total, more) = if !query.is_searching() {
+        let total = match (query.is_narrowed(), counted.filtered) {
+            (false, _) => crate::db::counts::rows(conn, counted.table)?,
+            (true, Some(own)) => own(conn, query)?,
+            (true, None) => count(conn, query)?,
+        };
+        (total, false)
+    } else if (ids.count_to)(conn, filtered(&probe), SEARCH_COUNT + 1)? > SEARCH_COUNT {
+        // A common term, in the newest-first order: its page is looked for among the
+        // newest rows, row by row, and is usually there.
+        if chosen.is_none() {
+            let rows = SEARCH_WALK * query.page.max(1);
+            let walked = match (ids.band)(conn, rows, true)? {
+                Some(from) => (ids.within)(filtered(&query.scanning()), from, true),
+                None => filtered(&query.scanning()),
+            };
+            let page = OffsetDsl::offset(
+                LimitDsl::limit((ids.order)(walked, true, true), PER_PAGE),
+                query.offset(),
+            );
+            let rows = load(conn, page)?;
+            if rows.len() as i64 == PER_PAGE {
+                return Ok(ListPage {
+                    rows,
+                    total: SEARCH_COUNT,
+                    more: true,
+                });
+            }
+            // Not enough of its matches among the newest rows: read them all from the index.
+        }
+        (SEARCH_COUNT, true)
+    } else {
+        (count(conn, query)?, false)
+    };
+    let window = if more {
+        Window::front(query.offset())
+    } else {
+        Window::of(query.offset(), total)
+    };
     let flip = window.reversed;
-    let searching = !query.search.trim().is_empty();
+    // A search's rows come from its index, unordered.
+    let through_index = !query.is_searching();
     let sorted = match chosen {
         // Ties go the column's way, so a column's index (its value, then the id) reads a
         // page straight off, in either direction.
-        Some((key, descending)) => tie_break(key(filtered(), descending != flip), descending != flip, !searching),
-        None => tie_break(filtered(), !flip, !searching),
+        Some((key, descending)) => (ids.order)(
+            key(filtered(query), descending != flip),
+            descending != flip,
+            through_index,
+        ),
+        None => (ids.order)(filtered(query), !flip, through_index),
     };
     let mut rows = load(
         conn,
@@ -292,7 +558,7 @@ where
     if flip {
         rows.reverse();
     }
-    Ok(ListPage { rows, total })
+    Ok(ListPage { rows, total, more })
 }
 
 /// Which rows a page reads: from the front (`offset` rows skipped), or, for a page in the
@@ -305,6 +571,15 @@ pub struct Window {
 }
 
 impl Window {
+    /// The page that starts `offset` rows into a list of unknown length, read from the front.
+    pub fn front(offset: i64) -> Window {
+        Window {
+            offset,
+            limit: PER_PAGE,
+            reversed: false,
+        }
+    }
+
     /// The page that starts `offset` rows into a list of `total`.
     pub fn of(offset: i64, total: i64) -> Window {
         if offset > total / 2 && offset < total {
@@ -315,11 +590,7 @@ impl Window {
                 reversed: true,
             }
         } else {
-            Window {
-                offset,
-                limit: PER_PAGE,
-                reversed: false,
-            }
+            Window::front(offset)
         }
     }
 }

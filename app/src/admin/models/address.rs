@@ -4,16 +4,16 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use crate::admin::model::{
-    by, distinct_values, facet, in_search_index, is_small, lower, paginate, uncounted, AdminModel, Facet, ListFilter,
-    ListPage, ListQuery, ListRow, ModelMeta, SaveError, SortKey,
+    by, distinct_values, facet, in_search_index, is_small, lower, paginate, uncounted, AdminModel, Counted, Facet,
+    ListFilter, ListPage, ListQuery, ListRow, ModelMeta, SaveError, SearchIndex, SortKey,
 };
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{lettings_address as address, lettings_letting};
 use crate::db::{DbConnection, DbError};
 use crate::forms::{Cleaner, FieldKind, FieldSpec, Form, FormErrors};
 use crate::lettings::model::Address;
-use crate::tie_break;
 use crate::value_counts;
+use crate::{contains, ids};
 
 pub struct Addresses;
 pub static ADDRESSES: Addresses = Addresses;
@@ -139,23 +139,31 @@ fn conditions(query: &ListQuery) -> Vec<Condition> {
     if !query.search.trim().is_empty() {
         let number = query.search.trim().parse::<i32>().unwrap_or(-1);
         let numbers = address::number.eq(number).or(address::zip_code.eq(number));
-        conditions.push(
-            match in_search_index(query, "lettings_address.id", "lettings_address", None) {
-                Some(indexed) => Box::new(indexed.or(numbers)),
-                None => {
-                    let pattern = query.pattern();
-                    Box::new(
-                        lower(address::street)
-                            .like(pattern.clone())
-                            .escape('\\')
-                            .or(lower(address::city).like(pattern.clone()).escape('\\'))
-                            .or(lower(address::state).like(pattern.clone()).escape('\\'))
-                            .or(lower(address::country_iso_code).like(pattern).escape('\\'))
-                            .or(numbers),
-                    )
-                }
-            },
-        );
+        let words = match in_search_index(
+            query,
+            "lettings_address.id",
+            &[SearchIndex::of("lettings_address", None)],
+        ) {
+            Some(indexed) => indexed,
+            None if query.like_through_index() => {
+                let pattern = query.pattern();
+                Box::new(
+                    lower(address::street)
+                        .like(pattern.clone())
+                        .escape('\\')
+                        .or(lower(address::city).like(pattern.clone()).escape('\\'))
+                        .or(lower(address::state).like(pattern.clone()).escape('\\'))
+                        .or(lower(address::country_iso_code).like(pattern).escape('\\')),
+                )
+            }
+            None => Box::new(
+                contains!(query, address::street)
+                    .or(contains!(query, address::city))
+                    .or(contains!(query, address::state))
+                    .or(contains!(query, address::country_iso_code)),
+            ),
+        };
+        conditions.push(Box::new(words.or(numbers)));
     }
     if let Some(state) = query.filter("state") {
         conditions.push(Box::new(address::state.eq(state.to_owned())));
@@ -181,10 +189,10 @@ impl AdminModel for Addresses {
         paginate(
             conn,
             query,
-            || filtered(query),
+            filtered,
             &SORT_KEYS,
-            tie_break!(address::id),
-            "lettings_address",
+            ids!(address::table, address::id),
+            Counted::table("lettings_address"),
             |conn, page| {
                 let rows: Vec<Address> = page.select(Address::as_select()).load(conn)?;
                 Ok(rows

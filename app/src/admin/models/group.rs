@@ -3,14 +3,15 @@
 use diesel::prelude::*;
 
 use crate::admin::model::{
-    by, lower, paginate, unique_violation, AdminModel, ListPage, ListQuery, ListRow, ModelMeta, SaveError, SortKey,
+    by, lower, paginate, unique_violation, AdminModel, Counted, ListPage, ListQuery, ListRow, ModelMeta, SaveError,
+    SortKey,
 };
 use crate::admin::permissions;
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{auth_group as group, auth_user, auth_user_groups};
 use crate::db::{DbConnection, DbError};
 use crate::forms::{Choices, Cleaner, FieldKind, FieldSpec, Form, FormErrors};
-use crate::tie_break;
+use crate::ids;
 
 pub struct Groups;
 pub static GROUPS: Groups = Groups;
@@ -86,10 +87,10 @@ impl AdminModel for Groups {
         paginate(
             conn,
             query,
-            || filtered(query),
+            filtered,
             &SORT_KEYS,
-            tie_break!(group::id),
-            "auth_group",
+            ids!(group::table, group::id),
+            Counted::table("auth_group"),
             |conn, page| {
                 let rows: Vec<(i32, String)> = page.select((group::id, group::name)).load(conn)?;
                 Ok(rows

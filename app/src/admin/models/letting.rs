@@ -3,15 +3,15 @@
 use diesel::prelude::*;
 
 use crate::admin::model::{
-    by, in_joined_search, in_search_index, invalid_choice, lower, paginate, unique_violation, AdminModel, ListPage,
-    ListQuery, ListRow, ModelMeta, SaveError, SortKey,
+    by, in_joined_search, in_search_index, invalid_choice, paginate, unique_violation, AdminModel, Counted, ListPage,
+    ListQuery, ListRow, ModelMeta, SaveError, SearchIndex, SortKey,
 };
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{lettings_address as address, lettings_letting as letting};
 use crate::db::{DbConnection, DbError};
 use crate::forms::{Cleaner, FieldKind, FieldSpec, Form, FormErrors};
 use crate::lettings::model::Address;
-use crate::tie_break;
+use crate::{contains, ids};
 
 pub struct Lettings;
 pub static LETTINGS: Lettings = Lettings;
@@ -81,31 +81,27 @@ const SORT_KEYS: [SortKey<Boxed<'static>>; COLUMNS.len()] = [
     |q, d| by(by(q, address::street, d), address::number, d),
 ];
 
+/// The lettings whose title or address's street holds the search term.
+const SEARCH: [SearchIndex; 2] = [
+    SearchIndex::of("lettings_letting", None),
+    SearchIndex::through("lettings_address", "street", "lettings_letting", "address_id"),
+];
+
 fn filtered(query: &ListQuery) -> Boxed<'static> {
-    let mut sql: Boxed<'static> = letting::table.inner_join(address::table).into_boxed();
-    if !query.search.trim().is_empty() {
-        let titles = in_search_index(query, "lettings_letting.id", "lettings_letting", None);
-        let streets = in_search_index(query, "lettings_letting.address_id", "lettings_address", Some("street"));
-        sql = match titles.zip(streets) {
-            Some((titles, streets)) => sql.filter(titles.or(streets)),
-            None if !query.sqlite => sql.filter(in_joined_search(
-                query,
-                ("lettings_letting", "title"),
-                "address_id",
-                ("lettings_address", "street"),
-            )),
-            None => {
-                let pattern = query.pattern();
-                sql.filter(
-                    lower(letting::title)
-                        .like(pattern.clone())
-                        .escape('\\')
-                        .or(lower(address::street).like(pattern).escape('\\')),
-                )
-            }
-        };
+    let sql: Boxed<'static> = letting::table.inner_join(address::table).into_boxed();
+    if !query.is_searching() {
+        return sql;
     }
-    sql
+    match in_search_index(query, "lettings_letting.id", &SEARCH) {
+        Some(indexed) => sql.filter(indexed),
+        None if query.like_through_index() => sql.filter(in_joined_search(
+            query,
+            ("lettings_letting", "title"),
+            "address_id",
+            ("lettings_address", "street"),
+        )),
+        None => sql.filter(contains!(query, letting::title).or(contains!(query, address::street))),
+    }
 }
 
 impl AdminModel for Lettings {
@@ -117,10 +113,10 @@ impl AdminModel for Lettings {
         paginate(
             conn,
             query,
-            || filtered(query),
+            filtered,
             &SORT_KEYS,
-            tie_break!(letting::id),
-            "lettings_letting",
+            ids!(letting::table, letting::id),
+            Counted::table("lettings_letting"),
             |conn, page| {
                 let rows: Vec<(i32, String, Address)> = page
                     .select((letting::id, letting::title, Address::as_select()))

@@ -4,16 +4,16 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use crate::admin::model::{
-    by, distinct_values, facet, in_joined_search, in_search_index, invalid_choice, is_small, lower, paginate,
-    uncounted, unique_violation, AdminModel, Facet, ListFilter, ListPage, ListQuery, ListRow, ModelMeta, SaveError,
-    SortKey,
+    by, distinct_values, facet, in_joined_search, in_search_index, invalid_choice, is_small, paginate, uncounted,
+    unique_violation, AdminModel, Counted, Facet, ListFilter, ListPage, ListQuery, ListRow, ModelMeta, SaveError,
+    SearchIndex, SortKey,
 };
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{auth_user as user, profiles_profile as profile};
 use crate::db::{DbConnection, DbError};
 use crate::forms::{Cleaner, FieldKind, FieldSpec, Form, FormErrors};
-use crate::tie_break;
 use crate::value_counts;
+use crate::{contains, ids};
 
 pub struct Profiles;
 pub static PROFILES: Profiles = Profiles;
@@ -89,29 +89,25 @@ const SORT_KEYS: [SortKey<Boxed<'static>>; COLUMNS.len()] =
 type Joined = diesel::helper_types::InnerJoinQuerySource<profile::table, user::table>;
 type Condition = Box<dyn BoxableExpression<Joined, MultiBackend, SqlType = Bool>>;
 
+/// The profiles whose favourite city or user's username holds the search term.
+const SEARCH: [SearchIndex; 2] = [
+    SearchIndex::of("profiles_profile", None),
+    SearchIndex::through("auth_user", "username", "profiles_profile", "user_id"),
+];
+
 /// What narrows the list: its search, and the favourite city picked.
 fn conditions(query: &ListQuery) -> Vec<Condition> {
     let mut conditions: Vec<Condition> = Vec::new();
     if !query.search.trim().is_empty() {
-        let names = in_search_index(query, "profiles_profile.user_id", "auth_user", Some("username"));
-        let cities = in_search_index(query, "profiles_profile.id", "profiles_profile", None);
-        conditions.push(match names.zip(cities) {
-            Some((names, cities)) => Box::new(names.or(cities)),
-            None if !query.sqlite => in_joined_search(
+        conditions.push(match in_search_index(query, "profiles_profile.id", &SEARCH) {
+            Some(indexed) => indexed,
+            None if query.like_through_index() => in_joined_search(
                 query,
                 ("profiles_profile", "favorite_city"),
                 "user_id",
                 ("auth_user", "username"),
             ),
-            None => {
-                let pattern = query.pattern();
-                Box::new(
-                    lower(user::username)
-                        .like(pattern.clone())
-                        .escape('\\')
-                        .or(lower(profile::favorite_city).like(pattern).escape('\\')),
-                )
-            }
+            None => Box::new(contains!(query, user::username).or(contains!(query, profile::favorite_city))),
         });
     }
     if let Some(city) = query.filter("favorite_city") {
@@ -128,6 +124,16 @@ fn filtered(query: &ListQuery) -> Boxed<'static> {
         })
 }
 
+/// The profiles of the city picked, counted in their own table (its city index), not
+/// through the join with every user (60 ms of SQLite's at a million).
+fn count_by_city(conn: &mut DbConnection, query: &ListQuery) -> Result<i64, DbError> {
+    let mut sql = profile::table.into_boxed::<MultiBackend>();
+    if let Some(city) = query.filter("favorite_city") {
+        sql = sql.filter(profile::favorite_city.eq(city.to_owned()));
+    }
+    Ok(sql.count().get_result(conn)?)
+}
+
 impl AdminModel for Profiles {
     fn meta(&self) -> &'static ModelMeta {
         &META
@@ -137,10 +143,13 @@ impl AdminModel for Profiles {
         paginate(
             conn,
             query,
-            || filtered(query),
+            filtered,
             &SORT_KEYS,
-            tie_break!(profile::id),
-            "profiles_profile",
+            ids!(profile::table, profile::id),
+            Counted {
+                table: "profiles_profile",
+                filtered: Some(count_by_city),
+            },
             |conn, page| {
                 let rows: Vec<(i32, String, String)> = page
                     .select((profile::id, user::username, profile::favorite_city))

@@ -6,8 +6,8 @@ use diesel::prelude::*;
 use crate::accounts::fields::{EMAIL, PASSWORD1, PASSWORD2, PASSWORD_FIELDS, USERNAME};
 use crate::accounts::password;
 use crate::admin::model::{
-    by, in_search_index, invalid_choice, lower, paginate, unique_violation, AdminModel, ListPage, ListQuery, ListRow,
-    ModelMeta, ObjectAction, Pressed, SaveError, SortKey,
+    by, in_search_index, invalid_choice, lower, paginate, unique_violation, AdminModel, Counted, ListPage, ListQuery,
+    ListRow, ModelMeta, ObjectAction, Pressed, SaveError, SearchIndex, SortKey,
 };
 use crate::admin::permissions;
 use crate::admin::session::{self, StaffSession};
@@ -15,7 +15,7 @@ use crate::db::connection::MultiBackend;
 use crate::db::schema::{auth_group, auth_user as user, profiles_profile as profile};
 use crate::db::{DbConnection, DbError};
 use crate::forms::{Choices, Cleaned, Cleaner, FieldKind, FieldSpec, Form, FormErrors};
-use crate::tie_break;
+use crate::{contains, ids};
 
 pub struct Users;
 pub static USERS: Users = Users;
@@ -177,9 +177,9 @@ const SORT_KEYS: [SortKey<Boxed<'static>>; COLUMNS.len()] = [
 fn filtered(query: &ListQuery) -> Boxed<'static> {
     let mut sql: Boxed<'static> = user::table.into_boxed();
     if !query.search.trim().is_empty() {
-        sql = match in_search_index(query, "auth_user.id", "auth_user", None) {
+        sql = match in_search_index(query, "auth_user.id", &[SearchIndex::of("auth_user", None)]) {
             Some(indexed) => sql.filter(indexed),
-            None => {
+            None if query.like_through_index() => {
                 let pattern = query.pattern();
                 sql.filter(
                     lower(user::username)
@@ -190,6 +190,12 @@ fn filtered(query: &ListQuery) -> Boxed<'static> {
                         .or(lower(user::email).like(pattern).escape('\\')),
                 )
             }
+            None => sql.filter(
+                contains!(query, user::username)
+                    .or(contains!(query, user::first_name))
+                    .or(contains!(query, user::last_name))
+                    .or(contains!(query, user::email)),
+            ),
         };
     }
     sql
@@ -230,10 +236,10 @@ impl AdminModel for Users {
         paginate(
             conn,
             query,
-            || filtered(query),
+            filtered,
             &SORT_KEYS,
-            tie_break!(user::id),
-            "auth_user",
+            ids!(user::table, user::id),
+            Counted::table("auth_user"),
             |conn, page| {
                 type Row = (i32, String, String, String, String, bool);
                 let rows: Vec<Row> = page
