@@ -175,7 +175,7 @@ fn write_template_table(root: &Path, out: &Path) -> BuildResult<()> {
 }
 
 /// Django's list of 20 000 common passwords (lower-case, one a line), inflated into
-/// OUT_DIR for `include_str!` (`accounts::validators`).
+/// OUT_DIR for `include_str!` (`password_rules`).
 fn common_passwords() -> BuildResult<()> {
     use std::io::Read;
     let gz = std::fs::read("data/common-passwords.txt.gz")?;

@@ -10,8 +10,6 @@ use std::sync::LazyLock;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 
-use crate::errors::AppError;
-
 /// One file of `app/static/`.
 #[derive(Debug)]
 pub struct Asset {
@@ -141,15 +139,18 @@ fn body(asset: &'static Asset, encoding: Encoding) -> &'static [u8] {
     }
 }
 
-/// `GET|HEAD /static/<path>` (every other method: 405).
-pub async fn serve(req: HttpRequest) -> Result<HttpResponse, AppError> {
+/// The answer to `GET|HEAD /static/<path>` (every other method: 405); `None` when no
+/// asset has that path (the caller's 404 page).
+pub fn response(req: &HttpRequest) -> Option<HttpResponse> {
     if req.method() != actix_web::http::Method::GET && req.method() != actix_web::http::Method::HEAD {
-        return Ok(HttpResponse::MethodNotAllowed()
-            .insert_header((header::ALLOW, "GET, HEAD"))
-            .finish());
+        return Some(
+            HttpResponse::MethodNotAllowed()
+                .insert_header((header::ALLOW, "GET, HEAD"))
+                .finish(),
+        );
     }
     let path = req.path().strip_prefix("/static/").unwrap_or("");
-    let (asset, naming) = lookup(path).ok_or(AppError::NotFound)?;
+    let (asset, naming) = lookup(path)?;
     let header_str = |name| req.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok());
     let encoding = negotiate(asset, header_str(header::ACCEPT_ENCODING));
     let tag = etag(asset, encoding);
@@ -168,13 +169,13 @@ pub async fn serve(req: HttpRequest) -> Result<HttpResponse, AppError> {
         .insert_header((header::CACHE_CONTROL, cache_control))
         .insert_header((header::VARY, "Accept-Encoding"));
     if not_modified {
-        return Ok(response.finish());
+        return Some(response.finish());
     }
     response.insert_header((header::CONTENT_TYPE, asset.content_type));
     if let Some(token) = encoding.token() {
         response.insert_header((header::CONTENT_ENCODING, token));
     }
-    Ok(response.body(body(asset, encoding)))
+    Some(response.body(body(asset, encoding)))
 }
 
 #[cfg(test)]

@@ -201,11 +201,11 @@ fn clean_text(raw: &str, min: usize, max: usize) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
-/// Django's password validators (`accounts::validators`) against the username.
+/// Django's password validators (`password_rules`) against the username.
 pub fn check_password_rules(password: &str, username: &str) -> Result<(), Vec<String>> {
-    crate::accounts::validators::validate(
+    crate::password_rules::validate(
         password,
-        &crate::accounts::validators::UserAttributes {
+        &crate::password_rules::UserAttributes {
             username,
             ..Default::default()
         },
@@ -224,9 +224,9 @@ fn clean_field(spec: &FieldSpec, form: &Form) -> Result<Value, Vec<String>> {
     if raw.contains('\0') {
         return Err(vec!["Null characters are not allowed.".into()]);
     }
-    crate::accounts::validators::validate(
+    crate::password_rules::validate(
         raw,
-        &crate::accounts::validators::UserAttributes {
+        &crate::password_rules::UserAttributes {
             username: form.get("username"),
             first_name: form.get("first_name"),
             last_name: form.get("last_name"),

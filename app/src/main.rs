@@ -8,7 +8,8 @@ use clap::{Parser, Subcommand};
 use oc_lettings::accounts::superuser::create_superuser;
 use oc_lettings::checks::{connection_budget_problem, deploy_problems};
 use oc_lettings::config::{DatabaseUrl, Settings};
-use oc_lettings::db::{import, Database};
+use oc_lettings::db::Database;
+use oc_lettings::manage::import;
 use oc_lettings::{startup, telemetry};
 
 #[derive(Parser)]

@@ -200,16 +200,26 @@ impl PageCache {
     }
 }
 
+/// The cross-instance listener (PostgreSQL's `LISTEN`) keeps this cache in step.
+impl crate::db::notify::Listening for PageCache {
+    fn set_listening(&self, listening: bool) {
+        PageCache::set_listening(self, listening);
+    }
+
+    fn invalidate(&self) {
+        PageCache::invalidate(self);
+    }
+}
+
 /// A public page from the page cache, or rendered by `render` (a query and a template)
 /// and kept there. `key` names the page by its parsed input (`letting:1`), never by the raw
 /// path (`/lettings/01/` and `/%6cettings/1/` are the same page). Concurrent misses on one
 /// key render it once: the others wait for that render and answer with its page (with the
 /// cache off, every request renders its own).
-pub async fn cached_page<F>(state: &crate::state::AppState, key: &str, render: F) -> Result<HttpResponse, AppError>
+pub async fn cached_page<F>(pages: &PageCache, key: &str, render: F) -> Result<HttpResponse, AppError>
 where
     F: std::future::Future<Output = Result<String, AppError>>,
 {
-    let pages = &state.pages;
     let now = std::time::Instant::now();
     if let Some(html) = pages.get(key, now) {
         return Ok(crate::templates::html_response(html));

@@ -8,7 +8,8 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
 use crate::config::Settings;
-use crate::db::{migrations, seed, Database, DbError};
+use crate::db::{migrations, Database, DbError};
+use crate::manage::seed;
 use crate::state::AppState;
 use crate::{middleware, routes};
 

@@ -4,8 +4,8 @@
 
 use super::model::PasswordOwner;
 use super::password::{hash_password, HashError};
-use super::validators::validate;
 use crate::db::{DbConnection, DbError};
+use crate::password_rules::validate;
 
 /// Django's `changepassword` gives up after this many tries.
 pub const MAX_TRIES: usize = 3;
@@ -51,7 +51,7 @@ pub fn change_password(
             continue;
         }
         let hash = hash_password(&first)?;
-        crate::admin::models::user::set_password_hash(conn, owner.id, &hash, None)?;
+        crate::accounts::model::set_password_hash(conn, owner.id, &hash, None)?;
         say(&format!("Password changed successfully for user '{username}'"));
         return Ok(());
     }

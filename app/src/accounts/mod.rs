@@ -6,4 +6,3 @@ pub mod hashing;
 pub mod model;
 pub mod password;
 pub mod superuser;
-pub mod validators;

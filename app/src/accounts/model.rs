@@ -3,7 +3,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::schema::auth_user;
+use crate::db::schema::{admin_session, auth_user};
+use crate::db::{DbConnection, DbError};
 
 /// A full `auth_user` row. `password` is a hash (`pbkdf2_sha256$…`, `argon2…`, or an
 /// unusable `!…`), never a password.
@@ -21,6 +22,28 @@ pub struct User {
     pub is_staff: bool,
     pub is_active: bool,
     pub date_joined: NaiveDateTime,
+}
+
+/// Stores a user's new password hash and ends their sessions (as a password change
+/// should), but the one whose token hash is `keep_session` (a user who changed their own
+/// password stays logged in); whether the user exists.
+pub fn set_password_hash(
+    conn: &mut DbConnection,
+    id: i32,
+    hash: &str,
+    keep_session: Option<&str>,
+) -> Result<bool, DbError> {
+    conn.transaction(|conn| {
+        let updated = diesel::update(auth_user::table.find(id))
+            .set(auth_user::password.eq(hash))
+            .execute(conn)?;
+        let sessions = admin_session::table.filter(admin_session::user_id.eq(id));
+        match keep_session {
+            Some(keep) => diesel::delete(sessions.filter(admin_session::token_hash.ne(keep))).execute(conn)?,
+            None => diesel::delete(sessions).execute(conn)?,
+        };
+        Ok(updated > 0)
+    })
 }
 
 /// A password hash that never verifies (Django's convention: it starts with `!`).
@@ -53,8 +76,8 @@ impl PasswordOwner {
         )
     }
 
-    pub fn attributes(&self) -> crate::accounts::validators::UserAttributes<'_> {
-        crate::accounts::validators::UserAttributes {
+    pub fn attributes(&self) -> crate::password_rules::UserAttributes<'_> {
+        crate::password_rules::UserAttributes {
             username: &self.username,
             first_name: &self.first_name,
             last_name: &self.last_name,

@@ -13,10 +13,10 @@ use super::render::{admin_page, redirect};
 use super::session::StaffSession;
 use crate::accounts::model::PasswordOwner;
 use crate::accounts::password::{hash_password, verify_password, Verification};
-use crate::accounts::validators::validate;
 use crate::db::DbConnection;
 use crate::errors::AppError;
 use crate::forms::Form;
+use crate::password_rules::validate;
 use crate::state::AppState;
 
 pub const OLD: &str = "old_password";
@@ -65,7 +65,7 @@ pub fn change_own_password(conn: &mut DbConnection, staff: &StaffSession, form: 
         return Ok(Outcome::Invalid(errors));
     }
     let hash = hash_password(new2)?;
-    crate::admin::models::user::set_password_hash(conn, staff.user_id, &hash, Some(&staff.token_hash))?;
+    crate::accounts::model::set_password_hash(conn, staff.user_id, &hash, Some(&staff.token_hash))?;
     Ok(Outcome::Changed)
 }
 

@@ -95,17 +95,6 @@ pub fn delete(conn: &mut DbConnection, token: &str) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Ends every session of a user (after a password change), but the one whose token hash
-/// is `keep` (the session that changed its own password stays logged in).
-pub fn delete_for_user(conn: &mut DbConnection, user_id: i32, keep: Option<&str>) -> Result<(), DbError> {
-    let sessions = admin_session::table.filter(admin_session::user_id.eq(user_id));
-    match keep {
-        Some(keep) => diesel::delete(sessions.filter(admin_session::token_hash.ne(keep))).execute(conn)?,
-        None => diesel::delete(sessions).execute(conn)?,
-    };
-    Ok(())
-}
-
 /// Drops expired sessions (called at login, so the table does not grow forever).
 pub fn purge_expired(conn: &mut DbConnection) -> Result<usize, DbError> {
     Ok(diesel::delete(admin_session::table.filter(admin_session::expires_at.le(crate::clock::now()))).execute(conn)?)

@@ -1,4 +1,4 @@
-//! The database: connection pool, embedded migrations, demo data and the Django import.
+//! The database: connection pool, embedded migrations, row counts, the cross-instance change listener.
 //!
 //! Handlers never touch a connection directly: they call [`Database::run`] with a plain
 //! function that takes `&mut DbConnection`, which runs on the blocking thread pool, never
@@ -8,13 +8,11 @@
 
 pub mod connection;
 pub mod counts;
-pub mod import;
 pub mod migrations;
 pub mod notify;
 pub mod pg_config;
 pub mod reader;
 pub mod schema;
-pub mod seed;
 
 use std::time::Duration;
 

@@ -18,7 +18,13 @@ use diesel::connection::SimpleConnection;
 
 use super::{DbConnection, DbError};
 use crate::config::PostgresUrl;
-use crate::page_cache::PageCache;
+
+/// What the listener keeps in step with the other instances' writes (the page cache):
+/// told whether it is listening (nothing missed while it is) and when pages changed.
+pub trait Listening: Send + Sync + 'static {
+    fn set_listening(&self, listening: bool);
+    fn invalidate(&self);
+}
 
 /// The notification channel.
 pub const CHANNEL: &str = "oc_pages";
@@ -37,7 +43,7 @@ pub fn announce_change(conn: &mut DbConnection) -> Result<(), DbError> {
 }
 
 /// Starts this instance's listener; it stops by itself once `pages` is dropped.
-pub fn spawn_listener(url: &PostgresUrl, pages: &Arc<PageCache>) -> std::io::Result<()> {
+pub fn spawn_listener<P: Listening>(url: &PostgresUrl, pages: &Arc<P>) -> std::io::Result<()> {
     let url = crate::db::connection::with_connect_timeout(url.expose());
     let pages = Arc::downgrade(pages);
     std::thread::Builder::new()
@@ -46,7 +52,7 @@ pub fn spawn_listener(url: &PostgresUrl, pages: &Arc<PageCache>) -> std::io::Res
         .map(drop)
 }
 
-fn listen(url: &str, pages: &Weak<PageCache>) {
+fn listen<P: Listening>(url: &str, pages: &Weak<P>) {
     let mut warned = false;
     loop {
         let Some(cache) = pages.upgrade() else {

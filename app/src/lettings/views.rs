@@ -21,7 +21,7 @@ struct LettingsPage {
 /// `/lettings/?page=N`: one page of `PAGE_SIZE` rows; a junk or past-the-end page is a 404.
 pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let page = PageRequest::from_query(req.query_string(), state.settings.page_size).ok_or(AppError::NotFound)?;
-    cached_page(&state, &format!("lettings:{}", page.number), async {
+    cached_page(&state.pages, &format!("lettings:{}", page.number), async {
         let rows = lettings(&state.db, page).await?;
         let page = Page::from_rows(rows, page).ok_or(AppError::NotFound)?;
         let pages = page.nav("/lettings/");
@@ -68,7 +68,7 @@ impl<'a> LettingPage<'a> {
 
 pub async fn detail(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     let id = parse_id(&id).ok_or(AppError::NotFound)?;
-    cached_page(&state, &format!("letting:{id}"), async {
+    cached_page(&state.pages, &format!("letting:{id}"), async {
         let letting = letting(&state.db, id).await?.ok_or(AppError::NotFound)?;
         Ok(render("lettings/letting.html", &LettingPage::new(&letting))?)
     })

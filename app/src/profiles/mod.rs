@@ -5,7 +5,7 @@ pub mod views;
 
 use actix_web::web;
 
-use crate::routes::get_or_head;
+use crate::http::get_or_head;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/profiles/").route(get_or_head().to(views::index)))

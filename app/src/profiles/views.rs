@@ -20,7 +20,7 @@ struct ProfilesPage {
 /// `/profiles/?page=N`: one page of `PAGE_SIZE` rows; a junk or past-the-end page is a 404.
 pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let page = PageRequest::from_query(req.query_string(), state.settings.page_size).ok_or(AppError::NotFound)?;
-    cached_page(&state, &format!("profiles:{}", page.number), async {
+    cached_page(&state.pages, &format!("profiles:{}", page.number), async {
         let rows = profiles(&state.db, page).await?;
         let page = Page::from_rows(rows, page).ok_or(AppError::NotFound)?;
         let pages = page.nav("/profiles/");
@@ -38,7 +38,7 @@ pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
 pub async fn detail(state: web::Data<AppState>, username: web::Path<String>) -> Result<HttpResponse, AppError> {
     let username = username.into_inner();
     let key = format!("profile:{username}");
-    cached_page(&state, &key, async {
+    cached_page(&state.pages, &key, async {
         let profile = profile(&state.db, username).await?.ok_or(AppError::NotFound)?;
         // Its fields are the template's top-level names (`{{ email }}`): see `LettingPage`.
         Ok(render("profiles/profile.html", &profile)?)

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use diesel::prelude::*;
-use oc_lettings::db::import::import_django;
 use oc_lettings::db::schema::{lettings_address, lettings_letting};
+use oc_lettings::manage::import::import_django;
 use serde_json::{json, Value};
 
 use crate::common::{django_fixture, spawn_app, Backend, TestApp};

@@ -64,7 +64,7 @@ fn migrations_run_once_and_seed_only_an_empty_database(backend: Backend) {
         }
     );
     let mut conn = db.get().unwrap();
-    assert!(oc_lettings::db::seed::is_empty(&mut conn).unwrap());
+    assert!(oc_lettings::manage::seed::is_empty(&mut conn).unwrap());
 }
 
 fn two_instances_starting_together_do_not_race(backend: Backend) {

@@ -9,10 +9,10 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use oc_lettings::accounts::model::User;
-use oc_lettings::db::import::{import_django, read_django, DjangoData, ImportError, ImportReport};
 use oc_lettings::db::schema::{auth_user, lettings_address, lettings_letting, profiles_profile};
 use oc_lettings::db::DbConnection;
 use oc_lettings::lettings::model::{Address, Letting};
+use oc_lettings::manage::import::{import_django, read_django, DjangoData, ImportError, ImportReport};
 use oc_lettings::profiles::model::Profile;
 
 use crate::common::{django_fixture, prepared_database, Backend, TestDatabase};

@@ -379,7 +379,7 @@ async fn row_counts_stay_exact(backend: Backend) {
     assert_counts_exact(&app, "after inserts");
     // The import again (upserts: updated rows are not new rows).
     let source = crate::common::django_fixture("oc-lettings-site.sqlite3", app.database.dir.path());
-    oc_lettings::db::import::import_django(&source, &mut app.db.get().unwrap()).unwrap();
+    oc_lettings::manage::import::import_django(&source, &mut app.db.get().unwrap()).unwrap();
     assert_counts_exact(&app, "after a second import");
     // Deleting an address through the admin takes its letting with it (ON DELETE CASCADE).
     let admin = logged_in_admin(&app).await;

@@ -25,6 +25,7 @@ mod database;
 mod fleet;
 mod fleet_router;
 mod import;
+mod layers;
 mod lists;
 mod operations;
 mod pages;

@@ -10,7 +10,7 @@ use crate::admin::model::{
     ListRow, ModelMeta, ObjectAction, Pressed, SaveError, SearchIndex, SortKey,
 };
 use crate::admin::permissions;
-use crate::admin::session::{self, StaffSession};
+use crate::admin::session::StaffSession;
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{auth_group, auth_user as user, profiles_profile as profile};
 use crate::db::{DbConnection, DbError};
@@ -210,22 +210,6 @@ fn flag(value: bool) -> &'static str {
 }
 
 const TAKEN: &str = "A user with that username already exists.";
-
-/// Stores a user's new password hash and ends their sessions (as a password change should).
-pub fn set_password_hash(
-    conn: &mut DbConnection,
-    id: i32,
-    hash: &str,
-    keep_session: Option<&str>,
-) -> Result<bool, DbError> {
-    conn.transaction(|conn| {
-        let updated = diesel::update(user::table.find(id))
-            .set(user::password.eq(hash))
-            .execute(conn)?;
-        session::delete_for_user(conn, id, keep_session)?;
-        Ok(updated > 0)
-    })
-}
 
 impl AdminModel for Users {
     fn meta(&self) -> &'static ModelMeta {
@@ -471,7 +455,7 @@ impl ObjectAction for SetPassword {
         let hash = password::hash_password(&values.text(PASSWORD1.name))?;
         // Changing one's own password keeps this session (Django's update_session_auth_hash).
         let keep = (id == actor.user_id).then_some(actor.token_hash.as_str());
-        set_password_hash(conn, id, &hash, keep)?;
+        crate::accounts::model::set_password_hash(conn, id, &hash, keep)?;
         Ok("Password changed successfully.".to_owned())
     }
 }

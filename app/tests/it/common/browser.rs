@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use oc_lettings::db::import::import_django;
+use oc_lettings::manage::import::import_django;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::redirect::Policy;
 

@@ -4,9 +4,9 @@
 use chrono::NaiveDate;
 use diesel::prelude::*;
 
-use super::schema::{auth_user, lettings_address, lettings_letting, profiles_profile};
-use super::{DbConnection, DbError};
 use crate::accounts::model::{User, UNUSABLE_PASSWORD};
+use crate::db::schema::{auth_user, lettings_address, lettings_letting, profiles_profile};
+use crate::db::{DbConnection, DbError};
 use crate::lettings::model::{Address, Letting};
 use crate::profiles::model::Profile;
 
@@ -134,7 +134,7 @@ pub fn seed_if_empty(conn: &mut DbConnection) -> Result<bool, DbError> {
         return Ok(false);
     }
     insert_demo_data(conn)?;
-    super::migrations::sync_id_sequences(conn)?;
+    crate::db::migrations::sync_id_sequences(conn)?;
     Ok(true)
 }
 

@@ -18,10 +18,10 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bool, Integer, Nullable, SmallInt, Text, Timestamp};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
-use super::migrations::sync_id_sequences;
-use super::schema::{auth_group, django_admin_log};
-use super::{DbConnection, DbError};
 use crate::accounts::model::User;
+use crate::db::migrations::sync_id_sequences;
+use crate::db::schema::{auth_group, django_admin_log};
+use crate::db::{DbConnection, DbError};
 use crate::lettings::model::{Address, Letting};
 use crate::profiles::model::Profile;
 
@@ -1172,7 +1172,7 @@ fn write_groups(access: &Access, conn: &mut DbConnection) -> Result<(), ImportEr
 /// second run changes nothing): theirs are deleted, then the source's inserted, a few
 /// statements per batch whatever its size.
 fn write_user_access(users: &[User], access: &Access, conn: &mut DbConnection) -> Result<(), ImportError> {
-    use super::schema::{auth_user_groups, auth_user_user_permissions};
+    use crate::db::schema::{auth_user_groups, auth_user_user_permissions};
     let ids: Vec<i32> = users.iter().map(|u| u.id).collect();
     let (Some(&first), Some(&last)) = (ids.first(), ids.last()) else {
         return Ok(());
