@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::accounts::hashing::{Hashers, HASHER_THREADS, QUEUE};
 use crate::config::{DatabaseUrl, Settings};
-use crate::db::Database;
+use crate::db::{Database, DbConnection, DbError};
 use crate::page_cache::PageCache;
 
 /// What every handler can reach.
@@ -43,5 +43,60 @@ impl AppState {
             pages,
             hashers: Hashers::new(HASHER_THREADS, QUEUE)?,
         })
+    }
+}
+
+impl AppState {
+    /// A write that changes what pages show (the admin's saves, deletes and actions):
+    /// `write` runs with a pooled connection on the blocking pool; when its outcome says
+    /// it changed something ([`Changed`]), every instance is told on the same connection
+    /// (`db::notify::announce_change`: PostgreSQL's `NOTIFY`, after the write's own
+    /// transaction) and this instance's page cache is cleared. The one place that
+    /// sequence is written: a write cannot forget the cache.
+    pub async fn write<T, F>(&self, write: F) -> Result<T, DbError>
+    where
+        T: Changed + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+    {
+        let outcome = self
+            .db
+            .run(move |conn| {
+                let outcome = write(conn)?;
+                if outcome.changed() {
+                    crate::db::notify::announce_change(conn)?;
+                }
+                Ok(outcome)
+            })
+            .await?;
+        if outcome.changed() {
+            self.pages.invalidate();
+        }
+        Ok(outcome)
+    }
+}
+
+/// Whether a write's outcome changed any row (see [`AppState::write`]).
+pub trait Changed {
+    fn changed(&self) -> bool;
+}
+
+/// Rows written.
+impl Changed for usize {
+    fn changed(&self) -> bool {
+        *self > 0
+    }
+}
+
+/// Something written, or nothing found to write.
+impl<T> Changed for Option<T> {
+    fn changed(&self) -> bool {
+        self.is_some()
+    }
+}
+
+/// Written, or refused (a form error, nothing written).
+impl<T, E> Changed for Result<T, E> {
+    fn changed(&self) -> bool {
+        self.is_ok()
     }
 }

@@ -13,7 +13,6 @@ use super::model::{AdminModel, Facet, ListPage, ListQuery, ModelMeta, PER_PAGE};
 use super::permissions::Action;
 use super::render::{admin_page, redirect_with_message};
 use super::views::{delete_recorded, meta_view, model_for, Need, Page};
-use crate::db::notify::announce_change;
 use crate::db::DbError;
 use crate::errors::AppError;
 use crate::forms::Form;
@@ -359,20 +358,10 @@ pub async fn action(
     let ids = selected_ids(&form)?;
     if form.get("post") == "yes" {
         let actor = staff.user_id;
-        let deleted = state
-            .db
-            .run(move |conn| {
-                let deleted = delete_many(conn, model, actor, &ids)?;
-                if deleted > 0 {
-                    announce_change(conn)?;
-                }
-                Ok(deleted)
-            })
-            .await?;
+        let deleted = state.write(move |conn| delete_many(conn, model, actor, &ids)).await?;
         if deleted == 0 {
             return Ok(redirect_with_message(&req, &back, NOTHING_SELECTED));
         }
-        state.pages.invalidate();
         let noun = if deleted == 1 { meta.verbose } else { meta.plural };
         return Ok(redirect_with_message(
             &req,

@@ -14,7 +14,6 @@ use super::model::{find, registry, AdminModel, ModelMeta, ObjectAction, Pressed,
 use super::permissions::Action;
 use super::render::{admin_page, redirect_with_message};
 use super::session::StaffSession;
-use crate::db::notify::announce_change;
 use crate::db::{DbConnection, DbError};
 use crate::errors::AppError;
 use crate::forms::{clean, field_views, Choices, FieldKind, FieldSpec, Form, FormErrors};
@@ -347,8 +346,7 @@ async fn clean_and_save(
 ) -> Result<Result<(i32, String), FormErrors>, AppError> {
     let form = form.clone();
     let outcome = state
-        .db
-        .run(move |conn| {
+        .write(move |conn| {
             let before = match id {
                 Some(id) => model.load(conn, id)?,
                 None => None,
@@ -367,17 +365,11 @@ async fn clean_and_save(
                 history::record(conn, actor, &content_type(model), id, &title, action, &message)?;
                 Ok((id, title))
             });
-            if saved.is_ok() {
-                announce_change(conn)?;
-            }
             Ok(saved)
         })
         .await?;
     match outcome {
-        Ok(saved) => {
-            state.pages.invalidate();
-            Ok(Ok(saved))
-        }
+        Ok(saved) => Ok(Ok(saved)),
         Err(err) => Ok(Err(form_errors_or(err)?)),
     }
 }
@@ -562,17 +554,9 @@ pub async fn delete(
     let actor = staff.user_id;
     // The title comes from the delete itself: no read before it, and none to race with.
     let title = state
-        .db
-        .run(move |conn| {
-            let title = conn.transaction::<_, DbError, _>(|conn| delete_recorded(conn, model, actor, id))?;
-            if title.is_some() {
-                announce_change(conn)?;
-            }
-            Ok(title)
-        })
+        .write(move |conn| conn.transaction::<_, DbError, _>(|conn| delete_recorded(conn, model, actor, id)))
         .await?
         .ok_or(AppError::NotFound)?;
-    state.pages.invalidate();
     let meta = model.meta();
     Ok(redirect_with_message(
         &req,
@@ -643,18 +627,10 @@ pub async fn action(
     };
     let actor = staff.clone();
     let outcome = state
-        .db
-        .run(move |conn| {
-            let outcome = action.run(conn, id, &cleaned, &actor);
-            if outcome.is_ok() {
-                announce_change(conn)?;
-            }
-            Ok(outcome)
-        })
+        .write(move |conn| Ok(action.run(conn, id, &cleaned, &actor)))
         .await?;
     match outcome {
         Ok(message) => {
-            state.pages.invalidate();
             let location = format!("{}{id}/change/", model.meta().url());
             Ok(redirect_with_message(&req, &location, &message))
         }
