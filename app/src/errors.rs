@@ -11,9 +11,10 @@ use crate::db::DbError;
 pub enum AppError {
     #[error("not found")]
     NotFound,
-    /// Not logged in to the admin: redirect to its login page, then back to `next`.
+    /// Not logged in to the admin: a redirect to `location`, its login page (which then
+    /// goes back to the page asked for).
     #[error("login required")]
-    LoginRequired { next: String },
+    LoginRequired { location: String },
     /// A refused request (a CSRF failure, a staff member asking for a superuser's page).
     #[error("forbidden: {0}")]
     Forbidden(String),
@@ -119,14 +120,8 @@ impl ResponseError for AppError {
             tracing::error!(error = %self, status = status.as_u16(), "request failed");
         }
         match self {
-            AppError::LoginRequired { next } => HttpResponse::Found()
-                .insert_header((
-                    "Location",
-                    format!(
-                        "/admin/login/?next={}",
-                        percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)
-                    ),
-                ))
+            AppError::LoginRequired { location } => HttpResponse::Found()
+                .insert_header(("Location", location.as_str()))
                 .finish(),
             AppError::Forbidden(reason) => error_page_with(status, reason, 0),
             AppError::TooManyRequests(secs) => {

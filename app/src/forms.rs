@@ -445,9 +445,9 @@ pub struct FieldView {
     pub display: String,
     /// A foreign key's model, as the admin names it (`lettings`, `address`).
     pub related: Option<RelatedModel>,
-    /// Whether the viewer may search that model (its list, and the widget's search): set
-    /// by the admin, which knows the viewer's permissions.
-    pub lookup: bool,
+    /// That model's list, when the viewer may search it (the "Look up" link, and the
+    /// widget's search): set by the admin, which knows the viewer's permissions and URLs.
+    pub lookup: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -527,7 +527,7 @@ pub fn field_views(specs: &[FieldSpec], form: &Form, errors: &FormErrors, choice
                     FieldKind::ForeignKey { app, model } => Some(RelatedModel { app, model }),
                     _ => None,
                 },
-                lookup: false,
+                lookup: None,
             }
         })
         .collect()

@@ -233,7 +233,7 @@ pub async fn logout_confirm(req: HttpRequest, state: web::Data<AppState>) -> Res
             Context::new(),
             StatusCode::OK,
         ),
-        None => Ok(redirect("/admin/login/")),
+        None => Ok(redirect(super::urls::LOGIN)),
     }
 }
 

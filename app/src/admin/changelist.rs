@@ -138,6 +138,8 @@ pub fn elided_pages(current: i64, last: i64) -> Vec<Option<i64>> {
 #[derive(Serialize)]
 struct RowView {
     id: i32,
+    /// The row's change page.
+    url: String,
     cells: Vec<String>,
 }
 
@@ -276,6 +278,7 @@ pub async fn changelist(
         .into_iter()
         .map(|r| RowView {
             id: r.id,
+            url: super::urls::change(meta, r.id),
             cells: r.cells,
         })
         .collect();
@@ -334,6 +337,8 @@ pub fn selected_ids(form: &Form) -> Result<Vec<i32>, AppError> {
 #[derive(Debug, Serialize)]
 struct DoomedView {
     id: i32,
+    /// Its change page.
+    url: String,
     title: String,
     cascades: Vec<String>,
 }
@@ -377,6 +382,7 @@ pub async fn action(
                 if let Some(title) = model.describe(conn, id)? {
                     doomed.push(DoomedView {
                         id,
+                        url: super::urls::change(model.meta(), id),
                         title,
                         cascades: model.cascades(conn, id)?,
                     });

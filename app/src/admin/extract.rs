@@ -36,7 +36,9 @@ impl FromRequest for StaffUser {
             current_staff(&req, &state)
                 .await?
                 .map(StaffUser)
-                .ok_or_else(|| AppError::LoginRequired { next: full_path(&req) })
+                .ok_or_else(|| AppError::LoginRequired {
+                    location: super::urls::login_then(&full_path(&req)),
+                })
         })
     }
 }

@@ -15,6 +15,7 @@ pub mod render;
 pub mod request;
 pub mod session;
 pub mod throttle;
+pub mod urls;
 pub mod views;
 
 use actix_web::web;
@@ -22,58 +23,58 @@ use actix_web::web;
 use crate::http::get_or_head;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/admin/").route(get_or_head().to(views::index)))
-        .service(web::resource("/admin/autocomplete/").route(get_or_head().to(autocomplete::autocomplete)))
+    cfg.service(web::resource(urls::INDEX).route(get_or_head().to(views::index)))
+        .service(web::resource(urls::AUTOCOMPLETE).route(get_or_head().to(autocomplete::autocomplete)))
         .service(
-            web::resource("/admin/login/")
+            web::resource(urls::LOGIN)
                 .route(get_or_head().to(auth::login_form))
                 .route(web::post().to(auth::login)),
         )
         .service(
-            web::resource("/admin/logout/")
+            web::resource(urls::LOGOUT)
                 .route(get_or_head().to(auth::logout_confirm))
                 .route(web::post().to(auth::logout)),
         )
         .service(
-            web::resource("/admin/password_change/")
+            web::resource(urls::PASSWORD_CHANGE)
                 .route(get_or_head().to(password::change_form))
                 .route(web::post().to(password::change)),
         )
-        .service(web::resource("/admin/password_change/done/").route(get_or_head().to(password::done)))
+        .service(web::resource(urls::PASSWORD_CHANGE_DONE).route(get_or_head().to(password::done)))
         .service(
-            web::resource("/admin/debug/error/")
+            web::resource(urls::DEBUG_ERROR)
                 .route(get_or_head().to(debug::error_form))
                 .route(web::post().to(debug::error)),
         )
         .service(
-            web::resource("/admin/debug/panic/")
+            web::resource(urls::DEBUG_PANIC)
                 .route(get_or_head().to(debug::panic_form))
                 .route(web::post().to(debug::panic)),
         )
         .service(
-            web::resource("/admin/{app}/{model}/")
+            web::resource(urls::pattern::LIST)
                 .route(get_or_head().to(changelist::changelist))
                 .route(web::post().to(changelist::action)),
         )
         .service(
-            web::resource("/admin/{app}/{model}/add/")
+            web::resource(urls::pattern::ADD)
                 .route(get_or_head().to(views::add_form))
                 .route(web::post().to(views::add)),
         )
         .service(
-            web::resource("/admin/{app}/{model}/{id}/change/")
+            web::resource(urls::pattern::CHANGE)
                 .route(get_or_head().to(views::change_form))
                 .route(web::post().to(views::change)),
         )
         .service(
-            web::resource("/admin/{app}/{model}/{id}/delete/")
+            web::resource(urls::pattern::DELETE)
                 .route(get_or_head().to(views::delete_form))
                 .route(web::post().to(views::delete)),
         )
-        .service(web::resource("/admin/{app}/{model}/{id}/history/").route(get_or_head().to(views::object_history)))
+        .service(web::resource(urls::pattern::HISTORY).route(get_or_head().to(views::object_history)))
         // Each model's own object pages (a user's password form), after the fixed ones.
         .service(
-            web::resource("/admin/{app}/{model}/{id}/{action}/")
+            web::resource(urls::pattern::ACTION)
                 .route(get_or_head().to(views::action_form))
                 .route(web::post().to(views::action)),
         );

@@ -205,8 +205,9 @@ pub struct Facet {
 }
 
 impl ModelMeta {
+    /// The model's list ([`super::urls::list`]).
     pub fn url(&self) -> String {
-        format!("/admin/{}/{}/", self.app, self.name)
+        super::urls::list(self)
     }
 }
 
@@ -709,8 +710,8 @@ impl Pressed {
     pub fn location(self, meta: &ModelMeta, id: i32) -> String {
         match self {
             Pressed::Save => meta.url(),
-            Pressed::AddAnother => format!("{}add/", meta.url()),
-            Pressed::Continue => format!("{}{id}/change/", meta.url()),
+            Pressed::AddAnother => super::urls::add(meta),
+            Pressed::Continue => super::urls::change(meta, id),
         }
     }
 }

@@ -93,7 +93,7 @@ pub async fn change(
         .run(move |conn| Ok(change_own_password(conn, &actor, &form)))
         .await??;
     match outcome {
-        Outcome::Changed => Ok(redirect("/admin/password_change/done/")),
+        Outcome::Changed => Ok(redirect(super::urls::PASSWORD_CHANGE_DONE)),
         Outcome::Invalid(errors) => form_page(&req, &staff, &errors),
     }
 }

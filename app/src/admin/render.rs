@@ -34,6 +34,7 @@ pub fn admin_page(
         );
         context.insert("csrf_token", &staff.csrf_token);
     }
+    context.insert("admin_urls", &super::urls::FIXED);
     let flash = take_flash(req);
     context.insert("flash", &flash);
     let html = render_context(template, &context)?;

@@ -103,7 +103,7 @@ pub fn safe_next(next: &str) -> String {
     if is_local {
         next.to_owned()
     } else {
-        "/admin/".to_owned()
+        super::urls::INDEX.to_owned()
     }
 }
 

@@ -14,6 +14,7 @@ use super::model::{find, registry, AdminModel, ModelMeta, ObjectAction, Pressed,
 use super::permissions::Action;
 use super::render::{admin_page, redirect_with_message};
 use super::session::StaffSession;
+use super::urls;
 use crate::db::{DbConnection, DbError};
 use crate::errors::AppError;
 use crate::forms::{clean, field_views, Choices, FieldKind, FieldSpec, Form, FormErrors};
@@ -73,7 +74,7 @@ fn action_verb(action: Action) -> &'static str {
 /// member may see them, the index otherwise (Django's `response_post_save_add`).
 pub(super) fn list_or_index(staff: &StaffSession, model: &dyn AdminModel, location: String) -> String {
     if !staff.permissions.may_view(model.meta()) && !location.ends_with("/add/") {
-        "/admin/".to_owned()
+        urls::INDEX.to_owned()
     } else {
         location
     }
@@ -110,10 +111,7 @@ fn apps_for(staff: &StaffSession) -> Vec<AppGroup> {
         let link = ModelLink {
             plural: meta.plural,
             url: staff.permissions.may_view(meta).then(|| meta.url()),
-            add_url: staff
-                .permissions
-                .may(meta, Action::Add)
-                .then(|| format!("{}add/", meta.url())),
+            add_url: staff.permissions.may(meta, Action::Add).then(|| urls::add(meta)),
             may_change: staff.permissions.may(meta, Action::Change),
         };
         match groups.iter_mut().find(|g| g.label == meta.app_label) {
@@ -148,9 +146,9 @@ pub async fn index(req: HttpRequest, state: web::Data<AppState>, StaffUser(staff
                 // A link only to an object that still exists, of a model this user may see.
                 let link = match (entry.linkable, entry.object()) {
                     (true, Some((app, name, id))) => match find(app, name) {
-                        Some(model) if permissions.may_view(model.meta()) => model
-                            .describe(conn, id)?
-                            .map(|_| format!("{}{id}/change/", model.meta().url())),
+                        Some(model) if permissions.may_view(model.meta()) => {
+                            model.describe(conn, id)?.map(|_| urls::change(model.meta(), id))
+                        }
                         _ => None,
                     },
                     _ => None,
@@ -166,6 +164,9 @@ pub async fn index(req: HttpRequest, state: web::Data<AppState>, StaffUser(staff
 
 #[derive(Serialize)]
 pub(super) struct MetaView {
+    /// The list's and the add form's URLs.
+    url: String,
+    add_url: String,
     app: &'static str,
     app_label: &'static str,
     name: &'static str,
@@ -176,6 +177,8 @@ pub(super) struct MetaView {
 
 pub(super) fn meta_view(meta: &ModelMeta) -> MetaView {
     MetaView {
+        url: urls::list(meta),
+        add_url: urls::add(meta),
         app: meta.app,
         app_label: meta.app_label,
         name: meta.name,
@@ -240,7 +243,7 @@ async fn render_form(
                 LinkView {
                     label,
                     help,
-                    url: format!("{}{id}/{}/", model.meta().url(), action.slug()),
+                    url: urls::action(model.meta(), id, action.slug()),
                 }
             })
             .collect(),
@@ -249,7 +252,9 @@ async fn render_form(
     let mut fields = field_views(page.specs, form, errors, &choices);
     for field in &mut fields {
         if let Some(related) = field.related {
-            field.lookup = find(related.app, related.model).is_some_and(|m| staff.permissions.may_view(m.meta()));
+            field.lookup = find(related.app, related.model)
+                .filter(|m| staff.permissions.may_view(m.meta()))
+                .map(|m| urls::list(m.meta()));
         }
     }
     let mut context = Context::new();
@@ -259,7 +264,8 @@ async fn render_form(
     context.insert("object_id", &page.object_id);
     context.insert("crumb", &page.crumb);
     if let (Some(id), false) = (page.object_id, page.single_action) {
-        context.insert("history_url", &format!("{}{id}/history/", model.meta().url()));
+        context.insert("history_url", &urls::history(model.meta(), id));
+        context.insert("delete_url", &urls::delete(model.meta(), id));
     }
     context.insert("site_url", &site_url);
     context.insert("fields", &fields);
@@ -308,7 +314,7 @@ async fn blank_form(
 fn add_page(meta: &'static ModelMeta) -> FormPage {
     FormPage {
         heading: format!("Add {}", meta.verbose),
-        action: format!("{}add/", meta.url()),
+        action: urls::add(meta),
         object_id: None,
         crumb: format!("Add {}", meta.verbose),
         specs: meta.add_fields,
@@ -325,7 +331,7 @@ fn change_page(staff: &StaffSession, meta: &'static ModelMeta, id: i32, title: &
     let read_only = !staff.permissions.may(meta, Action::Change);
     FormPage {
         heading: format!("{} {}", if read_only { "View" } else { "Change" }, meta.verbose),
-        action: format!("{}{id}/change/", meta.url()),
+        action: urls::change(meta, id),
         object_id: Some(id),
         crumb: title.to_owned(),
         specs: meta.change_fields,
@@ -531,6 +537,8 @@ pub async fn delete_form(
     context.insert("meta", &meta_view(model.meta()));
     context.insert("object", &title);
     context.insert("object_id", &id);
+    context.insert("change_url", &urls::change(model.meta(), id));
+    context.insert("delete_url", &urls::delete(model.meta(), id));
     context.insert("cascades", &cascades);
     context.insert("crumb", "Delete");
     admin_page(
@@ -586,7 +594,7 @@ async fn action_for(
 fn action_page(model: &'static dyn AdminModel, action: &'static dyn ObjectAction, id: i32, title: &str) -> FormPage {
     FormPage {
         heading: action.heading(title),
-        action: format!("{}{id}/{}/", model.meta().url(), action.slug()),
+        action: urls::action(model.meta(), id, action.slug()),
         object_id: Some(id),
         crumb: action.heading(title),
         specs: action.fields(),
@@ -631,7 +639,7 @@ pub async fn action(
         .await?;
     match outcome {
         Ok(message) => {
-            let location = format!("{}{id}/change/", model.meta().url());
+            let location = urls::change(model.meta(), id);
             Ok(redirect_with_message(&req, &location, &message))
         }
         Err(err) => {
@@ -661,6 +669,6 @@ pub async fn object_history(
     let mut context = Context::new();
     context.insert("heading", &format!("Change history: {title}"));
     context.insert("entries", &entries);
-    context.insert("change_url", &format!("{}{id}/change/", meta.url()));
+    context.insert("change_url", &urls::change(meta, id));
     admin_page(&req, Some(&staff), "admin/object_history.html", context, StatusCode::OK)
 }

@@ -250,3 +250,36 @@ fn the_checker_sees_what_it_checks() {
     graph.insert("forms".to_owned(), BTreeMap::new());
     assert_eq!(find_loop(&graph, &modules), None);
 }
+
+#[test]
+fn admin_paths_are_spelled_in_one_place() {
+    // Outside `admin/urls.rs`, no code (comments aside, tests aside) and no template
+    // spells an admin path: each takes its links from there.
+    let mut spelled = Vec::new();
+    for file in rust_files(&app_dir().join("src")) {
+        if file.ends_with("admin/urls.rs") {
+            continue;
+        }
+        let source = std::fs::read_to_string(&file).unwrap();
+        let code = source.split("#[cfg(test)]").next().unwrap();
+        for (number, line) in code.lines().enumerate() {
+            if !line.trim_start().starts_with("//") && line.contains("\"/admin") {
+                spelled.push(format!("{}:{}: {}", file.display(), number + 1, line.trim()));
+            }
+        }
+    }
+    for entry in std::fs::read_dir(app_dir().join("templates/admin")).unwrap() {
+        let file = entry.unwrap().path();
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            if line.contains("\"/admin/") {
+                spelled.push(format!("{}:{}: {}", file.display(), number + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        spelled.is_empty(),
+        "admin paths spelled outside admin/urls.rs:\n{}",
+        spelled.join("\n")
+    );
+}

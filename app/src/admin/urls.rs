@@ -1,0 +1,117 @@
+//! Every admin URL in one place: the patterns the routes answer and the links the pages
+//! draw (Django's `admin:<app>_<model>_<page>` URL names, as functions). Nothing else in
+//! the crate or its templates spells an admin path: a page gets its links from here.
+
+use serde::Serialize;
+
+use super::model::ModelMeta;
+
+pub const INDEX: &str = "/admin/";
+pub const LOGIN: &str = "/admin/login/";
+pub const LOGOUT: &str = "/admin/logout/";
+pub const PASSWORD_CHANGE: &str = "/admin/password_change/";
+pub const PASSWORD_CHANGE_DONE: &str = "/admin/password_change/done/";
+pub const AUTOCOMPLETE: &str = "/admin/autocomplete/";
+pub const DEBUG_ERROR: &str = "/admin/debug/error/";
+pub const DEBUG_PANIC: &str = "/admin/debug/panic/";
+
+/// The routes' patterns of a model's pages.
+pub mod pattern {
+    pub const LIST: &str = "/admin/{app}/{model}/";
+    pub const ADD: &str = "/admin/{app}/{model}/add/";
+    pub const CHANGE: &str = "/admin/{app}/{model}/{id}/change/";
+    pub const DELETE: &str = "/admin/{app}/{model}/{id}/delete/";
+    pub const HISTORY: &str = "/admin/{app}/{model}/{id}/history/";
+    /// A model's own object pages (a user's password form), after the fixed ones.
+    pub const ACTION: &str = "/admin/{app}/{model}/{id}/{action}/";
+}
+
+/// The login page, then back to `next` (a path of this site).
+pub fn login_then(next: &str) -> String {
+    format!(
+        "{LOGIN}?next={}",
+        percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)
+    )
+}
+
+/// A model's list, by its app and model names.
+pub fn list_of(app: &str, model: &str) -> String {
+    format!("/admin/{app}/{model}/")
+}
+
+pub fn list(meta: &ModelMeta) -> String {
+    list_of(meta.app, meta.name)
+}
+
+pub fn add(meta: &ModelMeta) -> String {
+    format!("{}add/", list(meta))
+}
+
+pub fn change(meta: &ModelMeta, id: i32) -> String {
+    format!("{}{id}/change/", list(meta))
+}
+
+pub fn delete(meta: &ModelMeta, id: i32) -> String {
+    format!("{}{id}/delete/", list(meta))
+}
+
+pub fn history(meta: &ModelMeta, id: i32) -> String {
+    format!("{}{id}/history/", list(meta))
+}
+
+/// Object `id`'s page of the action named `slug`.
+pub fn action(meta: &ModelMeta, id: i32, slug: &str) -> String {
+    format!("{}{id}/{slug}/", list(meta))
+}
+
+/// The fixed URLs every admin page may link to, for the templates (`admin_urls.index`…).
+#[derive(Debug, Serialize)]
+pub struct Fixed {
+    pub index: &'static str,
+    pub login: &'static str,
+    pub logout: &'static str,
+    pub password_change: &'static str,
+    pub autocomplete: &'static str,
+}
+
+pub const FIXED: Fixed = Fixed {
+    index: INDEX,
+    login: LOGIN,
+    logout: LOGOUT,
+    password_change: PASSWORD_CHANGE,
+    autocomplete: AUTOCOMPLETE,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_models_links_follow_its_route_patterns() {
+        let meta = crate::admin::model::find("lettings", "letting").unwrap().meta();
+        let fill = |pattern: &str| {
+            pattern
+                .replace("{app}", "lettings")
+                .replace("{model}", "letting")
+                .replace("{id}", "7")
+                .replace("{action}", "password")
+        };
+        assert_eq!(list(meta), fill(pattern::LIST));
+        assert_eq!(add(meta), fill(pattern::ADD));
+        assert_eq!(change(meta, 7), fill(pattern::CHANGE));
+        assert_eq!(delete(meta, 7), fill(pattern::DELETE));
+        assert_eq!(history(meta, 7), fill(pattern::HISTORY));
+        assert_eq!(action(meta, 7, "password"), fill(pattern::ACTION));
+        for fixed in [
+            LOGIN,
+            LOGOUT,
+            PASSWORD_CHANGE,
+            PASSWORD_CHANGE_DONE,
+            AUTOCOMPLETE,
+            DEBUG_ERROR,
+            DEBUG_PANIC,
+        ] {
+            assert!(fixed.starts_with(INDEX) && fixed.ends_with('/'), "{fixed}");
+        }
+    }
+}
