@@ -196,6 +196,55 @@ pub struct ListFilter {
     pub title: &'static str,
 }
 
+/// What a list filter does in SQL, kept beside its [`ListFilter`] in the model's table
+/// (one per filter, in the same order, or the build fails: as sort keys are): the
+/// condition for a picked value, and its values' counts over the list narrowed by the
+/// given conditions (SQL `GROUP BY`, [`value_counts!`](crate::value_counts)).
+pub struct FilterKey<C> {
+    pub condition: fn(String) -> C,
+    pub counts: fn(&mut DbConnection, Vec<C>) -> Result<ValueCounts, DbError>,
+}
+
+/// Each value of a column with how many rows have it.
+pub type ValueCounts = Vec<(String, i64)>;
+
+/// The conditions of the filters `query` picked, each made by its key.
+pub fn picked<C>(query: &ListQuery, filters: &[ListFilter], keys: &[FilterKey<C>]) -> Vec<C> {
+    filters
+        .iter()
+        .zip(keys)
+        .filter_map(|(filter, key)| Some((key.condition)(query.filter(filter.field)?.to_owned())))
+        .collect()
+}
+
+/// The sidebar's filters of a list over `table`: each filter's values, with their counts
+/// over the list as searched and narrowed by the other filters (`conditions` of the query
+/// without that filter) when the table is small or `query.facets` asks; else its first
+/// values from the column's index, uncounted.
+pub fn facets_of<C>(
+    conn: &mut DbConnection,
+    query: &ListQuery,
+    table: &'static str,
+    filters: &'static [ListFilter],
+    keys: &[FilterKey<C>],
+    conditions: impl Fn(&ListQuery) -> Vec<C>,
+) -> Result<Vec<Facet>, DbError> {
+    if !query.facets && !is_small(conn, table)? {
+        return filters
+            .iter()
+            .map(|filter| Ok(uncounted(filter.field, distinct_values(conn, table, filter.field)?)))
+            .collect();
+    }
+    filters
+        .iter()
+        .zip(keys)
+        .map(|(filter, key)| {
+            let counts = (key.counts)(conn, conditions(&query.without(filter.field)))?;
+            Ok(facet(filter.field, counts))
+        })
+        .collect()
+}
+
 /// A filter's choices on the current list: each value, with how many rows of the list
 /// (searched, and narrowed by the other filters) have it when counts are shown.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -4,8 +4,8 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use crate::admin::model::{
-    by, distinct_values, facet, in_search_index, is_small, lower, paginate, uncounted, AdminModel, Counted, Facet,
-    ListFilter, ListPage, ListQuery, ListRow, ModelMeta, SaveError, SearchIndex, SortKey,
+    by, facets_of, in_search_index, lower, paginate, picked, AdminModel, Counted, Facet, FilterKey, ListFilter,
+    ListPage, ListQuery, ListRow, ModelMeta, SaveError, SearchIndex, SortKey,
 };
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{lettings_address as address, lettings_letting};
@@ -133,6 +133,25 @@ const SORT_KEYS: [SortKey<Boxed<'static>>; COLUMNS.len()] = [
 
 type Condition = Box<dyn BoxableExpression<address::table, MultiBackend, SqlType = Bool>>;
 
+/// Each filter's SQL, in `ADDRESS_FILTERS`' order.
+const FILTER_KEYS: [FilterKey<Condition>; ADDRESS_FILTERS.len()] = [
+    FilterKey {
+        condition: |value| Box::new(address::state.eq(value)),
+        counts: |conn, narrowed| Ok(value_counts!(conn, address::table, address::state, narrowed)?),
+    },
+    FilterKey {
+        condition: |value| Box::new(address::country_iso_code.eq(value)),
+        counts: |conn, narrowed| {
+            Ok(value_counts!(
+                conn,
+                address::table,
+                address::country_iso_code,
+                narrowed
+            )?)
+        },
+    },
+];
+
 /// What narrows the list: its search, and each filter picked.
 fn conditions(query: &ListQuery) -> Vec<Condition> {
     let mut conditions: Vec<Condition> = Vec::new();
@@ -165,12 +184,7 @@ fn conditions(query: &ListQuery) -> Vec<Condition> {
         };
         conditions.push(Box::new(words.or(numbers)));
     }
-    if let Some(state) = query.filter("state") {
-        conditions.push(Box::new(address::state.eq(state.to_owned())));
-    }
-    if let Some(country) = query.filter("country_iso_code") {
-        conditions.push(Box::new(address::country_iso_code.eq(country.to_owned())));
-    }
+    conditions.extend(picked(query, &ADDRESS_FILTERS, &FILTER_KEYS));
     conditions
 }
 
@@ -283,23 +297,13 @@ impl AdminModel for Addresses {
     }
 
     fn facets(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<Vec<Facet>, DbError> {
-        if !query.facets && !is_small(conn, "lettings_address")? {
-            return Ok(vec![
-                uncounted("state", distinct_values(conn, "lettings_address", "state")?),
-                uncounted(
-                    "country_iso_code",
-                    distinct_values(conn, "lettings_address", "country_iso_code")?,
-                ),
-            ]);
-        }
-        let narrowed = |field| conditions(&query.without(field));
-        let states = value_counts!(conn, address::table, address::state, narrowed("state"))?;
-        let countries = value_counts!(
+        facets_of(
             conn,
-            address::table,
-            address::country_iso_code,
-            narrowed("country_iso_code")
-        )?;
-        Ok(vec![facet("state", states), facet("country_iso_code", countries)])
+            query,
+            "lettings_address",
+            &ADDRESS_FILTERS,
+            &FILTER_KEYS,
+            conditions,
+        )
     }
 }

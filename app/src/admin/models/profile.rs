@@ -4,9 +4,8 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use crate::admin::model::{
-    by, distinct_values, facet, in_joined_search, in_search_index, invalid_choice, is_small, paginate, uncounted,
-    unique_violation, AdminModel, Counted, Facet, ListFilter, ListPage, ListQuery, ListRow, ModelMeta, SaveError,
-    SearchIndex, SortKey,
+    by, facets_of, in_joined_search, in_search_index, invalid_choice, paginate, picked, unique_violation, AdminModel,
+    Counted, Facet, FilterKey, ListFilter, ListPage, ListQuery, ListRow, ModelMeta, SaveError, SearchIndex, SortKey,
 };
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{auth_user as user, profiles_profile as profile};
@@ -89,6 +88,25 @@ const SORT_KEYS: [SortKey<Boxed<'static>>; COLUMNS.len()] =
 type Joined = diesel::helper_types::InnerJoinQuerySource<profile::table, user::table>;
 type Condition = Box<dyn BoxableExpression<Joined, MultiBackend, SqlType = Bool>>;
 
+/// Each filter's SQL, in `PROFILE_FILTERS`' order.
+const FILTER_KEYS: [FilterKey<Condition>; PROFILE_FILTERS.len()] = [FilterKey {
+    condition: |value| Box::new(profile::favorite_city.eq(value)),
+    // Joined to the users only when a search needs their names.
+    counts: |conn, narrowed| {
+        Ok(if narrowed.is_empty() {
+            let none: Vec<Box<dyn BoxableExpression<profile::table, MultiBackend, SqlType = Bool>>> = Vec::new();
+            value_counts!(conn, profile::table, profile::favorite_city, none)?
+        } else {
+            value_counts!(
+                conn,
+                profile::table.inner_join(user::table),
+                profile::favorite_city,
+                narrowed
+            )?
+        })
+    },
+}];
+
 /// The profiles whose favourite city or user's username holds the search term.
 const SEARCH: [SearchIndex; 2] = [
     SearchIndex::of("profiles_profile", None),
@@ -110,9 +128,7 @@ fn conditions(query: &ListQuery) -> Vec<Condition> {
             None => Box::new(contains!(query, user::username).or(contains!(query, profile::favorite_city))),
         });
     }
-    if let Some(city) = query.filter("favorite_city") {
-        conditions.push(Box::new(profile::favorite_city.eq(city.to_owned())));
-    }
+    conditions.extend(picked(query, &PROFILE_FILTERS, &FILTER_KEYS));
     conditions
 }
 
@@ -128,7 +144,7 @@ fn filtered(query: &ListQuery) -> Boxed<'static> {
 /// through the join with every user (60 ms of SQLite's at a million).
 fn count_by_city(conn: &mut DbConnection, query: &ListQuery) -> Result<i64, DbError> {
     let mut sql = profile::table.into_boxed::<MultiBackend>();
-    if let Some(city) = query.filter("favorite_city") {
+    if let Some(city) = query.filter(PROFILE_FILTERS[0].field) {
         sql = sql.filter(profile::favorite_city.eq(city.to_owned()));
     }
     Ok(sql.count().get_result(conn)?)
@@ -226,23 +242,13 @@ impl AdminModel for Profiles {
     }
 
     fn facets(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<Vec<Facet>, DbError> {
-        if !query.facets && !is_small(conn, "profiles_profile")? {
-            let cities = distinct_values(conn, "profiles_profile", "favorite_city")?;
-            return Ok(vec![uncounted("favorite_city", cities)]);
-        }
-        let query = query.without("favorite_city");
-        // Joined to the users only when a search needs their names.
-        let cities = if query.is_narrowed() {
-            value_counts!(
-                conn,
-                profile::table.inner_join(user::table),
-                profile::favorite_city,
-                conditions(&query)
-            )?
-        } else {
-            let none: Vec<Box<dyn BoxableExpression<profile::table, MultiBackend, SqlType = Bool>>> = Vec::new();
-            value_counts!(conn, profile::table, profile::favorite_city, none)?
-        };
-        Ok(vec![facet("favorite_city", cities)])
+        facets_of(
+            conn,
+            query,
+            "profiles_profile",
+            &PROFILE_FILTERS,
+            &FILTER_KEYS,
+            conditions,
+        )
     }
 }
