@@ -6,7 +6,7 @@
 //! where botocore or the registry is missing.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::process::Output;
 

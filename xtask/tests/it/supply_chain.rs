@@ -1,7 +1,7 @@
 //! The supply chain: cargo-deny's policy (`deny.toml`) against this workspace's graph.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 /// The supply-chain policy (`deny.toml`) passes on this workspace, and it is the policy that
 /// makes it pass: without its `skip` of http 0.2, the duplicate http is refused; a crate

@@ -2,7 +2,7 @@
 //! real one cannot be reached from here): what each sends, and each failure as one line.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::fake_heroku::{FakeHeroku, Outcome};
 use common::{error_line, stdout, xtask};

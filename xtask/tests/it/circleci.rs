@@ -4,7 +4,7 @@
 //! cache per job keyed on Cargo.lock; secrets only in a context of the master-only jobs.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -5,7 +5,7 @@
 //! exactly the pushed image's config digest. Skipped with one line without Docker.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
