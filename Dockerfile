@@ -20,7 +20,11 @@ COPY target/image/x86_64-unknown-linux-musl/release/oc-lettings /oc-lettings
 
 USER 10001:10001
 WORKDIR /data
-ENV HOST=0.0.0.0 \
+# The release's identity, read by the binary at run time (`--version`, Sentry's release):
+# not compiled in, so a new commit with no source change relinks nothing.
+ENV OC_GIT_SHA=${GIT_SHA} \
+    OC_BUILD_TIME=${BUILD_TIME} \
+    HOST=0.0.0.0 \
     PORT=8000 \
     DATABASE_URL=sqlite:///data/oc-lettings.sqlite3 \
     LOG_FORMAT=json

@@ -18,15 +18,6 @@ fn main() -> BuildResult<()> {
     println!("cargo:rerun-if-changed=migrations");
     println!("cargo:rerun-if-changed=data/common-passwords.txt.gz");
     common_passwords()?;
-    // Baked in by `cargo xtask docker build`: shown by `--version`, sent to Sentry as the release.
-    for (name, default) in [("OC_GIT_SHA", "dev"), ("OC_BUILD_TIME", "unknown")] {
-        println!("cargo:rerun-if-env-changed={name}");
-        let value = std::env::var(name)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .unwrap_or_else(|| default.to_owned());
-        println!("cargo:rustc-env={name}={value}");
-    }
     // The global allocator (features `mimalloc`/`jemalloc`; `system` otherwise): `--version`.
     let allocator = match (
         std::env::var_os("CARGO_FEATURE_MIMALLOC").is_some(),

@@ -17,6 +17,7 @@ pub mod pagination;
 pub mod password_rules;
 pub mod profiles;
 pub mod redact;
+pub mod release;
 pub mod routes;
 pub mod startup;
 pub mod state;
@@ -26,24 +27,8 @@ pub mod tokens;
 
 use std::net::TcpListener;
 
-/// `0.1.0 (git 0123abcd…, built 2026-11-25T21:00:00Z, allocator mimalloc)`: the version, the commit and the
-/// build time baked in by `cargo xtask docker build` (`dev`/`unknown` in other builds).
-pub const LONG_VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (git ",
-    env!("OC_GIT_SHA"),
-    ", built ",
-    env!("OC_BUILD_TIME"),
-    ", allocator ",
-    env!("OC_ALLOCATOR"),
-    ")"
-);
-
 /// The global allocator this binary was built with: `mimalloc`, `jemalloc` or `system`.
 pub const ALLOCATOR: &str = env!("OC_ALLOCATOR");
-
-/// The commit this binary was built from (Sentry's release).
-pub const GIT_SHA: &str = env!("OC_GIT_SHA");
 
 use anyhow::Context as _;
 

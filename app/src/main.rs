@@ -15,7 +15,7 @@ use oc_lettings::{startup, telemetry};
 #[derive(Parser)]
 #[command(
     name = "oc-lettings",
-    version = oc_lettings::LONG_VERSION,
+    version = oc_lettings::release::long_version(),
     about = "Orange County Lettings: the site and its admin commands"
 )]
 struct Cli {

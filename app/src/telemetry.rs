@@ -70,7 +70,7 @@ pub fn init_sentry(settings: &crate::config::Settings) -> anyhow::Result<Option<
         .build()?;
     let mut options = sentry::ClientOptions::default();
     options.dsn = Some(dsn.parse()?);
-    options.release = Some(format!("oc-lettings@{}", crate::GIT_SHA).into());
+    options.release = Some(format!("oc-lettings@{}", crate::release::git_sha()).into());
     options.environment = Some(settings.sentry_environment.clone().into());
     options.send_default_pii = false;
     // Never a request body (sentry-actix would attach up to 10 kB of a form: passwords,

@@ -187,11 +187,13 @@ fn auditable_available(runner: &Runner) -> bool {
         .is_ok()
 }
 
-/// Builds the static binary for `sha` (with `features` instead of [`STATIC_FEATURES`] for
-/// the bench's allocator trial); returns its path. With cargo-auditable (CI installs it)
+/// Builds the static binary (with `features` instead of [`STATIC_FEATURES`] for the
+/// bench's allocator trial); returns its path. The commit is not compiled in (the image's
+/// environment names it: see `app/src/release.rs`), so a new commit with no source change
+/// rebuilds and relinks nothing. With cargo-auditable (CI installs it)
 /// the binary carries its dependency list (`.dep-v0`), which Trivy and Grype read from a
 /// `FROM scratch` image; without it, one line says so.
-pub fn static_binary(runner: &Runner, sha: &str, built: &str, features: &str) -> Result<PathBuf> {
+pub fn static_binary(runner: &Runner, features: &str) -> Result<PathBuf> {
     let mut cargo = runner.cargo();
     if runner.dry_run || auditable_available(runner) {
         cargo.arg("auditable");
@@ -210,9 +212,7 @@ pub fn static_binary(runner: &Runner, sha: &str, built: &str, features: &str) ->
             "--target",
             TARGET,
         ])
-        .env("CARGO_TARGET_DIR", workspace_root().join(TARGET_DIR))
-        .env("OC_GIT_SHA", sha)
-        .env("OC_BUILD_TIME", built);
+        .env("CARGO_TARGET_DIR", workspace_root().join(TARGET_DIR));
     runner.run("static binary", &mut cargo)?;
     // The release profile keeps the symbol table (`strip = "debuginfo"`); the image keeps
     // the site's own symbols only: its functions (`oc_lettings::…`) and its trait impls
@@ -272,9 +272,9 @@ pub fn build(runner: &Runner, image: &Image) -> Result<()> {
     if !runner.dry_run {
         check_toolchain(runner)?;
     }
-    // The commit's time, not the clock's: an unchanged commit rebuilds (and relinks) nothing.
+    // The commit's time, not the clock's (the image's BUILD_TIME label and environment).
     let build_time = git::commit_time()?;
-    static_binary(runner, &image.sha, &build_time, STATIC_FEATURES)?;
+    static_binary(runner, STATIC_FEATURES)?;
 
     let mut docker = runner.command("docker");
     add_image_build(runner, &mut docker);

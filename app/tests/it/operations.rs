@@ -104,7 +104,10 @@ fn server_errors_and_panics_reach_sentry_and_404s_do_not() {
     assert!(error_line.contains(&request_id), "{error_line}");
     assert!(event.contains("\"environment\":\"test\""), "{event}");
     assert!(
-        event.contains(&format!("\"release\":\"oc-lettings@{}\"", oc_lettings::GIT_SHA)),
+        event.contains(&format!(
+            "\"release\":\"oc-lettings@{}\"",
+            oc_lettings::release::git_sha()
+        )),
         "{event}"
     );
     assert!(

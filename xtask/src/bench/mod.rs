@@ -84,9 +84,7 @@ pub fn build_binaries(runner: &Runner, allocator: Option<Allocator>, static_only
     }
     let features = allocator.map_or(crate::docker::STATIC_FEATURES, Allocator::features);
     let shipped = features == crate::docker::STATIC_FEATURES;
-    let sha = crate::git::sha()?;
-    let built = crate::git::commit_time()?;
-    let static_path = crate::docker::static_binary(runner, &sha, &built, features)?;
+    let static_path = crate::docker::static_binary(runner, features)?;
     let mut binaries = vec![(static_path, "static".to_owned())];
     if !static_only {
         let mut build = runner.cargo();
