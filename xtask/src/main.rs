@@ -5,11 +5,13 @@ mod aws;
 mod bench;
 mod cleanup;
 mod coverage;
+mod deploy;
 mod docker;
 mod docs;
 mod env;
 mod git;
 mod heroku;
+mod http;
 mod lint;
 mod postgres;
 mod registry;
@@ -158,8 +160,8 @@ struct WaitArgs {
 }
 
 impl WaitArgs {
-    fn wait(&self) -> heroku::Wait {
-        heroku::Wait {
+    fn wait(&self) -> deploy::Wait {
+        deploy::Wait {
             timeout: Duration::from_secs(self.timeout),
             interval: Duration::from_secs_f64(self.poll_interval.clamp(0.05, 60.0)),
             health_check: Duration::from_secs(self.health_check),

@@ -10,7 +10,7 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::StatusCode;
 use serde::Deserialize;
 
-use crate::heroku::api::{http_client, registry_url};
+use crate::http::{http_client, registry_url};
 
 /// Docker V2 schema 2 and OCI image manifests (single platform).
 pub const MANIFEST_TYPES: &str =
@@ -192,7 +192,7 @@ impl Registry {
         let realm = params
             .get("realm")
             .ok_or_else(|| anyhow!("{what}: the registry's challenge names no token service"))?;
-        let realm = crate::heroku::api::checked_base_url(realm, "the registry's token service")?;
+        let realm = crate::http::checked_base_url(realm, "the registry's token service")?;
         let query: Vec<String> = ["service", "scope"]
             .into_iter()
             .filter_map(|k| params.get(k).map(|v| format!("{k}={}", percent_encode(v))))

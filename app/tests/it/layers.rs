@@ -13,7 +13,12 @@ fn app_dir() -> PathBuf {
 
 /// The top-level modules of `app/src` (files and folders, `lib.rs` and `main.rs` aside).
 fn modules() -> BTreeSet<String> {
-    std::fs::read_dir(app_dir().join("src"))
+    modules_of(&app_dir().join("src"))
+}
+
+/// The top-level modules of a crate's `src` (files and folders, `lib.rs` and `main.rs` aside).
+fn modules_of(src: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(src)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())
         .filter(|name| name != "lib.rs" && name != "main.rs")
@@ -115,9 +120,13 @@ fn references(source: &str, modules: &BTreeSet<String>) -> BTreeSet<String> {
     found
 }
 
-/// Each module's references to the other modules, with the file that makes each.
+/// Each module of `app/src`'s references to the other modules, with the file that makes each.
 fn import_graph(modules: &BTreeSet<String>) -> BTreeMap<String, BTreeMap<String, PathBuf>> {
-    let src = app_dir().join("src");
+    import_graph_of(&app_dir().join("src"), modules)
+}
+
+/// Each module's references to the other modules of `src`, with the file that makes each.
+fn import_graph_of(src: &Path, modules: &BTreeSet<String>) -> BTreeMap<String, BTreeMap<String, PathBuf>> {
     let mut graph = BTreeMap::new();
     for module in modules {
         let path = if src.join(module).is_dir() {
@@ -216,6 +225,23 @@ fn the_layers_of_app_src_point_down_as_architecture_md_says() {
         if let Some(cycle) = find_loop(&graph, named) {
             panic!("a loop within the layer {name}: {}", cycle.join(" -> "));
         }
+    }
+}
+
+#[test]
+fn the_import_graph_of_xtask_src_has_no_loop_and_no_platform_imports_another() {
+    let src = app_dir().join("../xtask/src");
+    let modules = modules_of(&src);
+    let graph = import_graph_of(&src, &modules);
+    if let Some(cycle) = find_loop(&graph, &modules) {
+        panic!("a loop in xtask/src: {}", cycle.join(" -> "));
+    }
+    for (platform, other) in [("heroku", "aws"), ("aws", "heroku")] {
+        assert!(
+            !graph[platform].contains_key(other),
+            "xtask's {platform} imports {other} ({:?}): what both need belongs in deploy/",
+            graph[platform][other]
+        );
     }
 }
 

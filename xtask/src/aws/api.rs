@@ -8,7 +8,7 @@ use reqwest::blocking::Client;
 use serde_json::Value;
 
 use super::sigv4::{self, Credentials};
-use crate::heroku::api::{checked_base_url, http_client};
+use crate::http::{checked_base_url, http_client};
 
 /// One AWS service as the signer and the endpoint need it.
 #[derive(Debug, Clone)]

@@ -19,10 +19,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
+use crate::deploy::ledger::{Ledger, Recorded};
+use crate::deploy::Wait;
 use crate::docker::Image;
 use crate::env;
-use crate::heroku::ledger::{Ledger, Recorded};
-use crate::heroku::Wait;
 use crate::registry::Registry;
 use crate::runner::Runner;
 use api::{Aws, Service};
@@ -623,7 +623,7 @@ impl DeployStep {
                 match (ledger.read(&d.image.sha), ledger.read(&ledger.schema_tag())) {
                     (Ok(Some(image)), Ok(applied)) => {
                         let applied = applied.and_then(|a| a.newest_migration);
-                        crate::heroku::report_schema(
+                        crate::deploy::report_schema(
                             &target,
                             image.newest_migration.as_deref(),
                             applied.as_deref(),
@@ -632,7 +632,7 @@ impl DeployStep {
                         )?;
                         d.recorded = Some(image);
                     }
-                    (Err(err), _) | (_, Err(err)) => crate::heroku::refuse_or_warn(
+                    (Err(err), _) | (_, Err(err)) => crate::deploy::refuse_or_warn(
                         d.options.strict,
                         "    ",
                         &format!("the schema guard cannot read its record: {err:#}"),
@@ -672,7 +672,7 @@ impl DeployStep {
             }
             DeployStep::ReadinessCheck => {
                 let url = d.settings.service_url.clone().unwrap_or_default();
-                if let Err(reason) = crate::heroku::probe_ready(&url, wait.health_check) {
+                if let Err(reason) = crate::deploy::probe_ready(&url, wait.health_check) {
                     return Err(undo(d, &format!("{} is not ready: {reason}", short_name(&d.new_arn))));
                 }
             }
@@ -759,7 +759,7 @@ fn rollback_guard(aws: &Aws, settings: &Settings, target: &Revision, strict: boo
         Ok((knows, applied))
     };
     match guarded() {
-        Ok((knows, applied)) => crate::heroku::report_schema(
+        Ok((knows, applied)) => crate::deploy::report_schema(
             &format!("revision {}", target.revision),
             knows.as_deref(),
             applied.as_deref(),
@@ -767,7 +767,7 @@ fn rollback_guard(aws: &Aws, settings: &Settings, target: &Revision, strict: boo
             "",
         ),
         Err(err) => {
-            crate::heroku::refuse_or_warn(strict, "", &format!("the schema guard cannot read its record: {err:#}"))
+            crate::deploy::refuse_or_warn(strict, "", &format!("the schema guard cannot read its record: {err:#}"))
         }
     }
 }

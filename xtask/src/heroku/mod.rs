@@ -3,29 +3,21 @@
 //! (`HEROKU_API_URL`, `HEROKU_REGISTRY`), so tests aim them at loopback fakes.
 
 pub mod api;
-pub mod ledger;
 
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
 
+use crate::deploy::ledger::{self, Ledger};
+use crate::deploy::{probe_ready, refuse_or_warn, report_schema, Wait};
 use crate::docker::{self, DockerConfig, Image};
 use crate::env;
 use crate::registry::Registry;
 use crate::runner::Runner;
 use api::{Heroku, Release};
-use ledger::Ledger;
 
 pub const DEFAULT_API: &str = "https://api.heroku.com";
 pub const DEFAULT_REGISTRY: &str = "registry.heroku.com";
-
-/// How a deploy waits for its release.
-#[derive(Debug, Clone, Copy)]
-pub struct Wait {
-    pub timeout: Duration,
-    pub interval: Duration,
-    pub health_check: Duration,
-}
 
 struct Target {
     heroku: Heroku,
@@ -36,7 +28,7 @@ struct Target {
 fn target() -> Result<Target> {
     let key = env::require("HEROKU_API_KEY", "an API key: `heroku authorizations:create`")?;
     let app = env::require("HEROKU_APP_NAME", "the Heroku app to release to")?;
-    let base = api::checked_base_url(
+    let base = crate::http::checked_base_url(
         &env::optional("HEROKU_API_URL").unwrap_or_else(|| DEFAULT_API.to_owned()),
         "HEROKU_API_URL",
     )?;
@@ -106,30 +98,6 @@ fn follow_release(heroku: &Heroku, after_version: i64, wait: Wait) -> Result<Rel
             );
         }
         std::thread::sleep(wait.interval);
-    }
-}
-
-/// Asks `{web_url}readyz` until it answers 200 (the database reachable and its schema not
-/// behind the release); `Err` says what it answered last.
-pub fn probe_ready(web_url: &str, within: Duration) -> std::result::Result<(), String> {
-    let url = format!("{}/readyz", web_url.trim_end_matches('/'));
-    let client = api::http_client().map_err(|err| format!("{err:#}"))?;
-    let deadline = Instant::now() + within;
-    loop {
-        let answer = client.get(&url).timeout(Duration::from_secs(5)).send();
-        let last = match answer {
-            Ok(response) if response.status().is_success() => return Ok(()),
-            Ok(response) => {
-                let status = response.status();
-                let body: String = response.text().unwrap_or_default().chars().take(200).collect();
-                format!("{url} answered {status}: {}", body.trim())
-            }
-            Err(err) => format!("{url} did not answer: {err}"),
-        };
-        if Instant::now() >= deadline {
-            return Err(format!("{last} (for {}s)", within.as_secs()));
-        }
-        std::thread::sleep(Duration::from_millis(500));
     }
 }
 
@@ -396,41 +364,6 @@ fn ledger_for(options: &Options, repo: &str, app: &str) -> Result<Ledger> {
         repo: repo.to_owned(),
         namespace: format!("heroku-{app}"),
     })
-}
-
-pub fn migrations_dir() -> std::path::PathBuf {
-    crate::runner::workspace_root().join("app/migrations/postgres")
-}
-
-/// A schema guard's finding: a refusal under `--strict`, else a warning line (`indent`
-/// before it: a deploy's steps are indented, a rollback's lines are not).
-pub fn refuse_or_warn(strict: bool, indent: &str, what: &str) -> Result<()> {
-    if strict {
-        bail!("{what}: refusing (--strict)");
-    }
-    println!("{indent}warning: {what}");
-    Ok(())
-}
-
-/// The guard's report on `target` (`this release (<sha>)`, `v41`), which knows migrations
-/// up to `knows`, on a schema at `applied`: the line that says both, then the finding
-/// (which migrations it does not know) as [`refuse_or_warn`] says it.
-pub fn report_schema(
-    target: &str,
-    knows: Option<&str>,
-    applied: Option<&str>,
-    strict: bool,
-    indent: &str,
-) -> Result<()> {
-    println!(
-        "{indent}{target} knows migrations up to {}; the app's schema has {}",
-        knows.map_or("(no label)".to_owned(), ledger::display_version),
-        applied.map_or("no recorded migrations".to_owned(), ledger::display_version)
-    );
-    match ledger::verdict(target, knows, applied, &migrations_dir()) {
-        Some(verdict) => refuse_or_warn(strict, indent, &verdict),
-        None => Ok(()),
-    }
 }
 
 /// Says, before anything is released, whether the image knows every migration the app's
