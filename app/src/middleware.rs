@@ -298,10 +298,24 @@ pub async fn redirect_to_https(
         return next.call(req).await;
     }
     let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
-    let location = format!("https://{}{target}", req.connection_info().host());
+    // The Host the Host check validated (or HTTP/2's authority), never X-Forwarded-Host
+    // or Forwarded's host=, which any client can send (Django's SecurityMiddleware uses
+    // `request.get_host()`, validated, as well).
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("")
+        .to_owned();
     let (req, _) = req.into_parts();
+    if host.is_empty() {
+        return Ok(ServiceResponse::new(req, error_page(StatusCode::BAD_REQUEST)));
+    }
+    // Not stored by a shared cache: the redirect is this Host's, for this request.
     let response = HttpResponse::MovedPermanently()
-        .insert_header((header::LOCATION, location))
+        .insert_header((header::LOCATION, format!("https://{host}{target}")))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish();
     Ok(ServiceResponse::new(req, response))
 }

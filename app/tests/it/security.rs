@@ -529,6 +529,23 @@ async fn https_is_enforced_where_configured(backend: Backend) {
         over_http.headers().get("set-cookie").is_none(),
         "no cookie over plain http"
     );
+    assert_eq!(header(&over_http, "cache-control"), "no-store", "no shared cache keeps it");
+    // The redirect goes to the validated Host, whatever a client says its host is
+    // (it went to https://evil.example/ before: issue 29, finding 2).
+    for forged in [
+        ("x-forwarded-host", "evil.example"),
+        ("forwarded", "host=evil.example;proto=http"),
+    ] {
+        let response = strict
+            .get_with("/admin/", &[("x-forwarded-proto", "http"), forged])
+            .await;
+        assert_eq!(response.status().as_u16(), 301, "{forged:?}");
+        let location = header(&response, "location");
+        assert!(
+            location.starts_with("https://127.0.0.1") && !location.contains("evil"),
+            "{forged:?}: {location}"
+        );
+    }
     let probe = strict.get_with("/healthz", &[("x-forwarded-proto", "http")]).await;
     assert_eq!(probe.status().as_u16(), 200, "platform probes speak plain http");
     let over_https = strict
