@@ -77,12 +77,14 @@ pub fn client_address(req: &HttpRequest, trusted_proxies: usize) -> String {
     if trusted_proxies == 0 {
         return peer();
     }
-    let entries: Vec<&str> = req
+    // Split as bytes: a client's own entry may hold any byte (a non-ASCII one made the
+    // whole line unreadable, and the client was counted as the proxy), and only the
+    // entries the proxies appended are read as addresses.
+    let entries: Vec<String> = req
         .headers()
         .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(|entry| String::from_utf8_lossy(entry).trim().to_owned())
         .filter(|s| !s.is_empty())
         .collect();
     if entries.len() < trusted_proxies {
@@ -162,6 +164,33 @@ pub fn flash_cookie(req: &HttpRequest, message: &str) -> Cookie<'static> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn forwarded(values: &[&[u8]]) -> HttpRequest {
+        let mut request = actix_web::test::TestRequest::default().peer_addr("10.0.0.2:40000".parse().unwrap());
+        for value in values {
+            request = request.append_header((
+                "x-forwarded-for",
+                actix_web::http::header::HeaderValue::from_bytes(value).unwrap(),
+            ));
+        }
+        request.to_http_request()
+    }
+
+    #[test]
+    fn a_clients_own_bytes_in_x_forwarded_for_do_not_hide_its_address() {
+        // Issue 29, finding 4: the client's part held a non-ASCII byte, and it was counted
+        // under the proxy's address (10.0.0.2).
+        let req = forwarded(&[b"\xff\xfe junk, 203.0.113.9"]);
+        assert_eq!(client_address(&req, 1), "203.0.113.9");
+        let req = forwarded(&[b"1.2.3.4\xc3", b"203.0.113.9, 198.51.100.7"]);
+        assert_eq!(client_address(&req, 2), "203.0.113.9");
+        assert_eq!(client_address(&req, 1), "198.51.100.7");
+        // Fewer entries than proxies, or no proxy at all: the peer.
+        assert_eq!(client_address(&forwarded(&[b"203.0.113.9"]), 2), "10.0.0.2");
+        assert_eq!(client_address(&forwarded(&[b"203.0.113.9"]), 0), "10.0.0.2");
+        // The proxy's entry is not an address: the peer, never the client's junk.
+        assert_eq!(client_address(&forwarded(&[b"1.1.1.1, \xff"]), 1), "10.0.0.2");
+    }
 
     #[test]
     fn next_is_only_followed_to_local_paths() {

@@ -529,7 +529,11 @@ async fn https_is_enforced_where_configured(backend: Backend) {
         over_http.headers().get("set-cookie").is_none(),
         "no cookie over plain http"
     );
-    assert_eq!(header(&over_http, "cache-control"), "no-store", "no shared cache keeps it");
+    assert_eq!(
+        header(&over_http, "cache-control"),
+        "no-store",
+        "no shared cache keeps it"
+    );
     // The redirect goes to the validated Host, whatever a client says its host is
     // (it went to https://evil.example/ before: issue 29, finding 2).
     for forged in [
