@@ -163,15 +163,15 @@ pub async fn login(
     let password = form.get("password").to_owned();
     let next = safe_next(form.get("next"));
     let client = client_address(&req, state.settings.trusted_proxy_count);
-    if !lookupable(&username) {
-        // No such user can exist: not counted, but as slow as any failure.
-        if let Err(AppError::Busy) = verify(&state.hashers, None, password).await {
-            return Ok(busy());
-        }
-        return login_page(&req, &state, &next, "", Some(LOGIN_FAILED));
-    }
-
-    let (who, from) = (username.clone(), client.clone());
+    // A username no user can have (empty, too long, a NUL) is counted too, under one
+    // key that no real username can be: each costs a hash like any other failure.
+    let lookupable = lookupable(&username);
+    let who = if lookupable {
+        username.clone()
+    } else {
+        throttle::IMPOSSIBLE_USERNAME.to_owned()
+    };
+    let from = client.clone();
     let admitted = state
         .db
         .run(move |conn| throttle::admit(conn, &who, &from, crate::clock::now_ms()))
@@ -187,8 +187,12 @@ pub async fn login(
         actix_web::rt::time::sleep(admitted.soft_delay).await;
     }
 
-    let lookup = username.clone();
-    let credentials = state.db.run(move |conn| load_credentials(conn, &lookup)).await?;
+    let credentials = if lookupable {
+        let lookup = username.clone();
+        state.db.run(move |conn| load_credentials(conn, &lookup)).await?
+    } else {
+        None
+    };
     let verdict = match verify(&state.hashers, credentials, password).await {
         // Not an error to report (a flood of logins): the page says to try again.
         Err(AppError::Busy) => return Ok(busy()),

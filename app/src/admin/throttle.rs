@@ -37,6 +37,9 @@ pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
 pub const FORGET_AFTER: Duration = Duration::from_secs(60 * 60);
 /// Longest username counted (Django's limit); longer ones cannot exist and are refused first.
 pub const MAX_USERNAME_CHARS: usize = 150;
+/// The key every attempt with a username no user can have is counted under (empty, over
+/// [`MAX_USERNAME_CHARS`], or holding a NUL): Django's usernames never hold a space.
+pub const IMPOSSIBLE_USERNAME: &str = "(no such username)";
 /// Compare-and-set attempts before a contended key is treated as busy.
 const CAS_TRIES: usize = 8;
 

@@ -639,6 +639,20 @@ async fn failed_logins_are_throttled(backend: Backend) {
         assert_eq!(guesser.login(&format!("user{n}"), "guess").await.status().as_u16(), 200);
     }
     assert_eq!(guesser.login("someone", "guess").await.status().as_u16(), 429);
+
+    // Usernames no user can have cost a hash each and are counted too (issue 29,
+    // finding 5: 300 of them from one address got no 429).
+    let long = "u".repeat(151);
+    for (n, bad) in ["", long.as_str(), "nul\0name"].into_iter().cycle().take(5).enumerate() {
+        let address = "203.0.113.77";
+        let response = Browser::with_address(&app, address).login(bad, "guess").await;
+        assert_eq!(response.status().as_u16(), 200, "attempt {n}: the login page again");
+    }
+    let response = Browser::with_address(&app, "203.0.113.77").login("", "guess").await;
+    assert_eq!(response.status().as_u16(), 429, "the sixth impossible username waits");
+    // Counted for that client only: the admin still logs in from elsewhere.
+    let elsewhere = Browser::with_address(&app, "198.51.100.2");
+    assert_redirect(&elsewhere.login("admin", "Abc1234!").await, "/admin/");
 }
 
 /// A delay runs from the end of the failed check, not from when the attempt was counted:

@@ -471,7 +471,7 @@ async fn forwarded_for_is_trusted_only_from_configured_proxies(backend: Backend)
     assert_eq!(spoofer.login("admin", "guess").await.status().as_u16(), 429);
 }
 
-async fn impossible_usernames_are_refused_before_they_are_counted(backend: Backend) {
+async fn impossible_usernames_are_counted_under_one_key_never_stored(backend: Backend) {
     let app = site_with_django_data(&backend).await;
     let browser = Browser::with_address(&app, "192.0.2.66");
     for length in [151, 5000] {
@@ -483,7 +483,13 @@ async fn impossible_usernames_are_refused_before_they_are_counted(backend: Backe
         .count()
         .get_result(&mut *app.db.get().unwrap())
         .unwrap();
-    assert_eq!(rows, 0, "not counted, not stored");
+    assert_eq!(rows, 0, "not stored");
+    let counted: i64 = login_throttle::table
+        .filter(login_throttle::key.like("%(no such username)%"))
+        .count()
+        .get_result(&mut *app.db.get().unwrap())
+        .unwrap();
+    assert!(counted > 0, "counted, under the one key no real username can be");
 }
 
 async fn the_panic_page_carries_every_header(backend: Backend) {
@@ -672,7 +678,7 @@ on_both_backends!(async:
     a_burst_of_guesses_is_decided_one_at_a_time,
     counts_are_shared_by_instances_and_survive_a_restart,
     forwarded_for_is_trusted_only_from_configured_proxies,
-    impossible_usernames_are_refused_before_they_are_counted,
+    impossible_usernames_are_counted_under_one_key_never_stored,
     the_panic_page_carries_every_header,
     https_is_enforced_where_configured,
     a_forged_flash_message_is_not_shown,
