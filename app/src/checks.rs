@@ -50,10 +50,11 @@ pub fn deploy_problems(settings: &Settings, env: impl Fn(&str) -> Option<String>
         ),
         DatabaseUrl::Postgres(url) => {
             let raw = url.expose();
-            let host = url.redacted();
-            let local = host.starts_with("localhost") || host.starts_with("127.") || host.starts_with("[::1]");
-            let tls_required = ["sslmode=require", "sslmode=verify-ca", "sslmode=verify-full"].iter().any(|m| raw.contains(m))
-                || env("PGSSLMODE").is_some_and(|m| matches!(m.as_str(), "require" | "verify-ca" | "verify-full"));
+            let local = is_local_server(raw);
+            // libpq's rule: the URL's sslmode, else PGSSLMODE, else prefer (which is not
+            // a requirement: it falls back to plain TCP).
+            let mode = sslmode_in(raw).or_else(|| env("PGSSLMODE")).unwrap_or_else(|| "prefer".to_owned());
+            let tls_required = matches!(mode.as_str(), "require" | "verify-ca" | "verify-full");
             if !local && !tls_required {
                 problems.push(
                     "DATABASE_URL does not require TLS: add sslmode=require to it, or set PGSSLMODE=require".to_owned(),
@@ -122,6 +123,50 @@ pub fn connection_budget_problem(settings: &Settings, max_connections: i64, read
     })
 }
 
+/// Whether a libpq URL's server is this machine: a Unix socket (no host, or a `host=`
+/// that is a path), `localhost`, or a loopback address; the host compared whole, after
+/// the user part and before the port (`…@localhost.attacker.example/db` is not local).
+fn is_local_server(raw: &str) -> bool {
+    let rest = raw.split_once("://").map_or(raw, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = match hostport.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or(""),
+        None => hostport.split(':').next().unwrap_or(""),
+    };
+    let host = percent_encoding::percent_decode_str(host).decode_utf8_lossy();
+    let socket = host.is_empty() || host.starts_with('/');
+    let param_host = query_param(raw, "host");
+    match param_host {
+        Some(param) => param.starts_with('/') || is_loopback_name(&param),
+        None => socket || is_loopback_name(&host),
+    }
+}
+
+fn is_loopback_name(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The last value of the URL's `sslmode` parameter, as libpq takes it.
+fn sslmode_in(raw: &str) -> Option<String> {
+    query_param(raw, "sslmode")
+}
+
+/// The last value of the URL's `name` query parameter, percent-decoded.
+fn query_param(raw: &str, name: &str) -> Option<String> {
+    let query = raw.split_once('?')?.1;
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(key, _)| *key == name)
+        .map(|(_, value)| {
+            percent_encoding::percent_decode_str(value)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .next_back()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +228,51 @@ mod tests {
             ("CSRF_COOKIE_SECURE", "true"),
         ])
         .is_empty());
+    }
+
+    #[test]
+    fn only_this_machine_is_local_and_the_urls_sslmode_wins_over_pgsslmode() {
+        // Issue 29, finding 9: both were accepted before.
+        let tls_problem = |url: &str, pgsslmode: Option<&str>| {
+            let mut pairs = vec![
+                ("SECRET_KEY", GOOD_KEY),
+                ("ALLOWED_HOSTS", "x.example"),
+                ("DATABASE_URL", url),
+                ("SECURE_SSL_REDIRECT", "true"),
+                ("SESSION_COOKIE_SECURE", "true"),
+                ("CSRF_COOKIE_SECURE", "true"),
+            ];
+            if let Some(mode) = pgsslmode {
+                pairs.push(("PGSSLMODE", mode));
+            }
+            problems(&pairs).iter().any(|p| p.contains("does not require TLS"))
+        };
+        assert!(tls_problem("postgres://u:p@localhost.attacker.example/db", None));
+        assert!(tls_problem("postgres://u:p@127.0.0.1.nip.io/db", None));
+        assert!(
+            tls_problem("postgres://localhost:p@db.example.com/db", None),
+            "a user named localhost"
+        );
+        assert!(tls_problem(
+            "postgres://u:p@db.example.com/app?sslmode=disable",
+            Some("require")
+        ));
+        assert!(tls_problem("postgres://u:p@db.example.com/app?sslmode=prefer", None));
+        assert!(tls_problem("postgres://u:p@/app?host=db.example.com", None));
+        for local in [
+            "postgres://u:p@localhost/db",
+            "postgres://u:p@LOCALHOST:5432/db",
+            "postgres://u:p@127.0.0.1:5432/db",
+            "postgres://u:p@[::1]:5432/db",
+            "postgres:///db?host=/var/run/postgresql",
+        ] {
+            assert!(!tls_problem(local, None), "{local}");
+        }
+        assert!(!tls_problem("postgres://u:p@db.example.com/app", Some("require")));
+        assert!(!tls_problem(
+            "postgres://u:p@db.example.com/app?sslmode=verify-full",
+            Some("disable")
+        ));
     }
 
     #[test]
