@@ -34,24 +34,34 @@ pub fn is_loopback_host(host: &str) -> bool {
 
 /// The base URL of `raw` (a host, or a URL): plain `http://` only for a loopback host
 /// (the tests' fakes); anything else must be `https://`, so no key or password ever
-/// crosses a network in clear text.
+/// crosses a network in clear text. Parsed with the `url` crate, as reqwest parses what
+/// it is given, and returned as that parse serialises it: the host checked is the host
+/// connected to (no differential over userinfo, `\\`, `?` or `#` tricks).
 pub fn checked_base_url(raw: &str, what: &str) -> Result<String> {
-    let raw = raw.trim().trim_end_matches('/');
-    let (scheme, rest) = match raw.split_once("://") {
-        Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
-        None => (String::new(), raw),
+    let raw = raw.trim();
+    let explicit = raw.contains("://");
+    let candidate = if explicit {
+        raw.to_owned()
+    } else {
+        format!("http://{raw}")
     };
-    let host = rest.split('/').next().unwrap_or(rest);
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-    let loopback = is_loopback_host(host);
-    match scheme.as_str() {
-        "https" => Ok(format!("https://{rest}")),
-        "http" if loopback => Ok(format!("http://{rest}")),
+    let url = reqwest::Url::parse(&candidate).map_err(|err| anyhow::anyhow!("{what} {raw:?} is not a URL: {err}"))?;
+    let loopback = url.host_str().is_some_and(is_loopback_host);
+    let mut url = url;
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" if !explicit => {
+            url.set_scheme("https")
+                .map_err(|()| anyhow::anyhow!("{what} {raw:?}: cannot use https"))?;
+        }
         "http" => bail!("{what} {raw:?} is plain http: only a loopback address may be (use https://)"),
-        "" if loopback => Ok(format!("http://{rest}")),
-        "" => Ok(format!("https://{rest}")),
         other => bail!("{what} {raw:?}: unsupported scheme {other:?} (use https://)"),
     }
+    if url.host_str().is_none_or(str::is_empty) {
+        bail!("{what} {raw:?} names no host");
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 /// `http://` for a registry on this machine (tests), `https://` everywhere else.
@@ -91,6 +101,30 @@ mod tests {
             );
         }
         assert!(checked_base_url("http://user@127.evil.com", "x").is_err());
+        // Issue 29, finding 8: the hand-written parse read the host after the last `@`
+        // of everything before the first `/`, where reqwest (WHATWG URL) connects to
+        // the host before `\\`, `?` or `#`.
+        for differential in [
+            "http://evil.com\\@127.0.0.1",
+            "http://evil.com?@127.0.0.1",
+            "http://evil.com#@127.0.0.1",
+            "evil.com?@127.0.0.1",
+        ] {
+            let checked = checked_base_url(differential, "x");
+            assert!(
+                checked.as_ref().is_err() || checked.as_ref().is_ok_and(|url| url.starts_with("https://evil.com")),
+                "{differential}: {checked:?}"
+            );
+        }
+        assert_eq!(
+            checked_base_url("http://127.0.0.1:9\\@evil.com", "x").unwrap(),
+            "http://127.0.0.1:9/@evil.com",
+            "reqwest connects to 127.0.0.1 here, so plain http is fine"
+        );
+        assert_eq!(
+            checked_base_url("http://u:p@[::1]:8/", "x").unwrap(),
+            "http://u:p@[::1]:8"
+        );
         assert!(checked_base_url("ftp://127.0.0.1", "x").is_err());
         assert_eq!(
             checked_base_url("http://127.0.0.1:9/", "x").unwrap(),
