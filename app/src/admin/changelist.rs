@@ -9,10 +9,10 @@ use serde::Serialize;
 use tera::Context;
 
 use super::extract::{StaffForm, StaffUser};
-use super::model::{AdminModel, Facet, ListPage, ListQuery, ModelMeta, PER_PAGE};
-use super::permissions::Action;
+use super::model::{lacking_permissions, AdminModel, Cascade, Facet, ListPage, ListQuery, ModelMeta, PER_PAGE};
+use super::permissions::{Action, Permissions};
 use super::render::{admin_page, redirect_with_message};
-use super::views::{delete_recorded, meta_view, model_for, Need, Page};
+use super::views::{delete_recorded, meta_view, model_for, refusal, Deletion, Need, Page};
 use crate::db::DbError;
 use crate::errors::AppError;
 use crate::forms::Form;
@@ -340,7 +340,7 @@ struct DoomedView {
     /// Its change page.
     url: String,
     title: String,
-    cascades: Vec<String>,
+    cascades: Vec<Cascade>,
 }
 
 /// `POST /admin/{app}/{model}/`: a bulk action on the checked rows. "Delete selected …"
@@ -363,7 +363,15 @@ pub async fn action(
     let ids = selected_ids(&form)?;
     if form.get("post") == "yes" {
         let actor = staff.user_id;
-        let deleted = state.write(move |conn| delete_many(conn, model, actor, &ids)).await?;
+        let permissions = staff.permissions.clone();
+        let deleted = match state
+            .write(move |conn| delete_many(conn, model, actor, &permissions, &ids))
+            .await?
+        {
+            Deletion::Deleted(deleted) => deleted,
+            Deletion::Missing => 0,
+            Deletion::Refused(lacking) => return Err(AppError::Forbidden(refusal(&lacking))),
+        };
         if deleted == 0 {
             return Ok(redirect_with_message(&req, &back, NOTHING_SELECTED));
         }
@@ -407,6 +415,8 @@ fn confirmation(
     let mut context = Context::new();
     context.insert("meta", &meta_view(model.meta()));
     context.insert("objects", doomed);
+    let cascades: Vec<_> = doomed.iter().flat_map(|d| d.cascades.iter().cloned()).collect();
+    context.insert("lacking", &lacking_permissions(&staff.permissions, &cascades));
     context.insert("action_url", &format!("{}{}", model.meta().url(), query_of(req)));
     context.insert("back", back);
     context.insert("crumb", "Delete multiple objects");
@@ -432,17 +442,28 @@ pub fn delete_many(
     conn: &mut crate::db::DbConnection,
     model: &dyn AdminModel,
     actor: i32,
+    permissions: &Permissions,
     ids: &[i32],
-) -> Result<usize, DbError> {
+) -> Result<Deletion<usize>, DbError> {
     use diesel::Connection;
     conn.transaction::<_, DbError, _>(|conn| {
+        // Every row's cascades first: one forbidden row refuses the whole action, as
+        // Django's `delete_selected` does.
+        let mut cascades = Vec::new();
+        for &id in ids {
+            cascades.extend(model.cascades(conn, id)?);
+        }
+        let lacking = lacking_permissions(permissions, &cascades);
+        if !lacking.is_empty() {
+            return Ok(Deletion::Refused(lacking));
+        }
         let mut deleted = 0;
         for &id in ids {
             if delete_recorded(conn, model, actor, id)?.is_some() {
                 deleted += 1;
             }
         }
-        Ok(deleted)
+        Ok(Deletion::Deleted(deleted))
     })
 }
 

@@ -815,8 +815,9 @@ pub trait AdminModel: Sync {
     /// Cleans `form` into the model's typed add (`id` None) or change form, then inserts or
     /// updates; returns the row's id. A form that does not clean is `SaveError::Invalid`.
     fn save(&self, conn: &mut DbConnection, id: Option<i32>, form: &Form) -> Result<i32, SaveError>;
-    /// What deleting the row deletes with it ("Letting: …").
-    fn cascades(&self, _conn: &mut DbConnection, _id: i32) -> Result<Vec<String>, DbError> {
+    /// What deleting the row deletes with it ("Letting: …"), each with the registered
+    /// model it is a row of (whose delete permission the deletion then needs).
+    fn cascades(&self, _conn: &mut DbConnection, _id: i32) -> Result<Vec<Cascade>, DbError> {
         Ok(Vec::new())
     }
     fn delete(&self, conn: &mut DbConnection, id: i32) -> Result<bool, DbError>;
@@ -849,6 +850,31 @@ pub trait AdminModel: Sync {
     fn site_url(&self, _conn: &mut DbConnection, _id: i32) -> Result<Option<String>, DbError> {
         Ok(None)
     }
+}
+
+/// A row that goes with a deleted one: its label ("Letting: Cozy loft"), and the
+/// registered model it is a row of, `(app, model)`: deleting through it needs that
+/// model's delete permission, as Django's `get_deleted_objects` checks. `None` for a
+/// link row that is no object of the admin's (a group membership).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Cascade {
+    pub label: String,
+    #[serde(skip)]
+    pub model: Option<(&'static str, &'static str)>,
+}
+
+/// The verbose names of the models among `cascades` whose rows `permissions` may not
+/// delete, each once, in order: a deletion that would take them is refused.
+pub fn lacking_permissions(permissions: &super::permissions::Permissions, cascades: &[Cascade]) -> Vec<&'static str> {
+    let mut lacking = Vec::new();
+    for (app, name) in cascades.iter().filter_map(|c| c.model) {
+        let Some(model) = find(app, name) else { continue };
+        let verbose = model.meta().verbose;
+        if !permissions.may(model.meta(), super::permissions::Action::Delete) && !lacking.contains(&verbose) {
+            lacking.push(verbose);
+        }
+    }
+    lacking
 }
 
 /// Every model of the admin, in the index's order.

@@ -10,7 +10,7 @@ use tera::Context;
 
 use super::extract::{StaffForm, StaffUser};
 use super::history;
-use super::model::{find, registry, AdminModel, ModelMeta, ObjectAction, Pressed, SaveError};
+use super::model::{find, lacking_permissions, registry, AdminModel, ModelMeta, ObjectAction, Pressed, SaveError};
 use super::permissions::Action;
 use super::render::{admin_page, redirect_with_message};
 use super::session::StaffSession;
@@ -406,6 +406,30 @@ pub(super) fn delete_recorded(
     Ok(Some(repr))
 }
 
+/// What a deletion did.
+pub enum Deletion<T> {
+    Deleted(T),
+    /// No such row (any more).
+    Missing,
+    /// It would take rows of these models, which the staff member may not delete.
+    Refused(Vec<&'static str>),
+}
+
+impl<T> crate::state::Changed for Deletion<T> {
+    fn changed(&self) -> bool {
+        matches!(self, Deletion::Deleted(_))
+    }
+}
+
+/// Django's refusal of a deletion that would take rows the account may not delete.
+pub(super) fn refusal(lacking: &[&str]) -> String {
+    format!(
+        "Deleting this would result in deleting related objects, but your account doesn't have permission \
+         to delete the following types of objects: {}",
+        lacking.join(", ")
+    )
+}
+
 /// `app.model`, as the admin's URLs and its history name a model.
 fn content_type(model: &dyn AdminModel) -> String {
     format!("{}.{}", model.meta().app, model.meta().name)
@@ -537,6 +561,7 @@ pub async fn delete_form(
     context.insert("meta", &meta_view(model.meta()));
     context.insert("object", &title);
     context.insert("object_id", &id);
+    context.insert("lacking", &lacking_permissions(&staff.permissions, &cascades));
     context.insert("change_url", &urls::change(model.meta(), id));
     context.insert("delete_url", &urls::delete(model.meta(), id));
     context.insert("cascades", &cascades);
@@ -560,11 +585,26 @@ pub async fn delete(
     let model = model_for(&staff, &path.0, &path.1, Need::To(Action::Delete))?;
     let id = object_id(&path.2)?;
     let actor = staff.user_id;
+    let permissions = staff.permissions.clone();
     // The title comes from the delete itself: no read before it, and none to race with.
-    let title = state
-        .write(move |conn| conn.transaction::<_, DbError, _>(|conn| delete_recorded(conn, model, actor, id)))
-        .await?
-        .ok_or(AppError::NotFound)?;
+    // What goes with it is checked in the same transaction, so a row attached meanwhile
+    // is checked too.
+    let deletion = state
+        .write(move |conn| {
+            conn.transaction::<_, DbError, _>(|conn| {
+                let lacking = lacking_permissions(&permissions, &model.cascades(conn, id)?);
+                if !lacking.is_empty() {
+                    return Ok(Deletion::Refused(lacking));
+                }
+                Ok(delete_recorded(conn, model, actor, id)?.map_or(Deletion::Missing, Deletion::Deleted))
+            })
+        })
+        .await?;
+    let title = match deletion {
+        Deletion::Deleted(title) => title,
+        Deletion::Missing => return Err(AppError::NotFound),
+        Deletion::Refused(lacking) => return Err(AppError::Forbidden(refusal(&lacking))),
+    };
     let meta = model.meta();
     Ok(redirect_with_message(
         &req,

@@ -4,8 +4,8 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use crate::admin::model::{
-    by, facets_of, in_search_index, lower, paginate, picked, AdminModel, Counted, Facet, FilterKey, ListFilter,
-    ListPage, ListQuery, ListRow, ModelMeta, SaveError, SearchIndex, SortKey,
+    by, facets_of, in_search_index, lower, paginate, picked, AdminModel, Cascade, Counted, Facet, FilterKey,
+    ListFilter, ListPage, ListQuery, ListRow, ModelMeta, SaveError, SearchIndex, SortKey,
 };
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{lettings_address as address, lettings_letting};
@@ -268,12 +268,18 @@ impl AdminModel for Addresses {
         }
     }
 
-    fn cascades(&self, conn: &mut DbConnection, id: i32) -> Result<Vec<String>, DbError> {
+    fn cascades(&self, conn: &mut DbConnection, id: i32) -> Result<Vec<Cascade>, DbError> {
         let titles: Vec<String> = lettings_letting::table
             .filter(lettings_letting::address_id.eq(id))
             .select(lettings_letting::title)
             .load(conn)?;
-        Ok(titles.into_iter().map(|t| format!("Letting: {t}")).collect())
+        Ok(titles
+            .into_iter()
+            .map(|t| Cascade {
+                label: format!("Letting: {t}"),
+                model: Some(("lettings", "letting")),
+            })
+            .collect())
     }
 
     fn delete(&self, conn: &mut DbConnection, id: i32) -> Result<bool, DbError> {

@@ -3,8 +3,8 @@
 use diesel::prelude::*;
 
 use crate::admin::model::{
-    by, lower, paginate, unique_violation, AdminModel, Counted, ListPage, ListQuery, ListRow, ModelMeta, SaveError,
-    SortKey,
+    by, lower, paginate, unique_violation, AdminModel, Cascade, Counted, ListPage, ListQuery, ListRow, ModelMeta,
+    SaveError, SortKey,
 };
 use crate::admin::permissions;
 use crate::db::connection::MultiBackend;
@@ -140,7 +140,7 @@ impl AdminModel for Groups {
         Ok(id)
     }
 
-    fn cascades(&self, conn: &mut DbConnection, id: i32) -> Result<Vec<String>, DbError> {
+    fn cascades(&self, conn: &mut DbConnection, id: i32) -> Result<Vec<Cascade>, DbError> {
         let members: Vec<String> = auth_user_groups::table
             .inner_join(auth_user::table)
             .filter(auth_user_groups::group_id.eq(id))
@@ -149,7 +149,10 @@ impl AdminModel for Groups {
             .load(conn)?;
         Ok(members
             .into_iter()
-            .map(|name| format!("Membership of user “{name}” (the user stays)"))
+            .map(|name| Cascade {
+                label: format!("Membership of user “{name}” (the user stays)"),
+                model: None,
+            })
             .collect())
     }
 

@@ -6,8 +6,8 @@ use diesel::prelude::*;
 use crate::accounts::fields::{EMAIL, PASSWORD1, PASSWORD2, PASSWORD_FIELDS, USERNAME};
 use crate::accounts::password;
 use crate::admin::model::{
-    by, in_search_index, invalid_choice, lower, paginate, unique_violation, AdminModel, Counted, ListPage, ListQuery,
-    ListRow, ModelMeta, ObjectAction, Pressed, SaveError, SearchIndex, SortKey,
+    by, in_search_index, invalid_choice, lower, paginate, unique_violation, AdminModel, Cascade, Counted, ListPage,
+    ListQuery, ListRow, ModelMeta, ObjectAction, Pressed, SaveError, SearchIndex, SortKey,
 };
 use crate::admin::permissions;
 use crate::admin::session::StaffSession;
@@ -365,13 +365,19 @@ impl AdminModel for Users {
         ]))
     }
 
-    fn cascades(&self, conn: &mut DbConnection, id: i32) -> Result<Vec<String>, DbError> {
+    fn cascades(&self, conn: &mut DbConnection, id: i32) -> Result<Vec<Cascade>, DbError> {
         let names: Vec<String> = profile::table
             .inner_join(user::table)
             .filter(user::id.eq(id))
             .select(user::username)
             .load(conn)?;
-        Ok(names.into_iter().map(|n| format!("Profile: {n}")).collect())
+        Ok(names
+            .into_iter()
+            .map(|n| Cascade {
+                label: format!("Profile: {n}"),
+                model: Some(("profiles", "profile")),
+            })
+            .collect())
     }
 
     fn delete(&self, conn: &mut DbConnection, id: i32) -> Result<bool, DbError> {
