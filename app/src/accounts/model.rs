@@ -24,24 +24,40 @@ pub struct User {
     pub date_joined: NaiveDateTime,
 }
 
+/// The session that changed its own password, which stays logged in: its token's hash,
+/// and the CSRF token it gets instead of its old one (Django rotates a session's keys
+/// when its password changes: `update_session_auth_hash`).
+#[derive(Debug, Clone, Copy)]
+pub struct KeptSession<'a> {
+    pub token_hash: &'a str,
+    pub new_csrf_token: &'a str,
+}
+
 /// Stores a user's new password hash and ends their sessions (as a password change
-/// should), but the one whose token hash is `keep_session` (a user who changed their own
-/// password stays logged in); whether the user exists.
+/// should), but `kept` (a user who changed their own password stays logged in, with a
+/// new CSRF token); whether the user exists.
 pub fn set_password_hash(
     conn: &mut DbConnection,
     id: i32,
     hash: &str,
-    keep_session: Option<&str>,
+    kept: Option<KeptSession<'_>>,
 ) -> Result<bool, DbError> {
     conn.transaction(|conn| {
         let updated = diesel::update(auth_user::table.find(id))
             .set(auth_user::password.eq(hash))
             .execute(conn)?;
         let sessions = admin_session::table.filter(admin_session::user_id.eq(id));
-        match keep_session {
-            Some(keep) => diesel::delete(sessions.filter(admin_session::token_hash.ne(keep))).execute(conn)?,
-            None => diesel::delete(sessions).execute(conn)?,
-        };
+        match kept {
+            Some(kept) => {
+                diesel::delete(sessions.filter(admin_session::token_hash.ne(kept.token_hash))).execute(conn)?;
+                diesel::update(sessions.filter(admin_session::token_hash.eq(kept.token_hash)))
+                    .set(admin_session::csrf_token.eq(kept.new_csrf_token))
+                    .execute(conn)?;
+            }
+            None => {
+                diesel::delete(sessions).execute(conn)?;
+            }
+        }
         Ok(updated > 0)
     })
 }

@@ -728,6 +728,8 @@ pub enum SaveError {
     Database(#[from] DbError),
     #[error(transparent)]
     Password(#[from] crate::accounts::password::HashError),
+    #[error("no randomness for a token: {0}")]
+    Random(#[from] getrandom::Error),
 }
 
 impl From<diesel::result::Error> for SaveError {

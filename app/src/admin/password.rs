@@ -65,7 +65,12 @@ pub fn change_own_password(conn: &mut DbConnection, staff: &StaffSession, form: 
         return Ok(Outcome::Invalid(errors));
     }
     let hash = hash_password(new2)?;
-    crate::accounts::model::set_password_hash(conn, staff.user_id, &hash, Some(&staff.token_hash))?;
+    let csrf = crate::tokens::random_token()?;
+    let kept = crate::accounts::model::KeptSession {
+        token_hash: &staff.token_hash,
+        new_csrf_token: &csrf,
+    };
+    crate::accounts::model::set_password_hash(conn, staff.user_id, &hash, Some(kept))?;
     Ok(Outcome::Changed)
 }
 

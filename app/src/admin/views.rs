@@ -457,6 +457,7 @@ fn form_errors_or(err: SaveError) -> Result<FormErrors, AppError> {
         SaveError::Invalid(errors) => Ok(errors),
         SaveError::Database(err) => Err(err.into()),
         SaveError::Password(err) => Err(err.into()),
+        SaveError::Random(err) => Err(err.into()),
     }
 }
 

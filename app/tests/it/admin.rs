@@ -560,6 +560,10 @@ async fn users_are_created_with_a_hashed_password_and_managed(backend: Backend) 
         200
     );
     assert_redirect(&Browser::new(&app).login("carol", "a new passphrase").await, "/admin/");
+    // The superuser's setting of carol's password is in carol's history, as Django's
+    // user_change_password records it (issue 29, finding 11: it left no entry).
+    let history = browser.text(&format!("/admin/auth/user/{id}/history/")).await;
+    assert!(history.contains("Changed password."), "{history}");
 
     // Deleting a user says the profile goes too.
     let html = browser.text("/admin/auth/user/5/delete/").await;
@@ -909,6 +913,7 @@ async fn staff_change_their_own_password_as_in_django(backend: Backend) {
     );
 
     // The change: this session stays, the others end, the old password stops working.
+    let old_token = crate::common::browser::csrf_token(&browser.text(page).await);
     let response = browser
         .submit(
             page,
@@ -921,6 +926,22 @@ async fn staff_change_their_own_password_as_in_django(backend: Backend) {
         )
         .await;
     assert_redirect(&response, "/admin/password_change/done/");
+    // The session's CSRF token is a new one (issue 29, finding 11): the old one, which a
+    // page read before the change may have leaked, is refused.
+    let new_token = crate::common::browser::csrf_token(&browser.text(page).await);
+    assert_ne!(new_token, old_token);
+    let with_old_token = browser
+        .post(
+            page,
+            &[
+                ("csrfmiddlewaretoken", old_token.as_str()),
+                ("old_password", "a new passphrase"),
+                ("new_password1", "yet another passphrase"),
+                ("new_password2", "yet another passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(with_old_token.status().as_u16(), 403);
     assert!(browser
         .text("/admin/password_change/done/")
         .await

@@ -459,9 +459,33 @@ impl ObjectAction for SetPassword {
         actor: &StaffSession,
     ) -> Result<String, SaveError> {
         let hash = password::hash_password(&values.text(PASSWORD1.name))?;
-        // Changing one's own password keeps this session (Django's update_session_auth_hash).
-        let keep = (id == actor.user_id).then_some(actor.token_hash.as_str());
-        crate::accounts::model::set_password_hash(conn, id, &hash, keep)?;
-        Ok("Password changed successfully.".to_owned())
+        // Changing one's own password keeps this session, with a new CSRF token
+        // (Django's update_session_auth_hash).
+        let csrf = crate::tokens::random_token()?;
+        let kept = (id == actor.user_id).then_some(crate::accounts::model::KeptSession {
+            token_hash: &actor.token_hash,
+            new_csrf_token: &csrf,
+        });
+        conn.transaction(|conn| {
+            if !crate::accounts::model::set_password_hash(conn, id, &hash, kept)? {
+                // Deleted since the form was shown: the form says so, nothing is recorded.
+                return Err(SaveError::Invalid(FormErrors::field(
+                    PASSWORD1.name,
+                    "This user no longer exists.",
+                )));
+            }
+            // Recorded as Django's user_change_password records it.
+            let username: String = user::table.find(id).select(user::username).first(conn)?;
+            crate::admin::history::record(
+                conn,
+                actor.user_id,
+                "auth.user",
+                id,
+                &username,
+                crate::admin::history::Action::Change,
+                &crate::admin::history::changed_message(&["password"]),
+            )?;
+            Ok("Password changed successfully.".to_owned())
+        })
     }
 }
