@@ -62,6 +62,12 @@ pub fn set_password_hash(
     })
 }
 
+/// Ends every session of a user (deactivated or demoted).
+pub fn end_sessions(conn: &mut DbConnection, id: i32) -> Result<(), DbError> {
+    diesel::delete(admin_session::table.filter(admin_session::user_id.eq(id))).execute(conn)?;
+    Ok(())
+}
+
 /// A password hash that never verifies (Django's convention: it starts with `!`).
 pub const UNUSABLE_PASSWORD: &str = "!unusable";
 

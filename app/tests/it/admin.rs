@@ -526,6 +526,19 @@ async fn users_are_created_with_a_hashed_password_and_managed(backend: Backend) 
     assert_eq!(carol.get("/admin/lettings/letting/").await.status().as_u16(), 200);
     assert_eq!(carol.get("/admin/lettings/address/").await.status().as_u16(), 403);
 
+    // Deactivated, then active again: the sessions she had ended with the deactivation
+    // (they came back to life with the reactivation before).
+    let inactive: Vec<(&str, &str)> = fields
+        .iter()
+        .copied()
+        .filter(|(name, _)| *name != "is_active")
+        .collect();
+    assert_redirect(&browser.submit(&change, &change, &inactive).await, "/admin/auth/user/");
+    assert_redirect(&browser.submit(&change, &change, &fields).await, "/admin/auth/user/");
+    assert_eq!(carol.get("/admin/").await.status().as_u16(), 302, "logged out for good");
+    carol.login("carol", "a fine password").await;
+    assert_eq!(carol.get("/admin/").await.status().as_u16(), 200);
+
     // A new password through the password form; the old one stops working, sessions end.
     let id = change
         .trim_end_matches("/change/")

@@ -311,6 +311,12 @@ impl AdminModel for Users {
         match id {
             Some(id) => {
                 let values = UserChangeForm::clean(form).map_err(SaveError::Invalid)?;
+                let was_superuser: bool = user::table
+                    .find(id)
+                    .select(user::is_superuser)
+                    .first(conn)
+                    .optional()?
+                    .unwrap_or(false);
                 diesel::update(user::table.find(id))
                     .set((
                         user::username.eq(&values.username),
@@ -332,6 +338,11 @@ impl AdminModel for Users {
                     )) => invalid_choice(GROUPS.name),
                     other => other.into(),
                 })?;
+                // Deactivated, no longer staff, or no longer a superuser: every session
+                // ends (a reactivation must not bring old sessions back).
+                if !values.is_active || !values.is_staff || (was_superuser && !values.is_superuser) {
+                    crate::accounts::model::end_sessions(conn, id)?;
+                }
                 Ok(id)
             }
             None => {
