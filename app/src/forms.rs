@@ -201,6 +201,15 @@ fn clean_text(raw: &str, min: usize, max: usize) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
+/// `text` without what would make it display as something else: control characters and
+/// the bidirectional embedding, override and isolate characters (U+202A–U+202E,
+/// U+2066–U+2069), with which a name can read backwards ("Trojan Source").
+pub fn displayable(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() && !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+        .collect()
+}
+
 /// Django's password validators (`password_rules`) against the username.
 pub fn check_password_rules(password: &str, username: &str) -> Result<(), Vec<String>> {
     crate::password_rules::validate(
@@ -630,6 +639,13 @@ mod tests {
         )
         .unwrap_err();
         assert!(errors.fields.contains_key("number") && errors.fields.contains_key("street"));
+    }
+
+    #[test]
+    fn displayable_text_loses_controls_and_bidi_overrides() {
+        assert_eq!(displayable("Cozy\u{202E}txt.exe"), "Cozytxt.exe");
+        assert_eq!(displayable("a\u{2066}b\u{2069}c\u{0}d\u{1b}[31me\u{85}"), "abcd[31me");
+        assert_eq!(displayable("Ünïcødé – “fine” 🏠"), "Ünïcødé – “fine” 🏠");
     }
 
     #[test]

@@ -671,9 +671,11 @@ impl Source {
                 user_id: r.user_id,
                 content_type: content_type(&r.app_label, &r.model),
                 object_id: r.object_id,
-                object_repr: r.object_repr.chars().take(200).collect(),
+                // Shown on History pages: no control or bidi-override character from
+                // another site's database makes an entry read as something else.
+                object_repr: crate::forms::displayable(&r.object_repr).chars().take(200).collect(),
                 action_flag: r.action_flag,
-                change_message: r.change_message,
+                change_message: crate::forms::displayable(&r.change_message),
             })
             .collect())
     }
