@@ -11,6 +11,7 @@ use tera::Context;
 use super::extract::{StaffForm, StaffUser};
 use super::render::{admin_page, redirect};
 use super::session::StaffSession;
+use super::throttle;
 use crate::accounts::model::PasswordOwner;
 use crate::accounts::password::{hash_password, verify_password, Verification};
 use crate::db::DbConnection;
@@ -33,6 +34,16 @@ pub enum Outcome {
     Invalid(FieldErrors),
 }
 
+/// The message of a wrong old password (Django's).
+const OLD_PASSWORD_WRONG: &str = "Your old password was entered incorrectly. Please enter it again.";
+
+impl Outcome {
+    /// Whether the old password was given and found wrong: a guess the throttle counts.
+    fn guessed_wrong(&self) -> bool {
+        matches!(self, Outcome::Invalid(errors) if errors.get(OLD).is_some_and(|e| e.iter().any(|m| m == OLD_PASSWORD_WRONG)))
+    }
+}
+
 /// Checks the form and, when it is right, stores the new password's hash and ends the
 /// user's other sessions (this one, `staff.token_hash`, stays).
 pub fn change_own_password(conn: &mut DbConnection, staff: &StaffSession, form: &Form) -> Result<Outcome, AppError> {
@@ -44,10 +55,7 @@ pub fn change_own_password(conn: &mut DbConnection, staff: &StaffSession, form: 
     if old.is_empty() {
         errors.insert(OLD, vec!["This field is required.".into()]);
     } else if !matches!(verify_password(old, &owner.password), Verification::Match { .. }) {
-        errors.insert(
-            OLD,
-            vec!["Your old password was entered incorrectly. Please enter it again.".into()],
-        );
+        errors.insert(OLD, vec![OLD_PASSWORD_WRONG.into()]);
     }
     if new1.is_empty() {
         errors.insert(NEW1, vec!["This field is required.".into()]);
@@ -92,10 +100,40 @@ pub async fn change(
     state: web::Data<AppState>,
     StaffForm { staff, form }: StaffForm,
 ) -> Result<HttpResponse, AppError> {
+    // The old password is a password guess like a login's: counted by the same throttle
+    // (this client, this user), before it is checked (issue 29, finding 10: 30 wrong
+    // guesses went through in 0.7 s).
+    let client = super::request::client_address(&req, state.settings.trusted_proxy_count);
+    let (who, from) = (staff.username.clone(), client);
+    let admitted = state
+        .db
+        .run(move |conn| throttle::admit(conn, &who, &from, crate::clock::now_ms()))
+        .await?;
+    let admitted = match admitted {
+        Ok(admitted) => admitted,
+        Err(throttle::Refusal::Wait(wait)) => {
+            tracing::warn!(username = %staff.username, "password change throttled");
+            return Err(AppError::TooManyRequests(wait.as_secs_f64().ceil().max(1.0) as u64));
+        }
+    };
+    if !admitted.soft_delay.is_zero() {
+        actix_web::rt::time::sleep(admitted.soft_delay).await;
+    }
     let actor = staff.clone();
     let outcome = state
         .db
-        .run(move |conn| Ok(change_own_password(conn, &actor, &form)))
+        .run(move |conn| {
+            let outcome = change_own_password(conn, &actor, &form);
+            match &outcome {
+                Ok(outcome) if outcome.guessed_wrong() => {
+                    throttle::confirm_failure(conn, &admitted, crate::clock::now_ms())?
+                }
+                // Not a wrong guess (the old password was right, or not given): the
+                // attempt is given back.
+                _ => throttle::forgive(conn, &admitted)?,
+            }
+            Ok(outcome)
+        })
         .await??;
     match outcome {
         Outcome::Changed => Ok(redirect(super::urls::PASSWORD_CHANGE_DONE)),

@@ -985,6 +985,42 @@ async fn staff_change_their_own_password_as_in_django(backend: Backend) {
     assert_redirect(&Browser::new(&app).login("admin", "a new passphrase").await, "/admin/");
 }
 
+/// The old password of the password change is a guess the login throttle counts (issue
+/// 29, finding 10: 30 wrong guesses went through in 0.7 s).
+async fn guessing_the_old_password_is_throttled(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let browser = Browser::with_address(&app, "192.0.2.44");
+    assert_redirect(&browser.login("admin", "Abc1234!").await, "/admin/");
+    let page = "/admin/password_change/";
+    let attempt = |old: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .submit(
+                    page,
+                    page,
+                    &[
+                        ("old_password", old),
+                        ("new_password1", "a new passphrase"),
+                        ("new_password2", "a new passphrase"),
+                    ],
+                )
+                .await
+        }
+    };
+    for n in 0..5 {
+        let response = attempt("a guess").await;
+        assert_eq!(response.status().as_u16(), 200, "guess {n}: the form again");
+    }
+    let response = attempt("another guess").await;
+    assert_eq!(response.status().as_u16(), 429, "the sixth guess waits");
+    let wait: u64 = header(&response, "retry-after").parse().unwrap();
+    // Even the right one waits its turn, then goes through.
+    assert_eq!(attempt("Abc1234!").await.status().as_u16(), 429);
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(1100 * wait)).await;
+    assert_redirect(&attempt("Abc1234!").await, "/admin/password_change/done/");
+}
+
 async fn every_add_change_and_delete_is_in_the_history(backend: Backend) {
     let app = site_with_django_data(&backend).await;
     let browser = logged_in_admin(&app).await;
@@ -1136,5 +1172,6 @@ on_both_backends!(async:
     bad_admin_urls_and_bodies,
     lists_are_paginated,
     staff_change_their_own_password_as_in_django,
+    guessing_the_old_password_is_throttled,
     every_add_change_and_delete_is_in_the_history,
 );
