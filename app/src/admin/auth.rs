@@ -171,21 +171,7 @@ pub async fn login(
     } else {
         throttle::IMPOSSIBLE_USERNAME.to_owned()
     };
-    let from = client.clone();
-    let admitted = state
-        .db
-        .run(move |conn| throttle::admit(conn, &who, &from, crate::clock::now_ms()))
-        .await?;
-    let admitted = match admitted {
-        Ok(admitted) => admitted,
-        Err(throttle::Refusal::Wait(wait)) => {
-            tracing::warn!(%username, %client, "login throttled");
-            return Err(AppError::TooManyRequests(wait.as_secs_f64().ceil().max(1.0) as u64));
-        }
-    };
-    if !admitted.soft_delay.is_zero() {
-        actix_web::rt::time::sleep(admitted.soft_delay).await;
-    }
+    let admitted = throttle::admit_guess(&state, &who, &client, "login").await?;
 
     let credentials = if lookupable {
         let lookup = username.clone();

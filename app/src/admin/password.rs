@@ -104,21 +104,7 @@ pub async fn change(
     // (this client, this user), before it is checked (issue 29, finding 10: 30 wrong
     // guesses went through in 0.7 s).
     let client = super::request::client_address(&req, state.settings.trusted_proxy_count);
-    let (who, from) = (staff.username.clone(), client);
-    let admitted = state
-        .db
-        .run(move |conn| throttle::admit(conn, &who, &from, crate::clock::now_ms()))
-        .await?;
-    let admitted = match admitted {
-        Ok(admitted) => admitted,
-        Err(throttle::Refusal::Wait(wait)) => {
-            tracing::warn!(username = %staff.username, "password change throttled");
-            return Err(AppError::TooManyRequests(wait.as_secs_f64().ceil().max(1.0) as u64));
-        }
-    };
-    if !admitted.soft_delay.is_zero() {
-        actix_web::rt::time::sleep(admitted.soft_delay).await;
-    }
+    let admitted = throttle::admit_guess(&state, &staff.username, &client, "password change").await?;
     let actor = staff.clone();
     let outcome = state
         .db

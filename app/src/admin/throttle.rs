@@ -211,6 +211,35 @@ pub fn admit(
     Ok(Ok(Admitted { counted, soft_delay }))
 }
 
+/// A password guess for `username` from `client` (a login, or a password change's old
+/// password), counted before it is checked: the attempt as admitted, after the soft delay
+/// its username earned, or the 429 it gets instead (`what` names the guess in the log).
+pub async fn admit_guess(
+    state: &crate::state::AppState,
+    username: &str,
+    client: &str,
+    what: &'static str,
+) -> Result<Admitted, crate::errors::AppError> {
+    let (who, from) = (username.to_owned(), client.to_owned());
+    let admitted = state
+        .db
+        .run(move |conn| admit(conn, &who, &from, crate::clock::now_ms()))
+        .await?;
+    let admitted = match admitted {
+        Ok(admitted) => admitted,
+        Err(Refusal::Wait(wait)) => {
+            tracing::warn!(%username, %client, "{what} throttled");
+            return Err(crate::errors::AppError::TooManyRequests(
+                wait.as_secs_f64().ceil().max(1.0) as u64,
+            ));
+        }
+    };
+    if !admitted.soft_delay.is_zero() {
+        actix_web::rt::time::sleep(admitted.soft_delay).await;
+    }
+    Ok(admitted)
+}
+
 impl Admitted {
     /// Whether this attempt, once it fails, starts a delay on one of its keys.
     pub fn delays_on_failure(&self) -> bool {
