@@ -120,6 +120,29 @@ impl Reader {
         }
     }
 
+    /// The id a public list's `page` starts from, on `table`: 0 for the first page, else
+    /// the id `first` (skipping from the smallest id) or `last` (from the largest, for a
+    /// page in the back half) finds; `None` past the end. Both queries take diesel's
+    /// binds, the limit then the offset.
+    pub async fn first_id(
+        &self,
+        page: crate::pagination::PageRequest,
+        table: &'static str,
+        first: &Query,
+        last: &Query,
+    ) -> Result<Option<i32>, DbError> {
+        use crate::pagination::Start;
+        if page.offset() == 0 {
+            return Ok(Some(0));
+        }
+        let rows = match page.start(super::counts::rows_read(self, table).await?) {
+            Start::Skip(skip) => self.query(first, &[&1_i64, &skip]).await?,
+            Start::SkipFromEnd(skip) => self.query(last, &[&1_i64, &skip]).await?,
+            Start::PastEnd => Vec::new(),
+        };
+        rows.first().map(|row| column(row, 0)).transpose()
+    }
+
     async fn query_with_retry(&self, query: &Query, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, DbError> {
         let lanes = self.lanes();
         let lane = lanes.pick();

@@ -147,20 +147,11 @@ pub async fn lettings(db: &Database, page: PageRequest) -> Result<Vec<LettingSum
     let Some(reader) = db.reader() else {
         return db.read(move |conn| list_lettings(conn, page)).await;
     };
-    let from_id: i32 = match page.offset() {
-        0 => 0,
-        _ => {
-            // Diesel's SQL binds the limit, then the offset.
-            let first = match page.start(crate::db::counts::rows_read(reader, "lettings_letting").await?) {
-                Start::Skip(skip) => reader.query(&FIRST_LETTING_ID, &[&1_i64, &skip]).await?,
-                Start::SkipFromEnd(skip) => reader.query(&LAST_LETTING_ID, &[&1_i64, &skip]).await?,
-                Start::PastEnd => Vec::new(),
-            };
-            match first.first() {
-                Some(row) => column(row, 0)?,
-                None => return Ok(Vec::new()),
-            }
-        }
+    let Some(from_id) = reader
+        .first_id(page, "lettings_letting", &FIRST_LETTING_ID, &LAST_LETTING_ID)
+        .await?
+    else {
+        return Ok(Vec::new());
     };
     let rows = reader.query(&LETTINGS, &[&from_id, &page.limit()]).await?;
     rows.iter()

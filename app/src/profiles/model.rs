@@ -166,20 +166,11 @@ pub async fn profiles(db: &Database, page: PageRequest) -> Result<Vec<ProfileSum
     let Some(reader) = db.reader() else {
         return db.read(move |conn| list_profiles(conn, page)).await;
     };
-    let from_id: i32 = match page.offset() {
-        0 => 0,
-        _ => {
-            // Diesel's SQL binds the limit, then the offset.
-            let first = match page.start(crate::db::counts::rows_read(reader, "profiles_profile").await?) {
-                Start::Skip(skip) => reader.query(&FIRST_PROFILE_ID, &[&1_i64, &skip]).await?,
-                Start::SkipFromEnd(skip) => reader.query(&LAST_PROFILE_ID, &[&1_i64, &skip]).await?,
-                Start::PastEnd => Vec::new(),
-            };
-            match first.first() {
-                Some(row) => column(row, 0)?,
-                None => return Ok(Vec::new()),
-            }
-        }
+    let Some(from_id) = reader
+        .first_id(page, "profiles_profile", &FIRST_PROFILE_ID, &LAST_PROFILE_ID)
+        .await?
+    else {
+        return Ok(Vec::new());
     };
     let rows = reader.query(&PROFILES, &[&from_id, &page.limit()]).await?;
     rows.iter().map(|row| Ok(summary(column(row, 0)?))).collect()
