@@ -8,7 +8,7 @@ const MIN_SECRET_LENGTH: usize = 50;
 const MIN_SECRET_DISTINCT: usize = 5;
 
 /// The problems of `settings` for a production deployment; `env` reads the platform's
-/// variables (`DYNO` on Heroku, `PGSSLMODE`).
+/// variables (`DYNO` on Heroku, `HOME`, libpq's `PG…` variables).
 pub fn deploy_problems(settings: &Settings, env: impl Fn(&str) -> Option<String>) -> Vec<String> {
     let mut problems = Vec::new();
     if settings.debug {
@@ -49,6 +49,12 @@ pub fn deploy_problems(settings: &Settings, env: impl Fn(&str) -> Option<String>
                 .to_owned(),
         ),
         DatabaseUrl::Postgres(url) => {
+            // What the site itself refuses at start-up (a libpq-only setting, a `PG…`
+            // variable the URL would need): said here too, before a deploy finds out.
+            let home = env("HOME").map(std::path::PathBuf::from);
+            if let Err(why) = crate::db::pg_config::PgTarget::from_url(url, &env, home) {
+                problems.push(format!("{why} (the site will not start)"));
+            }
             let raw = url.expose();
             let local = is_local_server(raw);
             // libpq's rule: the URL's sslmode, else PGSSLMODE, else prefer (which is not
@@ -221,8 +227,7 @@ mod tests {
         assert!(problems(&[
             ("SECRET_KEY", GOOD_KEY),
             ("ALLOWED_HOSTS", "x.example"),
-            ("DATABASE_URL", "postgres://u:p@db.example.com/app"),
-            ("PGSSLMODE", "require"),
+            ("DATABASE_URL", "postgres://u:p@db.example.com/app?sslmode=require"),
             ("SECURE_SSL_REDIRECT", "true"),
             ("SESSION_COOKIE_SECURE", "true"),
             ("CSRF_COOKIE_SECURE", "true"),
@@ -269,8 +274,22 @@ mod tests {
             assert!(!tls_problem(local, None), "{local}");
         }
         assert!(!tls_problem("postgres://u:p@db.example.com/app", Some("require")));
+        // What the site would refuse at start-up is a problem here too.
+        let refused = problems(&[
+            ("SECRET_KEY", GOOD_KEY),
+            ("ALLOWED_HOSTS", "x.example"),
+            ("DATABASE_URL", "postgres://u:p@db.example.com/app?sslmode=require"),
+            ("PGSERVICE", "prod"),
+        ]);
+        assert!(
+            refused
+                .iter()
+                .any(|p| p.starts_with("PGSERVICE is set, but only DATABASE_URL is read")
+                    && p.ends_with("(the site will not start)")),
+            "{refused:?}"
+        );
         assert!(!tls_problem(
-            "postgres://u:p@db.example.com/app?sslmode=verify-full",
+            "postgres://u:p@db.example.com/app?sslmode=verify-full&sslrootcert=system",
             Some("disable")
         ));
     }
@@ -307,7 +326,7 @@ mod tests {
             "{problem}"
         );
         assert!(connection_budget_problem(&settings, 54, true).is_none(), "51 fit in 51");
-        // The reader off (a URL only libpq understands): the pool and the listener only.
+        // The reader off (DATABASE_READ_CONNECTIONS=0): the pool and the listener only.
         assert!(
             connection_budget_problem(&settings, 30, false).is_none(),
             "27 fit in 27"

@@ -41,10 +41,11 @@ pub async fn serve(settings: Settings, seed_demo: bool) -> anyhow::Result<()> {
     let db = Database::new(&settings.database_url, settings.database_pool_size)?;
     let prepare_db = db.clone();
     let migrate = settings.migrate_on_start;
-    let (prepared, schema) =
-        actix_web::web::block(move || startup::prepare_for_serving(&prepare_db, seed_demo, migrate))
-            .await
-            .context("database preparation was cancelled")??;
+    let (prepared, schema) = actix_web::web::block(move || {
+        db::pg_connection::blocking(|| startup::prepare_for_serving(&prepare_db, seed_demo, migrate))
+    })
+    .await
+    .context("database preparation was cancelled")??;
     tracing::info!(
         database = %settings.database_url.describe(),
         migrations_applied = prepared.migrations_applied,

@@ -78,10 +78,28 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", one_line(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, each said once: an error type that shows its
+/// source in its own message (`cannot open the database: {0}`) would otherwise print it
+/// again as the next cause.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -102,10 +120,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             if deploy {
                 if let DatabaseUrl::Postgres(url) = &settings.database_url {
-                    let server = Database::new(&DatabaseUrl::Postgres(url.clone()), 1)?
-                        .with_reader(settings.database_read_connections);
-                    let reader_on = server.reader().is_some();
-                    match server.max_connections() {
+                    // A URL the site refuses is already among the problems.
+                    let server = Database::new(&DatabaseUrl::Postgres(url.clone()), 1)
+                        .map(|db| db.with_reader(settings.database_read_connections));
+                    let reader_on = server.as_ref().is_ok_and(|db| db.reader().is_some());
+                    match server.and_then(|db| db.max_connections()) {
                         Ok(max) => problems.extend(connection_budget_problem(&settings, max, reader_on)),
                         // From a laptop the production database is often out of reach:
                         // say what was not checked, without calling it a problem.

@@ -63,10 +63,8 @@ pub fn build_server(settings: Settings, db: Database, listener: TcpListener) -> 
     let db = db.with_reader(settings.database_read_connections);
     let state = web::Data::new(AppState::new(db, settings)?);
     // Several instances on one PostgreSQL: hear each other's admin writes.
-    if let (crate::config::DatabaseUrl::Postgres(url), true) =
-        (&state.settings.database_url, state.pages.needs_listener())
-    {
-        crate::db::notify::spawn_listener(url, &state.pages)?;
+    if let (Some(target), true) = (state.db.pg_target(), state.pages.needs_listener()) {
+        crate::db::notify::spawn_listener(target, &state.pages)?;
     }
     // Without a DSN, no Sentry work per request (sentry-actix would still build the
     // request's context for events that are never sent).

@@ -125,7 +125,7 @@ pub fn check_static_toolchain(runner: &Runner) -> Result<()> {
         bail!("docker build: missing tool objcopy, needed to keep the site's symbols in the static binary (apt-get install binutils)");
     }
     if !on_path("musl-gcc") {
-        bail!("docker build: missing tool musl-gcc, needed to build SQLite, libpq and OpenSSL for {TARGET} (apt-get install musl-tools)");
+        bail!("docker build: missing tool musl-gcc, needed to build SQLite and ring (rustls' cryptography) for {TARGET} (apt-get install musl-tools)");
     }
     if on_path("rustup") {
         let installed = runner.capture(
@@ -176,9 +176,9 @@ pub fn image_exists(runner: &Runner, tag: &str) -> bool {
         .is_ok()
 }
 
-/// The Cargo features of the static binary: libpq and OpenSSL compiled in, and the
-/// allocator chosen by measurement (bench/README.md).
-pub const STATIC_FEATURES: &str = "static-libpq,mimalloc";
+/// The Cargo features of the static binary: the allocator chosen by measurement
+/// (bench/README.md).
+pub const STATIC_FEATURES: &str = "mimalloc";
 
 /// Whether cargo-auditable is installed (`cargo auditable`).
 fn auditable_available(runner: &Runner) -> bool {

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel::{Connection, SqliteConnection};
 
+use super::pg_config::PgTarget;
+pub use super::pg_connection::PgConnection;
 use super::DbError;
 use crate::config::{DatabaseUrl, PostgresUrl};
 
@@ -33,8 +35,7 @@ const PG_CONNECT_TIMEOUT_SECS: u32 = 3;
 pub enum ConnectionManager {
     Sqlite(PathBuf),
     Postgres {
-        url: String,
-        redact: PostgresUrl,
+        target: Arc<PgTarget>,
         /// Bumped when a connection is found dead: every idle one is checked before reuse.
         epoch: Arc<AtomicU64>,
     },
@@ -62,11 +63,37 @@ pub const ALIVE_BYPASS: Duration = Duration::from_millis(500);
 /// Whether a query error means the connection itself is gone (the server restarted or
 /// the network dropped), not that the query was wrong.
 pub fn is_connection_lost(err: &diesel::result::Error) -> bool {
+    use diesel::result::DatabaseErrorKind::{ClosedConnection, UnableToSendCommand};
     matches!(
         err,
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ClosedConnection, _)
+        diesel::result::Error::DatabaseError(ClosedConnection | UnableToSendCommand, _)
             | diesel::result::Error::BrokenTransactionManager
     )
+}
+
+impl Pooled {
+    /// Whether `err`, just returned by a task on this connection, means the connection is
+    /// gone. A server that shuts down or terminates the session says so in an error of its
+    /// own (SQLSTATE 57P01, which diesel-async reports without its code) before it closes
+    /// the socket, so after any failed query on PostgreSQL the connection is asked once.
+    pub fn is_gone(&mut self, err: &DbError) -> bool {
+        match err {
+            DbError::Query(err) if is_connection_lost(err) => true,
+            DbError::Query(_) | DbError::Migration(_) | DbError::Unexpected(_) => match &mut self.conn {
+                DbConnection::Postgresql(pg) => pg.is_closed() || pg.batch_execute("SELECT 1").is_err(),
+                DbConnection::Sqlite(_) => false,
+            },
+            _ => self.is_closed(),
+        }
+    }
+
+    /// Whether the connection's socket has closed (PostgreSQL; a SQLite file never does).
+    pub fn is_closed(&mut self) -> bool {
+        match &mut self.conn {
+            DbConnection::Postgresql(pg) => pg.is_closed(),
+            DbConnection::Sqlite(_) => false,
+        }
+    }
 }
 
 /// Never the PostgreSQL URL itself (it holds the password).
@@ -74,8 +101,8 @@ impl std::fmt::Debug for ConnectionManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ConnectionManager::Sqlite(path) => write!(f, "ConnectionManager::Sqlite({})", path.display()),
-            ConnectionManager::Postgres { redact, .. } => {
-                write!(f, "ConnectionManager::Postgres({redact:?})")
+            ConnectionManager::Postgres { target, .. } => {
+                write!(f, "ConnectionManager::Postgres({:?})", target.url())
             }
         }
     }
@@ -89,25 +116,16 @@ impl ConnectionManager {
                 Ok(ConnectionManager::Sqlite(path.clone()))
             }
             DatabaseUrl::Postgres(url) => Ok(ConnectionManager::Postgres {
-                url: with_connect_timeout(url.expose()),
-                redact: url.clone(),
+                target: Arc::new(pg_target(url)?),
                 epoch: Arc::new(AtomicU64::new(0)),
             }),
         }
     }
 
     pub fn connect(&self) -> Result<DbConnection, DbError> {
-        init_tls();
         match self {
             ConnectionManager::Sqlite(path) => open_sqlite(path).map(DbConnection::Sqlite),
-            // libpq's message may quote the URL, password included: never pass that on.
-            ConnectionManager::Postgres { url, redact, .. } => {
-                establish_postgres(url).map(DbConnection::Postgresql).map_err(|err| {
-                    DbError::Connect(diesel::ConnectionError::BadConnection(
-                        redact.redact_in(&err.to_string()),
-                    ))
-                })
-            }
+            ConnectionManager::Postgres { target, .. } => open_postgres(target).map(DbConnection::Postgresql),
         }
     }
 }
@@ -162,6 +180,14 @@ impl ConnectionManager {
         }
     }
 
+    /// How PostgreSQL is reached (`None` for SQLite).
+    pub fn pg_target(&self) -> Option<Arc<PgTarget>> {
+        match self {
+            ConnectionManager::Postgres { target, .. } => Some(target.clone()),
+            ConnectionManager::Sqlite(_) => None,
+        }
+    }
+
     /// What [`Database`](super::Database) bumps when a connection is found dead, so that
     /// every idle one is checked before its next use (`None` for SQLite).
     pub fn lost_signal(&self) -> Option<Arc<AtomicU64>> {
@@ -206,23 +232,34 @@ impl r2d2::ManageConnection for ConnectionManager {
     /// At check-in: a connection whose query found it gone is dropped, not reused.
     fn has_broken(&self, pooled: &mut Pooled) -> bool {
         pooled.returned = Instant::now();
-        pooled.broken
+        pooled.broken || pooled.is_closed()
     }
 }
 
-/// Readies OpenSSL before libpq's first connection: initialized without its exit-time
-/// cleanup, which would free the TLS state under a thread still reading a connection (the
-/// change listener) and crash the process as it exits (SIGSEGV after a clean shutdown).
-/// Where libpq is the system's (`--no-default-features`), its OpenSSL is the system's too.
-pub fn init_tls() {
-    #[cfg(feature = "bundled-libpq")]
-    openssl_sys::init();
+/// How the pool reaches PostgreSQL: `DATABASE_URL` read by libpq's rules (see
+/// [`super::pg_config`]), or a one-line reason it cannot be.
+pub fn pg_target(url: &PostgresUrl) -> Result<PgTarget, DbError> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    PgTarget::from_url(url, |name| std::env::var(name).ok(), home)
+        .map_err(|why| DbError::Connect(diesel::ConnectionError::BadConnection(why)))
 }
 
-/// `PgConnection::establish`, OpenSSL readied first.
-pub fn establish_postgres(url: &str) -> diesel::ConnectionResult<PgConnection> {
-    init_tls();
-    PgConnection::establish(url)
+/// Opens a blocking PostgreSQL connection: the TLS rules of `target`, on a runtime of its
+/// own. The error never holds the URL's password.
+pub fn open_postgres(target: &PgTarget) -> Result<PgConnection, DbError> {
+    let runtime = super::pg_connection::new_runtime().map_err(|err| {
+        DbError::Connect(diesel::ConnectionError::BadConnection(format!(
+            "cannot start a runtime for a database connection: {err}"
+        )))
+    })?;
+    let conn = super::pg_connection::run_on(&runtime, target.connect_diesel())
+        .map_err(|why| DbError::Connect(diesel::ConnectionError::BadConnection(why)))?;
+    Ok(PgConnection::new(conn, runtime))
+}
+
+/// [`open_postgres`] from a URL (one-off connections: the tests' own).
+pub fn establish_postgres(url: &str) -> Result<PgConnection, DbError> {
+    open_postgres(&pg_target(&PostgresUrl::new(url))?)
 }
 
 #[cfg(test)]

@@ -11,15 +11,16 @@ pub mod counts;
 pub mod migrations;
 pub mod notify;
 pub mod pg_config;
+pub mod pg_connection;
 pub mod reader;
 pub mod schema;
 
 use std::time::Duration;
 
 use diesel::query_dsl::LoadQuery;
-use diesel::{PgConnection, RunQueryDsl, SqliteConnection};
+use diesel::{RunQueryDsl, SqliteConnection};
 
-pub use connection::{ConnectionManager, DbConnection};
+pub use connection::{ConnectionManager, DbConnection, PgConnection};
 
 use crate::config::DatabaseUrl;
 
@@ -106,6 +107,8 @@ pub struct Database {
     /// Which database: on SQLite short reads may run on the caller's thread (see
     /// [`Database::read`]); on PostgreSQL the async reader may serve them.
     url: DatabaseUrl,
+    /// How PostgreSQL is reached (`None` on SQLite): the pool's rules, shared by the reader.
+    target: Option<std::sync::Arc<pg_config::PgTarget>>,
     /// The public pages' reads on PostgreSQL, when on: see [`reader`].
     reader: Option<reader::Reader>,
 }
@@ -121,6 +124,7 @@ impl Database {
     pub fn with_acquire_timeout(url: &DatabaseUrl, pool_size: u32, timeout: Duration) -> Result<Self, DbError> {
         let manager = ConnectionManager::new(url)?;
         let lost = manager.lost_signal();
+        let target = manager.pg_target();
         // Checked at checkout, cheaply: see `ConnectionManager::is_valid`.
         let pool = r2d2::Pool::builder()
             .test_on_check_out(true)
@@ -133,29 +137,22 @@ impl Database {
             lost,
             reader: None,
             url: url.clone(),
+            target,
         })
     }
 
-    /// This database with the async reader on (PostgreSQL, `per_worker` > 0), unless its
-    /// URL or environment holds what only libpq understands: then said once, and every
-    /// read stays on the blocking pool.
+    /// This database with the async reader on (PostgreSQL, `per_worker` > 0).
     pub fn with_reader(mut self, per_worker: usize) -> Self {
-        let DatabaseUrl::Postgres(url) = &self.url else {
-            return self;
+        self.reader = match (&self.target, per_worker) {
+            (Some(target), 1..) => Some(reader::Reader::new(target.clone(), per_worker)),
+            _ => None,
         };
-        if per_worker == 0 {
-            self.reader = None;
-            return self;
-        }
-        let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-        match pg_config::PgTarget::from_url(url, |name| std::env::var(name).ok(), home) {
-            Ok(target) => self.reader = Some(reader::Reader::new(target, per_worker)),
-            Err(why) => {
-                tracing::info!("public pages read through libpq's pool, not the async reader: {why}");
-                self.reader = None;
-            }
-        }
         self
+    }
+
+    /// How PostgreSQL is reached (`None` on SQLite).
+    pub fn pg_target(&self) -> Option<std::sync::Arc<pg_config::PgTarget>> {
+        self.target.clone()
     }
 
     /// The async reader, when it is on.
@@ -182,20 +179,28 @@ impl Database {
         let pool = self.pool.clone();
         let lost = self.lost.clone();
         actix_web::web::block(move || {
-            let mut conn = DbGuard(pool.get()?);
-            let result = task(&mut conn);
-            // Any failure: the connection is checked before it serves again (a dead one
-            // reused within the alive-bypass window would fail every task forever).
-            conn.0.suspect = result.is_err();
-            if let Err(DbError::Query(err)) = &result {
-                if connection::is_connection_lost(err) {
-                    conn.0.broken = true;
-                    if let Some(lost) = &lost {
-                        lost.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            pg_connection::blocking(|| {
+                let mut conn = DbGuard(pool.get()?);
+                let mut result = task(&mut conn);
+                // Any failure: the connection is checked before it serves again (a dead one
+                // reused within the alive-bypass window would fail every task forever).
+                conn.0.suspect = result.is_err();
+                if let Err(err) = &result {
+                    if conn.0.is_gone(err) {
+                        conn.0.broken = true;
+                        if let Some(lost) = &lost {
+                            lost.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                        }
+                        // The database went away under the task (a 503), not a bad query.
+                        if let DbError::Query(query) = err {
+                            result = Err(DbError::Unreachable(format!(
+                                "the database connection was lost: {query}"
+                            )));
+                        }
                     }
                 }
-            }
-            result
+                result
+            })
         })
         .await
         .map_err(|_| DbError::Cancelled)?

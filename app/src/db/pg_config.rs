@@ -1,6 +1,7 @@
-//! From `DATABASE_URL` (written for libpq) to what the async reader connects with: the
-//! same server, user, database and TLS rules, or a one-line reason why the reader stays
-//! off and libpq serves every read.
+//! From `DATABASE_URL` (written for libpq, as every platform gives it) to what
+//! tokio-postgres connects with: the same server, user, database and TLS rules, or a
+//! one-line reason why the URL cannot be followed as libpq would. Every PostgreSQL
+//! connection (the pool's, the change listener's, the async reader's) is opened here.
 //!
 //! libpq's TLS modes, kept as libpq means them (rustls speaks TLS here):
 //! - `disable`: plain TCP;
@@ -8,12 +9,15 @@
 //!   (as libpq, unless `sslrootcert` is given: then as `verify-ca`); `prefer` falls back to
 //!   plain TCP when the server has no TLS;
 //! - `verify-ca`: the certificate must chain to `sslrootcert`;
-//! - `verify-full`: that, and name the host connected to.
+//! - `verify-full`: that, and name the host connected to;
+//! - `sslrootcert=system`: the Mozilla roots (webpki-roots) stand for the system's.
 //!
-//! Left to libpq (the reader stays off, and says why at start-up): `sslmode=allow`, client
-//! certificates, `verify-*` without `sslrootcert`, `channel_binding=require`, any
-//! parameter tokio-postgres does not know, a `PG…` environment variable (libpq reads them;
-//! the reader would not), and a URL without a password when a `~/.pgpass` exists.
+//! Refused with a reason (start-up fails with it; nothing is silently weakened):
+//! `sslmode=allow`, client certificates, `verify-*` without `sslrootcert`,
+//! `channel_binding=require`, any parameter tokio-postgres does not know, a `PG…`
+//! environment variable for what the URL leaves out (libpq would read it; nothing here
+//! does) but for `PGSSLMODE` and `PGSSLROOTCERT`, which are read as libpq reads them, and
+//! a URL without a password when a `~/.pgpass` exists (libpq would read it too).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -29,7 +33,7 @@ use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect};
 
 use crate::config::PostgresUrl;
 
-/// Environment variables libpq reads for what a URL leaves out.
+/// Environment variables libpq reads for what a URL leaves out (refused here, not read).
 const LIBPQ_ENV: &[&str] = &[
     "PGHOST",
     "PGHOSTADDR",
@@ -67,9 +71,13 @@ const LIBPQ_ENV: &[&str] = &[
 
 /// The reader's connections' `application_name`, unless the URL sets one.
 pub const READER_APPLICATION_NAME: &str = "oc-lettings-reader";
+/// Every other connection's (the pool's, the listener's), unless the URL sets one.
+pub const APPLICATION_NAME: &str = "oc-lettings";
 
-/// How the reader reaches the database.
+/// How the site reaches the database.
 pub struct PgTarget {
+    /// Without an `application_name` unless the URL gives one (each kind of connection
+    /// names itself, see [`PgTarget::connect`] and [`PgTarget::connect_diesel`]).
     config: tokio_postgres::Config,
     tls: Tls,
     url: PostgresUrl,
@@ -85,7 +93,7 @@ pub enum Tls {
 pub type Connected = (tokio_postgres::Client, Pin<Box<dyn Future<Output = ()> + Send>>);
 
 impl PgTarget {
-    /// The reader's settings for `url`, or why libpq must serve every read.
+    /// The settings for `url`, or why it cannot be followed as libpq would.
     /// `env` reads an environment variable; `home` is the user's home directory.
     pub fn from_url(
         url: &PostgresUrl,
@@ -125,10 +133,12 @@ impl PgTarget {
                 | "krbsrvname"
                 | "gsslib"
                 | "client_encoding" => {
-                    return Err(format!("the URL sets {key}, which only libpq understands"));
+                    return Err(format!(
+                        "DATABASE_URL sets {key}, which oc-lettings does not support (it speaks to PostgreSQL without libpq)"
+                    ));
                 }
                 "channel_binding" if value == "require" => {
-                    return Err("the URL sets channel_binding=require, which only libpq does here".into());
+                    return Err("DATABASE_URL sets channel_binding=require, which oc-lettings does not support".into());
                 }
                 _ => kept.push(pair),
             }
@@ -140,7 +150,21 @@ impl PgTarget {
                 url.redact_in(&err.to_string())
             )
         })?;
-        // libpq reads an environment variable only for what the URL leaves out.
+        // libpq's two TLS variables are read as libpq reads them: only for what the URL
+        // leaves out. (Heroku's attached DATABASE_URL cannot be edited: PGSSLMODE=require is
+        // how TLS is required there.)
+        let mut sslmode_from = "DATABASE_URL";
+        if !sslmode_given {
+            if let Some(mode) = env("PGSSLMODE") {
+                sslmode = mode;
+                sslmode_from = "PGSSLMODE";
+            }
+        }
+        if rootcert.is_none() && sslmode != "disable" {
+            rootcert = env("PGSSLROOTCERT");
+        }
+        // The others would be read by libpq only for what the URL leaves out, and are not
+        // read here: refused when they would matter.
         let url_sets = |name: &str| match name {
             "PGPASSWORD" | "PGPASSFILE" => config.get_password().is_some(),
             "PGUSER" => config.get_user().is_some(),
@@ -148,12 +172,13 @@ impl PgTarget {
             "PGHOST" | "PGHOSTADDR" => !config.get_hosts().is_empty() || !config.get_hostaddrs().is_empty(),
             "PGAPPNAME" => config.get_application_name().is_some(),
             "PGCONNECT_TIMEOUT" => true,
-            "PGSSLMODE" => sslmode_given,
-            "PGSSLROOTCERT" => rootcert.is_some() || sslmode == "disable",
+            "PGSSLMODE" | "PGSSLROOTCERT" => true,
             _ => false,
         };
         if let Some(name) = LIBPQ_ENV.iter().find(|name| env(name).is_some() && !url_sets(name)) {
-            return Err(format!("{name} is set (libpq reads it; the async reader would not)"));
+            return Err(format!(
+                "{name} is set, but only DATABASE_URL is read: put the setting in the URL, or unset {name}"
+            ));
         }
         if config.get_password().is_none() {
             if let Some(pgpass) = home
@@ -162,7 +187,7 @@ impl PgTarget {
                 .filter(|path| path.exists())
             {
                 return Err(format!(
-                    "the URL has no password and {} exists (libpq reads it; the async reader would not)",
+                    "DATABASE_URL has no password and {} exists, which is not read: put the password in the URL",
                     pgpass.display()
                 ));
             }
@@ -180,16 +205,16 @@ impl PgTarget {
             ("verify-full", Some(roots)) => (SslMode::Require, Tls::Rustls(verified(roots, true)?)),
             ("verify-ca" | "verify-full", None) => {
                 return Err(format!(
-                    "sslmode={sslmode} without sslrootcert (libpq's default root file)"
+                    "{sslmode_from} sets sslmode={sslmode} without sslrootcert: add sslrootcert=<the CA file> (or sslrootcert=system) to DATABASE_URL"
                 ));
             }
-            (other, _) => return Err(format!("sslmode={other} is left to libpq")),
+            (other, _) => {
+                return Err(format!(
+                    "{sslmode_from} sets sslmode={other}, which oc-lettings does not support: use disable, prefer, require, verify-ca or verify-full"
+                ))
+            }
         };
         config.ssl_mode(mode);
-        // Tells the reader's connections apart in pg_stat_activity.
-        if config.get_application_name().is_none() {
-            config.application_name(READER_APPLICATION_NAME);
-        }
         Ok(PgTarget {
             config,
             tls,
@@ -202,35 +227,72 @@ impl PgTarget {
         self.url.redact_in(text)
     }
 
-    /// Opens a connection: the client, and the task that drives its socket.
+    /// The URL (its `Debug` hides the password).
+    pub fn url(&self) -> &PostgresUrl {
+        &self.url
+    }
+
+    /// The settings, with `name` as the `application_name` unless the URL gives one (tells
+    /// the connections apart in `pg_stat_activity`).
+    fn named(&self, name: &str) -> tokio_postgres::Config {
+        let mut config = self.config.clone();
+        if config.get_application_name().is_none() {
+            config.application_name(name);
+        }
+        config
+    }
+
+    /// Opens a diesel connection (the pool's and the listener's), on the current runtime,
+    /// which must go on driving it: diesel-async spawns its socket's task there.
+    pub async fn connect_diesel(&self) -> Result<diesel_async::AsyncPgConnection, String> {
+        use diesel_async::AsyncPgConnection;
+        let config = self.named(APPLICATION_NAME);
+        let opened = match &self.tls {
+            Tls::Off => match config.connect(tokio_postgres::NoTls).await {
+                Ok((client, connection)) => AsyncPgConnection::try_from_client_and_connection(client, connection)
+                    .await
+                    .map_err(|err| err.to_string()),
+                Err(err) => Err(self.connect_error(&err)),
+            },
+            Tls::Rustls(tls) => match config.connect(MakeRustls(tls.clone())).await {
+                Ok((client, connection)) => AsyncPgConnection::try_from_client_and_connection(client, connection)
+                    .await
+                    .map_err(|err| err.to_string()),
+                Err(err) => Err(self.connect_error(&err)),
+            },
+        };
+        opened.map_err(|why| self.redact(&why))
+    }
+
+    /// `err` and its causes on one line, the password redacted.
+    fn connect_error(&self, err: &tokio_postgres::Error) -> String {
+        let mut message = err.to_string();
+        let mut source = std::error::Error::source(err);
+        while let Some(inner) = source {
+            message.push_str(": ");
+            message.push_str(&inner.to_string());
+            source = inner.source();
+        }
+        format!("cannot connect to the database: {}", self.redact(&message))
+    }
+
+    /// Opens a connection for the async reader: the client, and the task that drives its
+    /// socket.
     pub async fn connect(&self) -> Result<Connected, String> {
+        let config = self.named(READER_APPLICATION_NAME);
         let connected: Result<Connected, tokio_postgres::Error> = match &self.tls {
-            Tls::Off => self
-                .config
-                .connect(tokio_postgres::NoTls)
-                .await
-                .map(|(client, connection)| {
-                    (
-                        client,
-                        Box::pin(drive(connection)) as Pin<Box<dyn Future<Output = ()> + Send>>,
-                    )
-                }),
-            Tls::Rustls(config) => self
-                .config
-                .connect(MakeRustls(config.clone()))
+            Tls::Off => config.connect(tokio_postgres::NoTls).await.map(|(client, connection)| {
+                (
+                    client,
+                    Box::pin(drive(connection)) as Pin<Box<dyn Future<Output = ()> + Send>>,
+                )
+            }),
+            Tls::Rustls(tls) => config
+                .connect(MakeRustls(tls.clone()))
                 .await
                 .map(|(client, connection)| (client, Box::pin(drive(connection)) as _)),
         };
-        connected.map_err(|err| {
-            let mut message = err.to_string();
-            let mut source = std::error::Error::source(&err);
-            while let Some(inner) = source {
-                message.push_str(": ");
-                message.push_str(&inner.to_string());
-                source = inner.source();
-            }
-            format!("cannot connect to the database: {}", self.redact(&message))
-        })
+        connected.map_err(|err| self.connect_error(&err))
     }
 }
 
@@ -403,7 +465,7 @@ struct RustlsStream(tokio_rustls::client::TlsStream<tokio_postgres::Socket>);
 
 impl tokio_postgres::tls::TlsStream for RustlsStream {
     /// No `tls-server-end-point` binding: SCRAM without `-PLUS` (libpq's `prefer` falls
-    /// back the same way; `channel_binding=require` is left to libpq).
+    /// back the same way; `channel_binding=require` is refused).
     fn channel_binding(&self) -> ChannelBinding {
         ChannelBinding::none()
     }
@@ -479,7 +541,7 @@ mod tests {
     }
 
     #[test]
-    fn what_only_libpq_understands_turns_the_reader_off() {
+    fn what_only_libpq_would_understand_is_refused_with_its_reason() {
         for (url, says) in [
             ("postgres://u:p@h/app?sslmode=verify-full", "sslrootcert"),
             ("postgres://u:p@h/app?sslmode=allow", "sslmode=allow"),
@@ -494,19 +556,31 @@ mod tests {
         ] {
             let why = target(url, &[])
                 .err()
-                .unwrap_or_else(|| panic!("{url} must turn the reader off"));
+                .unwrap_or_else(|| panic!("{url} must be refused"));
             assert!(why.contains(says), "{url}: {why}");
         }
         let why = target("postgres://u:p@h/app", &[("PGSSLMODE", "verify-full")])
             .err()
             .unwrap();
-        assert!(why.contains("PGSSLMODE"), "{why}");
+        assert!(
+            why.starts_with("PGSSLMODE sets sslmode=verify-full without sslrootcert"),
+            "{why}"
+        );
         let why = target("postgres://u@h/app", &[("PGPASSWORD", "x")]).err().unwrap();
         assert!(why.contains("PGPASSWORD"), "{why}");
-        let why = target("postgres://u:p@h/app?sslmode=require", &[("PGSSLROOTCERT", "/ca.crt")])
-            .err()
-            .unwrap();
-        assert!(why.contains("PGSSLROOTCERT"), "{why}");
+        // PGSSLROOTCERT is read (where the URL has no sslrootcert), so its file must exist.
+        let why = target(
+            "postgres://u:p@h/app?sslmode=require",
+            &[("PGSSLROOTCERT", "/no/ca.crt")],
+        )
+        .err()
+        .unwrap();
+        assert!(why.contains("/no/ca.crt"), "{why}");
+        // PGSSLMODE counts where the URL has no sslmode, as in libpq, never over it.
+        let required = target("postgres://u:p@h/app", &[("PGSSLMODE", "require")]).unwrap();
+        assert_eq!(mode(&required).0, SslMode::Require);
+        let plain = target("postgres://u:p@h/app?sslmode=disable", &[("PGSSLMODE", "require")]).unwrap();
+        assert_eq!(mode(&plain).0, SslMode::Disable);
         // What the URL itself sets, libpq takes from the URL: the variable changes nothing.
         for (name, value) in [
             ("PGPASSWORD", "x"),

@@ -5,12 +5,13 @@
 //! pooled one on a blocking thread.
 //!
 //! Why: through the blocking pool each uncached page cost two thread switches (worker →
-//! blocking thread → worker) around libpq's round trip, and a request held a whole
+//! blocking thread → worker) around the round trip, and a request held a whole
 //! connection for its round trip. Measured in `bench/RESULTS.md`.
 //!
-//! What stays on the blocking pool (libpq, diesel): every write, the admin, commands, and
-//! every read when this reader is off (SQLite; `DATABASE_READ_CONNECTIONS=0`; a URL whose
-//! settings only libpq understands, see [`super::pg_config`]).
+//! What stays on the blocking pool (diesel over the same driver, see
+//! [`super::pg_connection`]): every write, the admin, commands, and every read when this
+//! reader is off (SQLite; `DATABASE_READ_CONNECTIONS=0`). Both open their connections
+//! through [`super::pg_config::PgTarget`], with the same TLS rules.
 //!
 //! Failure: a query that fails drops its connection; when that connection was not new, the
 //! read is tried once more on a fresh one (a database restart leaves every idle connection
@@ -57,7 +58,7 @@ pub struct Reader {
 struct Shared {
     /// Tells apart two readers used on one thread (tests run several sites in a process).
     id: u64,
-    target: PgTarget,
+    target: Arc<PgTarget>,
     per_worker: usize,
     opened: AtomicU64,
 }
@@ -92,7 +93,7 @@ struct Live {
 }
 
 impl Reader {
-    pub fn new(target: PgTarget, per_worker: usize) -> Self {
+    pub fn new(target: Arc<PgTarget>, per_worker: usize) -> Self {
         Reader {
             shared: Arc::new(Shared {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),

@@ -64,6 +64,43 @@ fn a_malformed_setting_is_named_in_one_line() {
     assert!(stderr.contains("DATABASE_URL"), "{stderr}");
 }
 
+/// libpq is not in the build: what only libpq would read is refused in one line before any
+/// connection is tried (not silently ignored, which could drop a TLS requirement), and the
+/// line never holds the URL's password.
+#[test]
+fn what_only_libpq_would_read_is_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (env, says) in [
+        (
+            vec![("DATABASE_URL", "postgres://u:hunter2@127.0.0.1:1/db?sslcert=/c.crt")],
+            "DATABASE_URL sets sslcert, which oc-lettings does not support",
+        ),
+        (
+            vec![("DATABASE_URL", "postgres://u:hunter2@127.0.0.1:1/db?sslmode=allow")],
+            "sslmode=allow",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", "postgres://u:hunter2@127.0.0.1:1/db"),
+                ("PGSERVICE", "prod"),
+            ],
+            "PGSERVICE is set, but only DATABASE_URL is read",
+        ),
+    ] {
+        for command in [&["migrate"][..], &["serve"][..]] {
+            let mut env = env.clone();
+            env.push((
+                "SECRET_KEY",
+                "a-test-secret-key-that-is-long-enough-for-the-check-0123456789",
+            ));
+            let stderr = one_line_error(&oc_lettings(dir.path(), &env, command));
+            assert!(stderr.contains(says), "{command:?} {env:?}: {stderr}");
+            assert!(!stderr.contains("hunter2"), "{stderr}");
+            assert_eq!(stderr.matches(says).count(), 1, "said once: {stderr}");
+        }
+    }
+}
+
 #[test]
 fn settings_are_read_from_dot_env() {
     let dir = tempfile::tempdir().unwrap();

@@ -472,7 +472,7 @@ fn three_instances_behind_nginx_survive_restarts_of_themselves_and_of_postgres()
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    let count_readers = |pg: &mut diesel::PgConnection| -> i64 {
+    let count_readers = |pg: &mut oc_lettings::db::PgConnection| -> i64 {
         diesel::sql_query("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'oc-lettings-reader'")
             .get_result::<Readers>(pg)
             .unwrap()

@@ -60,9 +60,9 @@ pub enum Allocator {
 impl Allocator {
     fn features(self) -> &'static str {
         match self {
-            Allocator::Musl => "static-libpq",
-            Allocator::Mimalloc => "static-libpq,mimalloc",
-            Allocator::Jemalloc => "static-libpq,jemalloc",
+            Allocator::Musl => "",
+            Allocator::Mimalloc => "mimalloc",
+            Allocator::Jemalloc => "jemalloc",
         }
     }
 }

@@ -146,7 +146,7 @@ fn dry_runs_change_nothing() {
     let output = xtask(&["--dry-run", "docker", "build"], &[("CIRCLE_SHA1", "abc123")]);
     assert!(output.status.success(), "{}", common::stderr(&output));
     let text = stdout(&output);
-    assert!(text.contains("cargo auditable build --release --locked --package oc-lettings --features static-libpq,mimalloc --target x86_64-unknown-linux-musl"), "{text}");
+    assert!(text.contains("cargo auditable build --release --locked --package oc-lettings --features mimalloc --target x86_64-unknown-linux-musl"), "{text}");
     assert!(
         text.contains("--tag oc-lettings:abc123 --tag oc-lettings:latest"),
         "{text}"

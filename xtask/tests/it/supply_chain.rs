@@ -5,7 +5,7 @@ use crate::common;
 
 /// The supply-chain policy (`deny.toml`) passes on this workspace, and it is the policy that
 /// makes it pass: without its `skip` of http 0.2, the duplicate http is refused; a crate
-/// it bans (OpenSSL's Rust bindings outside libpq) is refused too.
+/// it bans (OpenSSL's Rust bindings, libpq) is refused too.
 #[test]
 fn the_supply_chain_policy_passes_and_catches_what_it_bans() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
