@@ -252,7 +252,7 @@ pub fn open_postgres(target: &PgTarget) -> Result<PgConnection, DbError> {
             "cannot start a runtime for a database connection: {err}"
         )))
     })?;
-    let conn = super::pg_connection::run_on(&runtime, target.connect_diesel())
+    let conn = super::pg_connection::run_on(&runtime, target.connect_diesel(super::pg_config::APPLICATION_NAME))
         .map_err(|why| DbError::Connect(diesel::ConnectionError::BadConnection(why)))?;
     Ok(PgConnection::new(conn, runtime))
 }

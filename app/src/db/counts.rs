@@ -6,15 +6,15 @@
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
-use super::reader::{column, Query, Reader};
-use super::{DbConnection, DbError};
+use super::{Database, DbConnection, DbError};
 
-static ROW_COUNT_SQL: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| "SELECT rows FROM row_count WHERE table_name = $1".to_owned());
-static ROW_COUNT: Query = Query {
-    name: "row_count",
-    sql: &ROW_COUNT_SQL,
-};
+diesel::table! {
+    /// PostgreSQL only: each counted table's rows, kept by triggers.
+    row_count (table_name) {
+        table_name -> Text,
+        rows -> BigInt,
+    }
+}
 
 /// The tables whose rows PostgreSQL keeps counted.
 pub const COUNTED: [&str; 6] = [
@@ -55,11 +55,22 @@ pub fn rows(conn: &mut DbConnection, table: &str) -> Result<i64, DbError> {
     Ok(counted.rows)
 }
 
-/// [`rows`] through the async reader (PostgreSQL).
-pub async fn rows_read(reader: &Reader, table: &str) -> Result<i64, DbError> {
+/// [`rows`] for a public page: through the async reader when it is on, else as a short
+/// read (see [`Database::fetch`]).
+pub async fn rows_read(db: &Database, table: &'static str) -> Result<i64, DbError> {
     counted(table)?;
-    match reader.query(&ROW_COUNT, &[&table]).await?.first() {
-        Some(row) => column(row, 0),
-        None => Err(DbError::Unexpected(format!("no row count for {table}"))),
-    }
+    let Some(reader) = db.reader() else {
+        return db.read(move |conn| rows(conn, table)).await;
+    };
+    let counted: Vec<i64> = reader
+        .load(
+            row_count::table
+                .select(row_count::rows)
+                .filter(row_count::table_name.eq(table)),
+        )
+        .await?;
+    counted
+        .first()
+        .copied()
+        .ok_or_else(|| DbError::Unexpected(format!("no row count for {table}")))
 }

@@ -46,9 +46,6 @@ pub enum DbError {
     /// The async reader could not reach the database (or the connection died under it).
     #[error("database unavailable: {0}")]
     Unreachable(String),
-    /// The database refused the async reader's query.
-    #[error("database read failed: {0}")]
-    Read(String),
 }
 
 /// The rows of `query`, run on the connection's own backend rather than through the
@@ -67,6 +64,28 @@ where
         DbConnection::Sqlite(conn) => query.load(conn)?,
         DbConnection::Postgresql(conn) => query.load(conn)?,
     })
+}
+
+/// A query a public page runs through [`Database::fetch`]: one diesel query, which every
+/// backend and path runs as it is and diesel decodes.
+pub trait PageQuery<T>:
+    LoadQuery<'static, SqliteConnection, T>
+    + RunQueryDsl<SqliteConnection>
+    + LoadQuery<'static, PgConnection, T>
+    + RunQueryDsl<PgConnection>
+    + reader::ReaderQuery<T>
+    + Send
+{
+}
+
+impl<Q, T> PageQuery<T> for Q where
+    Q: LoadQuery<'static, SqliteConnection, T>
+        + RunQueryDsl<SqliteConnection>
+        + LoadQuery<'static, PgConnection, T>
+        + RunQueryDsl<PgConnection>
+        + reader::ReaderQuery<T>
+        + Send
+{
 }
 
 /// The one row of `query`, which selects by a primary or unique key, through the
@@ -227,6 +246,49 @@ impl Database {
             }
         }
         self.run(task).await
+    }
+
+    /// The rows of a public page's `query`, by the fastest path there is, chosen here: on
+    /// PostgreSQL the async reader when it is on (the worker's own connections, no thread
+    /// switch); on SQLite the calling thread when a connection is free (see
+    /// [`Database::read`]); else the blocking pool. Every path runs the same diesel query
+    /// and diesel decodes its rows, once.
+    pub async fn fetch<Q, T>(&self, query: Q) -> Result<Vec<T>, DbError>
+    where
+        Q: PageQuery<T>,
+        T: Send + 'static,
+    {
+        match &self.reader {
+            Some(reader) => reader.load(query).await,
+            None => self.read(move |conn| load(query, conn)).await,
+        }
+    }
+
+    /// The id a public list's `page` starts from, on `table`: 0 for the first page, else
+    /// the id that `first(skip)` (skipping from the smallest id) or `last(skip)` (from the
+    /// largest, for a page in the back half) finds, over the primary key alone; `None`
+    /// past the end.
+    pub async fn first_id<F, L>(
+        &self,
+        page: crate::pagination::PageRequest,
+        table: &'static str,
+        first: impl FnOnce(i64) -> F,
+        last: impl FnOnce(i64) -> L,
+    ) -> Result<Option<i32>, DbError>
+    where
+        F: PageQuery<i32>,
+        L: PageQuery<i32>,
+    {
+        use crate::pagination::Start;
+        if page.offset() == 0 {
+            return Ok(Some(0));
+        }
+        let ids = match page.start(counts::rows_read(self, table).await?) {
+            Start::Skip(skip) => self.fetch(first(skip)).await?,
+            Start::SkipFromEnd(skip) => self.fetch(last(skip)).await?,
+            Start::PastEnd => Vec::new(),
+        };
+        Ok(ids.into_iter().next())
     }
 
     /// PostgreSQL's `max_connections` (blocking; for `check --deploy`).

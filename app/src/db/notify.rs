@@ -71,7 +71,7 @@ async fn listen<P: Listening>(target: &PgTarget, pages: &Weak<P>) {
         };
         cache.set_listening(false);
         drop(cache);
-        let connected = match target.connect_diesel().await {
+        let connected = match target.connect_diesel(super::pg_config::APPLICATION_NAME).await {
             Ok(mut conn) => {
                 use diesel_async::SimpleAsyncConnection;
                 conn.batch_execute(&format!("LISTEN {CHANNEL}"))

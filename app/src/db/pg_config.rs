@@ -77,7 +77,7 @@ pub const APPLICATION_NAME: &str = "oc-lettings";
 /// How the site reaches the database.
 pub struct PgTarget {
     /// Without an `application_name` unless the URL gives one (each kind of connection
-    /// names itself, see [`PgTarget::connect`] and [`PgTarget::connect_diesel`]).
+    /// names itself, see [`PgTarget::connect_diesel`]).
     config: tokio_postgres::Config,
     tls: Tls,
     url: PostgresUrl,
@@ -88,9 +88,6 @@ pub enum Tls {
     Off,
     Rustls(Arc<ClientConfig>),
 }
-
-/// What [`PgTarget::connect`] gives: the client, and the connection's task to spawn.
-pub type Connected = (tokio_postgres::Client, Pin<Box<dyn Future<Output = ()> + Send>>);
 
 impl PgTarget {
     /// The settings for `url`, or why it cannot be followed as libpq would.
@@ -242,11 +239,12 @@ impl PgTarget {
         config
     }
 
-    /// Opens a diesel connection (the pool's and the listener's), on the current runtime,
-    /// which must go on driving it: diesel-async spawns its socket's task there.
-    pub async fn connect_diesel(&self) -> Result<diesel_async::AsyncPgConnection, String> {
+    /// Opens a connection named `application_name` (unless the URL names it), on the
+    /// current runtime, which must go on driving it: diesel-async spawns its socket's task
+    /// there.
+    pub async fn connect_diesel(&self, application_name: &str) -> Result<diesel_async::AsyncPgConnection, String> {
         use diesel_async::AsyncPgConnection;
-        let config = self.named(APPLICATION_NAME);
+        let config = self.named(application_name);
         let opened = match &self.tls {
             Tls::Off => match config.connect(tokio_postgres::NoTls).await {
                 Ok((client, connection)) => AsyncPgConnection::try_from_client_and_connection(client, connection)
@@ -274,36 +272,6 @@ impl PgTarget {
             source = inner.source();
         }
         format!("cannot connect to the database: {}", self.redact(&message))
-    }
-
-    /// Opens a connection for the async reader: the client, and the task that drives its
-    /// socket.
-    pub async fn connect(&self) -> Result<Connected, String> {
-        let config = self.named(READER_APPLICATION_NAME);
-        let connected: Result<Connected, tokio_postgres::Error> = match &self.tls {
-            Tls::Off => config.connect(tokio_postgres::NoTls).await.map(|(client, connection)| {
-                (
-                    client,
-                    Box::pin(drive(connection)) as Pin<Box<dyn Future<Output = ()> + Send>>,
-                )
-            }),
-            Tls::Rustls(tls) => config
-                .connect(MakeRustls(tls.clone()))
-                .await
-                .map(|(client, connection)| (client, Box::pin(drive(connection)) as _)),
-        };
-        connected.map_err(|err| self.connect_error(&err))
-    }
-}
-
-/// Runs a connection until it closes; a broken one is logged (its client then reports
-/// itself closed, and the reader opens another).
-async fn drive<F>(connection: F)
-where
-    F: Future<Output = Result<(), tokio_postgres::Error>>,
-{
-    if let Err(err) = connection.await {
-        tracing::debug!(error = %err, "a database connection of the reader closed");
     }
 }
 

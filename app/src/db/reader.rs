@@ -1,8 +1,10 @@
 //! The public pages' reads on PostgreSQL, asynchronously: each actix worker keeps its own
-//! few connections (tokio-postgres, on the worker's own event loop), with the pages'
-//! statements prepared once per connection, and every request's query sent down one of
-//! them at once — concurrent requests pipeline on a connection instead of queueing for a
-//! pooled one on a blocking thread.
+//! few connections (diesel-async over tokio-postgres, on the worker's own event loop),
+//! each query type prepared once per connection by diesel-async's statement cache, and
+//! every request's query sent down one of them at once — concurrent requests pipeline on
+//! a connection instead of queueing for a pooled one on a blocking thread. The queries are
+//! the diesel queries every other path runs, decoded by diesel: a page reads through
+//! [`super::Database::fetch`], which picks this reader when it is on.
 //!
 //! Why: through the blocking pool each uncached page cost two thread switches (worker →
 //! blocking thread → worker) around the round trip, and a request held a whole
@@ -13,7 +15,8 @@
 //! reader is off (SQLite; `DATABASE_READ_CONNECTIONS=0`). Both open their connections
 //! through [`super::pg_config::PgTarget`], with the same TLS rules.
 //!
-//! Failure: a query that fails drops its connection; when that connection was not new, the
+//! Failure: a query that fails on a connection that is gone (it fails a `SELECT 1` too)
+//! drops that connection; when the connection was not new, the
 //! read is tried once more on a fresh one (a database restart leaves every idle connection
 //! dead: the first request on each must not be the one that finds out). A connection that
 //! cannot be opened fails the requests waiting for it at once (503), and for
@@ -26,11 +29,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use diesel_async::AsyncPgConnection;
 use futures_util::lock::Mutex;
-use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Row, Statement};
 
-use super::pg_config::PgTarget;
+use super::pg_config::{PgTarget, READER_APPLICATION_NAME};
 use super::DbError;
 
 /// After a failed connect, how long a worker answers "unavailable" at once before trying
@@ -42,11 +44,16 @@ pub const RECONNECT_BACKOFF: Duration = Duration::from_millis(250);
 /// "unavailable" (503), as a pooled read waiting for a connection is.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A query the reader knows by name: its SQL (from diesel's query builder, see
-/// [`pg_sql`]) is prepared once per connection, on first use.
-pub struct Query {
-    pub name: &'static str,
-    pub sql: &'static std::sync::LazyLock<String>,
+/// A query the reader can run: any diesel query the pool could run, owned (it may be run
+/// twice: once more on a fresh connection when its connection turns out dead).
+pub trait ReaderQuery<T>:
+    for<'c> diesel_async::methods::LoadQuery<'static, &'c AsyncPgConnection, T> + Clone + 'static
+{
+}
+
+impl<Q, T> ReaderQuery<T> for Q where
+    Q: for<'c> diesel_async::methods::LoadQuery<'static, &'c AsyncPgConnection, T> + Clone + 'static
+{
 }
 
 /// The reader: cheap to clone; its connections live on the workers that use it.
@@ -86,10 +93,10 @@ struct Lane {
     failed: RefCell<Option<(Instant, String)>>,
 }
 
-/// An open connection and the statements prepared on it.
+/// An open connection: diesel-async's, whose statement cache prepares each query type once
+/// per connection, and which pipelines the queries sent on it together (they share it).
 struct Live {
-    client: Client,
-    statements: RefCell<HashMap<&'static str, Statement>>,
+    conn: AsyncPgConnection,
 }
 
 impl Reader {
@@ -109,10 +116,14 @@ impl Reader {
         self.shared.opened.load(Ordering::Relaxed)
     }
 
-    /// Runs `query` with `params` and returns its rows.
-    pub async fn query(&self, query: &Query, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, DbError> {
+    /// The rows of `query`, decoded by diesel as the pool's would be.
+    pub async fn load<Q, T>(&self, query: Q) -> Result<Vec<T>, DbError>
+    where
+        Q: ReaderQuery<T>,
+        T: Send + 'static,
+    {
         // Boxed, so the page handlers' futures stay small (they are moved into place whole).
-        match tokio::time::timeout(READ_TIMEOUT, Box::pin(self.query_with_retry(query, params))).await {
+        match tokio::time::timeout(READ_TIMEOUT, Box::pin(self.load_with_retry(query))).await {
             Ok(result) => result,
             Err(_) => Err(DbError::Unreachable(format!(
                 "no answer from the database within {} s",
@@ -121,55 +132,37 @@ impl Reader {
         }
     }
 
-    /// The id a public list's `page` starts from, on `table`: 0 for the first page, else
-    /// the id `first` (skipping from the smallest id) or `last` (from the largest, for a
-    /// page in the back half) finds; `None` past the end. Both queries take diesel's
-    /// binds, the limit then the offset.
-    pub async fn first_id(
-        &self,
-        page: crate::pagination::PageRequest,
-        table: &'static str,
-        first: &Query,
-        last: &Query,
-    ) -> Result<Option<i32>, DbError> {
-        use crate::pagination::Start;
-        if page.offset() == 0 {
-            return Ok(Some(0));
-        }
-        let rows = match page.start(super::counts::rows_read(self, table).await?) {
-            Start::Skip(skip) => self.query(first, &[&1_i64, &skip]).await?,
-            Start::SkipFromEnd(skip) => self.query(last, &[&1_i64, &skip]).await?,
-            Start::PastEnd => Vec::new(),
-        };
-        rows.first().map(|row| column(row, 0)).transpose()
-    }
-
-    async fn query_with_retry(&self, query: &Query, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, DbError> {
+    async fn load_with_retry<Q, T>(&self, query: Q) -> Result<Vec<T>, DbError>
+    where
+        Q: ReaderQuery<T>,
+        T: Send + 'static,
+    {
         let lanes = self.lanes();
         let lane = lanes.pick();
         let mut retried = false;
         loop {
             let (live, fresh) = lane.live(&self.shared).await?;
-            match live.run(query, params).await {
+            let mut conn = &live.conn;
+            let err = match diesel_async::RunQueryDsl::load(query.clone(), &mut conn).await {
                 Ok(rows) => return Ok(rows),
-                Err(err) => {
-                    lane.discard(&live).await;
-                    if fresh || retried {
-                        return Err(self.error(&err));
-                    }
-                    tracing::info!(error = %self.shared.target.redact(&err.to_string()), "a database connection failed; reading again on a new one");
-                    retried = true;
-                }
+                Err(err) => err,
+            };
+            // A wrong query leaves its connection as it was: a connection that fails a
+            // `SELECT 1` as well is gone (the server restarted, or ended the session).
+            let gone = super::connection::is_connection_lost(&err)
+                || diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, "SELECT 1")
+                    .await
+                    .is_err();
+            if !gone {
+                return Err(DbError::Query(err));
             }
-        }
-    }
-
-    fn error(&self, err: &tokio_postgres::Error) -> DbError {
-        let message = self.shared.target.redact(&err.to_string());
-        if is_unavailable(err) {
-            DbError::Unreachable(message)
-        } else {
-            DbError::Read(message)
+            lane.discard(&live).await;
+            let message = self.shared.target.redact(&err.to_string());
+            if fresh || retried {
+                return Err(DbError::Unreachable(message));
+            }
+            tracing::info!(error = %message, "a database connection failed; reading again on a new one");
+            retried = true;
         }
     }
 
@@ -203,13 +196,12 @@ impl Lanes {
 }
 
 impl Lane {
-    /// The open connection, or a new one (`true`) when there is none or it has closed.
+    /// The open connection, or a new one (`true`) when there is none (a connection found
+    /// dead is discarded, see [`Reader::load`]).
     async fn live(&self, shared: &Shared) -> Result<(Rc<Live>, bool), DbError> {
         let mut slot = self.live.lock().await;
         if let Some(live) = slot.as_ref() {
-            if !live.client.is_closed() {
-                return Ok((live.clone(), false));
-            }
+            return Ok((live.clone(), false));
         }
         if let Some((at, why)) = self.failed.borrow().as_ref() {
             if at.elapsed() < RECONNECT_BACKOFF {
@@ -218,14 +210,11 @@ impl Lane {
         }
         // Boxed apart from the query's own box (`Reader::query`): the connect and TLS
         // handshake future is kilobytes, and only a connect needs it.
-        match Box::pin(shared.target.connect()).await {
-            Ok((client, connection)) => {
+        // The socket's task is spawned on this worker's event loop.
+        match Box::pin(shared.target.connect_diesel(READER_APPLICATION_NAME)).await {
+            Ok(conn) => {
                 shared.opened.fetch_add(1, Ordering::Relaxed);
-                actix_web::rt::spawn(connection);
-                let live = Rc::new(Live {
-                    client,
-                    statements: RefCell::new(HashMap::new()),
-                });
+                let live = Rc::new(Live { conn });
                 *slot = Some(live.clone());
                 *self.failed.borrow_mut() = None;
                 Ok((live, true))
@@ -245,56 +234,4 @@ impl Lane {
             *slot = None;
         }
     }
-}
-
-impl Live {
-    async fn run(&self, query: &Query, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, tokio_postgres::Error> {
-        let prepared = self.statements.borrow().get(query.name).cloned();
-        let statement = match prepared {
-            Some(statement) => statement,
-            None => {
-                let statement = self.client.prepare(query.sql).await?;
-                self.statements.borrow_mut().insert(query.name, statement.clone());
-                statement
-            }
-        };
-        self.client.query(&statement, params).await
-    }
-}
-
-/// Whether `err` means the database is out of reach (a 503), not that the query was wrong:
-/// the connection closed or broke (no SQLSTATE), or the server said so itself — class 08
-/// (connection exception), 53 (insufficient resources: too many connections) or 57
-/// (operator intervention: shutting down, starting up, a cancelled statement).
-pub fn is_unavailable(err: &tokio_postgres::Error) -> bool {
-    match err.code() {
-        None => true,
-        Some(state) => err.is_closed() || ["08", "53", "57"].iter().any(|class| state.code().starts_with(class)),
-    }
-}
-
-/// The PostgreSQL SQL of a diesel query, with `$1`… for its bind parameters: the reader
-/// runs the very query the blocking path runs.
-pub fn pg_sql<Q>(query: &Q) -> String
-where
-    Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>,
-{
-    use diesel::backend::Backend;
-    use diesel::query_builder::QueryBuilder;
-    let mut builder = <diesel::pg::Pg as Backend>::QueryBuilder::default();
-    // Building the SQL of a fixed query cannot fail for PostgreSQL (no value is checked
-    // here: binds become `$n`); a test builds every query the reader runs.
-    if let Err(err) = query.to_sql(&mut builder, &diesel::pg::Pg) {
-        return format!("-- the query cannot be built: {err}");
-    }
-    builder.finish()
-}
-
-/// Column `index` of `row`, as `T`.
-pub fn column<'a, T>(row: &'a Row, index: usize) -> Result<T, DbError>
-where
-    T: tokio_postgres::types::FromSql<'a>,
-{
-    row.try_get(index)
-        .map_err(|err| DbError::Read(format!("column {index}: {err}")))
 }

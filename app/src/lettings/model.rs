@@ -3,12 +3,9 @@
 use diesel::prelude::*;
 use serde::Serialize;
 
-use std::sync::LazyLock;
-
-use crate::db::reader::{column, pg_sql, Query};
 use crate::db::schema::{lettings_address, lettings_letting};
-use crate::db::{Database, DbConnection, DbError};
-use crate::pagination::{PageRequest, Start};
+use crate::db::{Database, DbError};
+use crate::pagination::PageRequest;
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
 #[diesel(table_name = lettings_address)]
@@ -93,102 +90,25 @@ fn letting_query(id: i32) -> _ {
 
 /// The rows of one page of the lettings list (one more than the page shows, see
 /// [`PageRequest::limit`]).
-pub fn list_lettings(conn: &mut DbConnection, page: PageRequest) -> Result<Vec<LettingSummary>, DbError> {
-    let from_id = match page.offset() {
-        0 => 0,
-        _ => {
-            let first = match page.start(crate::db::counts::rows(conn, "lettings_letting")?) {
-                Start::Skip(skip) => crate::db::load(first_letting_id(skip), conn)?,
-                Start::SkipFromEnd(skip) => crate::db::load(last_letting_id(skip), conn)?,
-                Start::PastEnd => Vec::new(),
-            };
-            match first.into_iter().next() {
-                Some(id) => id,
-                None => return Ok(Vec::new()),
-            }
-        }
+pub async fn lettings(db: &Database, page: PageRequest) -> Result<Vec<LettingSummary>, DbError> {
+    let Some(from_id) = db
+        .first_id(page, "lettings_letting", first_letting_id, last_letting_id)
+        .await?
+    else {
+        return Ok(Vec::new());
     };
-    crate::db::load(lettings_query(from_id, page.limit()), conn)
+    db.fetch(lettings_query(from_id, page.limit())).await
 }
 
-pub fn load_letting(conn: &mut DbConnection, id: i32) -> Result<Option<LettingDetail>, DbError> {
-    let row: Option<(Letting, Address)> = crate::db::load(letting_query(id), conn)?.into_iter().next();
-    Ok(row.map(|(letting, address)| LettingDetail {
+/// One letting with its address.
+pub async fn letting(db: &Database, id: i32) -> Result<Option<LettingDetail>, DbError> {
+    let rows: Vec<(Letting, Address)> = db.fetch(letting_query(id)).await?;
+    Ok(rows.into_iter().next().map(|(letting, address)| LettingDetail {
         id: letting.id,
         title: letting.title,
         address,
     }))
 }
-
-static FIRST_LETTING_ID_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&first_letting_id(0)));
-static FIRST_LETTING_ID: Query = Query {
-    name: "first_letting_id",
-    sql: &FIRST_LETTING_ID_SQL,
-};
-static LAST_LETTING_ID_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&last_letting_id(0)));
-static LAST_LETTING_ID: Query = Query {
-    name: "last_letting_id",
-    sql: &LAST_LETTING_ID_SQL,
-};
-static LETTINGS_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&lettings_query(0, 0)));
-static LETTINGS: Query = Query {
-    name: "lettings",
-    sql: &LETTINGS_SQL,
-};
-static LETTING_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&letting_query(0)));
-static LETTING: Query = Query {
-    name: "letting",
-    sql: &LETTING_SQL,
-};
-
-/// One page of the lettings list: through the async reader when it is on (PostgreSQL),
-/// else [`list_lettings`] on the pool.
-pub async fn lettings(db: &Database, page: PageRequest) -> Result<Vec<LettingSummary>, DbError> {
-    let Some(reader) = db.reader() else {
-        return db.read(move |conn| list_lettings(conn, page)).await;
-    };
-    let Some(from_id) = reader
-        .first_id(page, "lettings_letting", &FIRST_LETTING_ID, &LAST_LETTING_ID)
-        .await?
-    else {
-        return Ok(Vec::new());
-    };
-    let rows = reader.query(&LETTINGS, &[&from_id, &page.limit()]).await?;
-    rows.iter()
-        .map(|row| {
-            Ok(LettingSummary {
-                id: column(row, 0)?,
-                title: column(row, 1)?,
-            })
-        })
-        .collect()
-}
-
-/// One letting with its address, as [`load_letting`] reads it.
-pub async fn letting(db: &Database, id: i32) -> Result<Option<LettingDetail>, DbError> {
-    let Some(reader) = db.reader() else {
-        return db.read(move |conn| load_letting(conn, id)).await;
-    };
-    let rows = reader.query(&LETTING, &[&id]).await?;
-    let Some(row) = rows.first() else {
-        return Ok(None);
-    };
-    // Columns: the letting's (id, title, address_id), then the address's, in table order.
-    Ok(Some(LettingDetail {
-        id: column(row, 0)?,
-        title: column(row, 1)?,
-        address: Address {
-            id: column(row, 3)?,
-            number: column(row, 4)?,
-            street: column(row, 5)?,
-            city: column(row, 6)?,
-            state: column(row, 7)?,
-            zip_code: column(row, 8)?,
-            country_iso_code: column(row, 9)?,
-        },
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,12 +4,9 @@ use diesel::prelude::*;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Serialize;
 
-use std::sync::LazyLock;
-
-use crate::db::reader::{column, pg_sql, Query};
 use crate::db::schema::{auth_user, profiles_profile};
-use crate::db::{Database, DbConnection, DbError};
-use crate::pagination::{PageRequest, Start};
+use crate::db::{Database, DbError};
+use crate::pagination::PageRequest;
 
 /// Django usernames are at most 150 characters; a longer path segment names no one.
 pub const USERNAME_MAX_CHARS: usize = 150;
@@ -86,7 +83,7 @@ fn profiles_query(from_id: i32, limit: i64) -> _ {
 }
 
 #[diesel::dsl::auto_type]
-fn profile_query<'a>(username: &'a str) -> _ {
+fn profile_query(username: String) -> _ {
     profiles_profile::table
         .inner_join(auth_user::table)
         .filter(auth_user::username.eq(username))
@@ -113,88 +110,23 @@ fn could_exist(username: &str) -> bool {
 }
 
 /// The rows of one page of the profiles list (one more than the page shows).
-pub fn list_profiles(conn: &mut DbConnection, page: PageRequest) -> Result<Vec<ProfileSummary>, DbError> {
-    let from_id = match page.offset() {
-        0 => 0,
-        _ => {
-            let first = match page.start(crate::db::counts::rows(conn, "profiles_profile")?) {
-                Start::Skip(skip) => crate::db::load(first_profile_id(skip), conn)?,
-                Start::SkipFromEnd(skip) => crate::db::load(last_profile_id(skip), conn)?,
-                Start::PastEnd => Vec::new(),
-            };
-            match first.into_iter().next() {
-                Some(id) => id,
-                None => return Ok(Vec::new()),
-            }
-        }
-    };
-    let usernames: Vec<String> = crate::db::load(profiles_query(from_id, page.limit()), conn)?;
-    Ok(usernames.into_iter().map(summary).collect())
-}
-
-pub fn load_profile(conn: &mut DbConnection, username: &str) -> Result<Option<ProfileDetail>, DbError> {
-    if !could_exist(username) {
-        return Ok(None);
-    }
-    Ok(crate::db::load(profile_query(username), conn)?.into_iter().next())
-}
-
-static FIRST_PROFILE_ID_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&first_profile_id(0)));
-static FIRST_PROFILE_ID: Query = Query {
-    name: "first_profile_id",
-    sql: &FIRST_PROFILE_ID_SQL,
-};
-static LAST_PROFILE_ID_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&last_profile_id(0)));
-static LAST_PROFILE_ID: Query = Query {
-    name: "last_profile_id",
-    sql: &LAST_PROFILE_ID_SQL,
-};
-static PROFILES_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&profiles_query(0, 0)));
-static PROFILES: Query = Query {
-    name: "profiles",
-    sql: &PROFILES_SQL,
-};
-static PROFILE_SQL: LazyLock<String> = LazyLock::new(|| pg_sql(&profile_query("")));
-static PROFILE: Query = Query {
-    name: "profile",
-    sql: &PROFILE_SQL,
-};
-
-/// One page of the profiles list: through the async reader when it is on (PostgreSQL),
-/// else [`list_profiles`] on the pool.
 pub async fn profiles(db: &Database, page: PageRequest) -> Result<Vec<ProfileSummary>, DbError> {
-    let Some(reader) = db.reader() else {
-        return db.read(move |conn| list_profiles(conn, page)).await;
-    };
-    let Some(from_id) = reader
-        .first_id(page, "profiles_profile", &FIRST_PROFILE_ID, &LAST_PROFILE_ID)
+    let Some(from_id) = db
+        .first_id(page, "profiles_profile", first_profile_id, last_profile_id)
         .await?
     else {
         return Ok(Vec::new());
     };
-    let rows = reader.query(&PROFILES, &[&from_id, &page.limit()]).await?;
-    rows.iter().map(|row| Ok(summary(column(row, 0)?))).collect()
+    let usernames: Vec<String> = db.fetch(profiles_query(from_id, page.limit())).await?;
+    Ok(usernames.into_iter().map(summary).collect())
 }
 
-/// One profile, as [`load_profile`] reads it.
+/// One profile, by its user's name.
 pub async fn profile(db: &Database, username: String) -> Result<Option<ProfileDetail>, DbError> {
-    let Some(reader) = db.reader() else {
-        return db.read(move |conn| load_profile(conn, &username)).await;
-    };
     if !could_exist(&username) {
         return Ok(None);
     }
-    let rows = reader.query(&PROFILE, &[&username]).await?;
-    let Some(row) = rows.first() else {
-        return Ok(None);
-    };
-    Ok(Some(ProfileDetail {
-        username: column(row, 0)?,
-        first_name: column(row, 1)?,
-        last_name: column(row, 2)?,
-        email: column(row, 3)?,
-        favorite_city: column(row, 4)?,
-    }))
+    Ok(db.fetch(profile_query(username)).await?.into_iter().next())
 }
 
 #[cfg(test)]

@@ -3,11 +3,8 @@
 //! database it should not trust.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::LazyLock;
-
 use diesel::prelude::*;
 use oc_lettings::config::{DatabaseUrl, PostgresUrl};
-use oc_lettings::db::reader::Query;
 use oc_lettings::db::{Database, DbError};
 use oc_lettings::lettings::model as lettings;
 use oc_lettings::pagination::PageRequest;
@@ -32,8 +29,10 @@ fn the_reader_reads_exactly_what_the_pool_reads() {
     let Some(backend) = Backend::postgres() else {
         return;
     };
+    // The same page functions, one database read through the reader, the other (the
+    // reader off) through the pool.
     let (database, pool) = prepared_database(&backend, true);
-    let mut conn = pool.get().unwrap();
+    assert!(pool.reader().is_none());
     let reader = with_reader(&database.url);
     on_worker(async {
         // Every page size, so that pages start at every row and past the end.
@@ -42,12 +41,12 @@ fn the_reader_reads_exactly_what_the_pool_reads() {
                 let page = PageRequest::from_query(&format!("page={number}"), size).unwrap();
                 assert_eq!(
                     lettings::lettings(&reader, page).await.unwrap(),
-                    lettings::list_lettings(&mut conn, page).unwrap(),
+                    lettings::lettings(&pool, page).await.unwrap(),
                     "lettings page {number} of {size}"
                 );
                 assert_eq!(
                     profiles::profiles(&reader, page).await.unwrap(),
-                    profiles::list_profiles(&mut conn, page).unwrap(),
+                    profiles::profiles(&pool, page).await.unwrap(),
                     "profiles page {number} of {size}"
                 );
             }
@@ -57,7 +56,7 @@ fn the_reader_reads_exactly_what_the_pool_reads() {
         assert!(listed.len() >= 6, "the demo data: {listed:?}");
         for id in listed.iter().map(|l| l.id).chain([0, -1, 999_999, i32::MAX]) {
             let read = lettings::letting(&reader, id).await.unwrap();
-            assert_eq!(read, lettings::load_letting(&mut conn, id).unwrap(), "letting {id}");
+            assert_eq!(read, lettings::letting(&pool, id).await.unwrap(), "letting {id}");
         }
         let listed = profiles::profiles(&reader, first).await.unwrap();
         assert!(!listed.is_empty());
@@ -74,7 +73,7 @@ fn the_reader_reads_exactly_what_the_pool_reads() {
             let read = profiles::profile(&reader, name.clone()).await.unwrap();
             assert_eq!(
                 read,
-                profiles::load_profile(&mut conn, &name).unwrap(),
+                profiles::profile(&pool, name.clone()).await.unwrap(),
                 "profile {name:?}"
             );
         }
@@ -155,19 +154,19 @@ fn an_unreachable_database_is_unavailable_not_an_error() {
     });
 }
 
-static SSL_SQL: LazyLock<String> =
-    LazyLock::new(|| "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()".to_owned());
-static SSL: Query = Query {
-    name: "ssl",
-    sql: &SSL_SQL,
-};
-
 /// Whether the reader's connection to `url` is encrypted, or why it could not connect.
 fn reader_uses_tls(url: &str) -> Result<bool, String> {
     let db = with_reader(&DatabaseUrl::parse(url).unwrap());
     on_worker(async {
-        let rows = db.reader().unwrap().query(&SSL, &[]).await.map_err(|e| e.to_string())?;
-        Ok(rows[0].get::<_, bool>(0))
+        let ssl =
+            diesel::dsl::sql::<diesel::sql_types::Bool>("(SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid())");
+        let rows: Vec<bool> = db
+            .reader()
+            .unwrap()
+            .load(diesel::select(ssl))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(rows[0])
     })
 }
 
