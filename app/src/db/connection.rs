@@ -252,9 +252,14 @@ pub fn open_postgres(target: &PgTarget) -> Result<PgConnection, DbError> {
             "cannot start a runtime for a database connection: {err}"
         )))
     })?;
-    let conn = super::pg_connection::run_on(&runtime, target.connect_diesel(super::pg_config::APPLICATION_NAME))
-        .map_err(|why| DbError::Connect(diesel::ConnectionError::BadConnection(why)))?;
-    Ok(PgConnection::new(conn, runtime))
+    match super::pg_connection::run_on(&runtime, target.connect_diesel(super::pg_config::APPLICATION_NAME)) {
+        Ok(conn) => Ok(PgConnection::new(conn, runtime)),
+        Err(why) => {
+            // Not dropped: a waiting shutdown panics when called from an async task.
+            runtime.shutdown_background();
+            Err(DbError::Connect(diesel::ConnectionError::BadConnection(why)))
+        }
+    }
 }
 
 /// [`open_postgres`] from a URL (one-off connections: the tests' own).

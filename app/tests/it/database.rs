@@ -380,3 +380,38 @@ fn postgres_connections_use_tls_when_the_url_asks() {
     let err = connection_uses_tls(&refused).unwrap_err();
     assert!(err.contains("certificate"), "{err}");
 }
+
+/// A pooled PostgreSQL connection drives its own runtime from whichever thread queries it.
+/// Called from inside an async task (a handler that forgot `run`, a test's body), where
+/// no runtime may be driven, it still answers: never tokio's "cannot start a runtime from
+/// within a runtime" panic, nor its panic when a runtime is dropped there (a failed
+/// connect). The site itself queries on blocking threads only.
+#[test]
+fn postgres_connections_work_from_inside_an_async_task() {
+    let Some(Backend::Postgres(admin)) = Backend::postgres() else {
+        return;
+    };
+    actix_web::rt::System::new().block_on(async {
+        let url = oc_lettings::config::DatabaseUrl::parse(&admin).unwrap();
+        let db = Database::new(&url, 1).unwrap();
+        let mut conn = db.get().unwrap();
+        let rows: Vec<i32> = diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>("1 + 1"))
+            .load(&mut *conn)
+            .unwrap();
+        assert_eq!(rows, [2]);
+        drop(conn);
+        // And through `run`, the site's own way, on the same pool.
+        let rows = db
+            .run(|conn| Ok(diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>("2 + 2")).load::<i32>(conn)?))
+            .await
+            .unwrap();
+        assert_eq!(rows, [4]);
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let err = oc_lettings::db::connection::establish_postgres(&format!(
+            "postgres://nobody:pw@127.0.0.1:{closed}/none?sslmode=disable"
+        ))
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("cannot connect to the database"), "{err}");
+    });
+}
