@@ -38,6 +38,12 @@ enum Command {
         #[arg(long)]
         deploy: bool,
     },
+    /// Copy a SQLite database to FILE, consistently, while the site serves (VACUUM INTO),
+    /// then check the copy. PostgreSQL: use the platform's backups or pg_dump.
+    Backup {
+        /// The new file (never overwritten).
+        file: PathBuf,
+    },
     /// Copy users, addresses, lettings and profiles from a Django site's SQLite database.
     ImportDjango {
         /// The Django database file (either layout: oc_lettings_site_* or lettings_*/profiles_*).
@@ -143,6 +149,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("  - {problem}");
             }
             bail!("{} setting(s) are unsafe for production", problems.len());
+        }
+        Command::Backup { file } => {
+            if !matches!(settings.database_url, DatabaseUrl::Sqlite(_)) {
+                return Err(oc_lettings::manage::backup::BackupError::NotSqlite.into());
+            }
+            let db = Database::new(&settings.database_url, 1)?;
+            let mut conn = db.get()?;
+            let backup = oc_lettings::manage::backup::backup(&mut conn, &file)?;
+            println!("backed up {} to {backup}", settings.database_url.describe());
+            Ok(())
         }
         Command::Migrate => {
             let db = Database::new(&settings.database_url, 1)?;

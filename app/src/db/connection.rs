@@ -32,6 +32,7 @@ const PG_CONNECT_TIMEOUT_SECS: u32 = 3;
 /// Opens connections for the pool, reporting the database's own error when it cannot.
 /// (diesel's generic r2d2 manager would report every failure of a multi-connection as
 /// "Invalid connection url".)
+#[derive(Clone)]
 pub enum ConnectionManager {
     Sqlite(PathBuf),
     Postgres {
@@ -168,7 +169,14 @@ pub fn open_sqlite(path: &Path) -> Result<SqliteConnection, DbError> {
             path.display()
         )))
     })?;
-    conn.batch_execute(SQLITE_PRAGMAS)?;
+    // The first statement is where a file that is not a database, or cannot be written,
+    // says so: named with its path.
+    conn.batch_execute(SQLITE_PRAGMAS).map_err(|err| {
+        DbError::Connect(diesel::ConnectionError::BadConnection(format!(
+            "{}: {err}",
+            path.display()
+        )))
+    })?;
     Ok(conn)
 }
 

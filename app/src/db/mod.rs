@@ -128,6 +128,8 @@ pub struct Database {
     url: DatabaseUrl,
     /// How PostgreSQL is reached (`None` on SQLite): the pool's rules, shared by the reader.
     target: Option<std::sync::Arc<pg_config::PgTarget>>,
+    /// The pool's own way of opening a connection, for [`Database::get`]'s first one.
+    opener: std::sync::Arc<ConnectionManager>,
     /// The public pages' reads on PostgreSQL, when on: see [`reader`].
     reader: Option<reader::Reader>,
 }
@@ -144,6 +146,7 @@ impl Database {
         let manager = ConnectionManager::new(url)?;
         let lost = manager.lost_signal();
         let target = manager.pg_target();
+        let opener = std::sync::Arc::new(manager.clone());
         // Checked at checkout, cheaply: see `ConnectionManager::is_valid`.
         let pool = r2d2::Pool::builder()
             .test_on_check_out(true)
@@ -157,6 +160,7 @@ impl Database {
             reader: None,
             url: url.clone(),
             target,
+            opener,
         })
     }
 
@@ -185,7 +189,18 @@ impl Database {
     }
 
     /// A connection for blocking code (commands, start-up). Not for async handlers.
+    ///
+    /// While the pool holds no connection yet, one is opened here first: a database that
+    /// cannot be opened (a read-only or corrupt file, a refused connection, a wrong
+    /// password) then says why at once, in its own words, instead of after the pool's
+    /// acquire timeout wrapped in "timed out waiting for connection".
     pub fn get(&self) -> Result<DbGuard, DbError> {
+        if let Some(pooled) = self.pool.try_get() {
+            return Ok(DbGuard(pooled));
+        }
+        if self.pool.state().connections == 0 {
+            drop(self.opener.connect()?);
+        }
         Ok(DbGuard(self.pool.get()?))
     }
 

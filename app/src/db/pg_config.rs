@@ -271,7 +271,35 @@ impl PgTarget {
             message.push_str(&inner.to_string());
             source = inner.source();
         }
-        format!("cannot connect to the database: {}", self.redact(&message))
+        format!(
+            "cannot connect to the database at {}: {}",
+            self.server(),
+            self.redact(&message)
+        )
+    }
+
+    /// Where the connection goes, as a person would write it: `host:port`, or the socket
+    /// directory (several hosts, comma-separated, as libpq tries them).
+    pub fn server(&self) -> String {
+        let ports = self.config.get_ports();
+        let port = |i: usize| ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+        let hosts: Vec<String> = self
+            .config
+            .get_hosts()
+            .iter()
+            .enumerate()
+            .map(|(i, host)| match host {
+                tokio_postgres::config::Host::Tcp(name) if name.contains(':') => format!("[{name}]:{}", port(i)),
+                tokio_postgres::config::Host::Tcp(name) => format!("{name}:{}", port(i)),
+                #[cfg(unix)]
+                tokio_postgres::config::Host::Unix(dir) => format!("{}/.s.PGSQL.{}", dir.display(), port(i)),
+            })
+            .collect();
+        if hosts.is_empty() {
+            "the default socket".to_owned()
+        } else {
+            hosts.join(",")
+        }
     }
 }
 

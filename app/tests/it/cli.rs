@@ -381,3 +381,132 @@ fn changepassword_asks_twice_validates_and_gives_up_after_three_tries() {
     let output = oc_command(dir.path(), &[], "changepassword", &["nobody"], "");
     assert!(one_line_error(&output).contains("user 'nobody' does not exist"));
 }
+
+/// `backup` copies the live SQLite database while the site serves and while another
+/// connection writes, into a new file that opens and holds the site's rows; it never
+/// overwrites a file, and on PostgreSQL it points to the platform's backups instead.
+#[test]
+fn backup_copies_a_serving_sqlite_database_and_never_overwrites() {
+    use diesel::RunQueryDsl;
+    let dir = tempfile::tempdir().unwrap();
+    let (server, address) = start_server(dir.path(), "sqlite://site.sqlite3");
+    // A writer on its own connection while the copy is taken.
+    let db_path = dir.path().join("site.sqlite3");
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writer = {
+        let writing = writing.clone();
+        let db_path = db_path.clone();
+        std::thread::spawn(move || {
+            let mut conn = oc_lettings::db::connection::open_sqlite(&db_path).unwrap();
+            let mut written = 0;
+            while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                diesel::sql_query(
+                    "INSERT INTO lettings_address (number, street, city, state, zip_code, country_iso_code) \
+                     VALUES (1, 'Backup Street', 'Irvine', 'CA', 92602, 'USA')",
+                )
+                .execute(&mut conn)
+                .unwrap();
+                written += 1;
+            }
+            written
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let output = oc_lettings(
+        dir.path(),
+        &[("DATABASE_URL", "sqlite://site.sqlite3")],
+        &["backup", "copy.sqlite3"],
+    );
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("integrity ok") && stdout.contains("6 lettings_letting"),
+        "{stdout}"
+    );
+    assert!(written > 0, "the writer wrote during the test");
+    assert_every_page(&address);
+    stop_server(server);
+
+    // The copy stands on its own: the demo data, and the writer's rows up to one moment.
+    let mut copy = oc_lettings::db::connection::open_sqlite(&dir.path().join("copy.sqlite3")).unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let lettings: Count = diesel::sql_query("SELECT count(*) AS n FROM lettings_letting")
+        .get_result(&mut copy)
+        .unwrap();
+    assert_eq!(lettings.n, 6);
+    let added: Count = diesel::sql_query("SELECT count(*) AS n FROM lettings_address WHERE street = 'Backup Street'")
+        .get_result(&mut copy)
+        .unwrap();
+    assert!(added.n <= written, "{} of {written}", added.n);
+
+    // Never over a file, never from PostgreSQL: one line each, nothing touched.
+    let before = std::fs::read(dir.path().join("copy.sqlite3")).unwrap();
+    let stderr = one_line_error(&oc_lettings(
+        dir.path(),
+        &[("DATABASE_URL", "sqlite://site.sqlite3")],
+        &["backup", "copy.sqlite3"],
+    ));
+    assert!(stderr.contains("already exists"), "{stderr}");
+    assert_eq!(std::fs::read(dir.path().join("copy.sqlite3")).unwrap(), before);
+    let stderr = one_line_error(&oc_lettings(
+        dir.path(),
+        &[("DATABASE_URL", "postgres://u:pw@127.0.0.1:1/db")],
+        &["backup", "pg.sqlite3"],
+    ));
+    assert!(stderr.contains("pg_dump") && !stderr.contains("pw@"), "{stderr}");
+    assert!(!dir.path().join("pg.sqlite3").exists());
+}
+
+/// A database that cannot be opened says why in one line, at once: its own cause, said
+/// once, never the pool's "timed out waiting for connection" first (which came after the
+/// 3 s acquire timeout); a refused connection names the server it tried.
+#[test]
+fn a_database_that_cannot_be_opened_says_why_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("junk.sqlite3"), vec![b'x'; 4096]).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let refused = format!("postgres://u:pw@127.0.0.1:{closed}/db?sslmode=disable");
+    for (url, says) in [
+        (
+            "sqlite://junk.sqlite3",
+            "junk.sqlite3: file is not a database".to_owned(),
+        ),
+        (refused.as_str(), format!("at 127.0.0.1:{closed}")),
+    ] {
+        for command in ["migrate", "createsuperuser", "import-django", "serve"] {
+            let mut args = vec![command];
+            if command == "import-django" {
+                args.push("junk.sqlite3");
+            }
+            if command == "createsuperuser" {
+                args.push("--no-input");
+            }
+            let stderr = one_line_error(&oc_lettings(
+                dir.path(),
+                &[
+                    ("DATABASE_URL", url),
+                    (
+                        "SECRET_KEY",
+                        "a-test-secret-key-that-is-long-enough-for-the-check-0123456789",
+                    ),
+                    ("DJANGO_SUPERUSER_USERNAME", "admin"),
+                    ("DJANGO_SUPERUSER_PASSWORD", "Xk9!mQ2#vL7$"),
+                ],
+                &args,
+            ));
+            assert!(stderr.contains(&says), "{command} on {url}: {stderr}");
+            assert!(!stderr.contains("timed out waiting"), "{command} on {url}: {stderr}");
+            assert_eq!(stderr.matches(&says).count(), 1, "said once: {stderr}");
+        }
+    }
+}

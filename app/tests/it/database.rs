@@ -406,7 +406,11 @@ fn postgres_connections_work_from_inside_an_async_task() {
             .await
             .unwrap();
         assert_eq!(rows, [4]);
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let err = oc_lettings::db::connection::establish_postgres(&format!(
             "postgres://nobody:pw@127.0.0.1:{closed}/none?sslmode=disable"
         ))
