@@ -16,21 +16,16 @@ pub fn deploy_problems(settings: &Settings, env: impl Fn(&str) -> Option<String>
     }
     match &settings.secret_key {
         None => problems.push("SECRET_KEY is not set: the site will not start without DEBUG".to_owned()),
-        Some(key) => {
-            let key = key.expose();
-            let distinct = key.chars().collect::<std::collections::BTreeSet<_>>().len();
-            if key.chars().count() < MIN_SECRET_LENGTH || distinct < MIN_SECRET_DISTINCT {
-                problems.push(format!(
-                    "SECRET_KEY is too short or too simple: use at least {MIN_SECRET_LENGTH} random characters (e.g. `openssl rand -base64 48`)"
-                ));
-            }
-            let lower = key.to_ascii_lowercase();
-            if ["change-me", "changeme", "django-insecure", "secret-key", "your-secret"]
-                .iter()
-                .any(|p| lower.contains(p))
-            {
-                problems.push("SECRET_KEY looks like a placeholder: generate a random one".to_owned());
-            }
+        Some(key) => problems.extend(key_problems("SECRET_KEY", key.expose())),
+    }
+    // Django's security.W025: a fallback still verifies sessions, so it must be as strong.
+    for (i, key) in settings.secret_key_fallbacks.iter().enumerate() {
+        problems.extend(key_problems(&format!("SECRET_KEY_FALLBACKS entry {}", i + 1), key.expose()));
+        if settings.secret_key.as_ref().is_some_and(|current| current.expose() == key.expose()) {
+            problems.push(format!(
+                "SECRET_KEY_FALLBACKS entry {} is SECRET_KEY itself: list only the keys being rotated out",
+                i + 1
+            ));
         }
     }
     if settings.allowed_hosts.is_empty() {
@@ -91,6 +86,25 @@ pub fn deploy_problems(settings: &Settings, env: impl Fn(&str) -> Option<String>
     }
     if on_heroku && settings.host.starts_with("127.") {
         problems.push("HOST is 127.0.0.1 on Heroku: the router cannot reach the app; set HOST=0.0.0.0".to_owned());
+    }
+    problems
+}
+
+/// What is wrong with a signing key called `name` (never quoting it).
+fn key_problems(name: &str, key: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let distinct = key.chars().collect::<std::collections::BTreeSet<_>>().len();
+    if key.chars().count() < MIN_SECRET_LENGTH || distinct < MIN_SECRET_DISTINCT {
+        problems.push(format!(
+            "{name} is too short or too simple: use at least {MIN_SECRET_LENGTH} random characters (e.g. `openssl rand -base64 48`)"
+        ));
+    }
+    let lower = key.to_ascii_lowercase();
+    if ["change-me", "changeme", "django-insecure", "secret-key", "your-secret"]
+        .iter()
+        .any(|p| lower.contains(p))
+    {
+        problems.push(format!("{name} looks like a placeholder: generate a random one"));
     }
     problems
 }
@@ -292,6 +306,21 @@ mod tests {
             "postgres://u:p@db.example.com/app?sslmode=verify-full&sslrootcert=system",
             Some("disable")
         ));
+    }
+
+    #[test]
+    fn fallback_keys_are_checked_like_the_key() {
+        let weak = problems(&[
+            ("SECRET_KEY", GOOD_KEY),
+            ("ALLOWED_HOSTS", "x.example"),
+            ("SECRET_KEY_FALLBACKS", &format!("short, {GOOD_KEY}")),
+        ]);
+        assert!(
+            weak.iter().any(|p| p.starts_with("SECRET_KEY_FALLBACKS entry 1 is too short")),
+            "{weak:?}"
+        );
+        assert!(weak.iter().any(|p| p.starts_with("SECRET_KEY_FALLBACKS entry 2 is SECRET_KEY itself")), "{weak:?}");
+        assert!(!weak.iter().any(|p| p.contains("short,") || p.contains(GOOD_KEY)), "never quoted: {weak:?}");
     }
 
     #[test]

@@ -167,6 +167,10 @@ pub struct Settings {
     /// 0: the public pages read through the pool as everything else does).
     pub database_read_connections: usize,
     pub secret_key: Option<SecretKey>,
+    /// SECRET_KEY_FALLBACKS (Django 4.1's): earlier keys, comma-separated, whose signed
+    /// cookies (sessions, CSRF, messages) are still accepted; nothing new is signed with
+    /// them. Rotation without logging everyone out.
+    pub secret_key_fallbacks: Vec<SecretKey>,
     pub debug: bool,
     pub seed_demo: bool,
     /// MIGRATE_ON_START: `serve` applies pending migrations before listening (off where a
@@ -400,6 +404,15 @@ impl Settings {
             database_pool_size,
             database_read_connections,
             secret_key: get("SECRET_KEY").map(SecretKey),
+            secret_key_fallbacks: get("SECRET_KEY_FALLBACKS")
+                .map(|keys| {
+                    keys.split(',')
+                        .map(str::trim)
+                        .filter(|key| !key.is_empty())
+                        .map(|key| SecretKey(key.to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default(),
             debug,
             seed_demo: flag("SEED_DEMO", true)?,
             migrate_on_start: flag("MIGRATE_ON_START", true)?,

@@ -14,8 +14,8 @@ pub struct AppState {
     pub db: Database,
     pub settings: Settings,
     /// Signs session and CSRF cookies: SECRET_KEY, or (DEBUG without one) a random key for
-    /// this process only.
-    pub signing_key: Vec<u8>,
+    /// this process only; SECRET_KEY_FALLBACKS still verify.
+    pub signing_key: crate::tokens::SigningKeys,
     pub pages: Arc<PageCache>,
     /// The bounded password hashers of the login form.
     pub hashers: Hashers,
@@ -31,6 +31,12 @@ impl AppState {
                 key
             }
         };
+        let fallbacks = settings
+            .secret_key_fallbacks
+            .iter()
+            .map(|key| key.expose().as_bytes().to_vec())
+            .collect();
+        let signing_key = crate::tokens::SigningKeys::new(signing_key, fallbacks);
         let ttl = std::time::Duration::from_secs(settings.page_cache_seconds);
         let pages = Arc::new(match &settings.database_url {
             DatabaseUrl::Postgres(_) => PageCache::shared(ttl),

@@ -40,6 +40,43 @@ pub fn unsign<'a>(key: &[u8], signed: &'a str) -> Option<&'a str> {
     bool::from(expected.as_bytes().ct_eq(given.as_bytes())).then_some(value)
 }
 
+/// The keys a site signs with: the current one signs and verifies; the fallbacks
+/// (`SECRET_KEY_FALLBACKS`, earlier keys being rotated out) only verify, as Django's.
+pub struct SigningKeys {
+    current: Vec<u8>,
+    fallbacks: Vec<Vec<u8>>,
+}
+
+/// Never the keys themselves.
+impl std::fmt::Debug for SigningKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SigningKeys(1 current, {} fallback(s))", self.fallbacks.len())
+    }
+}
+
+impl SigningKeys {
+    pub fn new(current: Vec<u8>, fallbacks: Vec<Vec<u8>>) -> Self {
+        SigningKeys { current, fallbacks }
+    }
+
+    /// The HMAC of `value` under the current key.
+    pub fn signature(&self, value: &str) -> String {
+        signature(&self.current, value)
+    }
+
+    /// `value.signature`, under the current key.
+    pub fn sign(&self, value: &str) -> String {
+        sign(&self.current, value)
+    }
+
+    /// The value of `signed` if the current key or a fallback signed it.
+    pub fn unsign<'a>(&self, signed: &'a str) -> Option<&'a str> {
+        std::iter::once(&self.current)
+            .chain(&self.fallbacks)
+            .find_map(|key| unsign(key, signed))
+    }
+}
+
 /// Constant-time string equality (for CSRF tokens).
 pub fn same(a: &str, b: &str) -> bool {
     bool::from(a.as_bytes().ct_eq(b.as_bytes()))
@@ -48,6 +85,20 @@ pub fn same(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fallback_keys_verify_but_never_sign() {
+        let old = sign(b"old key", "session");
+        let rotated = SigningKeys::new(b"new key".to_vec(), vec![b"old key".to_vec()]);
+        assert_eq!(rotated.unsign(&old), Some("session"), "an old cookie still verifies");
+        assert_eq!(rotated.unsign(&rotated.sign("fresh")), Some("fresh"));
+        assert_eq!(unsign(b"new key", &rotated.sign("fresh")), Some("fresh"), "new ones use the new key");
+        assert_eq!(unsign(b"old key", &rotated.sign("fresh")), None);
+        let done = SigningKeys::new(b"new key".to_vec(), Vec::new());
+        assert_eq!(done.unsign(&old), None, "once the fallback is removed, old cookies end");
+        assert!(!format!("{rotated:?}").contains("key\""));
+        assert_eq!(format!("{rotated:?}"), "SigningKeys(1 current, 1 fallback(s))");
+    }
 
     #[test]
     fn signed_values_round_trip_and_tampering_is_detected() {

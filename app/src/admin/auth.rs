@@ -41,7 +41,7 @@ fn login_page(
     // Keep the visitor's CSRF token while its signature holds; a new one otherwise.
     let token = match req
         .cookie(CSRF_COOKIE)
-        .and_then(|c| tokens::unsign(&state.signing_key, c.value()).map(str::to_owned))
+        .and_then(|c| state.signing_key.unsign(c.value()).map(str::to_owned))
     {
         Some(token) => token,
         None => tokens::random_token()?,
@@ -52,7 +52,7 @@ fn login_page(
     context.insert("username", username);
     context.insert("error", &error);
     let mut response = admin_page(req, None, "admin/login.html", context, StatusCode::OK)?;
-    let signed = tokens::sign(&state.signing_key, &token);
+    let signed = state.signing_key.sign(&token);
     response
         .add_cookie(&cookie(req, CSRF_COOKIE, signed, Some(365 * 24 * 60 * 60)))
         .map_err(|err| AppError::BadRequest(err.to_string()))?;
@@ -206,7 +206,7 @@ pub async fn login(
         })
         .await?;
     tracing::info!(%username, "admin login");
-    let signed = tokens::sign(&state.signing_key, &token);
+    let signed = state.signing_key.sign(&token);
     Ok(HttpResponse::Found()
         .insert_header(("Location", next))
         .cookie(cookie(&req, session::COOKIE, signed, Some(session::AGE_SECS)))

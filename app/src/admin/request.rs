@@ -20,7 +20,7 @@ pub const FLASH_COOKIE: &str = "oc_flash";
 /// The session token from the signed cookie, if the signature holds.
 pub fn session_token(req: &HttpRequest, state: &AppState) -> Option<String> {
     let cookie = req.cookie(session::COOKIE)?;
-    tokens::unsign(&state.signing_key, cookie.value()).map(str::to_owned)
+    state.signing_key.unsign(cookie.value()).map(str::to_owned)
 }
 
 /// The logged-in staff member, if any.
@@ -53,7 +53,7 @@ pub fn check_csrf(staff: &StaffSession, form: &Form) -> Result<(), AppError> {
 pub fn check_anonymous_csrf(req: &HttpRequest, state: &AppState, form: &Form) -> Result<(), AppError> {
     let expected = req
         .cookie(CSRF_COOKIE)
-        .and_then(|c| tokens::unsign(&state.signing_key, c.value()).map(str::to_owned));
+        .and_then(|c| state.signing_key.unsign(c.value()).map(str::to_owned));
     match expected {
         Some(expected) if !form.get(CSRF_FIELD).is_empty() && tokens::same(form.get(CSRF_FIELD), &expected) => Ok(()),
         _ => Err(AppError::Forbidden(CSRF_FAILURE.into())),
@@ -148,13 +148,13 @@ pub fn take_flash(req: &HttpRequest) -> Option<String> {
     let state = req.app_data::<web::Data<AppState>>()?;
     // actix hands cookie values over percent-decoded: `message.signature`.
     let cookie = req.cookie(FLASH_COOKIE)?;
-    tokens::unsign(&state.signing_key, cookie.value()).map(str::to_owned)
+    state.signing_key.unsign(cookie.value()).map(str::to_owned)
 }
 
 /// A one-shot message for the next page, signed with the SECRET_KEY.
 pub fn flash_cookie(req: &HttpRequest, message: &str) -> Cookie<'static> {
     let signature = match req.app_data::<web::Data<AppState>>() {
-        Some(state) => tokens::signature(&state.signing_key, message),
+        Some(state) => state.signing_key.signature(message),
         None => String::new(),
     };
     let encoded = percent_encoding::utf8_percent_encode(message, percent_encoding::NON_ALPHANUMERIC);

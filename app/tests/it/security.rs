@@ -671,7 +671,42 @@ async fn spellings_of_one_page_share_one_cache_entry(backend: Backend) {
     );
 }
 
+/// Key rotation as Django's `SECRET_KEY_FALLBACKS`: a session signed with the old key stays
+/// valid while that key is a fallback, and ends when it is removed; a session made after
+/// the rotation is signed with the new key only.
+async fn a_rotated_key_keeps_sessions_while_it_is_a_fallback(backend: Backend) {
+    use crate::common::TEST_SECRET_KEY;
+    const NEW_KEY: &str = "the-rotated-in-key-0123456789-abcdefghijklmnopqrstuvwxyz";
+    let old_site = site_with_django_data(&backend).await;
+    let site_with = |settings: &[(&str, &str)]| {
+        spawn_on(
+            crate::common::TestDatabase::reuse(&old_site.database),
+            old_site.db.clone(),
+            settings,
+        )
+    };
+    let rotating = site_with(&[("SECRET_KEY", NEW_KEY), ("SECRET_KEY_FALLBACKS", TEST_SECRET_KEY)]);
+    let rotated = site_with(&[("SECRET_KEY", NEW_KEY)]);
+    // The same browser (cookie jar) on another site of the same host.
+    let on = |browser: &Browser, site: &TestApp| Browser {
+        client: browser.client.clone(),
+        jar: browser.jar.clone(),
+        base: site.address.clone(),
+    };
+    let logged_in = |response: reqwest::Response| response.status().as_u16() == 200;
+
+    let before = logged_in_admin(&old_site).await;
+    assert!(logged_in(before.get("/admin/").await));
+    assert!(logged_in(on(&before, &rotating).get("/admin/").await), "the old key is a fallback");
+    assert!(!logged_in(on(&before, &rotated).get("/admin/").await), "the fallback is gone");
+
+    let after = logged_in_admin(&rotating).await;
+    assert!(logged_in(on(&after, &rotated).get("/admin/").await), "signed with the new key");
+    assert!(!logged_in(on(&after, &old_site).get("/admin/").await), "never with the old one");
+}
+
 on_both_backends!(async:
+    a_rotated_key_keeps_sessions_while_it_is_a_fallback,
     hostile_input_never_5xxes_and_writes_nothing_on_error,
     nul_bytes_are_a_form_error_or_no_match_never_a_query,
     others_failures_never_lock_a_user_out,

@@ -28,6 +28,9 @@ pub struct TestApp {
 
 /// The test site's settings: behind one proxy (as on Heroku), so a test can say which
 /// client a request comes from with `X-Forwarded-For`.
+/// The SECRET_KEY of every test site unless it says otherwise.
+pub const TEST_SECRET_KEY: &str = "test-secret-key-test-secret-key-test-secret-key";
+
 pub fn settings_for(database: &TestDatabase) -> Settings {
     settings_with(database, &[])
 }
@@ -40,10 +43,8 @@ pub fn settings_with(database: &TestDatabase, extra: &[(&str, &str)]) -> Setting
         env.insert(*name, (*value).to_owned());
     }
     env.insert("DATABASE_URL", database.url_string());
-    env.insert(
-        "SECRET_KEY",
-        "test-secret-key-test-secret-key-test-secret-key".to_owned(),
-    );
+    env.entry("SECRET_KEY")
+        .or_insert_with(|| TEST_SECRET_KEY.to_owned());
     env.insert("WEB_CONCURRENCY", "1".to_owned());
     env.entry("ALLOWED_HOSTS").or_insert_with(|| "127.0.0.1".to_owned());
     Settings::from_lookup(|name| env.get(name).cloned()).unwrap()
