@@ -20,8 +20,15 @@ pub fn deploy_problems(settings: &Settings, env: impl Fn(&str) -> Option<String>
     }
     // Django's security.W025: a fallback still verifies sessions, so it must be as strong.
     for (i, key) in settings.secret_key_fallbacks.iter().enumerate() {
-        problems.extend(key_problems(&format!("SECRET_KEY_FALLBACKS entry {}", i + 1), key.expose()));
-        if settings.secret_key.as_ref().is_some_and(|current| current.expose() == key.expose()) {
+        problems.extend(key_problems(
+            &format!("SECRET_KEY_FALLBACKS entry {}", i + 1),
+            key.expose(),
+        ));
+        if settings
+            .secret_key
+            .as_ref()
+            .is_some_and(|current| current.expose() == key.expose())
+        {
             problems.push(format!(
                 "SECRET_KEY_FALLBACKS entry {} is SECRET_KEY itself: list only the keys being rotated out",
                 i + 1
@@ -316,11 +323,19 @@ mod tests {
             ("SECRET_KEY_FALLBACKS", &format!("short, {GOOD_KEY}")),
         ]);
         assert!(
-            weak.iter().any(|p| p.starts_with("SECRET_KEY_FALLBACKS entry 1 is too short")),
+            weak.iter()
+                .any(|p| p.starts_with("SECRET_KEY_FALLBACKS entry 1 is too short")),
             "{weak:?}"
         );
-        assert!(weak.iter().any(|p| p.starts_with("SECRET_KEY_FALLBACKS entry 2 is SECRET_KEY itself")), "{weak:?}");
-        assert!(!weak.iter().any(|p| p.contains("short,") || p.contains(GOOD_KEY)), "never quoted: {weak:?}");
+        assert!(
+            weak.iter()
+                .any(|p| p.starts_with("SECRET_KEY_FALLBACKS entry 2 is SECRET_KEY itself")),
+            "{weak:?}"
+        );
+        assert!(
+            !weak.iter().any(|p| p.contains("short,") || p.contains(GOOD_KEY)),
+            "never quoted: {weak:?}"
+        );
     }
 
     #[test]

@@ -92,7 +92,11 @@ mod tests {
         let rotated = SigningKeys::new(b"new key".to_vec(), vec![b"old key".to_vec()]);
         assert_eq!(rotated.unsign(&old), Some("session"), "an old cookie still verifies");
         assert_eq!(rotated.unsign(&rotated.sign("fresh")), Some("fresh"));
-        assert_eq!(unsign(b"new key", &rotated.sign("fresh")), Some("fresh"), "new ones use the new key");
+        assert_eq!(
+            unsign(b"new key", &rotated.sign("fresh")),
+            Some("fresh"),
+            "new ones use the new key"
+        );
         assert_eq!(unsign(b"old key", &rotated.sign("fresh")), None);
         let done = SigningKeys::new(b"new key".to_vec(), Vec::new());
         assert_eq!(done.unsign(&old), None, "once the fallback is removed, old cookies end");

@@ -697,12 +697,24 @@ async fn a_rotated_key_keeps_sessions_while_it_is_a_fallback(backend: Backend) {
 
     let before = logged_in_admin(&old_site).await;
     assert!(logged_in(before.get("/admin/").await));
-    assert!(logged_in(on(&before, &rotating).get("/admin/").await), "the old key is a fallback");
-    assert!(!logged_in(on(&before, &rotated).get("/admin/").await), "the fallback is gone");
+    assert!(
+        logged_in(on(&before, &rotating).get("/admin/").await),
+        "the old key is a fallback"
+    );
+    assert!(
+        !logged_in(on(&before, &rotated).get("/admin/").await),
+        "the fallback is gone"
+    );
 
     let after = logged_in_admin(&rotating).await;
-    assert!(logged_in(on(&after, &rotated).get("/admin/").await), "signed with the new key");
-    assert!(!logged_in(on(&after, &old_site).get("/admin/").await), "never with the old one");
+    assert!(
+        logged_in(on(&after, &rotated).get("/admin/").await),
+        "signed with the new key"
+    );
+    assert!(
+        !logged_in(on(&after, &old_site).get("/admin/").await),
+        "never with the old one"
+    );
 }
 
 on_both_backends!(async:

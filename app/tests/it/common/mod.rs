@@ -43,8 +43,7 @@ pub fn settings_with(database: &TestDatabase, extra: &[(&str, &str)]) -> Setting
         env.insert(*name, (*value).to_owned());
     }
     env.insert("DATABASE_URL", database.url_string());
-    env.entry("SECRET_KEY")
-        .or_insert_with(|| TEST_SECRET_KEY.to_owned());
+    env.entry("SECRET_KEY").or_insert_with(|| TEST_SECRET_KEY.to_owned());
     env.insert("WEB_CONCURRENCY", "1".to_owned());
     env.entry("ALLOWED_HOSTS").or_insert_with(|| "127.0.0.1".to_owned());
     Settings::from_lookup(|name| env.get(name).cloned()).unwrap()
