@@ -21,10 +21,19 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
-/// Every SQLite connection: enforce foreign keys, WAL so readers never block the writer,
-/// and wait (rather than fail) when another connection holds the write lock.
-const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; \
-     PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;";
+/// Every SQLite connection: wait (rather than fail) when another connection holds a lock,
+/// enforce foreign keys, WAL so readers never block the writer.
+const SQLITE_PRAGMAS: [&str; 4] = [
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+];
+
+/// How long a new connection retries a pragma that SQLite refused as busy (its busy
+/// handler is not called for the switch to WAL while another process is writing a new
+/// file: two instances starting on one file at once).
+const SQLITE_BUSY_RETRY: Duration = Duration::from_secs(5);
 
 /// Seconds libpq waits for a PostgreSQL server before giving up (unless the URL says).
 const PG_CONNECT_TIMEOUT_SECS: u32 = 3;
@@ -171,13 +180,29 @@ pub fn open_sqlite(path: &Path) -> Result<SqliteConnection, DbError> {
     })?;
     // The first statement is where a file that is not a database, or cannot be written,
     // says so: named with its path.
-    conn.batch_execute(SQLITE_PRAGMAS).map_err(|err| {
-        DbError::Connect(diesel::ConnectionError::BadConnection(format!(
-            "{}: {err}",
-            path.display()
-        )))
-    })?;
+    let started = Instant::now();
+    for pragma in SQLITE_PRAGMAS {
+        loop {
+            match conn.batch_execute(pragma) {
+                Ok(()) => break,
+                Err(err) if is_busy(&err) && started.elapsed() < SQLITE_BUSY_RETRY => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(err) => {
+                    return Err(DbError::Connect(diesel::ConnectionError::BadConnection(format!(
+                        "{}: {err}",
+                        path.display()
+                    ))))
+                }
+            }
+        }
+    }
     Ok(conn)
+}
+
+/// SQLite's SQLITE_BUSY, as diesel reports it (its message is SQLite's own, fixed text).
+fn is_busy(err: &diesel::result::Error) -> bool {
+    matches!(err, diesel::result::Error::DatabaseError(_, info) if info.message().contains("database is locked"))
 }
 
 impl ConnectionManager {
