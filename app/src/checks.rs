@@ -69,7 +69,18 @@ pub fn deploy_problems(settings: &Settings, env: impl Fn(&str) -> Option<String>
                 );
             }
         }
-        DatabaseUrl::Sqlite(_) => {}
+        DatabaseUrl::Sqlite(_) => problems.push(
+            "DATABASE_URL is a SQLite file: it lives on this machine's disk (lost with a container, never shared \
+             between instances); use PostgreSQL in production"
+                .to_owned(),
+        ),
+    }
+    if settings.seed_demo {
+        problems.push(
+            "SEED_DEMO is on: an empty production database gets the demo lettings and profiles at start-up; \
+             set SEED_DEMO=false"
+                .to_owned(),
+        );
     }
     // Django's security.W008, W012 and W016.
     if !settings.secure_ssl_redirect {
@@ -215,6 +226,7 @@ mod tests {
             ("DATABASE_URL", "postgres://u:p@db.example.com/app?sslmode=require"),
             ("HOST", "0.0.0.0"),
             ("DYNO", "web.1"),
+            ("SEED_DEMO", "false"),
         ]);
         assert!(found.is_empty(), "{found:?}");
     }
@@ -235,6 +247,7 @@ mod tests {
             "ALLOWED_HOSTS is empty",
             "SQLite file on Heroku",
             "HOST is 127.0.0.1",
+            "SEED_DEMO is on",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in {text}");
         }
@@ -243,6 +256,7 @@ mod tests {
             ("ALLOWED_HOSTS", "*"),
             ("DATABASE_URL", "postgres://u:p@db.example.com/app"),
             ("DYNO", "web.1"),
+            ("SEED_DEMO", "false"),
         ]);
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(problems(&[
@@ -252,8 +266,15 @@ mod tests {
             ("SECURE_SSL_REDIRECT", "true"),
             ("SESSION_COOKIE_SECURE", "true"),
             ("CSRF_COOKIE_SECURE", "true"),
+            ("SEED_DEMO", "false"),
         ])
         .is_empty());
+        // Off Heroku too: a SQLite file is not production's database.
+        let sqlite = problems(&[("SECRET_KEY", GOOD_KEY), ("ALLOWED_HOSTS", "x.example")]);
+        assert!(
+            sqlite.iter().any(|p| p.starts_with("DATABASE_URL is a SQLite file")),
+            "{sqlite:?}"
+        );
     }
 
     #[test]

@@ -16,7 +16,10 @@ use oc_lettings::{startup, telemetry};
 #[command(
     name = "oc-lettings",
     version = oc_lettings::release::long_version(),
-    about = "Orange County Lettings: the site and its admin commands"
+    about = "Orange County Lettings: the site and its admin commands",
+    after_help = "Settings come from the environment, and from a .env file (in the current directory or a parent) \
+                  for what the environment leaves unset (DATABASE_URL, SECRET_KEY, ALLOWED_HOSTS, DEBUG, …): \
+                  see the README's configuration table."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -35,6 +38,10 @@ enum Command {
     Migrate,
     /// Check the settings; with --deploy, list every setting unsafe in production (exit 1 on any).
     Check {
+        /// List what is unsafe in production, as Django's `check --deploy`: DEBUG, weak or
+        /// placeholder keys (and fallbacks), ALLOWED_HOSTS, a SQLite database, demo seeding,
+        /// PostgreSQL without TLS, plain-http cookies and redirects, and whether the
+        /// instances' connections fit in PostgreSQL's max_connections.
         #[arg(long)]
         deploy: bool,
     },

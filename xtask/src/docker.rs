@@ -344,8 +344,10 @@ pub fn login(
 /// `cargo xtask docker push [--registry HOST]` (`DOCKER_REGISTRY`; Docker Hub by default)
 pub fn push(runner: &Runner, image: &Image, registry: &str) -> Result<()> {
     let registry = (!crate::registry::is_docker_hub(registry)).then_some(registry);
-    let username = env::require("DOCKERHUB_USERNAME", "the Docker Hub (or --registry) user to push as")?;
-    let password = env::require("DOCKERHUB_PASSWORD", "that user's password or access token")?;
+    let mut needed = env::Needed::default();
+    let username = needed.var("DOCKERHUB_USERNAME", "the Docker Hub (or --registry) user to push as");
+    let password = needed.var("DOCKERHUB_PASSWORD", "that user's password or access token");
+    needed.check()?;
     if !runner.dry_run && !image_exists(runner, &image.sha_tag()) {
         bail!(
             "no local image {}: run `cargo xtask docker build` first",

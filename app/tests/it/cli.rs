@@ -510,3 +510,19 @@ fn a_database_that_cannot_be_opened_says_why_at_once() {
         }
     }
 }
+
+/// `--help` says where the settings come from, and `check --help` what `--deploy` checks.
+#[test]
+fn help_says_where_settings_come_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = oc_lettings(dir.path(), &[], &["--help"]);
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("the environment") && text.contains(".env"), "{text}");
+    let check = oc_lettings(dir.path(), &[], &["check", "--help"]);
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        text.contains("--deploy") && text.contains("SQLite") && text.contains("max_connections"),
+        "{text}"
+    );
+}

@@ -297,6 +297,7 @@ fn check_deploy_lists_unsafe_settings() {
         "SECRET_KEY is too short",
         "ALLOWED_HOSTS is empty",
         "SQLite file on Heroku",
+        "SEED_DEMO is on",
     ] {
         assert!(stdout.contains(expected), "{expected}: {stdout}");
     }
@@ -307,6 +308,7 @@ fn check_deploy_lists_unsafe_settings() {
         ("SECURE_SSL_REDIRECT", "true"),
         ("SESSION_COOKIE_SECURE", "true"),
         ("CSRF_COOKIE_SECURE", "true"),
+        ("SEED_DEMO", "false"),
     ]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
     assert!(String::from_utf8_lossy(&output.stdout).contains("no issues"));

@@ -74,22 +74,28 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_env() -> Result<Settings> {
-        let region = env::optional("AWS_REGION")
-            .or_else(|| env::optional("AWS_DEFAULT_REGION"))
-            .ok_or_else(|| anyhow!("missing variable AWS_REGION (the region of the cluster, e.g. eu-west-1)"))?;
+        let mut needed = env::Needed::default();
+        let region = needed.either(
+            env::optional("AWS_REGION").or_else(|| env::optional("AWS_DEFAULT_REGION")),
+            "AWS_REGION",
+            "the region of the cluster, e.g. eu-west-1",
+        );
         let credentials = Credentials {
-            access_key_id: env::require("AWS_ACCESS_KEY_ID", "the deploy user's access key")?,
-            secret_access_key: env::require("AWS_SECRET_ACCESS_KEY", "the deploy user's secret key")?,
+            access_key_id: needed.var("AWS_ACCESS_KEY_ID", "the deploy user's access key"),
+            secret_access_key: needed.var("AWS_SECRET_ACCESS_KEY", "the deploy user's secret key"),
             session_token: env::optional("AWS_SESSION_TOKEN"),
         };
+        let cluster = needed.var("ECS_CLUSTER", "the ECS cluster the service runs in");
+        let service = needed.var("ECS_SERVICE", "the ECS service that runs the site");
+        needed.check()?;
         let endpoint = |service: &str| {
             env::optional(&format!("AWS_ENDPOINT_URL_{service}")).or_else(|| env::optional("AWS_ENDPOINT_URL"))
         };
         Ok(Settings {
             region,
             credentials,
-            cluster: env::require("ECS_CLUSTER", "the ECS cluster the service runs in")?,
-            service: env::require("ECS_SERVICE", "the ECS service that runs the site")?,
+            cluster,
+            service,
             repository: env::optional("ECR_REPOSITORY").unwrap_or_else(|| "oc-lettings".to_owned()),
             container: env::optional("ECS_CONTAINER"),
             service_url: env::optional("SERVICE_URL"),

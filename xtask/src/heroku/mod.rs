@@ -26,8 +26,10 @@ struct Target {
 }
 
 fn target() -> Result<Target> {
-    let key = env::require("HEROKU_API_KEY", "an API key: `heroku authorizations:create`")?;
-    let app = env::require("HEROKU_APP_NAME", "the Heroku app to release to")?;
+    let mut needed = env::Needed::default();
+    let key = needed.var("HEROKU_API_KEY", "an API key: `heroku authorizations:create`");
+    let app = needed.var("HEROKU_APP_NAME", "the Heroku app to release to");
+    needed.check()?;
     let base = crate::http::checked_base_url(
         &env::optional("HEROKU_API_URL").unwrap_or_else(|| DEFAULT_API.to_owned()),
         "HEROKU_API_URL",

@@ -59,10 +59,31 @@ fn missing_settings_are_named() {
         let output = xtask(&args, &[("CIRCLE_SHA1", "abc")]);
         let line = error_line(&output);
         assert!(
-            line.contains(&format!("missing variable {missing}")),
+            line.starts_with("error: missing variable") && line.contains(&format!(" {missing} (")),
             "{args:?}: {line}"
         );
     }
+    // Every missing one in one run, not one run per variable.
+    let line = error_line(&xtask(&["deploy"], &[("CIRCLE_SHA1", "abc")]));
+    assert!(
+        line.contains("missing variables HEROKU_API_KEY (") && line.contains(", HEROKU_APP_NAME ("),
+        "{line}"
+    );
+    let line = error_line(&xtask(&["releases", "--target", "aws"], &[]));
+    for name in [
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "ECS_CLUSTER",
+        "ECS_SERVICE",
+    ] {
+        assert!(line.contains(&format!("{name} (")), "{name}: {line}");
+    }
+    let line = error_line(&xtask(&["docker", "push"], &[("CIRCLE_SHA1", "abc")]));
+    assert!(
+        line.contains("missing variables DOCKERHUB_USERNAME (") && line.contains(", DOCKERHUB_PASSWORD ("),
+        "{line}"
+    );
     let output = xtask(&["deploy"], &[("CIRCLE_SHA1", "abc"), ("HEROKU_API_KEY", KEY)]);
     assert!(error_line(&output).contains("missing variable HEROKU_APP_NAME"));
     let output = xtask(
