@@ -1059,8 +1059,8 @@ pub fn import_from(
 /// SQLite's page cache during an import, in KiB (the import's memory goal is 256 MB).
 const IMPORT_CACHE_KIB: u32 = 64 * 1024;
 
-/// The tables an import fills.
-const FILLED: [&str; 5] = [
+/// The tables an import fills (the site's own data; `backup` reports their rows too).
+pub const FILLED: [&str; 5] = [
     "auth_user",
     "lettings_address",
     "lettings_letting",
