@@ -126,9 +126,8 @@ pub struct Database {
     /// Which database: on SQLite short reads may run on the caller's thread (see
     /// [`Database::read`]); on PostgreSQL the async reader may serve them.
     url: DatabaseUrl,
-    /// How PostgreSQL is reached (`None` on SQLite): the pool's rules, shared by the reader.
-    target: Option<std::sync::Arc<pg_config::PgTarget>>,
-    /// The pool's own way of opening a connection, for [`Database::get`]'s first one.
+    /// The pool's own way of opening a connection, for [`Database::get`]'s first one (and
+    /// how PostgreSQL is reached, which the reader shares).
     opener: std::sync::Arc<ConnectionManager>,
     /// The public pages' reads on PostgreSQL, when on: see [`reader`].
     reader: Option<reader::Reader>,
@@ -145,7 +144,6 @@ impl Database {
     pub fn with_acquire_timeout(url: &DatabaseUrl, pool_size: u32, timeout: Duration) -> Result<Self, DbError> {
         let manager = ConnectionManager::new(url)?;
         let lost = manager.lost_signal();
-        let target = manager.pg_target();
         let opener = std::sync::Arc::new(manager.clone());
         // Checked at checkout, cheaply: see `ConnectionManager::is_valid`.
         let pool = r2d2::Pool::builder()
@@ -159,15 +157,14 @@ impl Database {
             lost,
             reader: None,
             url: url.clone(),
-            target,
             opener,
         })
     }
 
     /// This database with the async reader on (PostgreSQL, `per_worker` > 0).
     pub fn with_reader(mut self, per_worker: usize) -> Self {
-        self.reader = match (&self.target, per_worker) {
-            (Some(target), 1..) => Some(reader::Reader::new(target.clone(), per_worker)),
+        self.reader = match (self.opener.pg_target(), per_worker) {
+            (Some(target), 1..) => Some(reader::Reader::new(target, per_worker)),
             _ => None,
         };
         self
@@ -175,7 +172,7 @@ impl Database {
 
     /// How PostgreSQL is reached (`None` on SQLite).
     pub fn pg_target(&self) -> Option<std::sync::Arc<pg_config::PgTarget>> {
-        self.target.clone()
+        self.opener.pg_target()
     }
 
     /// The async reader, when it is on.

@@ -45,10 +45,7 @@ pub fn announce_change(conn: &mut DbConnection) -> Result<(), DbError> {
 /// Starts this instance's listener; it stops by itself once `pages` is dropped.
 pub fn spawn_listener<P: Listening>(target: Arc<PgTarget>, pages: &Arc<P>) -> std::io::Result<()> {
     let pages = Arc::downgrade(pages);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()?;
+    let runtime = super::pg_connection::new_runtime()?;
     std::thread::Builder::new()
         .name("oc-pages-listener".into())
         .spawn(move || runtime.block_on(listen(&target, &pages)))

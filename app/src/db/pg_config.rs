@@ -243,23 +243,30 @@ impl PgTarget {
     /// current runtime, which must go on driving it: diesel-async spawns its socket's task
     /// there.
     pub async fn connect_diesel(&self, application_name: &str) -> Result<diesel_async::AsyncPgConnection, String> {
-        use diesel_async::AsyncPgConnection;
         let config = self.named(application_name);
         let opened = match &self.tls {
-            Tls::Off => match config.connect(tokio_postgres::NoTls).await {
-                Ok((client, connection)) => AsyncPgConnection::try_from_client_and_connection(client, connection)
-                    .await
-                    .map_err(|err| err.to_string()),
-                Err(err) => Err(self.connect_error(&err)),
-            },
-            Tls::Rustls(tls) => match config.connect(MakeRustls(tls.clone())).await {
-                Ok((client, connection)) => AsyncPgConnection::try_from_client_and_connection(client, connection)
-                    .await
-                    .map_err(|err| err.to_string()),
-                Err(err) => Err(self.connect_error(&err)),
-            },
+            Tls::Off => self.open_with(config, tokio_postgres::NoTls).await,
+            Tls::Rustls(tls) => self.open_with(config, MakeRustls(tls.clone())).await,
         };
         opened.map_err(|why| self.redact(&why))
+    }
+
+    /// Connects with `tls` and hands the connection to diesel-async.
+    async fn open_with<T>(
+        &self,
+        config: tokio_postgres::Config,
+        tls: T,
+    ) -> Result<diesel_async::AsyncPgConnection, String>
+    where
+        T: MakeTlsConnect<tokio_postgres::Socket>,
+        T::Stream: tokio_postgres::tls::TlsStream + Unpin + Send + 'static,
+        T::TlsConnect: Send,
+        <T::TlsConnect as TlsConnect<tokio_postgres::Socket>>::Future: Send,
+    {
+        let (client, connection) = config.connect(tls).await.map_err(|err| self.connect_error(&err))?;
+        diesel_async::AsyncPgConnection::try_from_client_and_connection(client, connection)
+            .await
+            .map_err(|err| err.to_string())
     }
 
     /// `err` and its causes on one line, the password redacted.

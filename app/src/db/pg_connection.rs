@@ -50,14 +50,12 @@ impl PgConnection {
 /// query costs no thread switch. From inside an async task (a test's body, say), where a
 /// runtime cannot be driven, a short-lived thread drives it while the query is polled where
 /// it was called ([`drive_from_async`]): slower, never a panic.
-pub struct OwnRuntime(ManuallyDropped);
+pub struct OwnRuntime(Option<tokio::runtime::Runtime>);
 
-/// The runtime, shut down without waiting when the connection is dropped (tokio refuses a
-/// waiting shutdown inside an async task; nothing is left to wait for: the socket's task
-/// ends with the socket).
-struct ManuallyDropped(Option<tokio::runtime::Runtime>);
-
-impl Drop for ManuallyDropped {
+/// Shut down without waiting when the connection is dropped (tokio refuses a waiting
+/// shutdown inside an async task; nothing is left to wait for: the socket's task ends with
+/// the socket).
+impl Drop for OwnRuntime {
     fn drop(&mut self) {
         if let Some(runtime) = self.0.take() {
             runtime.shutdown_background();
@@ -67,11 +65,11 @@ impl Drop for ManuallyDropped {
 
 impl OwnRuntime {
     fn new(runtime: tokio::runtime::Runtime) -> Self {
-        OwnRuntime(ManuallyDropped(Some(runtime)))
+        OwnRuntime(Some(runtime))
     }
 
     fn runtime(&self) -> &tokio::runtime::Runtime {
-        match &self.0 .0 {
+        match &self.0 {
             Some(runtime) => runtime,
             None => unreachable!("taken only when dropped"),
         }
