@@ -136,7 +136,7 @@ struct TargetArg {
 }
 
 /// Where the pushed images are (the source of a promotion and the schema guard's record).
-#[derive(clap::Args)]
+#[derive(clap::Args, Default)]
 struct SourceArgs {
     /// Image repository (default: DOCKER_REPO, DOCKERHUB_USERNAME/oc-lettings, oc-lettings).
     #[arg(long)]
@@ -146,17 +146,44 @@ struct SourceArgs {
     registry: Option<String>,
 }
 
+const WAIT_TIMEOUT: u64 = 600;
+const WAIT_INTERVAL: f64 = 2.0;
+const WAIT_HEALTH_CHECK: u64 = 60;
+
 #[derive(clap::Args)]
 struct WaitArgs {
     /// Seconds to wait for the release to succeed or fail.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = WAIT_TIMEOUT)]
     timeout: u64,
     /// Seconds between two looks at the release.
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = WAIT_INTERVAL)]
     poll_interval: f64,
     /// Seconds to wait for /readyz to answer 200 after the release (0: no check).
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = WAIT_HEALTH_CHECK)]
     health_check: u64,
+}
+
+impl Default for WaitArgs {
+    fn default() -> Self {
+        WaitArgs {
+            timeout: WAIT_TIMEOUT,
+            poll_interval: WAIT_INTERVAL,
+            health_check: WAIT_HEALTH_CHECK,
+        }
+    }
+}
+
+impl SourceArgs {
+    fn options(self, wait: deploy::Wait, build: bool, rollback: bool, strict: bool) -> deploy::Options {
+        deploy::Options {
+            wait,
+            repo: docker::repo(self.repo),
+            registry: docker::registry(self.registry),
+            build,
+            rollback,
+            strict,
+        }
+    }
 }
 
 impl WaitArgs {
@@ -189,90 +216,45 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             &docker::registry(registry),
         ),
         Stage::Deploy {
-            target: TargetArg {
-                platform: Platform::Aws,
-            },
+            target,
             wait,
             source,
             build,
             no_rollback,
             strict,
         } => {
-            if build {
-                anyhow::bail!("--build applies to --target heroku only (AWS promotes the pushed image)");
-            }
-            aws::deploy(
-                &runner,
-                &Image::for_commit(docker::repo(source.repo))?,
-                &aws::Options {
-                    wait: wait.wait(),
-                    registry: docker::registry(source.registry),
-                    rollback: !no_rollback,
-                    strict,
-                },
-            )
+            let image = Image::for_commit(docker::repo(source.repo.clone()))?;
+            let options = source.options(wait.wait(), build, !no_rollback, strict);
+            on_platform(&runner, target.platform, deploy::Stage::Deploy(image), &options)
         }
-        Stage::Deploy {
-            target: TargetArg {
-                platform: Platform::Heroku,
-            },
-            wait,
-            source,
-            build,
-            no_rollback,
-            strict,
-        } => heroku::deploy(
-            &runner,
-            &Image::for_commit(docker::repo(source.repo))?,
-            &heroku::Options {
-                wait: wait.wait(),
-                registry: docker::registry(source.registry),
-                build,
-                rollback: !no_rollback,
-                strict,
-            },
-        ),
         Stage::Rollback {
             version,
-            target: TargetArg {
-                platform: Platform::Aws,
-            },
-            wait,
-            strict,
-            ..
-        } => aws::rollback(&runner, version, wait.wait(), strict),
-        Stage::Rollback {
-            version,
-            target: TargetArg {
-                platform: Platform::Heroku,
-            },
+            target,
             wait,
             source,
             strict,
-        } => heroku::rollback(
-            &runner,
-            version,
-            &heroku::Options {
-                wait: wait.wait(),
-                registry: docker::registry(source.registry),
-                build: false,
-                rollback: false,
-                strict,
-            },
-            &docker::repo(source.repo),
-        ),
-        Stage::Releases {
-            count,
-            target: TargetArg {
-                platform: Platform::Aws,
-            },
-        } => aws::releases(count),
-        Stage::Releases {
-            count,
-            target: TargetArg {
-                platform: Platform::Heroku,
-            },
-        } => heroku::releases(count),
+        } => {
+            let options = source.options(wait.wait(), false, false, strict);
+            on_platform(&runner, target.platform, deploy::Stage::Rollback(version), &options)
+        }
+        Stage::Releases { count, target } => {
+            let options = SourceArgs::default().options(WaitArgs::default().wait(), false, false, false);
+            on_platform(&runner, target.platform, deploy::Stage::Releases(count), &options)
+        }
+    }
+}
+
+/// The one place the platform is chosen: everything after it is the platform's
+/// `deploy::Platform` implementation.
+fn on_platform(
+    runner: &Runner,
+    platform: Platform,
+    stage: deploy::Stage,
+    options: &deploy::Options,
+) -> anyhow::Result<()> {
+    match platform {
+        Platform::Heroku => deploy::run::<heroku::HerokuApp>(runner, stage, options),
+        Platform::Aws => deploy::run::<aws::EcsService>(runner, stage, options),
     }
 }
 

@@ -5,6 +5,7 @@
 
 use anyhow::{anyhow, bail, Result};
 use reqwest::blocking::Client;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::sigv4::{self, Credentials};
@@ -157,11 +158,19 @@ impl Aws {
         bail!("{what}: {kind}: {message}{hint}")
     }
 
-    pub fn ecs(&self, operation: &str, body: &Value) -> Result<Value> {
-        self.call(&self.ecs, operation, body)
+    /// `operation` of ECS, its answer read as `T` (`Value` for an answer not read).
+    pub fn ecs<T: DeserializeOwned>(&self, operation: &str, body: &Value) -> Result<T> {
+        typed(&self.ecs, operation, self.call(&self.ecs, operation, body)?)
     }
 
-    pub fn ecr(&self, operation: &str, body: &Value) -> Result<Value> {
-        self.call(&self.ecr, operation, body)
+    /// `operation` of ECR, its answer read as `T`.
+    pub fn ecr<T: DeserializeOwned>(&self, operation: &str, body: &Value) -> Result<T> {
+        typed(&self.ecr, operation, self.call(&self.ecr, operation, body)?)
     }
+}
+
+/// An answer as `T`, or one line naming the operation and what did not fit.
+fn typed<T: DeserializeOwned>(service: &Service, operation: &str, answer: Value) -> Result<T> {
+    serde_json::from_value(answer)
+        .map_err(|err| anyhow!("{} {operation}: an answer this tool cannot read: {err}", service.label))
 }

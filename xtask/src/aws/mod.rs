@@ -6,26 +6,30 @@
 //! followed until the PRIMARY deployment is COMPLETED or FAILED, `/readyz` is checked when
 //! the service has a URL, and a failure rolls the service back to the revision it ran.
 //!
-//! A small SigV4 + JSON client of our own (`sigv4`, `api`) rather than the AWS SDK crates:
-//! xtask needs eight operations; the SDK's build cost is in the closing note of issue 17
-//! and in docs/src/deploy-aws.md.
+//! A small SigV4 + JSON client of our own (`sigv4`, `api`, the answers typed in `model`)
+//! rather than the AWS SDK crates: xtask needs eight operations; docs/src/deploy-aws.md
+//! says what the SDK and the signing-only `aws-sigv4` crate would cost.
 
 pub mod api;
+pub mod model;
 pub mod sigv4;
-
-use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
+use crate::deploy::guard::{self, Facts};
 use crate::deploy::ledger::{Ledger, Recorded};
-use crate::deploy::Wait;
+use crate::deploy::poll::poll;
+use crate::deploy::readiness::probe_ready;
+use crate::deploy::recovery::{recover, Failure};
+use crate::deploy::{Deployment, Options, Platform, Wait};
 use crate::docker::Image;
 use crate::env;
 use crate::registry::Registry;
 use crate::runner::Runner;
 use api::{Aws, Service};
+use model::{DescribedTaskDefinition, TaskDefinition};
 use sigv4::Credentials;
 
 /// Who started the one-off migration task, as ECS shows it.
@@ -114,57 +118,25 @@ impl Settings {
     }
 }
 
-/// What `deploy --target aws` is asked to do.
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub wait: Wait,
-    /// Where `docker push` pushed this commit's image (`DOCKER_REGISTRY`).
-    pub registry: String,
-    /// Roll back by itself when the rollout fails or the service is not ready.
-    pub rollback: bool,
-    /// Refuse when the image does not know a migration the database has.
-    pub strict: bool,
+/// An ECS service on Fargate, and the clients that reach it.
+pub struct EcsService {
+    settings: Settings,
+    aws: Aws,
 }
 
-/// A task definition revision as `releases` shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Revision {
-    pub arn: String,
-    pub family: String,
-    pub revision: i64,
-    pub registered_at: Option<f64>,
-    pub images: Vec<String>,
-}
-
-impl Revision {
-    fn from_description(description: &Value) -> Result<Revision> {
-        let td = description
-            .get("taskDefinition")
-            .ok_or_else(|| anyhow!("ECS DescribeTaskDefinition: no taskDefinition in the answer"))?;
-        Ok(Revision {
-            arn: text(td, "taskDefinitionArn")?,
-            family: text(td, "family")?,
-            revision: td.get("revision").and_then(Value::as_i64).unwrap_or(0),
-            registered_at: td.get("registeredAt").and_then(Value::as_f64),
-            images: td
-                .get("containerDefinitions")
-                .and_then(Value::as_array)
-                .map(|list| {
-                    list.iter()
-                        .filter_map(|c| c.get("image").and_then(Value::as_str).map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        })
+impl TaskDefinition {
+    /// The images of its containers.
+    pub fn images(&self) -> Vec<String> {
+        self.container_definitions.iter().map(|c| c.image.clone()).collect()
     }
 }
 
-fn text(value: &Value, key: &str) -> Result<String> {
-    value
-        .get(key)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow!("the answer has no {key}"))
+impl DescribedTaskDefinition {
+    /// The definition as the deploy reads it.
+    pub fn definition(&self) -> Result<TaskDefinition> {
+        serde_json::from_value(self.task_definition.clone())
+            .map_err(|err| anyhow!("ECS DescribeTaskDefinition: an answer this tool cannot read: {err}"))
+    }
 }
 
 /// `family:revision` of a task definition ARN (`…:task-definition/oc-lettings:42`).
@@ -198,35 +170,33 @@ pub fn new_revision(current: &Value, tags: Option<&Value>, container: &str, imag
     Ok(Value::Object(body))
 }
 
+/// Whether `image` (`host/path[:tag][@digest]`) is in the repository `repository`.
+fn in_repository(image: &str, repository: &str) -> bool {
+    let without_digest = image.split('@').next().unwrap_or(image);
+    let path =
+        without_digest.rsplit_once(':').map_or(
+            without_digest,
+            |(p, tag)| if tag.contains('/') { without_digest } else { p },
+        );
+    path.ends_with(&format!("/{repository}"))
+}
+
 /// The container that runs the site: `ECS_CONTAINER`, else the only one, else the one
 /// whose image is in the ECR repository.
-pub fn pick_container(task_definition: &Value, wanted: Option<&str>, repository: &str) -> Result<String> {
-    let containers: Vec<(String, String)> = task_definition
-        .get("containerDefinitions")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .map(|c| {
-                    (
-                        c.get("name").and_then(Value::as_str).unwrap_or("").to_owned(),
-                        c.get("image").and_then(Value::as_str).unwrap_or("").to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+pub fn pick_container(task_definition: &TaskDefinition, wanted: Option<&str>, repository: &str) -> Result<String> {
+    let containers = &task_definition.container_definitions;
     let names = || {
         containers
             .iter()
-            .map(|(n, _)| n.as_str())
+            .map(|c| c.name.as_str())
             .collect::<Vec<_>>()
             .join(", ")
     };
     if let Some(wanted) = wanted {
         return containers
             .iter()
-            .find(|(name, _)| name == wanted)
-            .map(|(name, _)| name.clone())
+            .find(|c| c.name == wanted)
+            .map(|c| c.name.clone())
             .ok_or_else(|| {
                 anyhow!(
                     "ECS_CONTAINER={wanted} is not a container of the task definition ({})",
@@ -234,24 +204,15 @@ pub fn pick_container(task_definition: &Value, wanted: Option<&str>, repository:
                 )
             });
     }
-    if let [(name, _)] = containers.as_slice() {
-        return Ok(name.clone());
+    if let [only] = containers.as_slice() {
+        return Ok(only.name.clone());
     }
-    let in_repository =
-        |image: &str| {
-            let without_digest = image.split('@').next().unwrap_or(image);
-            let path = without_digest.rsplit_once(':').map_or(without_digest, |(p, tag)| {
-                if tag.contains('/') {
-                    without_digest
-                } else {
-                    p
-                }
-            });
-            path.ends_with(&format!("/{repository}"))
-        };
-    let matching: Vec<&(String, String)> = containers.iter().filter(|(_, image)| in_repository(image)).collect();
+    let matching: Vec<_> = containers
+        .iter()
+        .filter(|c| in_repository(&c.image, repository))
+        .collect();
     match matching.as_slice() {
-        [(name, _)] => Ok(name.clone()),
+        [only] => Ok(only.name.clone()),
         _ => bail!(
             "cannot tell which container runs the site ({}): set ECS_CONTAINER",
             names()
@@ -270,24 +231,19 @@ pub enum Rollout {
 /// The state of the rollout of `task_definition` in `service`: its deployment's
 /// `rolloutState` while it is PRIMARY; FAILED when ECS itself rolled it back (its
 /// circuit breaker made another deployment PRIMARY).
-pub fn rollout_of(service: &Value, task_definition: &str) -> Rollout {
-    let deployments = service
-        .get("deployments")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let field = |d: &Value, key: &str| d.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
-    let ours = deployments
+pub fn rollout_of(service: &model::Service, task_definition: &str) -> Rollout {
+    let Some(ours) = service
+        .deployments
         .iter()
-        .find(|d| field(d, "taskDefinition") == task_definition);
-    let Some(ours) = ours else {
+        .find(|d| d.task_definition == task_definition)
+    else {
         return Rollout::Failed(format!(
             "the service has no deployment of {} (ECS replaced it)",
             short_name(task_definition)
         ));
     };
-    let reason = field(ours, "rolloutStateReason");
-    match (field(ours, "status").as_str(), field(ours, "rolloutState").as_str()) {
+    let reason = ours.rollout_state_reason.clone();
+    match (ours.status.as_str(), ours.rollout_state.as_str()) {
         (_, "FAILED") => Rollout::Failed(if reason.is_empty() {
             "no reason given".into()
         } else {
@@ -295,8 +251,8 @@ pub fn rollout_of(service: &Value, task_definition: &str) -> Rollout {
         }),
         ("PRIMARY", "COMPLETED") => Rollout::Completed,
         ("PRIMARY", _) => Rollout::InProgress {
-            running: ours.get("runningCount").and_then(Value::as_i64).unwrap_or(0),
-            desired: ours.get("desiredCount").and_then(Value::as_i64).unwrap_or(0),
+            running: ours.running_count,
+            desired: ours.desired_count,
         },
         (status, _) => Rollout::Failed(format!(
             "its deployment is {status} (ECS rolled back by itself{})",
@@ -310,33 +266,23 @@ pub fn rollout_of(service: &Value, task_definition: &str) -> Rollout {
 }
 
 /// The service's description (`DescribeServices`), or one line saying it is not there.
-fn describe_service(aws: &Aws, settings: &Settings) -> Result<Value> {
-    let answer = aws.ecs(
+fn describe_service(aws: &Aws, settings: &Settings) -> Result<model::Service> {
+    let answer: model::DescribeServices = aws.ecs(
         "DescribeServices",
         &json!({ "cluster": settings.cluster, "services": [settings.service] }),
     )?;
-    let service = answer
-        .get("services")
-        .and_then(Value::as_array)
-        .and_then(|s| s.first())
-        .cloned();
-    match service {
-        Some(service) if service.get("status").and_then(Value::as_str) != Some("INACTIVE") => Ok(service),
-        _ => {
-            let reason = answer
-                .pointer("/failures/0/reason")
-                .and_then(Value::as_str)
-                .unwrap_or("MISSING");
-            bail!(
-                "ECS service {} not found in cluster {} ({reason}): check ECS_CLUSTER, ECS_SERVICE and AWS_REGION",
-                settings.service,
-                settings.cluster
-            )
-        }
+    match answer.services.into_iter().next() {
+        Some(service) if service.status != "INACTIVE" => Ok(service),
+        _ => bail!(
+            "ECS service {} not found in cluster {} ({}): check ECS_CLUSTER, ECS_SERVICE and AWS_REGION",
+            settings.service,
+            settings.cluster,
+            model::Failure::first_reason(&answer.failures, "MISSING")
+        ),
     }
 }
 
-fn describe_task_definition(aws: &Aws, task_definition: &str) -> Result<Value> {
+fn describe_task_definition(aws: &Aws, task_definition: &str) -> Result<DescribedTaskDefinition> {
     aws.ecs(
         "DescribeTaskDefinition",
         &json!({ "taskDefinition": task_definition, "include": ["TAGS"] }),
@@ -346,7 +292,7 @@ fn describe_task_definition(aws: &Aws, task_definition: &str) -> Result<Value> {
 /// Moves the service to `task_definition` and follows the rollout until it completes,
 /// fails or times out.
 fn update_and_follow(aws: &Aws, settings: &Settings, task_definition: &str, wait: Wait) -> Result<()> {
-    aws.ecs(
+    aws.ecs::<Value>(
         "UpdateService",
         &json!({
             "cluster": settings.cluster,
@@ -354,42 +300,36 @@ fn update_and_follow(aws: &Aws, settings: &Settings, task_definition: &str, wait
             "taskDefinition": task_definition,
         }),
     )?;
-    follow_rollout(aws, settings, task_definition, wait)
-}
-
-fn follow_rollout(aws: &Aws, settings: &Settings, task_definition: &str, wait: Wait) -> Result<()> {
-    let deadline = Instant::now() + wait.timeout;
-    let mut last = None;
-    loop {
-        let service = describe_service(aws, settings)?;
-        let state = rollout_of(&service, task_definition);
-        if last.as_ref() != Some(&state) {
+    let name = short_name(task_definition);
+    poll(
+        wait,
+        |progress| {
+            let state = rollout_of(&describe_service(aws, settings)?, task_definition);
             match &state {
                 Rollout::InProgress { running, desired } => {
-                    println!(
-                        "    {}: IN_PROGRESS ({running}/{desired} running)",
-                        short_name(task_definition)
+                    progress.saw(
+                        "IN_PROGRESS",
+                        format!("{name}: IN_PROGRESS ({running}/{desired} running)"),
                     );
+                    Ok(None)
                 }
-                Rollout::Completed => println!("    {}: COMPLETED", short_name(task_definition)),
-                Rollout::Failed(reason) => println!("    {}: FAILED ({reason})", short_name(task_definition)),
+                Rollout::Completed => {
+                    progress.saw("COMPLETED", format!("{name}: COMPLETED"));
+                    Ok(Some(()))
+                }
+                Rollout::Failed(reason) => {
+                    progress.saw("FAILED", format!("{name}: FAILED ({reason})"));
+                    bail!("the rollout of {name} FAILED: {reason}")
+                }
             }
-        }
-        match &state {
-            Rollout::Completed => return Ok(()),
-            Rollout::Failed(reason) => bail!("the rollout of {} FAILED: {reason}", short_name(task_definition)),
-            Rollout::InProgress { .. } => {}
-        }
-        if Instant::now() >= deadline {
-            bail!(
-                "the rollout of {} is still IN_PROGRESS after {}s",
-                short_name(task_definition),
+        },
+        |_| {
+            anyhow!(
+                "the rollout of {name} is still IN_PROGRESS after {}s",
                 wait.timeout.as_secs()
-            );
-        }
-        last = Some(state);
-        std::thread::sleep(wait.interval);
-    }
+            )
+        },
+    )
 }
 
 /// Runs the migrations once: a one-off task of `task_definition` with the command
@@ -397,7 +337,7 @@ fn follow_rollout(aws: &Aws, settings: &Settings, task_definition: &str, wait: W
 fn run_migrations(
     aws: &Aws,
     settings: &Settings,
-    service: &Value,
+    service: &model::Service,
     task_definition: &str,
     container: &str,
     wait: Wait,
@@ -409,89 +349,79 @@ fn run_migrations(
         "startedBy": STARTED_BY,
         "overrides": { "containerOverrides": [{ "name": container, "command": ["migrate"] }] },
     });
-    for field in ["launchType", "networkConfiguration", "platformVersion"] {
-        if let Some(value) = service.get(field).filter(|v| !v.is_null()) {
-            body[field] = value.clone();
-        }
+    if let Some(launch_type) = &service.launch_type {
+        body["launchType"] = json!(launch_type);
+    } else if !service.capacity_provider_strategy.is_empty() {
+        body["capacityProviderStrategy"] = json!(service.capacity_provider_strategy);
     }
-    if body.get("launchType").is_none() {
-        if let Some(strategy) = service
-            .get("capacityProviderStrategy")
-            .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
-        {
-            body["capacityProviderStrategy"] = strategy.clone();
-        }
+    if let Some(network) = service.network_configuration.as_ref().filter(|v| !v.is_null()) {
+        body["networkConfiguration"] = network.clone();
     }
-    let answer = aws.ecs("RunTask", &body)?;
-    let task = answer
-        .pointer("/tasks/0/taskArn")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let Some(task) = task else {
-        let reason = answer
-            .pointer("/failures/0/reason")
-            .and_then(Value::as_str)
-            .unwrap_or("no task was started");
-        bail!("the migration task did not start: {reason}");
+    if let Some(version) = &service.platform_version {
+        body["platformVersion"] = json!(version);
+    }
+    let answer: model::Tasks = aws.ecs("RunTask", &body)?;
+    let Some(task) = answer
+        .tasks
+        .first()
+        .map(|t| t.task_arn.clone())
+        .filter(|a| !a.is_empty())
+    else {
+        bail!(
+            "the migration task did not start: {}",
+            model::Failure::first_reason(&answer.failures, "no task was started")
+        );
     };
     println!("    migration task {}", task.rsplit('/').next().unwrap_or(&task));
-    let deadline = Instant::now() + wait.timeout;
-    let mut last_status = String::new();
-    loop {
-        let answer = aws.ecs(
-            "DescribeTasks",
-            &json!({ "cluster": settings.cluster, "tasks": [task] }),
-        )?;
-        let described = answer.pointer("/tasks/0").cloned().unwrap_or(Value::Null);
-        let status = described
-            .get("lastStatus")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        if status != last_status {
-            println!("    migration task: {status}");
-            last_status.clone_from(&status);
-        }
-        if status == "STOPPED" {
-            let ours = described.get("containers").and_then(Value::as_array).and_then(|list| {
-                list.iter()
-                    .find(|c| c.get("name").and_then(Value::as_str) == Some(container))
-            });
-            let exit = ours.and_then(|c| c.get("exitCode")).and_then(Value::as_i64);
-            let reason = described
-                .get("stoppedReason")
-                .and_then(Value::as_str)
-                .or_else(|| ours.and_then(|c| c.get("reason")).and_then(Value::as_str))
-                .unwrap_or("no reason given");
-            return match exit {
-                Some(0) => Ok(()),
-                Some(code) => bail!("the migration task exited with {code} ({reason}); see its logs in CloudWatch"),
-                None => bail!("the migration task stopped before its container ran ({reason})"),
-            };
-        }
-        if Instant::now() >= deadline {
-            bail!("the migration task is still {status} after {}s", wait.timeout.as_secs());
-        }
-        std::thread::sleep(wait.interval);
+    let stopped = poll(
+        wait,
+        |progress| {
+            let answer: model::Tasks = aws.ecs(
+                "DescribeTasks",
+                &json!({ "cluster": settings.cluster, "tasks": [task] }),
+            )?;
+            let described = answer.tasks.into_iter().next().unwrap_or_default();
+            progress.saw(
+                &described.last_status,
+                format!("migration task: {}", described.last_status),
+            );
+            Ok((described.last_status == "STOPPED").then_some(described))
+        },
+        |status| anyhow!("the migration task is still {status} after {}s", wait.timeout.as_secs()),
+    )?;
+    let ours = stopped.containers.iter().find(|c| c.name == container);
+    let reason = stopped
+        .stopped_reason
+        .as_deref()
+        .or_else(|| ours.and_then(|c| c.reason.as_deref()))
+        .unwrap_or("no reason given");
+    match ours.and_then(|c| c.exit_code) {
+        Some(0) => Ok(()),
+        Some(code) => bail!("the migration task exited with {code} ({reason}); see its logs in CloudWatch"),
+        None => bail!("the migration task stopped before its container ran ({reason})"),
     }
 }
 
 /// The ECR registry's host and its login (`GetAuthorizationToken`: `AWS:<password>`,
 /// base64). The password is never printed.
 fn ecr_login(aws: &Aws) -> Result<(String, (String, String))> {
-    let answer = aws.ecr("GetAuthorizationToken", &json!({}))?;
+    let answer: model::AuthorizationData = aws.ecr("GetAuthorizationToken", &json!({}))?;
     let data = answer
-        .pointer("/authorizationData/0")
+        .authorization_data
+        .into_iter()
+        .next()
         .ok_or_else(|| anyhow!("ECR GetAuthorizationToken: no authorizationData"))?;
-    let token = text(data, "authorizationToken")?;
-    let endpoint = text(data, "proxyEndpoint")?;
     let decoded = base64::engine::general_purpose::STANDARD
-        .decode(token.trim())
+        .decode(data.authorization_token.trim())
         .context("ECR GetAuthorizationToken: the token is not base64")?;
     let decoded = String::from_utf8(decoded).context("ECR GetAuthorizationToken: the token is not text")?;
     let (user, password) = decoded
         .split_once(':')
         .ok_or_else(|| anyhow!("ECR GetAuthorizationToken: the token is not user:password"))?;
+    let endpoint = data.proxy_endpoint;
+    if endpoint.is_empty() {
+        bail!("ECR GetAuthorizationToken: no proxyEndpoint");
+    }
     let host = endpoint
         .split_once("://")
         .map_or(endpoint.as_str(), |(_, rest)| rest)
@@ -500,7 +430,7 @@ fn ecr_login(aws: &Aws) -> Result<(String, (String, String))> {
     Ok((host, (user.to_owned(), password.to_owned())))
 }
 
-/// One step of `deploy --target aws`; the plan is data, as Heroku's.
+/// One step of `deploy --target aws`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeployStep {
     ReadService,
@@ -512,25 +442,17 @@ pub enum DeployStep {
     ReadinessCheck,
 }
 
-pub fn deploy_plan(settings: &Settings, wait: &Wait) -> Vec<DeployStep> {
-    use DeployStep::*;
-    let mut plan = vec![ReadService, Promote, SchemaGuard, Register, Migrate, Update];
-    if settings.service_url.is_some() && !wait.health_check.is_zero() {
-        plan.push(ReadinessCheck);
-    }
-    plan
-}
-
 /// A deploy under way: what the steps learn, for the steps after them.
-struct Deploy<'a> {
-    aws: Aws,
+pub struct Deploy<'a> {
+    runner: &'a Runner,
+    aws: &'a Aws,
     settings: &'a Settings,
     image: &'a Image,
     options: &'a Options,
-    service: Value,
+    service: model::Service,
     current: String,
     /// `DescribeTaskDefinition` of `current` (with its tags): the new revision's base.
-    described: Value,
+    described: DescribedTaskDefinition,
     container: String,
     pinned: String,
     new_arn: String,
@@ -539,10 +461,42 @@ struct Deploy<'a> {
     recorded: Option<Recorded>,
 }
 
-impl DeployStep {
-    fn describe(self, d: &Deploy<'_>) -> String {
-        let s = d.settings;
-        match self {
+impl Deploy<'_> {
+    /// After a failed rollout or readiness check: the service back on the revision it ran
+    /// (unless `--no-rollback`), and the error naming both revisions.
+    fn undo(&self, what: String) -> anyhow::Error {
+        let (new, old) = (short_name(&self.new_arn), short_name(&self.current));
+        let failure = Failure {
+            what,
+            release: new,
+            previous: Some(old),
+            by_hand: format!(
+                "cargo xtask rollback --target aws {}",
+                revision_number(&self.current).unwrap_or_default()
+            ),
+        };
+        recover(self.runner, self.options.rollback, failure, || {
+            update_and_follow(self.aws, self.settings, &self.current, self.options.wait)?;
+            Ok("the service runs it again".to_owned())
+        })
+    }
+}
+
+impl Deployment for Deploy<'_> {
+    type Step = DeployStep;
+
+    fn plan(&self) -> Vec<DeployStep> {
+        use DeployStep::*;
+        let mut plan = vec![ReadService, Promote, SchemaGuard, Register, Migrate, Update];
+        if self.settings.service_url.is_some() && !self.options.wait.health_check.is_zero() {
+            plan.push(ReadinessCheck);
+        }
+        plan
+    }
+
+    fn describe(&self, step: DeployStep) -> String {
+        let (d, s) = (self, self.settings);
+        match step {
             DeployStep::ReadService => format!(
                 "read the service: DescribeServices {} in {}, DescribeTaskDefinition of its task definition",
                 s.service, s.cluster
@@ -583,19 +537,23 @@ impl DeployStep {
         }
     }
 
-    fn run(self, d: &mut Deploy<'_>) -> Result<()> {
+    fn run(&mut self, step: DeployStep) -> Result<()> {
+        let d = self;
         let wait = d.options.wait;
-        match self {
+        match step {
             DeployStep::ReadService => {
-                d.service = describe_service(&d.aws, d.settings)?;
-                d.current = text(&d.service, "taskDefinition")?;
-                d.described = describe_task_definition(&d.aws, &d.current)?;
-                let td = d.described.get("taskDefinition").unwrap_or(&Value::Null);
-                d.container = pick_container(td, d.settings.container.as_deref(), &d.settings.repository)?;
+                d.service = describe_service(d.aws, d.settings)?;
+                d.current = d.service.task_definition.clone();
+                d.described = describe_task_definition(d.aws, &d.current)?;
+                d.container = pick_container(
+                    &d.described.definition()?,
+                    d.settings.container.as_deref(),
+                    &d.settings.repository,
+                )?;
                 println!("    running {}, container {}", short_name(&d.current), d.container);
             }
             DeployStep::Promote => {
-                let (host, login) = ecr_login(&d.aws)?;
+                let (host, login) = ecr_login(d.aws)?;
                 let ecr = Registry::new(&host, Some(login))?;
                 let manifest = match ecr.manifest(&d.settings.repository, &d.image.sha)? {
                     Some(manifest) => {
@@ -625,40 +583,44 @@ impl DeployStep {
             }
             DeployStep::SchemaGuard => {
                 let ledger = d.ledger.as_ref().ok_or_else(|| anyhow!("the image was not promoted"))?;
-                let target = format!("this release ({})", d.image.sha);
-                match (ledger.read(&d.image.sha), ledger.read(&ledger.schema_tag())) {
-                    (Ok(Some(image)), Ok(applied)) => {
-                        let applied = applied.and_then(|a| a.newest_migration);
-                        crate::deploy::report_schema(
-                            &target,
-                            image.newest_migration.as_deref(),
-                            applied.as_deref(),
-                            d.options.strict,
-                            "    ",
-                        )?;
-                        d.recorded = Some(image);
-                    }
-                    (Err(err), _) | (_, Err(err)) => crate::deploy::refuse_or_warn(
-                        d.options.strict,
-                        "    ",
-                        &format!("the schema guard cannot read its record: {err:#}"),
-                    )?,
-                    (Ok(None), _) => bail!("{} vanished from ECR", d.image.sha),
+                let read = ledger
+                    .read(&d.image.sha)
+                    .and_then(|image| Ok((image, ledger.read(&ledger.schema_tag())?)));
+                let facts = match &read {
+                    Ok((None, _)) => bail!("{} vanished from ECR", d.image.sha),
+                    Ok((Some(image), applied)) => Ok(Facts {
+                        knows: image.newest_migration.clone(),
+                        applied: applied.as_ref().and_then(|a| a.newest_migration.clone()),
+                    }),
+                    Err(err) => Err(anyhow!("{err:#}")),
+                };
+                guard::check(
+                    &format!("this release ({})", d.image.sha),
+                    facts,
+                    "ECR",
+                    d.options.strict,
+                    "    ",
+                )?;
+                if let Ok((image, _)) = read {
+                    d.recorded = image;
                 }
             }
             DeployStep::Register => {
-                let td = d.described.get("taskDefinition").unwrap_or(&Value::Null);
-                let body = new_revision(td, d.described.get("tags"), &d.container, &d.pinned)?;
-                let registered = d.aws.ecs("RegisterTaskDefinition", &body)?;
-                d.new_arn = registered
-                    .pointer("/taskDefinition/taskDefinitionArn")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-                    .ok_or_else(|| anyhow!("ECS RegisterTaskDefinition: no taskDefinitionArn in the answer"))?;
+                let body = new_revision(
+                    &d.described.task_definition,
+                    d.described.tags.as_ref(),
+                    &d.container,
+                    &d.pinned,
+                )?;
+                let registered: model::Registered = d.aws.ecs("RegisterTaskDefinition", &body)?;
+                d.new_arn = registered.task_definition.task_definition_arn;
+                if d.new_arn.is_empty() {
+                    bail!("ECS RegisterTaskDefinition: no taskDefinitionArn in the answer");
+                }
                 println!("    registered {}", short_name(&d.new_arn));
             }
             DeployStep::Migrate => {
-                run_migrations(&d.aws, d.settings, &d.service, &d.new_arn, &d.container, wait).map_err(|err| {
+                run_migrations(d.aws, d.settings, &d.service, &d.new_arn, &d.container, wait).map_err(|err| {
                     anyhow!(
                         "{err:#}; the service was not changed, it still runs {}",
                         short_name(&d.current)
@@ -672,72 +634,31 @@ impl DeployStep {
                 }
             }
             DeployStep::Update => {
-                if let Err(err) = update_and_follow(&d.aws, d.settings, &d.new_arn, wait) {
-                    return Err(undo(d, &format!("{err:#}")));
+                if let Err(err) = update_and_follow(d.aws, d.settings, &d.new_arn, wait) {
+                    return Err(d.undo(format!("{err:#}")));
                 }
             }
             DeployStep::ReadinessCheck => {
                 let url = d.settings.service_url.clone().unwrap_or_default();
-                if let Err(reason) = crate::deploy::probe_ready(&url, wait.health_check) {
-                    return Err(undo(d, &format!("{} is not ready: {reason}", short_name(&d.new_arn))));
+                if let Err(reason) = probe_ready(&url, wait.health_check) {
+                    return Err(d.undo(format!("{} is not ready: {reason}", short_name(&d.new_arn))));
                 }
             }
         }
         Ok(())
     }
-}
 
-/// After a failed rollout or readiness check: the service back on the revision it ran
-/// (unless `--no-rollback`), and the error naming both revisions.
-fn undo(d: &Deploy<'_>, failure: &str) -> anyhow::Error {
-    let (new, old) = (short_name(&d.new_arn), short_name(&d.current));
-    if !d.options.rollback {
-        return anyhow!("{failure}; {new} stays (--no-rollback); `cargo xtask rollback --target aws` returns to {old}");
-    }
-    println!("    rolling back to {old}");
-    match update_and_follow(&d.aws, d.settings, &d.current, d.options.wait) {
-        Ok(()) => anyhow!("{failure}; rolled back to {old} (the service runs it again)"),
-        Err(err) => anyhow!("{failure}; the rollback to {old} failed too: {err:#}"),
-    }
-}
-
-/// `cargo xtask deploy --target aws`
-pub fn deploy(runner: &Runner, image: &Image, options: &Options) -> Result<()> {
-    let settings = Settings::from_env()?;
-    let mut d = Deploy {
-        aws: settings.client()?,
-        settings: &settings,
-        image,
-        options,
-        service: Value::Null,
-        current: String::new(),
-        described: Value::Null,
-        container: String::new(),
-        pinned: String::new(),
-        new_arn: String::new(),
-        ledger: None,
-        recorded: None,
-    };
-    for step in deploy_plan(&settings, &options.wait) {
-        let name = step.describe(&d);
-        if runner.dry_run {
-            println!("==> {name}");
-            continue;
-        }
-        runner.step(&name, || step.run(&mut d))?;
-    }
-    if !runner.dry_run {
-        println!(
+    fn summary(&self) -> String {
+        format!(
             "deployed {} ({}) to {} in {}: {} running {}",
-            image.sha,
-            d.pinned,
-            settings.service,
-            settings.cluster,
-            settings.service,
-            short_name(&d.new_arn)
-        );
+            self.image.sha,
+            self.pinned,
+            self.settings.service,
+            self.settings.cluster,
+            self.settings.service,
+            short_name(&self.new_arn)
+        )
     }
-    Ok(())
 }
 
 /// The schema guard's tag prefix for the service: `ecs-<cluster>-<service>`.
@@ -746,10 +667,9 @@ pub fn namespace(settings: &Settings) -> String {
 }
 
 /// The guard's report on rolling back to `target`: what its image knows against the
-/// database's recorded schema; refuses under `--strict`. A record that cannot be read is
-/// said (and refused under `--strict`).
-fn rollback_guard(aws: &Aws, settings: &Settings, target: &Revision, strict: bool) -> Result<()> {
-    let guarded = || -> Result<(Option<String>, Option<String>)> {
+/// database's recorded schema; refuses under `--strict`.
+fn rollback_guard(aws: &Aws, settings: &Settings, target: &TaskDefinition, strict: bool) -> Result<()> {
+    let facts = || -> Result<Facts> {
         let (host, login) = ecr_login(aws)?;
         let ledger = Ledger {
             registry: Registry::new(&host, Some(login))?,
@@ -757,44 +677,27 @@ fn rollback_guard(aws: &Aws, settings: &Settings, target: &Revision, strict: boo
             namespace: namespace(settings),
         };
         let prefix = format!("{host}/{}@", settings.repository);
-        let knows = match target.images.iter().find_map(|image| image.strip_prefix(&prefix)) {
+        let knows = match target
+            .container_definitions
+            .iter()
+            .find_map(|c| c.image.strip_prefix(&prefix))
+        {
             Some(digest) => ledger.read(digest)?.and_then(|r| r.newest_migration),
             None => None,
         };
         let applied = ledger.read(&ledger.schema_tag())?.and_then(|r| r.newest_migration);
-        Ok((knows, applied))
+        Ok(Facts { knows, applied })
     };
-    match guarded() {
-        Ok((knows, applied)) => crate::deploy::report_schema(
-            &format!("revision {}", target.revision),
-            knows.as_deref(),
-            applied.as_deref(),
-            strict,
-            "",
-        ),
-        Err(err) => {
-            crate::deploy::refuse_or_warn(strict, "", &format!("the schema guard cannot read its record: {err:#}"))
-        }
-    }
+    guard::check(&format!("revision {}", target.revision), facts(), "ECR", strict, "")
 }
 
 /// The ARNs of the family's active revisions, newest first (at most `count`).
 fn revision_arns(aws: &Aws, family: &str, count: usize) -> Result<Vec<String>> {
-    let listed = aws.ecs(
+    let listed: model::TaskDefinitionArns = aws.ecs(
         "ListTaskDefinitions",
         &json!({ "familyPrefix": family, "status": "ACTIVE", "sort": "DESC", "maxResults": count.clamp(1, 100) }),
     )?;
-    Ok(listed
-        .get("taskDefinitionArns")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .take(count)
-                .collect()
-        })
-        .unwrap_or_default())
+    Ok(listed.task_definition_arns.into_iter().take(count).collect())
 }
 
 /// The revision number an ARN ends with (`…/oc-lettings:42` → 42).
@@ -802,111 +705,154 @@ pub fn revision_number(arn: &str) -> Option<i64> {
     arn.rsplit(':').next()?.parse().ok()
 }
 
-/// The family's revisions, newest first (at most `count`), described.
-fn revisions(aws: &Aws, family: &str, count: usize) -> Result<Vec<Revision>> {
-    revision_arns(aws, family, count)?
-        .iter()
-        .map(|arn| Revision::from_description(&describe_task_definition(aws, arn)?))
-        .collect()
+/// The task definition `name` (an ARN or `family:revision`), described.
+fn definition(aws: &Aws, name: &str) -> Result<TaskDefinition> {
+    describe_task_definition(aws, name)?.definition()
 }
 
-/// `cargo xtask releases --target aws`: the service's task definition revisions.
-pub fn releases(count: usize) -> Result<()> {
-    let settings = Settings::from_env()?;
-    let aws = settings.client()?;
-    let service = describe_service(&aws, &settings)?;
-    let current = Revision::from_description(&describe_task_definition(&aws, &text(&service, "taskDefinition")?)?)?;
-    println!("{:<10} {:<17} image", "revision", "registered");
-    let site_image = |revision: &Revision| {
-        let ours: Vec<&String> = revision
-            .images
-            .iter()
-            .filter(|image| {
-                image
-                    .split('@')
-                    .next()
-                    .unwrap_or(image)
-                    .contains(&format!("/{}", settings.repository))
-            })
-            .collect();
-        match ours.as_slice() {
-            [] => revision.images.join(", "),
-            _ => ours.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+impl EcsService {
+    /// The definition the service runs now.
+    fn running(&self) -> Result<TaskDefinition> {
+        let service = describe_service(&self.aws, &self.settings)?;
+        definition(&self.aws, &service.task_definition)
+    }
+}
+
+impl Platform for EcsService {
+    type Deployment<'a> = Deploy<'a>;
+
+    fn from_env() -> Result<EcsService> {
+        let settings = Settings::from_env()?;
+        Ok(EcsService {
+            aws: settings.client()?,
+            settings,
+        })
+    }
+
+    fn deployment<'a>(&'a self, runner: &'a Runner, image: &'a Image, options: &'a Options) -> Result<Deploy<'a>> {
+        if options.build {
+            bail!("--build applies to --target heroku only (AWS promotes the pushed image)");
         }
-    };
-    for revision in revisions(&aws, &current.family, count)? {
-        let registered = revision
-            .registered_at
-            .and_then(|t| chrono::DateTime::from_timestamp(t as i64, 0))
-            .map_or_else(|| "-".to_owned(), |t| t.format("%Y-%m-%d %H:%M").to_string());
-        let marker = if revision.arn == current.arn { " (running)" } else { "" };
-        println!(
-            "{:<10} {:<17} {}{marker}",
-            revision.revision,
-            registered,
-            site_image(&revision)
+        Ok(Deploy {
+            runner,
+            aws: &self.aws,
+            settings: &self.settings,
+            image,
+            options,
+            service: model::Service::default(),
+            current: String::new(),
+            described: DescribedTaskDefinition::default(),
+            container: String::new(),
+            pinned: String::new(),
+            new_arn: String::new(),
+            ledger: None,
+            recorded: None,
+        })
+    }
+
+    /// `cargo xtask rollback --target aws [REVISION]`: the service back to REVISION of
+    /// its family (default: the newest active one before the revision it runs), followed
+    /// until the rollout completes. The database is not touched (a later revision's
+    /// migrations stay applied, as on Heroku).
+    fn rollback(&self, runner: &Runner, revision: Option<i64>, options: &Options) -> Result<()> {
+        let (aws, settings) = (&self.aws, &self.settings);
+        let current = self.running()?;
+        let target = match revision {
+            Some(wanted) if wanted == current.revision => {
+                bail!("{} already runs revision {wanted}", settings.service)
+            }
+            Some(wanted) => definition(aws, &format!("{}:{wanted}", current.family))?,
+            // The newest active revision before the running one: found by its ARN, and
+            // only that one described.
+            None => revision_arns(aws, &current.family, 100)?
+                .iter()
+                .find(|arn| revision_number(arn).is_some_and(|r| r < current.revision))
+                .map(|arn| definition(aws, arn))
+                .transpose()?
+                .ok_or_else(|| {
+                    anyhow!(
+                        "no revision of {} before {} to roll back to",
+                        current.family,
+                        current.revision
+                    )
+                })?,
+        };
+        let step = format!(
+            "roll back {} from {} to {}: UpdateService, until its deployment is COMPLETED",
+            settings.service,
+            short_name(&current.task_definition_arn),
+            short_name(&target.task_definition_arn)
         );
-    }
-    Ok(())
-}
-
-/// `cargo xtask rollback --target aws [REVISION]`: the service back to REVISION of its
-/// family (default: the newest active one before the revision it runs), followed until
-/// the rollout completes. The database is not touched (a later revision's migrations
-/// stay applied, as on Heroku).
-pub fn rollback(runner: &Runner, revision: Option<i64>, wait: Wait, strict: bool) -> Result<()> {
-    let settings = Settings::from_env()?;
-    let aws = settings.client()?;
-    let service = describe_service(&aws, &settings)?;
-    let current = Revision::from_description(&describe_task_definition(&aws, &text(&service, "taskDefinition")?)?)?;
-    let target = match revision {
-        Some(wanted) if wanted == current.revision => {
-            bail!("{} already runs revision {wanted}", settings.service)
+        rollback_guard(aws, settings, &target, options.strict)?;
+        if runner.dry_run {
+            println!("==> {step}");
+            return Ok(());
         }
-        Some(wanted) => Revision::from_description(&describe_task_definition(
-            &aws,
-            &format!("{}:{wanted}", current.family),
-        )?)?,
-        // The newest active revision before the running one: found by its ARN, and only
-        // that one described.
-        None => revision_arns(&aws, &current.family, 100)?
-            .iter()
-            .find(|arn| revision_number(arn).is_some_and(|r| r < current.revision))
-            .map(|arn| Revision::from_description(&describe_task_definition(&aws, arn)?))
-            .transpose()?
-            .ok_or_else(|| {
-                anyhow!(
-                    "no revision of {} before {} to roll back to",
-                    current.family,
-                    current.revision
-                )
-            })?,
-    };
-    let step = format!(
-        "roll back {} from {} to {}: UpdateService, until its deployment is COMPLETED",
-        settings.service,
-        short_name(&current.arn),
-        short_name(&target.arn)
-    );
-    rollback_guard(&aws, &settings, &target, strict)?;
-    if runner.dry_run {
-        println!("==> {step}");
-        return Ok(());
+        runner.step(&step, || {
+            update_and_follow(aws, settings, &target.task_definition_arn, options.wait)
+        })?;
+        println!(
+            "rolled back {} from revision {} to revision {} ({})",
+            settings.service,
+            current.revision,
+            target.revision,
+            target.images().join(", ")
+        );
+        Ok(())
     }
-    runner.step(&step, || update_and_follow(&aws, &settings, &target.arn, wait))?;
-    println!(
-        "rolled back {} from revision {} to revision {} ({})",
-        settings.service,
-        current.revision,
-        target.revision,
-        target.images.join(", ")
-    );
-    Ok(())
+
+    /// `cargo xtask releases --target aws`: the service's task definition revisions.
+    fn releases(&self, count: usize) -> Result<()> {
+        let current = self.running()?;
+        println!("{:<10} {:<17} image", "revision", "registered");
+        let repository = &self.settings.repository;
+        let site_image = |revision: &TaskDefinition| {
+            let ours: Vec<String> = revision
+                .images()
+                .into_iter()
+                .filter(|image| {
+                    image
+                        .split('@')
+                        .next()
+                        .unwrap_or(image)
+                        .contains(&format!("/{repository}"))
+                })
+                .collect();
+            if ours.is_empty() {
+                revision.images().join(", ")
+            } else {
+                ours.join(", ")
+            }
+        };
+        for arn in revision_arns(&self.aws, &current.family, count)? {
+            let revision = definition(&self.aws, &arn)?;
+            let registered = revision
+                .registered_at
+                .and_then(|t| chrono::DateTime::from_timestamp(t as i64, 0))
+                .map_or_else(|| "-".to_owned(), |t| t.format("%Y-%m-%d %H:%M").to_string());
+            let marker = if revision.task_definition_arn == current.task_definition_arn {
+                " (running)"
+            } else {
+                ""
+            };
+            println!(
+                "{:<10} {:<17} {}{marker}",
+                revision.revision,
+                registered,
+                site_image(&revision)
+            );
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn typed<T: serde::de::DeserializeOwned>(value: Value) -> T {
+        serde_json::from_value(value).unwrap()
+    }
 
     fn task_definition() -> Value {
         json!({
@@ -966,7 +912,7 @@ mod tests {
 
     #[test]
     fn the_sites_container_is_named_or_found_by_its_repository() {
-        let td = task_definition();
+        let td: TaskDefinition = typed(task_definition());
         assert_eq!(pick_container(&td, None, "oc-lettings").unwrap(), "web");
         assert_eq!(
             pick_container(&td, Some("log-router"), "oc-lettings").unwrap(),
@@ -976,18 +922,18 @@ mod tests {
         assert!(err.contains("log-router, web"), "{err}");
         assert!(pick_container(&td, None, "other").is_err());
         let single = json!({"containerDefinitions": [{"name": "only", "image": "x"}]});
-        assert_eq!(pick_container(&single, None, "oc-lettings").unwrap(), "only");
+        assert_eq!(pick_container(&typed(single), None, "oc-lettings").unwrap(), "only");
         let pinned = json!({"containerDefinitions": [
             {"name": "a", "image": "127.0.0.1:5000/oc-lettings@sha256:aa"},
             {"name": "b", "image": "127.0.0.1:5000/sidecar:1"}
         ]});
-        assert_eq!(pick_container(&pinned, None, "oc-lettings").unwrap(), "a");
+        assert_eq!(pick_container(&typed(pinned), None, "oc-lettings").unwrap(), "a");
     }
 
     #[test]
     fn rollouts_are_read_from_the_deployment_of_the_revision() {
         let arn = "arn:aws:ecs:eu-west-1:1:task-definition/oc-lettings:8";
-        let service = |deployments: Value| json!({ "deployments": deployments });
+        let service = |deployments: Value| -> model::Service { typed(json!({ "deployments": deployments })) };
         assert_eq!(
             rollout_of(
                 &service(

@@ -1,77 +1,106 @@
-//! What every platform's deploy shares: how it waits, the readiness probe, the schema
-//! guard's report (`ledger`: what each image knows of the schema, read from the registry).
-//! The Heroku and AWS deploys import from here, never from each
-//! other; all three, and the registry client, use the one HTTP client of `crate::http`.
+//! The platform-neutral core of `deploy`, `rollback` and `releases`. A platform (Heroku,
+//! AWS ECS) implements [`Platform`]: it reads its settings, makes a [`Deployment`] (a plan
+//! of its own steps, which [`deploy`] prints under `--dry-run` and walks otherwise), rolls
+//! back and lists its releases. What the platforms share lives here: how they wait
+//! (`poll`), the readiness probe (`readiness`), the rollback decision (`recovery`), the
+//! schema guard (`guard`) and its record in the registry (`ledger`). The platforms import
+//! from here, never from each other; all of them, and the registry client, use the one
+//! HTTP client of `crate::http`.
 
+pub mod guard;
 pub mod ledger;
+pub mod poll;
+pub mod readiness;
+pub mod recovery;
 
-use std::time::{Duration, Instant};
+use anyhow::Result;
 
-use anyhow::{bail, Result};
+use crate::docker::Image;
+use crate::runner::Runner;
+pub use poll::Wait;
 
-/// How a deploy waits for its release.
-#[derive(Debug, Clone, Copy)]
-pub struct Wait {
-    pub timeout: Duration,
-    pub interval: Duration,
-    pub health_check: Duration,
+/// What `deploy` and `rollback` are asked to do, whatever the platform.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub wait: Wait,
+    /// The repository `docker push` pushed to (`DOCKER_REPO`, …).
+    pub repo: String,
+    /// The registry `docker push` pushed to (`DOCKER_REGISTRY`): the source of the image
+    /// and the schema guard's record.
+    pub registry: String,
+    /// Build the image here instead of promoting the pushed one (where the platform can).
+    pub build: bool,
+    /// Roll back by itself when the release goes live and fails.
+    pub rollback: bool,
+    /// Refuse when the target does not know a migration the database has.
+    pub strict: bool,
 }
 
-/// Asks `{web_url}readyz` until it answers 200 (the database reachable and its schema not
-/// behind the release); `Err` says what it answered last.
-pub fn probe_ready(web_url: &str, within: Duration) -> std::result::Result<(), String> {
-    let url = format!("{}/readyz", web_url.trim_end_matches('/'));
-    let client = crate::http::http_client().map_err(|err| format!("{err:#}"))?;
-    let deadline = Instant::now() + within;
-    loop {
-        let answer = client.get(&url).timeout(Duration::from_secs(5)).send();
-        let last = match answer {
-            Ok(response) if response.status().is_success() => return Ok(()),
-            Ok(response) => {
-                let status = response.status();
-                let body: String = response.text().unwrap_or_default().chars().take(200).collect();
-                format!("{url} answered {status}: {}", body.trim())
-            }
-            Err(err) => format!("{url} did not answer: {err}"),
-        };
-        if Instant::now() >= deadline {
-            return Err(format!("{last} (for {}s)", within.as_secs()));
+/// A deploy under way on one platform: its plan, and what its steps learn for the steps
+/// after them. The plan is data: `--dry-run` prints it, the real run walks the same list,
+/// so the two cannot drift apart.
+pub trait Deployment {
+    type Step: Copy;
+
+    /// The steps, in order.
+    fn plan(&self) -> Vec<Self::Step>;
+    /// What the step does, as the plan and the progress lines say it.
+    fn describe(&self, step: Self::Step) -> String;
+    fn run(&mut self, step: Self::Step) -> Result<()>;
+    /// The closing line once every step has run.
+    fn summary(&self) -> String;
+}
+
+/// A platform the site is released to.
+pub trait Platform: Sized {
+    type Deployment<'a>: Deployment
+    where
+        Self: 'a;
+
+    /// The platform's settings from the environment (every missing one named in one line).
+    fn from_env() -> Result<Self>;
+    /// A deploy of `image`, not yet begun.
+    fn deployment<'a>(
+        &'a self,
+        runner: &'a Runner,
+        image: &'a Image,
+        options: &'a Options,
+    ) -> Result<Self::Deployment<'a>>;
+    /// The previous release (or `to`) again, after the schema guard has spoken.
+    fn rollback(&self, runner: &Runner, to: Option<i64>, options: &Options) -> Result<()>;
+    /// The last `count` releases, newest first.
+    fn releases(&self, count: usize) -> Result<()>;
+}
+
+/// `cargo xtask deploy`: the platform's plan, printed (`--dry-run`) or walked step by step.
+pub fn deploy<P: Platform>(runner: &Runner, platform: &P, image: &Image, options: &Options) -> Result<()> {
+    let mut deployment = platform.deployment(runner, image, options)?;
+    for step in deployment.plan() {
+        let name = deployment.describe(step);
+        if runner.dry_run {
+            println!("==> {name}");
+            continue;
         }
-        std::thread::sleep(Duration::from_millis(500));
+        runner.step(&name, || deployment.run(step))?;
     }
-}
-
-pub fn migrations_dir() -> std::path::PathBuf {
-    crate::runner::workspace_root().join("app/migrations/postgres")
-}
-
-/// A schema guard's finding: a refusal under `--strict`, else a warning line (`indent`
-/// before it: a deploy's steps are indented, a rollback's lines are not).
-pub fn refuse_or_warn(strict: bool, indent: &str, what: &str) -> Result<()> {
-    if strict {
-        bail!("{what}: refusing (--strict)");
+    if !runner.dry_run {
+        println!("{}", deployment.summary());
     }
-    println!("{indent}warning: {what}");
     Ok(())
 }
 
-/// The guard's report on `target` (`this release (<sha>)`, `v41`), which knows migrations
-/// up to `knows`, on a schema at `applied`: the line that says both, then the finding
-/// (which migrations it does not know) as [`refuse_or_warn`] says it.
-pub fn report_schema(
-    target: &str,
-    knows: Option<&str>,
-    applied: Option<&str>,
-    strict: bool,
-    indent: &str,
-) -> Result<()> {
-    println!(
-        "{indent}{target} knows migrations up to {}; the app's schema has {}",
-        knows.map_or("(no label)".to_owned(), ledger::display_version),
-        applied.map_or("no recorded migrations".to_owned(), ledger::display_version)
-    );
-    match ledger::verdict(target, knows, applied, &migrations_dir()) {
-        Some(verdict) => refuse_or_warn(strict, indent, &verdict),
-        None => Ok(()),
+/// The deploy stages on platform `P`, chosen once by `main`.
+pub enum Stage {
+    Deploy(Image),
+    Rollback(Option<i64>),
+    Releases(usize),
+}
+
+pub fn run<P: Platform>(runner: &Runner, stage: Stage, options: &Options) -> Result<()> {
+    let platform = P::from_env()?;
+    match stage {
+        Stage::Deploy(image) => deploy(runner, &platform, &image, options),
+        Stage::Rollback(to) => platform.rollback(runner, to, options),
+        Stage::Releases(count) => platform.releases(count),
     }
 }

@@ -4,12 +4,16 @@
 
 pub mod api;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{anyhow, bail, Result};
 
+use crate::deploy::guard::{self, Facts};
 use crate::deploy::ledger::{self, Ledger};
-use crate::deploy::{probe_ready, refuse_or_warn, report_schema, Wait};
+use crate::deploy::poll::{left_until, poll};
+use crate::deploy::readiness::probe_ready;
+use crate::deploy::recovery::{recover, Failure};
+use crate::deploy::{Deployment, Options, Platform, Wait};
 use crate::docker::{self, DockerConfig, Image};
 use crate::env;
 use crate::registry::Registry;
@@ -19,44 +23,31 @@ use api::{Heroku, Release};
 pub const DEFAULT_API: &str = "https://api.heroku.com";
 pub const DEFAULT_REGISTRY: &str = "registry.heroku.com";
 
-struct Target {
+/// A Heroku app on the container stack, and how to reach its API and registry.
+pub struct HerokuApp {
     heroku: Heroku,
     key: String,
     registry: String,
-}
-
-fn target() -> Result<Target> {
-    let mut needed = env::Needed::default();
-    let key = needed.var("HEROKU_API_KEY", "an API key: `heroku authorizations:create`");
-    let app = needed.var("HEROKU_APP_NAME", "the Heroku app to release to");
-    needed.check()?;
-    let base = crate::http::checked_base_url(
-        &env::optional("HEROKU_API_URL").unwrap_or_else(|| DEFAULT_API.to_owned()),
-        "HEROKU_API_URL",
-    )?;
-    let registry = env::optional("HEROKU_REGISTRY").unwrap_or_else(|| DEFAULT_REGISTRY.to_owned());
-    Ok(Target {
-        heroku: Heroku::new(&base, key.clone(), app)?,
-        key,
-        registry,
-    })
 }
 
 /// Follows the newest release after `after_version` until it succeeds or fails, copying
 /// its release command's output (when it has a release phase) as the command runs.
 fn follow_release(heroku: &Heroku, after_version: i64, wait: Wait) -> Result<Release> {
     let deadline = Instant::now() + wait.timeout;
-    let mut last_status = String::new();
     let mut streamed = false;
-    loop {
-        let newest = heroku.releases(1)?.into_iter().next();
-        if let Some(release) = newest.filter(|r| r.version > after_version) {
-            if release.status != last_status {
-                println!("    release v{}: {}", release.version, release.status);
-                last_status.clone_from(&release.status);
-            }
+    poll(
+        wait,
+        |progress| {
+            let newest = heroku.releases(1)?.into_iter().next();
+            let Some(release) = newest.filter(|r| r.version > after_version) else {
+                return Ok(None);
+            };
+            progress.saw(
+                &release.status,
+                format!("release v{}: {}", release.version, release.status),
+            );
             match (release.status.as_str(), &release.output_stream_url) {
-                ("succeeded", _) => return Ok(release),
+                ("succeeded", _) => Ok(Some(release)),
                 ("failed" | "expired", _) => {
                     let reason = if streamed {
                         "the release command failed (its output is above); the previous release keeps serving"
@@ -76,50 +67,26 @@ fn follow_release(heroku: &Heroku, after_version: i64, wait: Wait) -> Result<Rel
                 }
                 ("pending", Some(url)) if !streamed => {
                     println!("    running the release command (migrate):");
-                    let left = deadline
-                        .saturating_duration_since(Instant::now())
-                        .max(Duration::from_secs(1));
-                    if let Err(err) = api::stream_output(url, left) {
+                    if let Err(err) = api::stream_output(url, left_until(deadline)) {
                         println!("    (cannot show the release command's output: {err:#})");
                     }
                     streamed = true;
-                    continue;
+                    Ok(None)
                 }
-                _ => {}
+                _ => Ok(None),
             }
-        }
-        if Instant::now() >= deadline {
-            bail!(
+        },
+        |last| {
+            anyhow!(
                 "release still {} after {}s (raise --timeout, or check the Heroku dashboard)",
-                if last_status.is_empty() {
-                    "not created"
-                } else {
-                    &last_status
-                },
+                if last.is_empty() { "not created" } else { last },
                 wait.timeout.as_secs()
-            );
-        }
-        std::thread::sleep(wait.interval);
-    }
+            )
+        },
+    )
 }
 
-/// What `deploy` and `rollback` are asked to do.
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub wait: Wait,
-    /// The registry `docker push` pushed to (`DOCKER_REGISTRY`): the source of the image
-    /// and the schema guard's record.
-    pub registry: String,
-    /// Build here instead of promoting the pushed image.
-    pub build: bool,
-    /// Roll back by itself when the release is not ready.
-    pub rollback: bool,
-    /// Refuse when the target does not know a migration the database has.
-    pub strict: bool,
-}
-
-/// One step of a deploy. The plan is data: `--dry-run` prints it, the real run walks the
-/// same list, so the two cannot drift apart.
+/// One step of a deploy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeployStep {
     CheckApp,
@@ -134,34 +101,14 @@ pub enum DeployStep {
     ReadinessCheck,
 }
 
-/// The steps of `deploy`, in order (the readiness check only when it is asked for).
-pub fn deploy_plan(wait: &Wait) -> Vec<DeployStep> {
-    use DeployStep::*;
-    let mut plan = vec![
-        CheckApp,
-        Promote,
-        SchemaGuard,
-        Login,
-        Push,
-        ReleaseImage,
-        ReadImageIds,
-        Release,
-        FollowRelease,
-    ];
-    if !wait.health_check.is_zero() {
-        plan.push(ReadinessCheck);
-    }
-    plan
-}
-
 /// A deploy under way: what the steps learn, for the steps after them.
-struct Deploy<'a> {
+pub struct Deploy<'a> {
     runner: &'a Runner,
     image: &'a Image,
     options: &'a Options,
-    heroku: Heroku,
-    key: String,
-    registry: String,
+    heroku: &'a Heroku,
+    key: &'a str,
+    registry: &'a str,
     app: Option<api::App>,
     config: Option<DockerConfig>,
     /// The local image being released (`repo:sha`, or the pulled `registry/repo:sha`).
@@ -190,13 +137,39 @@ impl Deploy<'_> {
         }
         self.config.as_ref().ok_or_else(|| anyhow!("no docker configuration"))
     }
+
+    fn wait(&self) -> Wait {
+        self.options.wait
+    }
 }
 
-impl DeployStep {
-    /// What the step does, as the plan and the progress lines say it.
-    fn describe(self, d: &Deploy<'_>) -> String {
+impl Deployment for Deploy<'_> {
+    type Step = DeployStep;
+
+    /// The steps of `deploy`, in order (the readiness check only when it is asked for).
+    fn plan(&self) -> Vec<DeployStep> {
+        use DeployStep::*;
+        let mut plan = vec![
+            CheckApp,
+            Promote,
+            SchemaGuard,
+            Login,
+            Push,
+            ReleaseImage,
+            ReadImageIds,
+            Release,
+            FollowRelease,
+        ];
+        if !self.options.wait.health_check.is_zero() {
+            plan.push(ReadinessCheck);
+        }
+        plan
+    }
+
+    fn describe(&self, step: DeployStep) -> String {
+        let d = self;
         let app = &d.heroku.app;
-        match self {
+        match step {
             DeployStep::CheckApp => format!("check the app: GET /apps/{app} (stack must be `container`)"),
             DeployStep::Promote if d.options.build => format!("build {} (--build)", d.image.sha_tag()),
             DeployStep::Promote => format!(
@@ -240,8 +213,9 @@ impl DeployStep {
         }
     }
 
-    fn run(self, d: &mut Deploy<'_>) -> Result<()> {
-        match self {
+    fn run(&mut self, step: DeployStep) -> Result<()> {
+        let d = self;
+        match step {
             DeployStep::CheckApp => {
                 let app = d.heroku.app_info()?;
                 if app.stack.name != "container" {
@@ -257,8 +231,8 @@ impl DeployStep {
             DeployStep::Promote => promote(d)?,
             DeployStep::SchemaGuard => schema_guard(d)?,
             DeployStep::Login => {
-                let (runner, registry, key) = (d.runner, d.registry.clone(), d.key.clone());
-                docker::login(runner, d.config()?, Some(&registry), "_", &key)?;
+                let (runner, registry, key) = (d.runner, d.registry, d.key);
+                docker::login(runner, d.config()?, Some(registry), "_", key)?;
             }
             DeployStep::Push => {
                 let (runner, source, remote) = (d.runner, d.source.clone(), d.remote("web"));
@@ -281,8 +255,8 @@ impl DeployStep {
             }
             DeployStep::ReadImageIds => {
                 let app = d.heroku.app.clone();
-                d.web_id = api::config_digest(&d.registry, &format!("{app}/web"), "latest", "_", &d.key)?;
-                d.release_id = api::config_digest(&d.registry, &format!("{app}/release"), "latest", "_", &d.key)?;
+                d.web_id = api::config_digest(d.registry, &format!("{app}/web"), "latest", "_", d.key)?;
+                d.release_id = api::config_digest(d.registry, &format!("{app}/release"), "latest", "_", d.key)?;
                 println!("    web image {}, release image {}", d.web_id, d.release_id);
             }
             DeployStep::Release => {
@@ -291,7 +265,7 @@ impl DeployStep {
                     .release_images(&[("web", &d.web_id), ("release", &d.release_id)])?;
             }
             DeployStep::FollowRelease => {
-                let followed = follow_release(&d.heroku, d.before, d.wait());
+                let followed = follow_release(d.heroku, d.before, d.wait());
                 // The release phase ran (or began to): its migrations may be applied.
                 if let (Some(ledger), Some(recorded)) = (&d.ledger, &d.recorded) {
                     if let Err(err) = ledger.record_schema(recorded) {
@@ -312,11 +286,18 @@ impl DeployStep {
         }
         Ok(())
     }
-}
 
-impl Deploy<'_> {
-    fn wait(&self) -> Wait {
-        self.options.wait
+    fn summary(&self) -> String {
+        match &self.release {
+            Some(release) => format!(
+                "released v{} of {} ({}) at {}",
+                release.version,
+                self.heroku.app,
+                self.image.sha,
+                web_url(self)
+            ),
+            None => format!("nothing released to {}", self.heroku.app),
+        }
     }
 }
 
@@ -369,46 +350,43 @@ fn ledger_for(options: &Options, repo: &str, app: &str) -> Result<Ledger> {
 }
 
 /// Says, before anything is released, whether the image knows every migration the app's
-/// database has; refuses under `--strict`. A guard that cannot read its record says so
-/// (and refuses under `--strict`), never stops a deploy otherwise.
+/// database has; refuses under `--strict`.
 fn schema_guard(d: &mut Deploy<'_>) -> Result<()> {
     let knows = docker::local_label(d.runner, &d.source, ledger::MIGRATION_LABEL);
     let ledger = ledger_for(d.options, &d.image.repo, &d.heroku.app)?;
-    let manifest = ledger.registry.manifest(&d.image.repo, &d.image.sha);
-    let applied = ledger.read(&ledger.schema_tag());
-    match (&manifest, &applied) {
-        (Ok(manifest), Ok(applied)) => {
-            let applied = applied.as_ref().and_then(|a| a.newest_migration.as_deref());
-            report_schema(
-                &format!("this release ({})", d.image.sha),
-                knows.as_deref(),
-                applied,
-                d.options.strict,
-                "    ",
-            )?;
-            match manifest {
-                Some(manifest) => {
-                    d.recorded = Some(ledger::Recorded {
-                        manifest: manifest.clone(),
-                        newest_migration: knows,
-                    });
-                }
-                None => println!(
-                    "    note: {} is not in {}: this release will not be recorded for the schema guard",
-                    d.image.sha_tag(),
-                    d.options.registry
-                ),
+    let read = ledger
+        .registry
+        .manifest(&d.image.repo, &d.image.sha)
+        .and_then(|manifest| Ok((manifest, ledger.read(&ledger.schema_tag())?)));
+    let facts = read
+        .as_ref()
+        .map_err(|err| anyhow!("{err:#}"))
+        .map(|(_, applied)| Facts {
+            knows: knows.clone(),
+            applied: applied.as_ref().and_then(|a| a.newest_migration.clone()),
+        });
+    guard::check(
+        &format!("this release ({})", d.image.sha),
+        facts,
+        &d.options.registry,
+        d.options.strict,
+        "    ",
+    )?;
+    if let Ok((manifest, _)) = read {
+        match manifest {
+            Some(manifest) => {
+                d.recorded = Some(ledger::Recorded {
+                    manifest,
+                    newest_migration: knows,
+                });
             }
-            d.ledger = Some(ledger);
-        }
-        (Err(err), _) | (_, Err(err)) => refuse_or_warn(
-            d.options.strict,
-            "    ",
-            &format!(
-                "schema guard: cannot read the record in {}: {err:#}",
+            None => println!(
+                "    note: {} is not in {}: this release will not be recorded for the schema guard",
+                d.image.sha_tag(),
                 d.options.registry
             ),
-        )?,
+        }
+        d.ledger = Some(ledger);
     }
     Ok(())
 }
@@ -429,33 +407,21 @@ fn readiness_gate(d: &mut Deploy<'_>) -> Result<()> {
         .releases(20)?
         .into_iter()
         .find(|r| r.version < release.version && r.status == "succeeded");
-    let Some(previous) = previous else {
-        bail!(
-            "release v{} is not ready: {why}; no earlier successful release to roll back to",
-            release.version
-        );
+    let (failed, before) = (
+        format!("v{}", release.version),
+        previous.as_ref().map(|p| format!("v{}", p.version)),
+    );
+    let failure = Failure {
+        what: format!("release v{} is not ready: {why}", release.version),
+        release: &failed,
+        previous: before.as_deref(),
+        by_hand: format!("cargo xtask rollback {}", previous.as_ref().map_or(0, |p| p.version)),
     };
-    if !d.options.rollback {
-        bail!(
-            "release v{} is not ready: {why}; kept live (--no-rollback): `cargo xtask rollback {}` returns to v{}",
-            release.version,
-            previous.version,
-            previous.version
-        );
-    }
-    let rolled = d.runner.step(
-        &format!(
-            "v{} is not ready: rolling back to v{}",
-            release.version, previous.version
-        ),
-        || roll_back_to(&d.heroku, &previous, release.version, d.wait(), d.ledger.as_ref()),
-    )?;
-    bail!(
-        "release v{} is not ready: {why}; rolled back to v{} (released as v{})",
-        release.version,
-        previous.version,
-        rolled.version
-    )
+    Err(recover(d.runner, d.options.rollback, failure, || {
+        let previous = previous.as_ref().ok_or_else(|| anyhow!("no earlier release"))?;
+        let rolled = roll_back_to(d.heroku, previous, release.version, d.wait(), d.ledger.as_ref())?;
+        Ok(format!("released as v{}", rolled.version))
+    }))
 }
 
 /// Releases `target` again and waits for it; records its image as the new release's.
@@ -496,111 +462,134 @@ fn web_url(d: &Deploy<'_>) -> String {
     }
 }
 
-/// `cargo xtask deploy`
-pub fn deploy(runner: &Runner, image: &Image, options: &Options) -> Result<()> {
-    let Target { heroku, key, registry } = target()?;
-    let mut d = Deploy {
-        runner,
-        image,
-        options,
-        heroku,
-        key,
-        registry,
-        app: None,
-        config: None,
-        source: image.sha_tag(),
-        ledger: None,
-        recorded: None,
-        web_id: String::new(),
-        release_id: String::new(),
-        before: 0,
-        release: None,
-    };
-    for step in deploy_plan(&options.wait) {
-        let name = step.describe(&d);
-        if runner.dry_run {
-            println!("==> {name}");
-            continue;
-        }
-        runner.step(&name, || step.run(&mut d))?;
-    }
-    if let Some(release) = &d.release {
-        println!(
-            "released v{} of {} ({}) at {}",
-            release.version,
-            d.heroku.app,
-            image.sha,
-            web_url(&d)
-        );
-    }
-    Ok(())
-}
+impl Platform for HerokuApp {
+    type Deployment<'a> = Deploy<'a>;
 
-/// `cargo xtask rollback [VERSION]`: the previous release (or VERSION) again, after the
-/// schema guard has said whether it knows the app's schema.
-pub fn rollback(runner: &Runner, version: Option<i64>, options: &Options, repo: &str) -> Result<()> {
-    let Target { heroku, .. } = target()?;
-    let releases = heroku.releases(20)?;
-    let current = releases.first().map_or(0, |r| r.version);
-    let chosen = match version {
-        Some(version) => heroku.release(&version.to_string())?,
-        None => releases
-            .iter()
-            .skip(1)
-            .find(|r| r.status == "succeeded")
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("no earlier successful release of {} to roll back to", heroku.app))?,
-    };
-    let ledger = rollback_guard(&heroku, &chosen, options, repo)?;
-    if runner.dry_run {
-        println!(
-            "==> POST /apps/{}/releases {{\"release\": \"{}\"}} (v{})",
-            heroku.app, chosen.id, chosen.version
-        );
-        return Ok(());
+    fn from_env() -> Result<HerokuApp> {
+        let mut needed = env::Needed::default();
+        let key = needed.var("HEROKU_API_KEY", "an API key: `heroku authorizations:create`");
+        let app = needed.var("HEROKU_APP_NAME", "the Heroku app to release to");
+        needed.check()?;
+        let base = crate::http::checked_base_url(
+            &env::optional("HEROKU_API_URL").unwrap_or_else(|| DEFAULT_API.to_owned()),
+            "HEROKU_API_URL",
+        )?;
+        let registry = env::optional("HEROKU_REGISTRY").unwrap_or_else(|| DEFAULT_REGISTRY.to_owned());
+        Ok(HerokuApp {
+            heroku: Heroku::new(&base, key.clone(), app)?,
+            key,
+            registry,
+        })
     }
-    let release = runner.step(&format!("roll back to v{}", chosen.version), || {
-        roll_back_to(&heroku, &chosen, current, options.wait, ledger.as_ref())
-    })?;
-    println!(
-        "released v{} of {} (the code and config of v{}); the database keeps its migrations",
-        release.version, heroku.app, chosen.version
-    );
-    Ok(())
+
+    fn deployment<'a>(&'a self, runner: &'a Runner, image: &'a Image, options: &'a Options) -> Result<Deploy<'a>> {
+        Ok(Deploy {
+            runner,
+            image,
+            options,
+            heroku: &self.heroku,
+            key: &self.key,
+            registry: &self.registry,
+            app: None,
+            config: None,
+            source: image.sha_tag(),
+            ledger: None,
+            recorded: None,
+            web_id: String::new(),
+            release_id: String::new(),
+            before: 0,
+            release: None,
+        })
+    }
+
+    /// `cargo xtask rollback [VERSION]`: the previous release (or VERSION) again, after
+    /// the schema guard has said whether it knows the app's schema.
+    fn rollback(&self, runner: &Runner, version: Option<i64>, options: &Options) -> Result<()> {
+        let heroku = &self.heroku;
+        let releases = heroku.releases(20)?;
+        let current = releases.first().map_or(0, |r| r.version);
+        let chosen = match version {
+            Some(version) => heroku.release(&version.to_string())?,
+            None => releases
+                .iter()
+                .skip(1)
+                .find(|r| r.status == "succeeded")
+                .cloned()
+                .ok_or_else(|| anyhow!("no earlier successful release of {} to roll back to", heroku.app))?,
+        };
+        let ledger = rollback_guard(heroku, &chosen, options)?;
+        if runner.dry_run {
+            println!(
+                "==> POST /apps/{}/releases {{\"release\": \"{}\"}} (v{})",
+                heroku.app, chosen.id, chosen.version
+            );
+            return Ok(());
+        }
+        let release = runner.step(&format!("roll back to v{}", chosen.version), || {
+            roll_back_to(heroku, &chosen, current, options.wait, Some(&ledger))
+        })?;
+        println!(
+            "released v{} of {} (the code and config of v{}); the database keeps its migrations",
+            release.version, heroku.app, chosen.version
+        );
+        Ok(())
+    }
+
+    /// `cargo xtask releases`
+    fn releases(&self, count: usize) -> Result<()> {
+        let now = chrono::Utc::now();
+        println!("{:<7} {:<10} {:<9} description", "version", "status", "age");
+        for release in self.heroku.releases(count)? {
+            let marker = if release.current { " (current)" } else { "" };
+            println!(
+                "v{:<6} {:<10} {:<9} {}{marker}",
+                release.version,
+                release.status,
+                age(&release.created_at, now),
+                release.description
+            );
+        }
+        Ok(())
+    }
 }
 
 /// The schema guard of a rollback: which applied migrations `target`'s image does not know.
-fn rollback_guard(heroku: &Heroku, target: &Release, options: &Options, repo: &str) -> Result<Option<Ledger>> {
-    let ledger = ledger_for(options, repo, &heroku.app)?;
+fn rollback_guard(heroku: &Heroku, target: &Release, options: &Options) -> Result<Ledger> {
+    let ledger = ledger_for(options, &options.repo, &heroku.app)?;
     let read = ledger
         .image_of(target.version)
         .and_then(|image| Ok((image, ledger.read(&ledger.schema_tag())?)));
     match read {
-        Ok((None, _)) => refuse_or_warn(
+        Ok((None, _)) => guard::refuse_or_warn(
             options.strict,
             "",
             &format!(
                 "schema guard: no image recorded for v{} in {} (tag {}:{}): cannot tell which migrations it knows",
                 target.version,
                 options.registry,
-                repo,
+                options.repo,
                 ledger.release_tag(target.version)
             ),
         )?,
-        Ok((Some((_, image)), applied)) => report_schema(
+        Ok((Some((_, image)), applied)) => guard::check(
             &format!("v{}", target.version),
-            image.newest_migration.as_deref(),
-            applied.and_then(|a| a.newest_migration).as_deref(),
+            Ok(Facts {
+                knows: image.newest_migration,
+                applied: applied.and_then(|a| a.newest_migration),
+            }),
+            &options.registry,
             options.strict,
             "",
         )?,
-        Err(err) => refuse_or_warn(
+        Err(err) => guard::check(
+            &format!("v{}", target.version),
+            Err(err),
+            &options.registry,
             options.strict,
             "",
-            &format!("schema guard: cannot read the record in {}: {err:#}", options.registry),
         )?,
     }
-    Ok(Some(ledger))
+    Ok(ledger)
 }
 
 /// "3 minutes ago" from an RFC 3339 time.
@@ -615,24 +604,6 @@ pub fn age(created_at: &str, now: chrono::DateTime<chrono::Utc>) -> String {
         3600..=86_399 => format!("{}h ago", seconds / 3600),
         _ => format!("{}d ago", seconds / 86_400),
     }
-}
-
-/// `cargo xtask releases`
-pub fn releases(count: usize) -> Result<()> {
-    let Target { heroku, .. } = target()?;
-    let now = chrono::Utc::now();
-    println!("{:<7} {:<10} {:<9} description", "version", "status", "age");
-    for release in heroku.releases(count)? {
-        let marker = if release.current { " (current)" } else { "" };
-        println!(
-            "v{:<6} {:<10} {:<9} {}{marker}",
-            release.version,
-            release.status,
-            age(&release.created_at, now),
-            release.description
-        );
-    }
-    Ok(())
 }
 
 #[cfg(test)]

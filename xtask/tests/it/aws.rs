@@ -297,7 +297,11 @@ fn a_failed_rollout_or_readiness_rolls_back_by_itself() {
         &[("SERVICE_URL", &w.fake.url)],
     );
     let line = error_line(&output);
-    assert!(line.contains("oc-lettings:4 stays (--no-rollback)"), "{line}");
+    assert!(
+        line.contains("oc-lettings:4 kept live (--no-rollback)")
+            && line.contains("`cargo xtask rollback --target aws 1` returns to oc-lettings:1"),
+        "{line}"
+    );
     assert_eq!(w.running(), "oc-lettings:4");
     w.fake.assert_no_violations();
 }
