@@ -8,6 +8,9 @@ ARG BUILD_TIME=unknown
 # The newest migration the binary embeds (diesel's version): `deploy` and `rollback` can
 # tell, from the registry alone, whether a target release knows the live schema.
 ARG NEWEST_MIGRATION=unknown
+# The static binary of the image's architecture (`cargo xtask docker build --platform …`
+# passes the arm64 one for linux/arm64).
+ARG BINARY=target/image/x86_64-unknown-linux-musl/release/oc-lettings
 LABEL org.opencontainers.image.title="oc-lettings" \
       org.opencontainers.image.description="Orange County Lettings" \
       org.opencontainers.image.revision="${GIT_SHA}" \
@@ -16,7 +19,7 @@ LABEL org.opencontainers.image.title="oc-lettings" \
 
 # /data is owned by the runtime user, so the default SQLite database can be created there.
 COPY --chown=10001:10001 docker/data /data
-COPY target/image/x86_64-unknown-linux-musl/release/oc-lettings /oc-lettings
+COPY ${BINARY} /oc-lettings
 
 USER 10001:10001
 WORKDIR /data

@@ -7,12 +7,11 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
+use crate::arch::{toolchain_for, Arch, Toolchain};
 use crate::runner::{workspace_root, Runner};
 use crate::{env, git};
 
-/// The target of the static binary.
-pub const TARGET: &str = "x86_64-unknown-linux-musl";
-/// Its own target directory: no lock contention with a `cargo test` running alongside.
+/// The static binaries' own target directory: no lock contention with a `cargo test` running alongside.
 pub const TARGET_DIR: &str = "target/image";
 
 /// `--repo`, else `DOCKER_REPO`, else `$DOCKERHUB_USERNAME/oc-lettings`, else `oc-lettings`.
@@ -55,6 +54,11 @@ impl Image {
 
     pub fn latest_tag(&self) -> String {
         format!("{}:latest", self.repo)
+    }
+
+    /// The tag of one architecture's image in a multi-architecture build (`repo:sha-arm64`).
+    pub fn arch_tag(&self, arch: Arch) -> String {
+        format!("{}:{}-{}", self.repo, self.sha, arch.name())
     }
 }
 
@@ -112,43 +116,103 @@ fn on_path(program: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
-fn check_toolchain(runner: &Runner) -> Result<()> {
+fn check_toolchain(runner: &Runner, arches: &[Arch]) -> Result<()> {
     if !on_path("docker") {
         bail!("docker build: cannot run `docker`: not found on PATH (install Docker: https://docs.docker.com/engine/install/)");
     }
-    check_static_toolchain(runner)
+    for arch in arches {
+        check_static_toolchain(runner, *arch)?;
+    }
+    Ok(())
 }
 
-/// What the static binary needs: musl-gcc and the Rust musl target.
-pub fn check_static_toolchain(runner: &Runner) -> Result<()> {
-    if !on_path("objcopy") {
-        bail!("docker build: missing tool objcopy, needed to keep the site's symbols in the static binary (apt-get install binutils)");
+/// `STATIC_TOOLCHAIN`, and the toolchain it means for `arch`.
+pub fn toolchain(arch: Arch) -> Result<Toolchain> {
+    toolchain_for(arch, env::optional("STATIC_TOOLCHAIN").as_deref(), on_path("musl-gcc"))
+}
+
+/// Whether zig can be run: `zig` on PATH, or PyPI's `ziglang` (what cargo-zigbuild finds
+/// through `python3 -m ziglang`).
+fn zig_available(runner: &Runner) -> bool {
+    on_path("zig")
+        || runner
+            .capture("ziglang", runner.command("python3").args(["-c", "import ziglang"]))
+            .is_ok()
+}
+
+/// What the static binary for `arch` needs: its Rust target, a C toolchain for it
+/// (musl-gcc, or zig with cargo-zigbuild) and an objcopy; each missing one named with
+/// the command that installs it.
+pub fn check_static_toolchain(runner: &Runner, arch: Arch) -> Result<()> {
+    let target = arch.target();
+    if objcopy(arch).is_none() {
+        bail!(
+            "docker build: missing tool {}, needed to keep the site's symbols in the {} binary (`rustup component add llvm-tools`{})",
+            if arch == Arch::Amd64 { "objcopy" } else { "llvm-objcopy" },
+            arch.name(),
+            if arch == Arch::Amd64 { ", or apt-get install binutils" } else { "" }
+        );
     }
-    if !on_path("musl-gcc") {
-        bail!("docker build: missing tool musl-gcc, needed to build SQLite and ring (rustls' cryptography) for {TARGET} (apt-get install musl-tools)");
+    match toolchain(arch)? {
+        Toolchain::MuslGcc => {}
+        Toolchain::Zig => {
+            if !on_path("cargo-zigbuild") {
+                bail!("docker build: missing tool cargo-zigbuild, needed to build SQLite and ring for {target} without musl-gcc (cargo install --locked cargo-zigbuild)");
+            }
+            if !zig_available(runner) {
+                bail!("docker build: missing zig, the C compiler and linker cargo-zigbuild uses for {target} (pip3 install ziglang)");
+            }
+        }
     }
     if on_path("rustup") {
         let installed = runner.capture(
             "rustup",
             runner.command("rustup").args(["target", "list", "--installed"]),
         )?;
-        if !installed.lines().any(|line| line.trim() == TARGET) {
-            bail!("docker build: the Rust target {TARGET} is not installed (rustup target add {TARGET})");
+        if !installed.lines().any(|line| line.trim() == target) {
+            bail!("docker build: the Rust target {target} is not installed (rustup target add {target})");
         }
     }
     Ok(())
+}
+
+/// The objcopy that keeps the site's symbols in `arch`'s binary: GNU objcopy for amd64
+/// where it is installed (Debian's reads x86 files only), else LLVM's, from rustup's
+/// `llvm-tools` component (reads both; macOS has no objcopy of its own).
+fn objcopy(arch: Arch) -> Option<PathBuf> {
+    if arch == Arch::Amd64 && on_path("objcopy") {
+        return Some(PathBuf::from("objcopy"));
+    }
+    let rustc = |what: &str| {
+        std::process::Command::new("rustc")
+            .args(["--print", what])
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| s.trim().to_owned())
+    };
+    let llvm = PathBuf::from(rustc("sysroot")?)
+        .join("lib/rustlib")
+        .join(rustc("host-tuple")?)
+        .join("bin/llvm-objcopy");
+    llvm.is_file().then_some(llvm)
 }
 
 /// Adds `build` (and its flags) to a `docker` command: an image Heroku's registry takes,
 /// a Docker V2 schema 2 manifest for linux/amd64. With BuildKit (buildx) that means no
 /// provenance or SBOM attestations; the legacy builder makes none.
 pub fn add_image_build(runner: &Runner, docker: &mut Command) {
+    add_image_build_for(runner, docker, Arch::Amd64);
+}
+
+/// As [`add_image_build`], for `arch`.
+pub fn add_image_build_for(runner: &Runner, docker: &mut Command, arch: Arch) {
     if !runner.dry_run && buildx_available(runner) {
         docker.args(["buildx", "build", "--load", "--provenance=false", "--sbom=false"]);
     } else {
         docker.arg("build");
     }
-    docker.args(["--platform", "linux/amd64"]);
+    docker.args(["--platform", &arch.platform()]);
 }
 
 fn buildx_available(runner: &Runner) -> bool {
@@ -157,12 +221,15 @@ fn buildx_available(runner: &Runner) -> bool {
         .is_ok()
 }
 
-/// The static binary built for the image.
-pub fn binary_path() -> PathBuf {
-    workspace_root()
-        .join(TARGET_DIR)
-        .join(TARGET)
-        .join("release/oc-lettings")
+/// The static binary built for the image of `arch`, relative to the workspace root (the
+/// Dockerfile's `BINARY`).
+pub fn binary_relative(arch: Arch) -> String {
+    format!("{TARGET_DIR}/{}/release/oc-lettings", arch.target())
+}
+
+/// The static binary built for the image of `arch`.
+pub fn binary_path(arch: Arch) -> PathBuf {
+    workspace_root().join(binary_relative(arch))
 }
 
 pub fn image_exists(runner: &Runner, tag: &str) -> bool {
@@ -193,16 +260,20 @@ fn auditable_available(runner: &Runner) -> bool {
 /// rebuilds and relinks nothing. With cargo-auditable (CI installs it)
 /// the binary carries its dependency list (`.dep-v0`), which Trivy and Grype read from a
 /// `FROM scratch` image; without it, one line says so.
-pub fn static_binary(runner: &Runner, features: &str) -> Result<PathBuf> {
+pub fn static_binary(runner: &Runner, features: &str, arch: Arch) -> Result<PathBuf> {
     let mut cargo = runner.cargo();
     if runner.dry_run || auditable_available(runner) {
         cargo.arg("auditable");
     } else {
         println!("    note: cargo-auditable is not installed (cargo install cargo-auditable --locked): the binary will carry no dependency list for scanners");
     }
+    let build = match toolchain(arch)? {
+        Toolchain::MuslGcc => "build",
+        Toolchain::Zig => "zigbuild",
+    };
     cargo
         .args([
-            "build",
+            build,
             "--release",
             "--locked",
             "--package",
@@ -210,10 +281,11 @@ pub fn static_binary(runner: &Runner, features: &str) -> Result<PathBuf> {
             "--features",
             features,
             "--target",
-            TARGET,
+            arch.target(),
         ])
         .env("CARGO_TARGET_DIR", workspace_root().join(TARGET_DIR));
     runner.run("static binary", &mut cargo)?;
+    let binary = binary_path(arch);
     // The release profile keeps the symbol table (`strip = "debuginfo"`); the image keeps
     // the site's own symbols only: its functions (`oc_lettings::…`) and its trait impls
     // (`<… as oc_lettings::…>::…`, `<oc_lettings::… as …>::…`), the names Sentry's stack
@@ -221,10 +293,11 @@ pub fn static_binary(runner: &Runner, features: &str) -> Result<PathBuf> {
     // site's types (`diesel::…<oc_lettings::…>`): their mangled names are long, 0.4 MB
     // more for frames below the site's own; the whole table (+3 MB) would break the 20 MB
     // budget.
+    let objcopy = objcopy(arch).unwrap_or_else(|| PathBuf::from("objcopy"));
     runner.run(
         "keep the site's symbols",
         runner
-            .command("objcopy")
+            .command(&objcopy.to_string_lossy())
             .args([
                 "--wildcard",
                 "--strip-all",
@@ -232,16 +305,16 @@ pub fn static_binary(runner: &Runner, features: &str) -> Result<PathBuf> {
                 "--keep-symbol=_ZN*_$LT$oc_lettings*",
                 "--keep-symbol=_ZN*$u20$as$u20$oc_lettings*",
             ])
-            .arg(binary_path())
-            .arg(binary_path()),
+            .arg(&binary)
+            .arg(&binary),
     )?;
     if !runner.dry_run {
-        let size = std::fs::metadata(binary_path())
-            .with_context(|| format!("no binary at {}", binary_path().display()))?
+        let size = std::fs::metadata(&binary)
+            .with_context(|| format!("no binary at {}", binary.display()))?
             .len();
-        println!("    {} ({:.1} MB)", binary_path().display(), size as f64 / 1e6);
+        println!("    {} ({:.1} MB)", binary.display(), size as f64 / 1e6);
     }
-    Ok(binary_path())
+    Ok(binary)
 }
 
 /// The newest embedded migration, as diesel records it (`2026-11-26-000001_login_throttle`
@@ -266,46 +339,93 @@ pub fn migration_version(name: &str) -> String {
         .collect()
 }
 
-/// `cargo xtask docker build`
+/// `cargo xtask docker build` for the host's default, amd64 (what Heroku runs).
 pub fn build(runner: &Runner, image: &Image) -> Result<()> {
+    build_for(runner, image, &[Arch::Amd64])
+}
+
+/// The architecture `repo:sha` and `repo:latest` name locally: the host's when it was
+/// built, else the first.
+pub fn local_default(arches: &[Arch]) -> Arch {
+    match Arch::host() {
+        Some(host) if arches.contains(&host) => host,
+        _ => arches.first().copied().unwrap_or(Arch::Amd64),
+    }
+}
+
+/// `cargo xtask docker build [--platform linux/amd64,linux/arm64]`: one static binary and
+/// one `FROM scratch` image per architecture. One architecture is tagged `repo:sha` and
+/// `repo:latest`; with several, each is also `repo:sha-<arch>`, and the two plain tags
+/// name the host's (`docker push` makes them an index).
+pub fn build_for(runner: &Runner, image: &Image, arches: &[Arch]) -> Result<()> {
     let started = Instant::now();
     if !runner.dry_run {
-        check_toolchain(runner)?;
+        check_toolchain(runner, arches)?;
     }
     // The commit's time, not the clock's (the image's BUILD_TIME label and environment).
     let build_time = git::commit_time()?;
-    static_binary(runner, STATIC_FEATURES)?;
-
-    let mut docker = runner.command("docker");
-    add_image_build(runner, &mut docker);
-    docker
-        .args(["--file", "Dockerfile"])
-        .args([
+    let newest = newest_migration()?;
+    let default = local_default(arches);
+    for &arch in arches {
+        static_binary(runner, STATIC_FEATURES, arch)?;
+        let mut docker = runner.command("docker");
+        add_image_build_for(runner, &mut docker, arch);
+        docker.args(["--file", "Dockerfile"]).args([
             "--build-arg",
             &format!("GIT_SHA={}", image.sha),
             "--build-arg",
             &format!("BUILD_TIME={build_time}"),
             "--build-arg",
-            &format!("NEWEST_MIGRATION={}", newest_migration()?),
-        ])
-        .args(["--tag", &image.sha_tag(), "--tag", &image.latest_tag(), "."]);
-    runner.run("image", &mut docker)?;
+            &format!("NEWEST_MIGRATION={newest}"),
+            "--build-arg",
+            &format!("BINARY={}", binary_relative(arch)),
+        ]);
+        let mut tags = Vec::new();
+        if arches.len() > 1 {
+            tags.push(image.arch_tag(arch));
+        }
+        if arch == default {
+            tags.extend([image.sha_tag(), image.latest_tag()]);
+        }
+        for tag in &tags {
+            docker.args(["--tag", tag]);
+        }
+        docker.arg(".");
+        runner.run(&format!("image ({})", arch.platform()), &mut docker)?;
+        if !runner.dry_run {
+            let size = runner.capture(
+                "image size",
+                runner
+                    .command("docker")
+                    .args(["image", "inspect", "--format", "{{.Size}}", &tags[0]]),
+            )?;
+            let mb = size.parse::<f64>().unwrap_or(0.0) / 1e6;
+            println!("    {} ({mb:.1} MB, {})", tags.join(", "), arch.platform());
+        }
+    }
     if !runner.dry_run {
-        let size = runner.capture(
-            "image size",
-            runner
-                .command("docker")
-                .args(["image", "inspect", "--format", "{{.Size}}", &image.sha_tag()]),
-        )?;
-        let mb = size.parse::<f64>().unwrap_or(0.0) / 1e6;
         println!(
-            "built {} and {} ({mb:.1} MB) in {:.1}s",
+            "built {} and {} for {} in {:.1}s",
             image.sha_tag(),
             image.latest_tag(),
+            arches.iter().map(|a| a.platform()).collect::<Vec<_>>().join(", "),
             started.elapsed().as_secs_f64()
         );
     }
     Ok(())
+}
+
+/// The architecture of the local image `reference` (`amd64`, `arm64`).
+pub fn local_architecture(runner: &Runner, reference: &str) -> Option<String> {
+    runner
+        .capture(
+            "docker image inspect",
+            runner
+                .command("docker")
+                .args(["image", "inspect", "--format", "{{.Architecture}}", reference]),
+        )
+        .ok()
+        .filter(|v| !v.is_empty())
 }
 
 /// The label `name` of the local image `reference`, if it has one.
@@ -341,30 +461,57 @@ pub fn login(
     runner.run_with_secret("docker login", &mut login, password)
 }
 
-/// `cargo xtask docker push [--registry HOST]` (`DOCKER_REGISTRY`; Docker Hub by default)
-pub fn push(runner: &Runner, image: &Image, registry: &str) -> Result<()> {
-    let registry = (!crate::registry::is_docker_hub(registry)).then_some(registry);
+/// `cargo xtask docker push [--registry HOST] [--platform …]` (`DOCKER_REGISTRY`; Docker
+/// Hub by default): `repo:sha` and `repo:latest`; for a multi-architecture build, each
+/// architecture's image as `repo:sha-<arch>`, then `repo:sha` and `repo:latest` as an
+/// index of them all (a Docker manifest list), so each machine pulls its own.
+pub fn push(runner: &Runner, image: &Image, registry: &str, arches: &[Arch]) -> Result<()> {
+    let host = (!crate::registry::is_docker_hub(registry)).then_some(registry);
     let mut needed = env::Needed::default();
     let username = needed.var("DOCKERHUB_USERNAME", "the Docker Hub (or --registry) user to push as");
     let password = needed.var("DOCKERHUB_PASSWORD", "that user's password or access token");
     needed.check()?;
-    if !runner.dry_run && !image_exists(runner, &image.sha_tag()) {
-        bail!(
-            "no local image {}: run `cargo xtask docker build` first",
-            image.sha_tag()
-        );
+    let multi = arches.len() > 1;
+    let local: Vec<(Option<Arch>, String)> = if multi {
+        arches.iter().map(|&a| (Some(a), image.arch_tag(a))).collect()
+    } else {
+        vec![(None, image.sha_tag()), (None, image.latest_tag())]
+    };
+    if !runner.dry_run {
+        if let Some((_, missing)) = local.iter().find(|(_, tag)| !image_exists(runner, tag)) {
+            let platforms = arches.iter().map(|a| a.platform()).collect::<Vec<_>>().join(",");
+            bail!("no local image {missing}: run `cargo xtask docker build --platform {platforms}` first");
+        }
     }
     let config = DockerConfig::new()?;
-    login(runner, &config, registry, &username, &password)?;
-    for tag in [image.sha_tag(), image.latest_tag()] {
-        let remote = match registry {
+    login(runner, &config, host, &username, &password)?;
+    for (_, tag) in &local {
+        let remote = match host {
             Some(host) => format!("{host}/{tag}"),
             None => tag.clone(),
         };
-        if remote != tag {
-            runner.run("docker tag", config.docker(runner).args(["tag", &tag, &remote]))?;
+        if &remote != tag {
+            runner.run("docker tag", config.docker(runner).args(["tag", tag, &remote]))?;
         }
         runner.run("docker push", config.docker(runner).args(["push", &remote]))?;
+    }
+    if multi {
+        let step = format!(
+            "image index: {} and :latest naming {}",
+            crate::registry::reference(registry, &image.repo, &image.sha),
+            local.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join(", ")
+        );
+        if runner.dry_run {
+            println!("==> {step}");
+            return Ok(());
+        }
+        let digest = runner.step(&step, || push_index(image, registry, arches, (username, password)))?;
+        println!(
+            "pushed {} ({digest}, {})",
+            image.sha_tag(),
+            arches.iter().map(|a| a.platform()).collect::<Vec<_>>().join(", ")
+        );
+        return Ok(());
     }
     if !runner.dry_run {
         let digests = runner.capture(
@@ -380,6 +527,35 @@ pub fn push(runner: &Runner, image: &Image, registry: &str) -> Result<()> {
         println!("pushed {} ({digests})", image.sha_tag());
     }
     Ok(())
+}
+
+/// Puts the index of the pushed `repo:sha-<arch>` images under `repo:sha` and
+/// `repo:latest`; returns its digest. Each entry is checked to be the architecture it
+/// claims (the image config's `architecture`), so an index never misleads a pull.
+fn push_index(image: &Image, registry: &str, arches: &[Arch], login: (String, String)) -> Result<String> {
+    let registry = crate::registry::Registry::new(registry, Some(login))?;
+    let mut manifests = Vec::new();
+    for &arch in arches {
+        let tag = format!("{}-{}", image.sha, arch.name());
+        let manifest = registry
+            .manifest_for(&image.repo, &tag, arch)?
+            .ok_or_else(|| anyhow::anyhow!("{}:{tag} is not in {} after its push", image.repo, registry.host))?;
+        let built_for = registry.architecture(&image.repo, &manifest.config_digest)?;
+        if Arch::from_name(&built_for) != Some(arch) {
+            bail!("{}:{tag} is an image for {built_for}, not {}", image.repo, arch.name());
+        }
+        manifests.push((arch, manifest));
+    }
+    let pairs: Vec<(Arch, &crate::registry::Manifest)> = manifests.iter().map(|(a, m)| (*a, m)).collect();
+    let index = crate::registry::Manifest {
+        bytes: crate::registry::manifest_list(&pairs),
+        media_type: crate::registry::MANIFEST_LIST.to_owned(),
+        config_digest: String::new(),
+    };
+    for tag in [image.sha.as_str(), "latest"] {
+        registry.put_manifest(&image.repo, tag, &index)?;
+    }
+    Ok(index.digest())
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! `cargo xtask <stage>`: the project's automation, in Rust, one module per stage.
 //! Every stage prints what it runs and how long it took; `--dry-run` only prints.
 
+mod arch;
 mod aws;
 mod bench;
 mod cleanup;
@@ -108,6 +109,10 @@ enum DockerAction {
     Build {
         #[arg(long)]
         repo: Option<String>,
+        /// The architectures: linux/amd64 (the default, what Heroku runs), linux/arm64, or
+        /// both, comma-separated (zig cross-compiles what musl-gcc cannot).
+        #[arg(long, default_value = "linux/amd64")]
+        platform: String,
     },
     /// Log in (DOCKERHUB_USERNAME / DOCKERHUB_PASSWORD, password on stdin) and push both tags.
     Push {
@@ -116,6 +121,10 @@ enum DockerAction {
         /// Push to this registry instead of Docker Hub (default DOCKER_REGISTRY; e.g. an ECR host, or 127.0.0.1:5000).
         #[arg(long)]
         registry: Option<String>,
+        /// The architectures built (as for `build`); with two, `repo:sha` and `repo:latest`
+        /// become an image index of both.
+        #[arg(long, default_value = "linux/amd64")]
+        platform: String,
     },
 }
 
@@ -206,14 +215,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Stage::Docs => docs::run(&runner),
         Stage::Bench(args) => bench::run(&runner, &args),
         Stage::Docker {
-            action: DockerAction::Build { repo },
-        } => docker::build(&runner, &Image::for_commit(docker::repo(repo))?),
+            action: DockerAction::Build { repo, platform },
+        } => docker::build_for(
+            &runner,
+            &Image::for_commit(docker::repo(repo))?,
+            &arch::parse_platforms(&platform)?,
+        ),
         Stage::Docker {
-            action: DockerAction::Push { repo, registry },
+            action:
+                DockerAction::Push {
+                    repo,
+                    registry,
+                    platform,
+                },
         } => docker::push(
             &runner,
             &Image::for_commit(docker::repo(repo))?,
             &docker::registry(registry),
+            &arch::parse_platforms(&platform)?,
         ),
         Stage::Deploy {
             target,

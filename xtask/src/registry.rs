@@ -10,11 +10,20 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::StatusCode;
 use serde::Deserialize;
 
+use crate::arch::Arch;
 use crate::http::{http_client, registry_url};
 
-/// Docker V2 schema 2 and OCI image manifests (single platform).
-pub const MANIFEST_TYPES: &str =
-    "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
+/// Docker V2 schema 2 and OCI image manifests (single platform), and the two kinds of
+/// index (a Docker manifest list, an OCI image index) that name one per platform.
+pub const MANIFEST_TYPES: &str = "application/vnd.docker.distribution.manifest.v2+json, \
+     application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.docker.distribution.manifest.list.v2+json, \
+     application/vnd.oci.image.index.v1+json";
+
+/// The index `docker push` publishes for a multi-architecture build: a Docker manifest
+/// list, the kind of index that goes with the V2 schema 2 manifests the Docker engine
+/// pushes (Docker Hub, ECR and Docker Desktop read it, and pick their platform).
+pub const MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// What `DOCKER_REGISTRY` names by default, and the host its API answers on.
 pub const DOCKER_HUB: &str = "docker.io";
@@ -43,7 +52,83 @@ struct ManifestBody {
     schema_version: u32,
     #[serde(rename = "mediaType", default)]
     media_type: Option<String>,
-    config: ConfigRef,
+    #[serde(default)]
+    config: Option<ConfigRef>,
+    /// An index's entries, one per platform.
+    #[serde(default)]
+    manifests: Option<Vec<IndexEntry>>,
+}
+
+/// One entry of an index (a Docker manifest list or an OCI image index).
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
+pub struct IndexEntry {
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    pub digest: String,
+    pub size: usize,
+    #[serde(default)]
+    pub platform: Option<IndexPlatform>,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
+pub struct IndexPlatform {
+    pub architecture: String,
+    pub os: String,
+}
+
+/// What a tag names, as a deploy needs it: the digest to pin, and the architectures
+/// that digest can run on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Named {
+    pub digest: String,
+    pub architectures: Vec<Arch>,
+}
+
+/// The linux architectures an index has entries for.
+fn index_architectures(entries: &[IndexEntry]) -> Vec<Arch> {
+    entries
+        .iter()
+        .filter_map(|e| e.platform.as_ref())
+        .filter(|p| p.os == "linux")
+        .filter_map(|p| Arch::from_name(&p.architecture))
+        .collect()
+}
+
+/// A single image's manifest from its parsed `body` and exact `bytes`.
+fn single(body: ManifestBody, bytes: Vec<u8>, header_type: String, what: &str) -> Result<Manifest> {
+    let config = body
+        .config
+        .filter(|c| body.schema_version == 2 && c.digest.starts_with("sha256:"));
+    let Some(config) = config else {
+        bail!("{what}: not a V2 schema 2 image manifest");
+    };
+    Ok(Manifest {
+        media_type: body.media_type.unwrap_or(header_type),
+        config_digest: config.digest,
+        bytes,
+    })
+}
+
+/// The body of a Docker manifest list naming `manifests`, one per architecture.
+pub fn manifest_list(manifests: &[(Arch, &Manifest)]) -> Vec<u8> {
+    let entries: Vec<IndexEntry> = manifests
+        .iter()
+        .map(|(arch, manifest)| IndexEntry {
+            media_type: manifest.media_type.clone(),
+            digest: manifest.digest(),
+            size: manifest.bytes.len(),
+            platform: Some(IndexPlatform {
+                architecture: arch.name().to_owned(),
+                os: "linux".to_owned(),
+            }),
+        })
+        .collect();
+    serde_json::to_vec_pretty(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_LIST,
+        "manifests": entries,
+    }))
+    .unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -232,16 +317,86 @@ impl Registry {
         }
     }
 
-    /// The manifest of `repo:reference`, or `None` when the registry has no such tag.
+    /// The linux/amd64 image of `repo:reference` (what Heroku runs, and what the schema
+    /// guard reads the labels of), or `None` when the registry has no such tag.
     pub fn manifest(&self, repo: &str, reference: &str) -> Result<Option<Manifest>> {
+        self.manifest_for(repo, reference, Arch::Amd64)
+    }
+
+    /// The image of `repo:reference` for `arch`: the manifest itself when it is a single
+    /// image, the entry for `arch` when it is an index (an error naming the platforms it
+    /// has when `arch` is not one of them); `None` when there is no such tag.
+    pub fn manifest_for(&self, repo: &str, reference: &str, arch: Arch) -> Result<Option<Manifest>> {
         let what = format!("reading {}", crate::registry::reference(&self.host, repo, reference));
+        let Some((bytes, header_type)) = self.raw_manifest(repo, reference, &what)? else {
+            return Ok(None);
+        };
+        let body: ManifestBody =
+            serde_json::from_slice(&bytes).map_err(|err| anyhow!("{what}: not an image manifest: {err}"))?;
+        if let Some(entries) = body.manifests {
+            let wanted = entries.iter().find(|e| {
+                e.platform
+                    .as_ref()
+                    .is_some_and(|p| p.os == "linux" && Arch::from_name(&p.architecture) == Some(arch))
+            });
+            let Some(entry) = wanted else {
+                let platforms: Vec<String> = entries
+                    .iter()
+                    .filter_map(|e| e.platform.as_ref().map(|p| format!("{}/{}", p.os, p.architecture)))
+                    .collect();
+                bail!(
+                    "{what}: the index has no {} image (it has {})",
+                    arch.platform(),
+                    platforms.join(", ")
+                );
+            };
+            let inner = self.manifest_for(repo, &entry.digest, arch)?.ok_or_else(|| {
+                anyhow!(
+                    "{what}: the index names {}, which the registry does not have",
+                    entry.digest
+                )
+            })?;
+            if inner.digest() != entry.digest {
+                bail!("{what}: {} arrived with other content", entry.digest);
+            }
+            return Ok(Some(inner));
+        }
+        single(body, bytes, header_type, &what).map(Some)
+    }
+
+    /// What `repo:reference` is: its digest, and the architectures it has (an index's
+    /// linux entries, or the one its image config names); `None` when there is no such tag.
+    pub fn describe(&self, repo: &str, reference: &str) -> Result<Option<Named>> {
+        let what = format!("reading {}", crate::registry::reference(&self.host, repo, reference));
+        let Some((bytes, header_type)) = self.raw_manifest(repo, reference, &what)? else {
+            return Ok(None);
+        };
+        let body: ManifestBody =
+            serde_json::from_slice(&bytes).map_err(|err| anyhow!("{what}: not an image manifest: {err}"))?;
+        let digest = digest_of(&bytes);
+        if let Some(entries) = body.manifests {
+            return Ok(Some(Named {
+                digest,
+                architectures: index_architectures(&entries),
+            }));
+        }
+        let manifest = single(body, bytes, header_type, &what)?;
+        let architecture = self.architecture(repo, &manifest.config_digest)?;
+        Ok(Some(Named {
+            digest,
+            architectures: Arch::from_name(&architecture).into_iter().collect(),
+        }))
+    }
+
+    /// The exact bytes and content type of the manifest (or index) `repo:reference`.
+    fn raw_manifest(&self, repo: &str, reference: &str, what: &str) -> Result<Option<(Vec<u8>, String)>> {
         let url = format!("{}/v2/{}/manifests/{reference}", self.base, self.path(repo));
-        let response = self.send(|| self.http.get(&url).header("Accept", MANIFEST_TYPES), &what)?;
+        let response = self.send(|| self.http.get(&url).header("Accept", MANIFEST_TYPES), what)?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
         if !response.status().is_success() {
-            return Err(self.refused(response.status(), &what));
+            return Err(self.refused(response.status(), what));
         }
         let header_type = response
             .headers()
@@ -253,18 +408,7 @@ impl Registry {
             .bytes()
             .map_err(|err| anyhow!("{what}: the manifest did not arrive: {err}"))?
             .to_vec();
-        let body: ManifestBody =
-            serde_json::from_slice(&bytes).map_err(|err| anyhow!("{what}: not an image manifest: {err}"))?;
-        if body.schema_version != 2 || !body.config.digest.starts_with("sha256:") {
-            bail!(
-                "{what}: not a V2 schema 2 image manifest (a multi-platform index? build with --platform linux/amd64)"
-            );
-        }
-        Ok(Some(Manifest {
-            media_type: body.media_type.unwrap_or(header_type),
-            config_digest: body.config.digest,
-            bytes,
-        }))
+        Ok(Some((bytes, header_type)))
     }
 
     /// The labels of the image whose config is `config_digest` in `repo`.
@@ -289,6 +433,20 @@ impl Registry {
             .json()
             .map_err(|err| anyhow!("{what}: not an image config: {err}"))?;
         Ok(config.config.and_then(|c| c.labels).unwrap_or_default())
+    }
+
+    /// The architecture the image whose config is `config_digest` was built for.
+    pub fn architecture(&self, repo: &str, config_digest: &str) -> Result<String> {
+        #[derive(Deserialize)]
+        struct ImageConfig {
+            #[serde(default)]
+            architecture: String,
+        }
+        let what = format!("reading the config of {repo}@{config_digest}");
+        let bytes = self.blob(repo, config_digest, &what)?;
+        let config: ImageConfig =
+            serde_json::from_slice(&bytes).map_err(|err| anyhow!("{what}: not an image config: {err}"))?;
+        Ok(config.architecture)
     }
 
     /// Whether `repo` holds the blob `digest`.
@@ -354,26 +512,76 @@ impl Registry {
 
     /// Copies the image `repo:tag` of this registry to `target` as `target_repo:tag`,
     /// over the registries' APIs (no Docker daemon): each blob `target` lacks, then the
-    /// manifest's exact bytes, so the digest stays the same. Returns the manifest, or
-    /// `None` when this registry has no such image.
-    pub fn copy_image(&self, repo: &str, tag: &str, target: &Registry, target_repo: &str) -> Result<Option<Manifest>> {
-        let Some(manifest) = self.manifest(repo, tag)? else {
-            return Ok(None);
-        };
+    /// manifest's exact bytes, so the digest stays the same. An index is copied whole:
+    /// each of its images (by digest), then the index itself under `tag`. Returns what
+    /// `tag` names, or `None` when this registry has no such image.
+    pub fn copy_image(&self, repo: &str, tag: &str, target: &Registry, target_repo: &str) -> Result<Option<Named>> {
         let what = format!(
             "copying {} to {}",
             crate::registry::reference(&self.host, repo, tag),
             crate::registry::reference(&target.host, target_repo, tag)
         );
+        let Some((bytes, header_type)) = self.raw_manifest(repo, tag, &what)? else {
+            return Ok(None);
+        };
+        let body: ManifestBody =
+            serde_json::from_slice(&bytes).map_err(|err| anyhow!("{what}: not an image manifest: {err}"))?;
+        let digest = digest_of(&bytes);
+        let Some(entries) = body.manifests else {
+            let manifest = single(body, bytes, header_type, &what)?;
+            self.copy_blobs(repo, &manifest, target, target_repo, &what)?;
+            target.put_manifest(target_repo, tag, &manifest)?;
+            let architecture = self.architecture(repo, &manifest.config_digest)?;
+            return Ok(Some(Named {
+                digest,
+                architectures: Arch::from_name(&architecture).into_iter().collect(),
+            }));
+        };
+        for entry in &entries {
+            let Some((inner_bytes, inner_type)) = self.raw_manifest(repo, &entry.digest, &what)? else {
+                bail!(
+                    "{what}: the index names {}, which the registry does not have",
+                    entry.digest
+                );
+            };
+            if digest_of(&inner_bytes) != entry.digest {
+                bail!("{what}: {} arrived with other content", entry.digest);
+            }
+            let inner: ManifestBody =
+                serde_json::from_slice(&inner_bytes).map_err(|err| anyhow!("{what}: not an image manifest: {err}"))?;
+            let manifest = single(inner, inner_bytes, inner_type, &what)?;
+            self.copy_blobs(repo, &manifest, target, target_repo, &what)?;
+            target.put_manifest(target_repo, &entry.digest, &manifest)?;
+        }
+        let index = Manifest {
+            media_type: body.media_type.unwrap_or(header_type),
+            config_digest: String::new(),
+            bytes,
+        };
+        target.put_manifest(target_repo, tag, &index)?;
+        Ok(Some(Named {
+            digest,
+            architectures: index_architectures(&entries),
+        }))
+    }
+
+    /// Each blob of `manifest` that `target` lacks, from this registry.
+    fn copy_blobs(
+        &self,
+        repo: &str,
+        manifest: &Manifest,
+        target: &Registry,
+        target_repo: &str,
+        what: &str,
+    ) -> Result<()> {
         for digest in manifest.blobs()? {
-            if target.has_blob(target_repo, &digest, &what)? {
+            if target.has_blob(target_repo, &digest, what)? {
                 continue;
             }
-            let bytes = self.blob(repo, &digest, &what)?;
-            target.put_blob(target_repo, &digest, bytes, &what)?;
+            let bytes = self.blob(repo, &digest, what)?;
+            target.put_blob(target_repo, &digest, bytes, what)?;
         }
-        target.put_manifest(target_repo, tag, &manifest)?;
-        Ok(Some(manifest))
+        Ok(())
     }
 
     /// Puts `manifest` (its exact bytes) under `repo:tag`: a new name for an image already

@@ -22,13 +22,14 @@ use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine;
 use serde_json::json;
 
+use crate::arch::Arch;
 use crate::deploy::guard::{self, Facts};
 use crate::deploy::ledger::{Ledger, Recorded};
 use crate::deploy::readiness::probe_ready;
 use crate::deploy::recovery::{recover, Failure};
 use crate::deploy::{Deployment, Options, Platform};
 use crate::docker::Image;
-use crate::registry::Registry;
+use crate::registry::{Named, Registry};
 use crate::runner::Runner;
 use api::Aws;
 use migrate::run_migrations;
@@ -95,6 +96,8 @@ pub struct Deploy<'a> {
     /// `DescribeTaskDefinition` of `current` (with its tags): the new revision's base.
     described: DescribedTaskDefinition,
     container: String,
+    /// The CPU architecture the task definition runs on (`runtimePlatform`).
+    architecture: Arch,
     pinned: String,
     new_arn: String,
     /// The schema guard's record in ECR, and this image as it knows it.
@@ -186,22 +189,22 @@ impl Deployment for Deploy<'_> {
                 d.service = describe_service(d.aws, d.settings)?;
                 d.current = d.service.task_definition.clone();
                 d.described = describe_task_definition(d.aws, &d.current)?;
-                d.container = pick_container(
-                    &d.described.definition()?,
-                    d.settings.container.as_deref(),
-                    &d.settings.repository,
-                )?;
+                let definition = d.described.definition()?;
+                d.container = pick_container(&definition, d.settings.container.as_deref(), &d.settings.repository)?;
+                d.architecture = task_architecture(&definition)?;
                 println!("    running {}, container {}", short_name(&d.current), d.container);
             }
             DeployStep::Promote => {
                 let (host, login) = ecr_login(d.aws)?;
                 let ecr = Registry::new(&host, Some(login))?;
-                let manifest = match ecr.manifest(&d.settings.repository, &d.image.sha)? {
-                    Some(manifest) => {
+                // Already in ECR and runnable there; otherwise (re)copied from the source,
+                // which may hold an index of both architectures since.
+                let named = match ecr.describe(&d.settings.repository, &d.image.sha)? {
+                    Some(named) if named.architectures.contains(&d.architecture) => {
                         println!("    already in ECR");
-                        manifest
+                        named
                     }
-                    None => {
+                    _ => {
                         let source = Registry::new(&d.options.registry, crate::docker::registry_credentials())?;
                         source
                             .copy_image(&d.image.repo, &d.image.sha, &ecr, &d.settings.repository)?
@@ -214,7 +217,8 @@ impl Deployment for Deploy<'_> {
                             })?
                     }
                 };
-                d.pinned = format!("{host}/{}@{}", d.settings.repository, manifest.digest());
+                check_architecture(&named, d.architecture, &d.image.sha)?;
+                d.pinned = format!("{host}/{}@{}", d.settings.repository, named.digest);
                 println!("    image {}", d.pinned);
                 d.ledger = Some(Ledger {
                     registry: ecr,
@@ -302,6 +306,49 @@ impl Deployment for Deploy<'_> {
     }
 }
 
+/// The architecture a task definition runs on: its `runtimePlatform.cpuArchitecture`
+/// (`X86_64` when it names none, as on Fargate).
+pub fn task_architecture(definition: &TaskDefinition) -> Result<Arch> {
+    let named = definition
+        .runtime_platform
+        .as_ref()
+        .and_then(|p| p.cpu_architecture.as_deref())
+        .unwrap_or("X86_64");
+    Arch::from_name(named).ok_or_else(|| {
+        anyhow!("the task definition's runtimePlatform.cpuArchitecture is {named}: the image is built for X86_64 and ARM64 only")
+    })
+}
+
+/// Refuses, before a revision is registered, an image that cannot run on the task
+/// definition's architecture (ECS would stop every task with CannotPullContainerError).
+pub fn check_architecture(named: &Named, wanted: Arch, sha: &str) -> Result<()> {
+    if named.architectures.contains(&wanted) {
+        println!(
+            "    {} for {}; the task definition runs on {}",
+            if named.architectures.len() > 1 {
+                "an index"
+            } else {
+                "an image"
+            },
+            named
+                .architectures
+                .iter()
+                .map(|a| a.platform())
+                .collect::<Vec<_>>()
+                .join(", "),
+            wanted.platform()
+        );
+        return Ok(());
+    }
+    bail!(
+        "the image {sha} is for {} only, but the task definition runs on {} (runtimePlatform.cpuArchitecture): \
+         push both (`cargo xtask docker build --platform linux/amd64,linux/arm64` and `docker push` with the same flag) \
+         or change the task definition; nothing was registered",
+        named.architectures.iter().map(|a| a.platform()).collect::<Vec<_>>().join(", "),
+        wanted.platform()
+    )
+}
+
 /// The schema guard's tag prefix for the service: `ecs-<cluster>-<service>`.
 pub fn namespace(settings: &Settings) -> String {
     format!("ecs-{}-{}", settings.cluster, settings.service)
@@ -379,6 +426,7 @@ impl Platform for EcsService {
             current: String::new(),
             described: DescribedTaskDefinition::default(),
             container: String::new(),
+            architecture: Arch::Amd64,
             pinned: String::new(),
             new_arn: String::new(),
             ledger: None,

@@ -80,11 +80,12 @@ pub struct Binary {
 /// change them mid-run.
 pub fn build_binaries(runner: &Runner, allocator: Option<Allocator>, static_only: bool) -> Result<Vec<Binary>> {
     if !runner.dry_run {
-        crate::docker::check_static_toolchain(runner).context("the bench measures the image's static binary")?;
+        crate::docker::check_static_toolchain(runner, crate::arch::Arch::Amd64)
+            .context("the bench measures the image's static binary")?;
     }
     let features = allocator.map_or(crate::docker::STATIC_FEATURES, Allocator::features);
     let shipped = features == crate::docker::STATIC_FEATURES;
-    let static_path = crate::docker::static_binary(runner, features)?;
+    let static_path = crate::docker::static_binary(runner, features, crate::arch::Arch::Amd64)?;
     let mut binaries = vec![(static_path, "static".to_owned())];
     if !static_only {
         let mut build = runner.cargo();

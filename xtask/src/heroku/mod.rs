@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Result};
 
+use crate::arch::Arch;
 use crate::deploy::guard::{self, Facts};
 use crate::deploy::ledger::{self, Ledger};
 use crate::deploy::poll::{left_until, poll};
@@ -173,7 +174,7 @@ impl Deployment for Deploy<'_> {
             DeployStep::CheckApp => format!("check the app: GET /apps/{app} (stack must be `container`)"),
             DeployStep::Promote if d.options.build => format!("build {} (--build)", d.image.sha_tag()),
             DeployStep::Promote => format!(
-                "promote the pushed image: {} from the local Docker, else `docker pull {}` (a build only if it was never pushed)",
+                "promote the pushed image: {} (linux/amd64) from the local Docker, else `docker pull --platform linux/amd64 {}` (a build only if it was never pushed)",
                 d.image.sha_tag(),
                 d.pushed()
             ),
@@ -311,10 +312,23 @@ fn promote(d: &mut Deploy<'_>) -> Result<()> {
         d.source = local;
         return Ok(());
     }
-    if docker::image_exists(runner, &local) {
-        println!("    {local} is in the local Docker: releasing it");
-        d.source = local;
-        return Ok(());
+    // Heroku runs linux/amd64 only: a multi-architecture build's amd64 image, else
+    // `repo:sha` when it is amd64 (on an ARM laptop it is the arm64 one).
+    for candidate in [d.image.arch_tag(Arch::Amd64), local.clone()] {
+        if !docker::image_exists(runner, &candidate) {
+            continue;
+        }
+        match docker::local_architecture(runner, &candidate).as_deref() {
+            Some("amd64") => {
+                println!("    {candidate} is in the local Docker: releasing it");
+                d.source = candidate;
+                return Ok(());
+            }
+            other => println!(
+                "    {candidate} is linux/{}: Heroku runs linux/amd64 only",
+                other.unwrap_or("unknown")
+            ),
+        }
     }
     let pushed = d.pushed();
     let source = Registry::new(&d.options.registry, docker::registry_credentials())?;
@@ -336,7 +350,13 @@ fn promote(d: &mut Deploy<'_>) -> Result<()> {
         )?;
     }
     let config = d.config()?;
-    runner.run("docker pull", config.docker(runner).args(["pull", &pushed]))?;
+    // From an index, the amd64 image (the only one Heroku's registry takes).
+    runner.run(
+        "docker pull",
+        config
+            .docker(runner)
+            .args(["pull", "--platform", "linux/amd64", &pushed]),
+    )?;
     d.source = pushed;
     Ok(())
 }

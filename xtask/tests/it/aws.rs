@@ -33,15 +33,27 @@ fn sha256(bytes: &[u8]) -> String {
 /// Pushes a small image (a config with the release's label, one layer) as `repo:tag`
 /// over the registry API, as `docker push` would leave it; its manifest digest.
 fn push_image(registry: &Registry, user: &str, password: &str, repo: &str, tag: &str, migration: &str) -> String {
+    push_image_for(registry, (user, password), repo, tag, migration, "amd64").0
+}
+
+/// As [`push_image`], for `architecture`; its manifest's digest and size.
+fn push_image_for(
+    registry: &Registry,
+    (user, password): (&str, &str),
+    repo: &str,
+    tag: &str,
+    migration: &str,
+    architecture: &str,
+) -> (String, usize) {
     let http = common::fake_aws::http();
     let base = format!("http://{}", registry.host);
     let config = serde_json::to_vec(&json!({
-        "architecture": "amd64", "os": "linux",
+        "architecture": architecture, "os": "linux",
         "config": {"Cmd": ["serve"], "Labels": {"io.oc-lettings.newest-migration": migration}},
         "rootfs": {"type": "layers", "diff_ids": []}
     }))
     .unwrap();
-    let layer = b"not really a tar, but bytes with a digest".to_vec();
+    let layer = format!("not really a tar, but bytes with a digest ({architecture})").into_bytes();
     for blob in [&config, &layer] {
         let started = http
             .post(format!("{base}/v2/{repo}/blobs/uploads/"))
@@ -79,7 +91,7 @@ fn push_image(registry: &Registry, user: &str, password: &str, repo: &str, tag: 
         .send()
         .unwrap();
     assert!(put.status().is_success(), "{}", put.status());
-    sha256(&manifest)
+    (sha256(&manifest), manifest.len())
 }
 
 /// The stand-in, its two registries, and this commit's image pushed to the first.
@@ -525,5 +537,99 @@ fn the_schema_guard_speaks_before_an_image_that_does_not_know_the_schema() {
         "{line}"
     );
     assert_eq!(w.fake.with(|s| s.task_definitions.len()), registered);
+    w.fake.assert_no_violations();
+}
+
+/// A task definition on Graviton (`runtimePlatform.cpuArchitecture: ARM64`): an amd64-only
+/// image is refused before any revision is registered; an index of both architectures
+/// (what `docker push --platform linux/amd64,linux/arm64` publishes) is copied to ECR whole
+/// and pinned by its digest.
+#[test]
+fn an_arm64_task_definition_takes_an_index_and_refuses_an_amd64_image() {
+    let Some(w) = world("AWS architecture test") else {
+        return;
+    };
+    w.fake.with(|s| {
+        s.task_definitions[0]["runtimePlatform"] =
+            json!({"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"});
+    });
+    let output = w.deploy(&["--health-check", "0"], &[]);
+    let line = error_line(&output);
+    assert!(
+        line.contains("is for linux/amd64 only, but the task definition runs on linux/arm64")
+            && line.contains("nothing was registered"),
+        "{line}"
+    );
+    assert!(!w.fake.operations().iter().any(|o| o == "RegisterTaskDefinition"));
+    assert_eq!(w.running(), "oc-lettings:1");
+
+    // The same commit pushed again for both: an index in the source registry.
+    let login = ("ci", SOURCE_PASSWORD);
+    let tag = format!("{SHA}-arm64");
+    let (arm, arm_size) = push_image_for(&w.source, login, "team/oc-lettings", &tag, "20261126000002", "arm64");
+    let amd_size = {
+        let response = common::fake_aws::http()
+            .get(format!(
+                "http://{}/v2/team/oc-lettings/manifests/{}",
+                w.source.host, w.digest
+            ))
+            .basic_auth("ci", Some(SOURCE_PASSWORD))
+            .header("Accept", "application/vnd.docker.distribution.manifest.v2+json")
+            .send()
+            .unwrap();
+        response.bytes().unwrap().len()
+    };
+    let list = "application/vnd.docker.distribution.manifest.list.v2+json";
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": list,
+        "manifests": [
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": w.digest, "size": amd_size, "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": arm, "size": arm_size, "platform": {"architecture": "arm64", "os": "linux"}}
+        ]
+    }))
+    .unwrap();
+    let put = common::fake_aws::http()
+        .put(format!("http://{}/v2/team/oc-lettings/manifests/{SHA}", w.source.host))
+        .basic_auth("ci", Some(SOURCE_PASSWORD))
+        .header("Content-Type", list)
+        .body(index.clone())
+        .send()
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+
+    let output = w.deploy(&["--health-check", "0"], &[]);
+    assert!(output.status.success(), "{}\n{}", stdout(&output), stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("an index for linux/amd64, linux/arm64; the task definition runs on linux/arm64"),
+        "{text}"
+    );
+    let pinned = w.fake.with(|s| {
+        s.task_definitions
+            .last()
+            .unwrap()
+            .pointer("/containerDefinitions/1/image")
+            .and_then(|v| v.as_str())
+            .unwrap()
+            .to_owned()
+    });
+    assert!(
+        pinned.ends_with(&format!("/oc-lettings@{}", sha256(&index))),
+        "pinned by the index: {pinned}"
+    );
+    // ECR holds the index and both images, by digest.
+    for digest in [sha256(&index), w.digest.clone(), arm] {
+        let found = common::fake_aws::http()
+            .head(format!("http://{}/v2/oc-lettings/manifests/{digest}", w.ecr.host))
+            .basic_auth("AWS", Some(ECR_PASSWORD))
+            .header(
+                "Accept",
+                format!("{list}, application/vnd.docker.distribution.manifest.v2+json"),
+            )
+            .send()
+            .unwrap();
+        assert!(found.status().is_success(), "{digest} in ECR");
+    }
     w.fake.assert_no_violations();
 }

@@ -186,7 +186,10 @@ fn every_job_is_xtask_stages() {
     );
     assert_eq!(
         xtask_stages(&config, "build-and-push"),
-        ["cargo xtask docker build", "cargo xtask docker push"]
+        [
+            "cargo xtask docker build --platform linux/amd64,linux/arm64",
+            "cargo xtask docker push --platform linux/amd64,linux/arm64"
+        ]
     );
     // deploy compiles nothing: the xtask binary build-and-push built, through the workspace.
     assert_eq!(xtask_stages(&config, "deploy"), Vec::<String>::new());

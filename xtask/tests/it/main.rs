@@ -8,5 +8,6 @@ mod aws;
 mod circleci;
 mod heroku;
 mod image;
+mod multiarch;
 mod security;
 mod supply_chain;

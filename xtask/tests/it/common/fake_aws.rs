@@ -707,7 +707,8 @@ fn manifest_exists(host: &str, user: &str, password: &str, repo: &str, digest: &
         .basic_auth(user, Some(password))
         .header(
             "Accept",
-            "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json",
+            "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, \
+             application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json",
         )
         .send()
         .is_ok_and(|r| r.status().is_success())
