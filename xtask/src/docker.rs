@@ -284,6 +284,12 @@ pub fn static_binary(runner: &Runner, features: &str, arch: Arch) -> Result<Path
             arch.target(),
         ])
         .env("CARGO_TARGET_DIR", workspace_root().join(TARGET_DIR));
+    if build == "zigbuild" {
+        // zig's linker takes `--strip-debug` (the release profile's `strip = "debuginfo"`)
+        // as "strip everything": the symbol table would go too. Linked unstripped, the
+        // objcopy below removes the DWARF and keeps the site's symbols, as for musl-gcc.
+        cargo.env("CARGO_PROFILE_RELEASE_STRIP", "none");
+    }
     runner.run("static binary", &mut cargo)?;
     let binary = binary_path(arch);
     // The release profile keeps the symbol table (`strip = "debuginfo"`); the image keeps
@@ -467,7 +473,7 @@ pub fn login(
 /// index of them all (a Docker manifest list), so each machine pulls its own.
 pub fn push(runner: &Runner, image: &Image, registry: &str, arches: &[Arch]) -> Result<()> {
     let host = (!crate::registry::is_docker_hub(registry)).then_some(registry);
-    let mut needed = env::Needed::default();
+    let mut needed = env::Needed::for_dry_run(runner.dry_run);
     let username = needed.var("DOCKERHUB_USERNAME", "the Docker Hub (or --registry) user to push as");
     let password = needed.var("DOCKERHUB_PASSWORD", "that user's password or access token");
     needed.check()?;

@@ -404,12 +404,19 @@ impl EcsService {
 impl Platform for EcsService {
     type Deployment<'a> = Deploy<'a>;
 
-    fn from_env() -> Result<EcsService> {
-        let settings = Settings::from_env()?;
-        Ok(EcsService {
-            aws: settings.client()?,
-            settings,
-        })
+    fn from_env(dry_run: bool) -> Result<EcsService> {
+        let settings = Settings::from_env(dry_run)?;
+        // A dry run calls nothing: without a region, its client is made for any valid one.
+        let aws = if dry_run && settings.region.starts_with('<') {
+            Settings {
+                region: "us-east-1".to_owned(),
+                ..settings.clone()
+            }
+            .client()?
+        } else {
+            settings.client()?
+        };
+        Ok(EcsService { aws, settings })
     }
 
     fn deployment<'a>(&'a self, runner: &'a Runner, image: &'a Image, options: &'a Options) -> Result<Deploy<'a>> {
@@ -440,6 +447,22 @@ impl Platform for EcsService {
     /// migrations stay applied, as on Heroku).
     fn rollback(&self, runner: &Runner, revision: Option<i64>, options: &Options) -> Result<()> {
         let (aws, settings) = (&self.aws, &self.settings);
+        if runner.dry_run {
+            let target = revision.map_or("the newest active revision before it".to_owned(), |r| {
+                format!("revision {r}")
+            });
+            println!(
+                "==> DescribeServices {} in {}, DescribeTaskDefinition of the revision it runs; ListTaskDefinitions: {target}",
+                settings.service, settings.cluster
+            );
+            println!(
+                "==> schema guard: its image against the database's schema (tag {}:{}-schema in ECR)",
+                settings.repository,
+                namespace(settings)
+            );
+            println!("==> roll back: UpdateService to it, DescribeServices until its deployment is COMPLETED");
+            return Ok(());
+        }
         let current = self.running()?;
         let target = match revision {
             Some(wanted) if wanted == current.revision => {
@@ -468,10 +491,6 @@ impl Platform for EcsService {
             short_name(&target.task_definition_arn)
         );
         rollback_guard(aws, settings, &target, options.strict)?;
-        if runner.dry_run {
-            println!("==> {step}");
-            return Ok(());
-        }
         runner.step(&step, || {
             update_and_follow(aws, settings, &target.task_definition_arn, options.wait)
         })?;
@@ -486,7 +505,14 @@ impl Platform for EcsService {
     }
 
     /// `cargo xtask releases --target aws`: the service's task definition revisions.
-    fn releases(&self, count: usize) -> Result<()> {
+    fn releases(&self, runner: &Runner, count: usize) -> Result<()> {
+        if runner.dry_run {
+            println!(
+                "==> DescribeServices {} in {}, ListTaskDefinitions of its family (the newest {count}), DescribeTaskDefinition of each",
+                self.settings.service, self.settings.cluster
+            );
+            return Ok(());
+        }
         let current = self.running()?;
         println!("{:<10} {:<17} image", "revision", "registered");
         let repository = &self.settings.repository;

@@ -25,8 +25,9 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn from_env() -> Result<Settings> {
-        let mut needed = env::Needed::default();
+    /// The settings; under a dry run (`dry_run`), missing ones shown as `<NAME>`.
+    pub fn from_env(dry_run: bool) -> Result<Settings> {
+        let mut needed = env::Needed::for_dry_run(dry_run);
         let region = needed.either(
             env::optional("AWS_REGION").or_else(|| env::optional("AWS_DEFAULT_REGION")),
             "AWS_REGION",

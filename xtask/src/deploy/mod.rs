@@ -57,8 +57,10 @@ pub trait Platform: Sized {
     where
         Self: 'a;
 
-    /// The platform's settings from the environment (every missing one named in one line).
-    fn from_env() -> Result<Self>;
+    /// The platform's settings from the environment (every missing one named in one line;
+    /// under `--dry-run`, shown as `<NAME>`: a dry run calls no API and needs no
+    /// credentials).
+    fn from_env(dry_run: bool) -> Result<Self>;
     /// A deploy of `image`, not yet begun.
     fn deployment<'a>(
         &'a self,
@@ -66,10 +68,11 @@ pub trait Platform: Sized {
         image: &'a Image,
         options: &'a Options,
     ) -> Result<Self::Deployment<'a>>;
-    /// The previous release (or `to`) again, after the schema guard has spoken.
+    /// The previous release (or `to`) again, after the schema guard has spoken. Under
+    /// `--dry-run`, the calls it would make, none made.
     fn rollback(&self, runner: &Runner, to: Option<i64>, options: &Options) -> Result<()>;
-    /// The last `count` releases, newest first.
-    fn releases(&self, count: usize) -> Result<()>;
+    /// The last `count` releases, newest first. Under `--dry-run`, the call it would make.
+    fn releases(&self, runner: &Runner, count: usize) -> Result<()>;
 }
 
 /// `cargo xtask deploy`: the platform's plan, printed (`--dry-run`) or walked step by step.
@@ -97,10 +100,10 @@ pub enum Stage {
 }
 
 pub fn run<P: Platform>(runner: &Runner, stage: Stage, options: &Options) -> Result<()> {
-    let platform = P::from_env()?;
+    let platform = P::from_env(runner.dry_run)?;
     match stage {
         Stage::Deploy(image) => deploy(runner, &platform, &image, options),
         Stage::Rollback(to) => platform.rollback(runner, to, options),
-        Stage::Releases(count) => platform.releases(count),
+        Stage::Releases(count) => platform.releases(runner, count),
     }
 }

@@ -485,8 +485,8 @@ fn web_url(d: &Deploy<'_>) -> String {
 impl Platform for HerokuApp {
     type Deployment<'a> = Deploy<'a>;
 
-    fn from_env() -> Result<HerokuApp> {
-        let mut needed = env::Needed::default();
+    fn from_env(dry_run: bool) -> Result<HerokuApp> {
+        let mut needed = env::Needed::for_dry_run(dry_run);
         let key = needed.var("HEROKU_API_KEY", "an API key: `heroku authorizations:create`");
         let app = needed.var("HEROKU_APP_NAME", "the Heroku app to release to");
         needed.check()?;
@@ -526,6 +526,21 @@ impl Platform for HerokuApp {
     /// the schema guard has said whether it knows the app's schema.
     fn rollback(&self, runner: &Runner, version: Option<i64>, options: &Options) -> Result<()> {
         let heroku = &self.heroku;
+        if runner.dry_run {
+            let app = &heroku.app;
+            let target = version.map_or("the newest successful release before the current one".to_owned(), |v| {
+                format!("v{v}")
+            });
+            println!("==> GET /apps/{app}/releases: {target}");
+            println!(
+                "==> schema guard: its image (tag {}:heroku-{app}-v<N> in {}) against the app's schema",
+                options.repo, options.registry
+            );
+            println!(
+                "==> POST /apps/{app}/releases {{\"release\": <its id>}}, then follow it until it succeeds or fails"
+            );
+            return Ok(());
+        }
         let releases = heroku.releases(20)?;
         let current = releases.first().map_or(0, |r| r.version);
         let chosen = match version {
@@ -538,13 +553,6 @@ impl Platform for HerokuApp {
                 .ok_or_else(|| anyhow!("no earlier successful release of {} to roll back to", heroku.app))?,
         };
         let ledger = rollback_guard(heroku, &chosen, options)?;
-        if runner.dry_run {
-            println!(
-                "==> POST /apps/{}/releases {{\"release\": \"{}\"}} (v{})",
-                heroku.app, chosen.id, chosen.version
-            );
-            return Ok(());
-        }
         let release = runner.step(&format!("roll back to v{}", chosen.version), || {
             roll_back_to(heroku, &chosen, current, options.wait, Some(&ledger))
         })?;
@@ -556,7 +564,11 @@ impl Platform for HerokuApp {
     }
 
     /// `cargo xtask releases`
-    fn releases(&self, count: usize) -> Result<()> {
+    fn releases(&self, runner: &Runner, count: usize) -> Result<()> {
+        if runner.dry_run {
+            println!("==> GET /apps/{}/releases (the newest {count})", self.heroku.app);
+            return Ok(());
+        }
         let now = chrono::Utc::now();
         println!("{:<7} {:<10} {:<9} description", "version", "status", "age");
         for release in self.heroku.releases(count)? {

@@ -397,12 +397,36 @@ fn bad_keys_and_missing_settings_are_one_line() {
     assert!(line.contains("--build applies to --target heroku only"), "{line}");
     w.fake.assert_no_violations();
 
-    // The dry run prints the plan and calls nothing.
+    // The dry run prints the plan and calls nothing: deploy, rollback and releases, with
+    // or without credentials.
     let before = w.fake.operations().len();
     let output = w.run(&["--dry-run", "deploy", "--target", "aws"], &[]);
     assert!(output.status.success());
     let out = stdout(&output);
     assert!(out.contains("==> migrate once: RunTask of the new revision"), "{out}");
+    for args in [
+        ["--dry-run", "rollback", "--target", "aws"],
+        ["--dry-run", "releases", "--target", "aws"],
+    ] {
+        let output = w.run(&args, &[]);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    }
+    let bare: Vec<(&str, &str)> = vec![("AWS_ENDPOINT_URL", w.fake.url.as_str()), ("CIRCLE_SHA1", SHA)];
+    for args in [
+        ["--dry-run", "deploy", "--target", "aws"],
+        ["--dry-run", "rollback", "--target", "aws"],
+        ["--dry-run", "releases", "--target", "aws"],
+    ] {
+        let output = common::xtask(&args, &bare);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        assert!(
+            stdout(&output).contains(
+                "dry run: AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ECS_CLUSTER, ECS_SERVICE not set"
+            ),
+            "{args:?}: {}",
+            stdout(&output)
+        );
+    }
     assert_eq!(w.fake.operations().len(), before);
 }
 

@@ -174,6 +174,54 @@ fn dry_runs_change_nothing() {
     );
 }
 
+/// A dry run (deploy, rollback, releases, docker push) prints what it would do, calls no
+/// API and needs no credentials: the missing ones are named once and shown as `<NAME>`.
+#[test]
+fn a_dry_run_needs_no_credentials_and_calls_nothing() {
+    let fake = FakeHeroku::start(KEY, APP, 3);
+    let bare = [
+        ("HEROKU_API_URL", fake.url.clone()),
+        ("CIRCLE_SHA1", "abc123".to_owned()),
+    ];
+    for args in [
+        vec!["--dry-run", "deploy"],
+        vec!["--dry-run", "rollback"],
+        vec!["--dry-run", "rollback", "2"],
+        vec!["--dry-run", "releases"],
+    ] {
+        let output = run(&args, &bare);
+        assert!(output.status.success(), "{args:?}: {}", common::stderr(&output));
+        let text = stdout(&output);
+        assert!(
+            text.contains("dry run: HEROKU_API_KEY, HEROKU_APP_NAME not set"),
+            "{args:?}: {text}"
+        );
+        assert!(text.contains("/apps/<HEROKU_APP_NAME>/"), "{args:?}: {text}");
+    }
+    // With credentials too, a dry rollback reads nothing (it used to list the releases).
+    let output = run(&["--dry-run", "rollback"], &heroku_env(&fake));
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    assert!(
+        stdout(&output).contains(&format!("POST /apps/{APP}/releases")),
+        "{}",
+        stdout(&output)
+    );
+    assert!(fake.with(|s| s.requests.is_empty()), "a dry run sends nothing");
+    let output = xtask(&["--dry-run", "docker", "push"], &[("CIRCLE_SHA1", "abc123")]);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    assert!(
+        stdout(&output).contains("dry run: DOCKERHUB_USERNAME, DOCKERHUB_PASSWORD not set"),
+        "{}",
+        stdout(&output)
+    );
+    // Without --dry-run, the same missing variables are an error, all named at once.
+    let line = error_line(&run(&["releases"], &bare));
+    assert!(
+        line.contains("missing variables HEROKU_API_KEY") && line.contains("HEROKU_APP_NAME"),
+        "{line}"
+    );
+}
+
 #[test]
 fn missing_docker_is_one_clear_line() {
     let empty = tempfile::tempdir().unwrap();
