@@ -3,6 +3,12 @@
 # non-root user. No shell, no package manager, no libc: the image is the binary.
 FROM scratch
 
+# The architecture (BuildKit sets TARGETARCH itself; `cargo xtask docker build` passes it
+# to the classic builder). Labelled first, so each architecture has its own layer cache:
+# the classic builder would otherwise reuse an amd64 layer for an arm64 image and stop.
+ARG TARGETARCH=amd64
+LABEL io.oc-lettings.architecture="${TARGETARCH}"
+
 ARG GIT_SHA=dev
 ARG BUILD_TIME=unknown
 # The newest migration the binary embeds (diesel's version): `deploy` and `rollback` can

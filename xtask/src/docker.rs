@@ -215,6 +215,103 @@ pub fn add_image_build_for(runner: &Runner, docker: &mut Command, arch: Arch) {
     docker.args(["--platform", &arch.platform()]);
 }
 
+/// The architecture the Docker daemon runs on (`docker version`'s server).
+fn daemon_arch(runner: &Runner) -> Option<Arch> {
+    runner
+        .capture(
+            "docker version",
+            runner
+                .command("docker")
+                .args(["version", "--format", "{{.Server.Arch}}"]),
+        )
+        .ok()
+        .and_then(|arch| Arch::from_name(arch.trim()))
+}
+
+/// Re-labels the image `staging`, built by the classic builder for the daemon's platform
+/// from `arch`'s binary, as the `arch` image it is, under `tags`: `docker save`, its
+/// config's `architecture` (and arm64's `variant`) set, `docker load`. Its layers are
+/// untouched; its id (the config's digest) changes with the config.
+fn retarget(runner: &Runner, staging: &str, arch: Arch, tags: &[String]) -> Result<()> {
+    runner.step(&format!("retarget {staging} as {}", arch.platform()), || {
+        let dir = private_temp_dir("oc-xtask-retarget")?;
+        let result = retarget_in(runner, &dir, staging, arch, tags);
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = runner.capture("docker rmi", runner.command("docker").args(["rmi", staging]));
+        result
+    })
+}
+
+fn retarget_in(runner: &Runner, dir: &std::path::Path, staging: &str, arch: Arch, tags: &[String]) -> Result<()> {
+    #[derive(serde::Deserialize, serde::Serialize)]
+    struct Entry {
+        #[serde(rename = "Config")]
+        config: String,
+        #[serde(rename = "RepoTags")]
+        repo_tags: Vec<String>,
+        #[serde(rename = "Layers")]
+        layers: Vec<String>,
+    }
+    let (saved, tree, fixed) = (dir.join("saved.tar"), dir.join("image"), dir.join("fixed.tar"));
+    std::fs::create_dir(&tree).with_context(|| format!("cannot create {}", tree.display()))?;
+    let mut save = runner.command("docker");
+    save.args(["save", "--output"]).arg(&saved).arg(staging);
+    runner.capture("docker save", &mut save)?;
+    let mut untar = runner.command("tar");
+    untar.arg("-xf").arg(&saved).arg("-C").arg(&tree);
+    runner.capture("tar", &mut untar)?;
+    let manifest_path = tree.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest_path)
+        .context("docker save wrote no manifest.json (a Docker with the containerd image store has buildx: use it)")?;
+    let mut entries: Vec<Entry> = serde_json::from_str(&text).context("docker save's manifest.json")?;
+    let [entry] = entries.as_mut_slice() else {
+        bail!("docker save wrote {} images, expected one", entries.len());
+    };
+    let old = tree.join(&entry.config);
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&old).with_context(|| format!("cannot read {}", old.display()))?)
+            .context("the image config")?;
+    config["architecture"] = serde_json::Value::String(arch.name().to_owned());
+    match arch {
+        Arch::Arm64 => config["variant"] = serde_json::Value::String("v8".to_owned()),
+        Arch::Amd64 => {
+            if let Some(object) = config.as_object_mut() {
+                object.remove("variant");
+            }
+        }
+    }
+    let bytes = serde_json::to_vec(&config)?;
+    let name = format!(
+        "{}.json",
+        crate::registry::digest_of(&bytes).trim_start_matches("sha256:")
+    );
+    std::fs::remove_file(&old)?;
+    std::fs::write(tree.join(&name), &bytes)?;
+    entry.config = name;
+    entry.repo_tags = tags.to_vec();
+    std::fs::write(&manifest_path, serde_json::to_vec(&entries)?)?;
+    let _ = std::fs::remove_file(tree.join("repositories"));
+    let mut tar = runner.command("tar");
+    tar.arg("-cf").arg(&fixed).arg("-C").arg(&tree).arg(".");
+    runner.capture("tar", &mut tar)?;
+    let mut load = runner.command("docker");
+    load.args(["load", "--quiet", "--input"]).arg(&fixed);
+    runner.capture("docker load", &mut load)?;
+    Ok(())
+}
+
+/// A new owner-only directory under the temporary directory, named `prefix-<random>`.
+fn private_temp_dir(prefix: &str) -> Result<PathBuf> {
+    let mut random = [0u8; 8];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut random))
+        .context("cannot read /dev/urandom")?;
+    let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let dir = std::env::temp_dir().join(format!("{prefix}-{suffix}"));
+    create_private_dir(&dir)?;
+    Ok(dir)
+}
+
 fn buildx_available(runner: &Runner) -> bool {
     runner
         .capture("docker buildx", runner.command("docker").args(["buildx", "version"]))
@@ -374,8 +471,14 @@ pub fn build_for(runner: &Runner, image: &Image, arches: &[Arch]) -> Result<()> 
     let default = local_default(arches);
     for &arch in arches {
         static_binary(runner, STATIC_FEATURES, arch)?;
+        // BuildKit (buildx: Docker Desktop, CircleCI) builds any platform's FROM-scratch
+        // image; the classic builder only its daemon's own (a foreign platform stops at
+        // the first COPY), so there the image is built for the daemon's platform and
+        // retargeted afterwards (`retarget`: its config's architecture set).
+        let foreign = !runner.dry_run && !buildx_available(runner) && daemon_arch(runner) != Some(arch);
+        let built_as = daemon_arch(runner).filter(|_| foreign).unwrap_or(arch);
         let mut docker = runner.command("docker");
-        add_image_build_for(runner, &mut docker, arch);
+        add_image_build_for(runner, &mut docker, built_as);
         docker.args(["--file", "Dockerfile"]).args([
             "--build-arg",
             &format!("GIT_SHA={}", image.sha),
@@ -385,6 +488,8 @@ pub fn build_for(runner: &Runner, image: &Image, arches: &[Arch]) -> Result<()> 
             &format!("NEWEST_MIGRATION={newest}"),
             "--build-arg",
             &format!("BINARY={}", binary_relative(arch)),
+            "--build-arg",
+            &format!("TARGETARCH={}", arch.name()),
         ]);
         let mut tags = Vec::new();
         if arches.len() > 1 {
@@ -393,11 +498,19 @@ pub fn build_for(runner: &Runner, image: &Image, arches: &[Arch]) -> Result<()> 
         if arch == default {
             tags.extend([image.sha_tag(), image.latest_tag()]);
         }
-        for tag in &tags {
-            docker.args(["--tag", tag]);
+        let staging = format!("{}:{}-staging-{}", image.repo, image.sha, arch.name());
+        if foreign {
+            docker.args(["--tag", &staging]);
+        } else {
+            for tag in &tags {
+                docker.args(["--tag", tag]);
+            }
         }
         docker.arg(".");
         runner.run(&format!("image ({})", arch.platform()), &mut docker)?;
+        if foreign {
+            retarget(runner, &staging, arch, &tags)?;
+        }
         if !runner.dry_run {
             let size = runner.capture(
                 "image size",
