@@ -327,6 +327,16 @@ impl Registry {
     /// image, the entry for `arch` when it is an index (an error naming the platforms it
     /// has when `arch` is not one of them); `None` when there is no such tag.
     pub fn manifest_for(&self, repo: &str, reference: &str, arch: Arch) -> Result<Option<Manifest>> {
+        self.fetch(repo, reference, Some(arch))
+    }
+
+    /// The single-platform image `repo:reference` (an index is an error: Heroku's
+    /// registry takes only a V2 schema 2 manifest), or `None` when there is no such tag.
+    pub fn single_manifest(&self, repo: &str, reference: &str) -> Result<Option<Manifest>> {
+        self.fetch(repo, reference, None)
+    }
+
+    fn fetch(&self, repo: &str, reference: &str, resolve: Option<Arch>) -> Result<Option<Manifest>> {
         let what = format!("reading {}", crate::registry::reference(&self.host, repo, reference));
         let Some((bytes, header_type)) = self.raw_manifest(repo, reference, &what)? else {
             return Ok(None);
@@ -334,6 +344,16 @@ impl Registry {
         let body: ManifestBody =
             serde_json::from_slice(&bytes).map_err(|err| anyhow!("{what}: not an image manifest: {err}"))?;
         if let Some(entries) = body.manifests {
+            let Some(arch) = resolve else {
+                bail!(
+                    "{what}: an image index (of {}), not a single-platform V2 schema 2 manifest",
+                    index_architectures(&entries)
+                        .iter()
+                        .map(|a| a.platform())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            };
             let wanted = entries.iter().find(|e| {
                 e.platform
                     .as_ref()

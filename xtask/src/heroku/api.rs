@@ -184,7 +184,7 @@ pub fn stream_output(url: &str, within: Duration) -> Result<()> {
 pub fn config_digest(registry: &str, repository: &str, tag: &str, username: &str, password: &str) -> Result<String> {
     let client = crate::registry::Registry::new(registry, Some((username.to_owned(), password.to_owned())))?;
     let manifest = client
-        .manifest(repository, tag)?
+        .single_manifest(repository, tag)?
         .ok_or_else(|| anyhow!("reading the pushed manifest: {registry}/{repository}:{tag} is not there"))?;
     if manifest.media_type != MANIFEST_V2 {
         bail!(
