@@ -40,10 +40,6 @@ pub struct Release {
     pub created_at: String,
     #[serde(default)]
     pub current: bool,
-    /// Where the release command's output streams while the release is pending (null
-    /// when the release has no release phase).
-    #[serde(default)]
-    pub output_stream_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -153,30 +149,64 @@ fn check(response: Response, what: &str, app: &str) -> Result<Response> {
     }
 }
 
-/// Copies the release command's output from `url` (no API key: it is a stream URL of its
-/// own) to stdout, each line indented, until the stream ends.
-pub fn stream_output(url: &str, within: Duration) -> Result<()> {
-    use std::io::BufRead;
-    let url = checked_base_url(url, "the release output stream")?;
-    let response = http_client()?
-        .get(&url)
-        .header("Accept", "text/plain")
-        .timeout(within)
-        .send()
-        .map_err(|err| anyhow!("cannot read the release command's output at {url}: {err}"))?;
-    if !response.status().is_success() {
-        bail!("the release command's output at {url} answered {}", response.status());
-    }
-    for line in std::io::BufReader::new(response).lines() {
-        match line {
-            Ok(line) => println!("    | {line}"),
-            Err(err) => {
-                println!("    (the output stream broke off: {err})");
-                break;
-            }
+/// The answer of a log session's creation.
+#[derive(Debug, Deserialize)]
+struct LogSession {
+    logplex_url: String,
+}
+
+impl Heroku {
+    /// The app's last `lines` log lines of the release phase (process type `release`), as
+    /// Heroku writes them (`time source[dyno]: text`):
+    /// a log session (`POST /apps/{app}/log-sessions`), then its `logplex_url` read
+    /// without the API key (a session URL carries its own authority). Heroku sends a
+    /// release command's output there, not to `output_stream_url`, when the image has no
+    /// `curl`: this one is `FROM scratch`.
+    pub fn release_logs(&self, lines: u32, within: Duration) -> Result<Vec<String>> {
+        let path = format!("/apps/{}/log-sessions", self.app);
+        let body = json!({ "type": "release", "source": "app", "lines": lines, "tail": false });
+        let session: LogSession = self.send(
+            self.request(reqwest::Method::POST, &path, ACCEPT).json(&body),
+            "reading the release phase's logs",
+        )?;
+        let url = checked_base_url(&session.logplex_url, "the log session's URL")?;
+        let response = http_client()?
+            .get(&url)
+            .timeout(within)
+            .send()
+            .map_err(|err| anyhow!("cannot read the app's logs at the log session: {err}"))?;
+        if !response.status().is_success() {
+            bail!("the app's log session answered {}", response.status());
         }
+        let text = response
+            .text()
+            .map_err(|err| anyhow!("the app's logs did not arrive: {err}"))?;
+        Ok(text.lines().map(str::to_owned).collect())
     }
-    Ok(())
+}
+
+/// The lines logged at or after `since` (RFC 3339; a line without a time is kept).
+pub fn logged_since(lines: &[String], since: &str) -> Vec<String> {
+    let Ok(since) = chrono::DateTime::parse_from_rfc3339(since) else {
+        return lines.to_vec();
+    };
+    lines
+        .iter()
+        .filter(|line| {
+            let time = line.split_once(' ').map(|(t, _)| t).unwrap_or("");
+            chrono::DateTime::parse_from_rfc3339(time).map_or(true, |t| t >= since)
+        })
+        .cloned()
+        .collect()
+}
+
+/// A log line without its timestamp: `app[release.1234]: text` (Heroku's lines begin
+/// with an RFC 3339 time and a space).
+pub fn log_message(line: &str) -> String {
+    match line.split_once(' ') {
+        Some((time, rest)) if chrono::DateTime::parse_from_rfc3339(time).is_ok() => rest.to_owned(),
+        _ => line.to_owned(),
+    }
 }
 
 /// The config digest of `repository:tag` (what Heroku calls the image id), read back from

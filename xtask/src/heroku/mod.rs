@@ -31,12 +31,13 @@ pub struct HerokuApp {
     registry: String,
 }
 
-/// Follows the newest release after `after_version` until it succeeds or fails, copying
-/// its release command's output (when it has a release phase) as the command runs.
-fn follow_release(heroku: &Heroku, after_version: i64, wait: Wait) -> Result<Release> {
+/// Follows the newest release after `after_version` until it succeeds or fails. With a
+/// release phase, its command's output is read back from the app's logs once it has
+/// ended (Heroku streams it only from images with `curl`), and a failure says its last
+/// line.
+fn follow_release(heroku: &Heroku, after_version: i64, wait: Wait, release_phase: bool) -> Result<Release> {
     let deadline = Instant::now() + wait.timeout;
-    let mut streamed = false;
-    poll(
+    let released = poll(
         wait,
         |progress| {
             let newest = heroku.releases(1)?.into_iter().next();
@@ -47,35 +48,7 @@ fn follow_release(heroku: &Heroku, after_version: i64, wait: Wait) -> Result<Rel
                 &release.status,
                 format!("release v{}: {}", release.version, release.status),
             );
-            match (release.status.as_str(), &release.output_stream_url) {
-                ("succeeded", _) => Ok(Some(release)),
-                ("failed" | "expired", _) => {
-                    let reason = if streamed {
-                        "the release command failed (its output is above); the previous release keeps serving"
-                            .to_owned()
-                    } else if release.description.is_empty() {
-                        "no reason given".to_owned()
-                    } else {
-                        release.description
-                    };
-                    bail!(
-                        "release v{} {}: {reason} (see `heroku releases:output {} -a {}`)",
-                        release.version,
-                        release.status,
-                        release.version,
-                        heroku.app
-                    )
-                }
-                ("pending", Some(url)) if !streamed => {
-                    println!("    running the release command (migrate):");
-                    if let Err(err) = api::stream_output(url, left_until(deadline)) {
-                        println!("    (cannot show the release command's output: {err:#})");
-                    }
-                    streamed = true;
-                    Ok(None)
-                }
-                _ => Ok(None),
-            }
+            Ok(matches!(release.status.as_str(), "succeeded" | "failed" | "expired").then_some(release))
         },
         |last| {
             anyhow!(
@@ -84,7 +57,59 @@ fn follow_release(heroku: &Heroku, after_version: i64, wait: Wait) -> Result<Rel
                 wait.timeout.as_secs()
             )
         },
+    )?;
+    let output = if release_phase {
+        release_output(heroku, &released.created_at, left_until(deadline))
+    } else {
+        None
+    };
+    if released.status == "succeeded" {
+        return Ok(released);
+    }
+    let reason = match output.as_deref() {
+        Some(last) => format!("the release command failed: {last}; the previous release keeps serving"),
+        None if released.description.is_empty() => "no reason given".to_owned(),
+        None => released.description.clone(),
+    };
+    bail!(
+        "release v{} {}: {reason} (see `heroku logs --dyno release -a {}`)",
+        released.version,
+        released.status,
+        heroku.app
     )
+}
+
+/// Prints the release command's output from the app's logs (the lines logged since the
+/// release was created: the logs also hold earlier releases'); returns the command's own
+/// last line (not Heroku's exit line), if any.
+fn release_output(heroku: &Heroku, created_at: &str, within: std::time::Duration) -> Option<String> {
+    let logs = heroku.release_logs(200, within).map(|lines| {
+        api::logged_since(&lines, created_at)
+            .iter()
+            .map(|l| api::log_message(l))
+            .collect::<Vec<_>>()
+    });
+    match logs {
+        Ok(lines) if lines.is_empty() => {
+            println!("    (the app's logs hold no release phase output yet)");
+            None
+        }
+        Ok(lines) => {
+            println!("    the release command's output (from the app's logs):");
+            for line in &lines {
+                println!("    | {line}");
+            }
+            lines
+                .iter()
+                .rev()
+                .find(|l| l.starts_with("app["))
+                .map(|l| l.split_once("]: ").map_or(l.as_str(), |(_, text)| text).to_owned())
+        }
+        Err(err) => {
+            println!("    (cannot read the release phase's logs: {err:#})");
+            None
+        }
+    }
 }
 
 /// One step of a deploy.
@@ -200,7 +225,7 @@ impl Deployment for Deploy<'_> {
                 api::ACCEPT_DOCKER_RELEASES
             ),
             DeployStep::FollowRelease => format!(
-                "wait for the release: GET /apps/{app}/releases, the release command's output streamed, until it succeeds or fails"
+                "wait for the release: GET /apps/{app}/releases until it succeeds or fails, then the release command's output from the app's logs (POST /apps/{app}/log-sessions)"
             ),
             DeployStep::ReadinessCheck => format!(
                 "readiness: GET /readyz on the app's URL for up to {}s{}",
@@ -266,7 +291,7 @@ impl Deployment for Deploy<'_> {
                     .release_images(&[("web", &d.web_id), ("release", &d.release_id)])?;
             }
             DeployStep::FollowRelease => {
-                let followed = follow_release(d.heroku, d.before, d.wait());
+                let followed = follow_release(d.heroku, d.before, d.wait(), true);
                 // The release phase ran (or began to): its migrations may be applied.
                 if let (Some(ledger), Some(recorded)) = (&d.ledger, &d.recorded) {
                     if let Err(err) = ledger.record_schema(recorded) {
@@ -453,7 +478,7 @@ fn roll_back_to(
     ledger: Option<&Ledger>,
 ) -> Result<Release> {
     heroku.rollback(&target.id)?;
-    let release = follow_release(heroku, current, wait)?;
+    let release = follow_release(heroku, current, wait, false)?;
     if let Some(ledger) = ledger {
         let recorded = ledger.image_of(target.version).map(|found| found.map(|(_, r)| r));
         match recorded {
@@ -651,5 +676,22 @@ mod tests {
         assert_eq!(age("2026-11-25T11:00:00Z", now), "1h ago");
         assert_eq!(age("2026-11-20T12:00:00Z", now), "5d ago");
         assert_eq!(age("garbage", now), "garbage");
+    }
+
+    #[test]
+    fn log_lines_lose_their_time_only() {
+        assert_eq!(
+            api::log_message("2026-11-25T12:00:01.000000+00:00 app[release.1042]: error: x: y"),
+            "app[release.1042]: error: x: y"
+        );
+        assert_eq!(api::log_message("no time here: x"), "no time here: x");
+        let lines: Vec<String> = [
+            "2026-11-25T11:59:59.000001+00:00 app[release.1041]: earlier",
+            "2026-11-25T12:00:01.000000+00:00 app[release.1042]: this one",
+            "no time",
+        ]
+        .map(str::to_owned)
+        .into();
+        assert_eq!(api::logged_since(&lines, "2026-11-25T12:00:00Z"), lines[1..].to_vec());
     }
 }

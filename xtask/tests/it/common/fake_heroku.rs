@@ -5,9 +5,13 @@
 //!
 //! Its release phase is real: a formation update with a `release` image makes a `pending`
 //! release whose release command runs for real (`docker run` of that image, with
-//! `release_env` as the app's config vars); its output streams from the release's
-//! `output_stream_url` (no API key, as Heroku's stream URLs), and its exit code makes the
-//! release `succeeded` or `failed`. When `registry` is set, every released image id must
+//! `release_env` as the app's config vars), and its exit code makes the release
+//! `succeeded` or `failed`. As on Heroku, nothing streams from an image without `curl`
+//! (this one is `FROM scratch`): the release's `output_stream_url` stays null, and the
+//! command's output goes to the app's logs (`app[release.N]: …`, then
+//! `heroku[release.N]: Process exited with status …`), read through a log session
+//! (`POST /apps/{app}/log-sessions`, checked against the schema, then its `logplex_url`,
+//! which takes no API key). When `registry` is set, every released image id must
 //! be the config digest of `<app>/<process>:latest` in that registry, as Heroku pulls it.
 
 use std::collections::HashMap;
@@ -58,6 +62,10 @@ pub struct State {
     polls_of_pending: u32,
     /// Release version → (its release command's output so far, whether it has ended).
     outputs: HashMap<i64, (Vec<u8>, bool)>,
+    /// The app's log lines, oldest first (Heroku's format: `time source[dyno]: text`).
+    pub app_logs: Vec<String>,
+    /// Log sessions: id → (process type, how many lines).
+    log_sessions: HashMap<String, (Option<String>, usize)>,
     url: String,
 }
 
@@ -69,6 +77,11 @@ pub struct FakeHeroku {
     pub url: String,
     pub state: Arc<Mutex<State>>,
     _server: Background,
+}
+
+/// The time now, as Heroku writes it in logs (microseconds) and in releases.
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 fn release(version: i64, status: &str, description: &str, current: bool) -> Value {
@@ -111,6 +124,8 @@ impl FakeHeroku {
             violations: Vec::new(),
             polls_of_pending: 0,
             outputs: HashMap::new(),
+            app_logs: Vec::new(),
+            log_sessions: HashMap::new(),
             url: String::new(),
         }));
         let (thread_state, schema) = (state.clone(), Schema::load());
@@ -149,17 +164,33 @@ fn serve(mut stream: TcpStream, state: &Arc<Mutex<State>>, schema: &Schema, url:
     let Some(request) = read_request(&mut stream) else {
         return;
     };
-    if let Some(version) = request.path.strip_prefix("/streams/") {
-        let version = version.parse().unwrap_or(0);
+    if let Some(id) = request.path.strip_prefix("/logplex/") {
+        let mut locked = state.lock().unwrap();
         if request.header("authorization").is_some() {
-            state
-                .lock()
-                .unwrap()
+            locked
                 .violations
-                .push("the API key was sent to the release output stream".to_owned());
+                .push("the API key was sent to the log session's URL".to_owned());
         }
-        let state = state.clone();
-        std::thread::spawn(move || stream_output(stream, &state, version));
+        let Some((kind, lines)) = locked.log_sessions.get(id).cloned() else {
+            drop(locked);
+            respond(&mut stream, 404, &error("not_found", "No such log session."));
+            return;
+        };
+        let matching: Vec<&String> = locked
+            .app_logs
+            .iter()
+            .filter(|line| kind.as_ref().is_none_or(|kind| line.contains(&format!("[{kind}."))))
+            .collect();
+        let text: String = matching[matching.len().saturating_sub(lines)..]
+            .iter()
+            .map(|line| format!("{line}\n"))
+            .collect();
+        drop(locked);
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+            text.len()
+        );
         return;
     }
     let mut locked = state.lock().unwrap();
@@ -212,6 +243,24 @@ fn run_release_command(state: &Arc<Mutex<State>>, version: i64, image: &str) {
     if let Some(output) = state.outputs.get_mut(&version) {
         output.1 = true;
     }
+    // What Heroku's logs hold of the release phase: its output, then how it ended.
+    let output = state
+        .outputs
+        .get(&version)
+        .map(|(bytes, _)| String::from_utf8_lossy(bytes).into_owned())
+        .unwrap_or_default();
+    let dyno = format!("release.{}", 1000 + version);
+    let lines: Vec<String> = output
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| format!("{} app[{dyno}]: {line}", now()))
+        .collect();
+    state.app_logs.extend(lines);
+    state.app_logs.push(format!(
+        "{} heroku[{dyno}]: Process exited with status {}",
+        now(),
+        if success { 0 } else { 1 }
+    ));
     let succeeded_at = state.releases.iter().position(|r| r["version"] == version);
     if let Some(at) = succeeded_at {
         if success {
@@ -239,36 +288,6 @@ fn copy_output(mut from: impl Read, state: &Arc<Mutex<State>>, version: i64) {
 fn append_output(state: &Arc<Mutex<State>>, version: i64, bytes: &[u8]) {
     if let Some(output) = state.lock().unwrap().outputs.get_mut(&version) {
         output.0.extend_from_slice(bytes);
-    }
-}
-
-/// The release output stream: `text/plain`, written as the command runs, closed when it ends.
-fn stream_output(mut stream: TcpStream, state: &Arc<Mutex<State>>, version: i64) {
-    if !state.lock().unwrap().outputs.contains_key(&version) {
-        respond(&mut stream, 404, &error("not_found", "No such stream."));
-        return;
-    }
-    let _ = write!(
-        stream,
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
-    );
-    let mut sent = 0;
-    loop {
-        let (chunk, done) = {
-            let state = state.lock().unwrap();
-            let (output, done) = &state.outputs[&version];
-            (output[sent..].to_vec(), *done)
-        };
-        if !chunk.is_empty() {
-            if stream.write_all(&chunk).is_err() {
-                return;
-            }
-            sent += chunk.len();
-        } else if done {
-            return;
-        } else {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
     }
 }
 
@@ -357,10 +376,11 @@ fn route(request: &Request, body: &Value, state: &mut State, schema: &Schema, ur
             let version = state.releases.len() as i64 + 1;
             let mut description = format!("Deployed web ({})", &web[7..19]);
             let mut created = release(version, "pending", "", false);
+            created["created_at"] = json!(now());
+            created["updated_at"] = json!(now());
             let phase = match (phase, &state.outcome) {
                 (Some(image), Outcome::Succeed) => {
                     description.push_str(&format!(", release ({})", &image[7..19]));
-                    created["output_stream_url"] = json!(format!("{url}/streams/{version}"));
                     state.outputs.insert(version, (Vec::new(), false));
                     state.release_commands.push(image.clone());
                     Some((version, image))
@@ -420,10 +440,35 @@ fn route(request: &Request, body: &Value, state: &mut State, schema: &Schema, ur
                 return (404, error("not_found", "Couldn't find that release."), None);
             };
             let version = state.releases.len() as i64 + 1;
-            let created = release(version, "pending", &format!("Rollback to v{}", old["version"]), false);
+            let mut created = release(version, "pending", &format!("Rollback to v{}", old["version"]), false);
+            created["created_at"] = json!(now());
+            created["updated_at"] = json!(now());
             state.releases.push(created.clone());
             state.polls_of_pending = 0;
             (201, created)
+        }
+        ("POST", "/log-sessions") => {
+            let problems = schema.violations(schema.link("log-session", "Create"), body, "body", &[]);
+            if !problems.is_empty() {
+                state.violations.push(format!("log session {body}: {problems:?}"));
+                return (422, error("invalid_params", "Invalid log session."), None);
+            }
+            let id = format!("01234567-89ab-cdef-0123-{:012}", state.log_sessions.len() + 1);
+            let kind = body["type"].as_str().map(str::to_owned);
+            let lines = body["lines"].as_u64().unwrap_or(100) as usize;
+            state.log_sessions.insert(id.clone(), (kind, lines));
+            let session = json!({
+                "id": id,
+                "logplex_url": format!("{url}/logplex/{id}"),
+                "created_at": "2026-11-25T12:00:00Z",
+                "updated_at": "2026-11-25T12:00:00Z",
+            });
+            let problems = schema.violations(schema.definition("log-session"), &session, "log-session", &[]);
+            assert!(
+                problems.is_empty(),
+                "the fake's own log session breaks the schema: {problems:?}"
+            );
+            (201, session)
         }
         _ => (404, error("not_found", "Not found.")),
     };
