@@ -109,6 +109,62 @@ fn single(body: ManifestBody, bytes: Vec<u8>, header_type: String, what: &str) -
     })
 }
 
+/// Docker's V2 schema 2 media types, by the OCI types they stand for.
+const OCI_TO_DOCKER: &[(&str, &str)] = &[
+    (
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ),
+    (
+        "application/vnd.oci.image.config.v1+json",
+        "application/vnd.docker.container.image.v1+json",
+    ),
+    (
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    ),
+];
+
+/// An OCI image manifest rewritten as the Docker V2 schema 2 manifest of the same image
+/// (the same config and layers, by digest: only the media types change), for a registry
+/// that takes V2 schema 2 only (Heroku's). `None` when it is already V2 schema 2; an
+/// error for what V2 schema 2 cannot say (an index, a zstd or uncompressed layer).
+pub fn as_docker_v2(manifest: &[u8]) -> Result<Option<Vec<u8>>> {
+    let mut json: serde_json::Value =
+        serde_json::from_slice(manifest).map_err(|err| anyhow!("not an image manifest: {err}"))?;
+    let docker = |media_type: &str| -> Result<String> {
+        OCI_TO_DOCKER
+            .iter()
+            .find(|(oci, _)| *oci == media_type)
+            .map(|(_, docker)| (*docker).to_owned())
+            .ok_or_else(|| anyhow!("{media_type} has no Docker V2 schema 2 equivalent"))
+    };
+    let kind = json["mediaType"].as_str().unwrap_or("").to_owned();
+    if kind == "application/vnd.docker.distribution.manifest.v2+json" {
+        return Ok(None);
+    }
+    if json.get("manifests").is_some() {
+        bail!("an image index: push one architecture's image (Heroku's registry takes no index)");
+    }
+    if kind != "application/vnd.oci.image.manifest.v1+json" && !(kind.is_empty() && json.get("config").is_some()) {
+        bail!("{kind:?} is not an image manifest");
+    }
+    json["mediaType"] = serde_json::Value::String(docker("application/vnd.oci.image.manifest.v1+json")?);
+    let config_type = json["config"]["mediaType"].as_str().unwrap_or("").to_owned();
+    json["config"]["mediaType"] = serde_json::Value::String(docker(&config_type)?);
+    if let Some(layers) = json["layers"].as_array_mut() {
+        for layer in layers {
+            let layer_type = layer["mediaType"].as_str().unwrap_or("").to_owned();
+            layer["mediaType"] = serde_json::Value::String(docker(&layer_type)?);
+        }
+    }
+    if let Some(object) = json.as_object_mut() {
+        // Attestation or build metadata: V2 schema 2 has no annotations.
+        object.remove("annotations");
+    }
+    Ok(Some(serde_json::to_vec(&json)?))
+}
+
 /// The body of a Docker manifest list naming `manifests`, one per architecture.
 pub fn manifest_list(manifests: &[(Arch, &Manifest)]) -> Vec<u8> {
     let entries: Vec<IndexEntry> = manifests
@@ -606,6 +662,31 @@ impl Registry {
 
     /// Puts `manifest` (its exact bytes) under `repo:tag`: a new name for an image already
     /// in `repo`, with no layer moved.
+    /// Makes `repo:tag` a Docker V2 schema 2 manifest, whatever the Docker that pushed it
+    /// wrote (one with the containerd image store, or buildx, pushes OCI): an OCI image
+    /// manifest is put again as its V2 schema 2 twin (same config and layers). Says so
+    /// when it converts; an index or a layer V2 schema 2 cannot name is an error.
+    pub fn ensure_docker_v2(&self, repo: &str, tag: &str) -> Result<()> {
+        let what = format!("reading {}", crate::registry::reference(&self.host, repo, tag));
+        let Some((bytes, _)) = self.raw_manifest(repo, tag, &what)? else {
+            bail!("{what}: not there after its push");
+        };
+        let converted = as_docker_v2(&bytes).map_err(|err| anyhow!("{what}: {err}"))?;
+        if let Some(bytes) = converted {
+            println!(
+                "    {} was pushed as OCI: put again as Docker V2 schema 2 (the registry takes nothing else)",
+                crate::registry::reference(&self.host, repo, tag)
+            );
+            let manifest = Manifest {
+                bytes,
+                media_type: "application/vnd.docker.distribution.manifest.v2+json".to_owned(),
+                config_digest: String::new(),
+            };
+            self.put_manifest(repo, tag, &manifest)?;
+        }
+        Ok(())
+    }
+
     pub fn put_manifest(&self, repo: &str, tag: &str, manifest: &Manifest) -> Result<()> {
         let what = format!("tagging {}", crate::registry::reference(&self.host, repo, tag));
         let url = format!("{}/v2/{}/manifests/{tag}", self.base, self.path(repo));
@@ -628,6 +709,45 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_oci_manifest_becomes_its_docker_v2_twin_and_the_rest_is_refused() {
+        let oci = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:aa", "size": 10},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": "sha256:bb", "size": 20}],
+            "annotations": {"org.opencontainers.image.created": "2026-12-02T00:00:00Z"}
+        });
+        let converted = as_docker_v2(&serde_json::to_vec(&oci).unwrap()).unwrap().unwrap();
+        let docker: serde_json::Value = serde_json::from_slice(&converted).unwrap();
+        assert_eq!(
+            docker["mediaType"],
+            "application/vnd.docker.distribution.manifest.v2+json"
+        );
+        assert_eq!(
+            docker["config"]["mediaType"],
+            "application/vnd.docker.container.image.v1+json"
+        );
+        assert_eq!(docker["config"]["digest"], "sha256:aa", "the same config");
+        assert_eq!(
+            docker["layers"][0]["mediaType"],
+            "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        );
+        assert_eq!(docker["layers"][0]["digest"], "sha256:bb", "the same layer");
+        assert!(docker.get("annotations").is_none());
+        // Already V2 schema 2: left alone.
+        assert!(as_docker_v2(&converted).unwrap().is_none());
+        // What V2 schema 2 cannot say.
+        let mut zstd = oci.clone();
+        zstd["layers"][0]["mediaType"] = "application/vnd.oci.image.layer.v1.tar+zstd".into();
+        assert!(as_docker_v2(&serde_json::to_vec(&zstd).unwrap()).is_err());
+        let index = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []});
+        let err = as_docker_v2(&serde_json::to_vec(&index).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("index"), "{err}");
+    }
 
     #[test]
     fn docker_hub_images_are_named_without_a_host() {

@@ -167,6 +167,11 @@ impl Deploy<'_> {
     fn wait(&self) -> Wait {
         self.options.wait
     }
+
+    /// Heroku's registry, through its API (login `_` with the API key).
+    fn heroku_registry(&self) -> Result<Registry> {
+        Registry::new(self.registry, Some(("_".to_owned(), self.key.to_owned())))
+    }
 }
 
 impl Deployment for Deploy<'_> {
@@ -265,6 +270,8 @@ impl Deployment for Deploy<'_> {
                 let config = d.config()?;
                 runner.run("docker tag", config.docker(runner).args(["tag", &source, &remote]))?;
                 runner.run("docker push", config.docker(runner).args(["push", &remote]))?;
+                d.heroku_registry()?
+                    .ensure_docker_v2(&format!("{}/web", d.heroku.app), "latest")?;
             }
             DeployStep::ReleaseImage => {
                 let (runner, source, remote) = (d.runner, d.source.clone(), d.remote("release"));
@@ -278,6 +285,8 @@ impl Deployment for Deploy<'_> {
                     &format!("FROM {source}\nCMD [\"migrate\"]\n"),
                 )?;
                 runner.run("docker push", config.docker(runner).args(["push", &remote]))?;
+                d.heroku_registry()?
+                    .ensure_docker_v2(&format!("{}/release", d.heroku.app), "latest")?;
             }
             DeployStep::ReadImageIds => {
                 let app = d.heroku.app.clone();

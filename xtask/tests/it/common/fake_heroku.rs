@@ -295,12 +295,27 @@ fn append_output(state: &Arc<Mutex<State>>, version: i64, bytes: &[u8]) {
 fn pushed_config(registry: &(String, String, String), app: &str, process: &str) -> Option<String> {
     let (host, user, password) = registry;
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Asked as a client that takes anything, so an OCI manifest or an index shows as
+    // what it is: Heroku's registry takes Docker V2 schema 2 only.
     let response = reqwest::blocking::Client::new()
         .get(format!("http://{host}/v2/{app}/{process}/manifests/latest"))
-        .header("Accept", "application/vnd.docker.distribution.manifest.v2+json")
+        .header(
+            "Accept",
+            "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, \
+             application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json",
+        )
         .basic_auth(user, Some(password))
         .send()
         .ok()?;
+    let kind = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    if kind != "application/vnd.docker.distribution.manifest.v2+json" {
+        return None; // refused: not V2 schema 2
+    }
     let manifest: Value = response.json().ok()?;
     manifest["config"]["digest"].as_str().map(str::to_owned)
 }
@@ -358,7 +373,7 @@ fn route(request: &Request, body: &Value, state: &mut State, schema: &Schema, ur
                 if let Some(registry) = &state.registry {
                     if pushed_config(registry, &state.app, &kind).as_deref() != Some(image.as_str()) {
                         state.violations.push(format!(
-                            "{kind} image {image} is not {}/{kind}:latest in the registry",
+                            "{kind} image {image} is not {}/{kind}:latest in the registry as a Docker V2 schema 2 manifest",
                             state.app
                         ));
                         bad = true;
