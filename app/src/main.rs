@@ -199,10 +199,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let db = Database::new(&settings.database_url, 1)?;
             startup::prepare_database(&db, false)?;
-            let answers = superuser_answers(username, email, no_input)?;
+            let env_password = std::env::var("DJANGO_SUPERUSER_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty());
             let mut conn = db.get()?;
-            create_superuser(&mut conn, &answers.0, &answers.1, &answers.2)?;
-            println!("Superuser {} created.", answers.0);
+            let created = if no_input {
+                let (username, email, password) = superuser_answers(username, email, env_password)?;
+                create_superuser(&mut conn, &username, &email, &password)?;
+                username
+            } else {
+                let (mut ask_line, mut ask_secret, mut say) = (
+                    |prompt: &str| ask(prompt).map_err(|err| format!("{err:#}")),
+                    |prompt: &str| ask_password(prompt).map_err(|err| format!("{err:#}")),
+                    |line: &str| eprintln!("{line}"),
+                );
+                oc_lettings::accounts::superuser::create_interactively(
+                    &mut conn,
+                    username,
+                    email,
+                    env_password,
+                    oc_lettings::accounts::superuser::Prompts {
+                        ask: &mut ask_line,
+                        ask_password: &mut ask_secret,
+                        say: &mut say,
+                    },
+                )?
+            };
+            println!("Superuser {created} created.");
             Ok(())
         }
         Command::ImportDjango { path } => {
@@ -254,42 +277,17 @@ fn ask_password(prompt: &str) -> anyhow::Result<String> {
     }
 }
 
-/// (username, email, password) from flags, environment and prompts.
+/// (username, email, password) for `--no-input`: from flags and DJANGO_SUPERUSER_PASSWORD.
 fn superuser_answers(
     username: Option<String>,
     email: Option<String>,
-    no_input: bool,
+    env_password: Option<String>,
 ) -> anyhow::Result<(String, String, String)> {
-    let env_password = std::env::var("DJANGO_SUPERUSER_PASSWORD")
-        .ok()
-        .filter(|p| !p.is_empty());
-    if no_input {
-        let Some(username) = username else {
-            bail!("--no-input needs --username (or DJANGO_SUPERUSER_USERNAME)");
-        };
-        let Some(password) = env_password else {
-            bail!("--no-input needs the password in DJANGO_SUPERUSER_PASSWORD");
-        };
-        return Ok((username, email.unwrap_or_default(), password));
-    }
-    let username = match username {
-        Some(username) => username,
-        None => ask("Username: ")?,
+    let Some(username) = username else {
+        bail!("--no-input needs --username (or DJANGO_SUPERUSER_USERNAME)");
     };
-    let email = match email {
-        Some(email) => email,
-        None => ask("Email address: ")?,
+    let Some(password) = env_password else {
+        bail!("--no-input needs the password in DJANGO_SUPERUSER_PASSWORD");
     };
-    let password = match env_password {
-        Some(password) => password,
-        None => {
-            let first = ask_password("Password: ")?;
-            let second = ask_password("Password (again): ")?;
-            if first != second {
-                bail!("Error: Your passwords didn't match.");
-            }
-            first
-        }
-    };
-    Ok((username, email, password))
+    Ok((username, email.unwrap_or_default(), password))
 }

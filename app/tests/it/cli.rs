@@ -255,6 +255,19 @@ fn oc_command(dir: &std::path::Path, env: &[(&str, &str)], name: &str, args: &[&
 }
 
 /// (is_superuser, is_staff, is_active, password hash) of a user in the site's database.
+fn stored_user_exists(dir: &std::path::Path, username: &str) -> bool {
+    use diesel::prelude::*;
+    use oc_lettings::db::schema::auth_user;
+    let url = oc_lettings::config::DatabaseUrl::Sqlite(dir.join("site.sqlite3"));
+    let db = oc_lettings::db::Database::new(&url, 1).unwrap();
+    auth_user::table
+        .filter(auth_user::username.eq(username))
+        .count()
+        .get_result::<i64>(&mut *db.get().unwrap())
+        .unwrap()
+        > 0
+}
+
 fn stored_user(dir: &std::path::Path, username: &str) -> (bool, bool, bool, String) {
     use diesel::prelude::*;
     use oc_lettings::db::schema::auth_user;
@@ -331,6 +344,67 @@ fn createsuperuser_asks_what_it_is_not_told() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("Your passwords didn't match."));
     let output = createsuperuser(dir.path(), &[], &[], "");
     assert!(!output.status.success(), "stdin closed");
+}
+
+/// As Django's command: a refused answer is asked again, a weak password is named rule
+/// by rule and may be kept on purpose, and no internal field name reaches the person.
+#[test]
+fn createsuperuser_asks_again_and_offers_to_bypass_the_password_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = createsuperuser(
+        dir.path(),
+        &[("DJANGO_SUPERUSER_PASSWORD", "a long passphrase")],
+        &["--no-input", "--username", "alice"],
+        "",
+    );
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+
+    let answers = "alice\nbob\nnot-an-email\nbob@example.com\none passphrase\nother passphrase\n\n\n1234\n1234\nn\nsecret passphrase\nsecret passphrase\n";
+    let output = createsuperuser(dir.path(), &[], &[], answers);
+    let said = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{said}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "Superuser bob created.\n");
+    for expected in [
+        "Error: That username is already taken.",
+        "Error: Enter a valid email address.",
+        "Error: Your passwords didn't match.",
+        "Error: Blank passwords aren't allowed.",
+        "This password is too short.",
+        "Bypass password validation and create user anyway? [y/N]: ",
+    ] {
+        assert!(said.contains(expected), "{expected:?} in {said}");
+    }
+    assert_eq!(said.matches("Username: ").count(), 2, "{said}");
+    assert!(!said.contains("password1") && !said.contains("Error: Error:"), "{said}");
+    assert!(!said.contains("secret passphrase"), "the password is never echoed back");
+    assert!(stored_user(dir.path(), "bob").0);
+
+    // "y" keeps the weak password, on purpose.
+    let output = createsuperuser(dir.path(), &[], &[], "carol\n\n1234\n1234\ny\n");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stored_user(dir.path(), "carol").0);
+
+    // A refused value given as a flag is an error, not a question; so is a closed stdin.
+    let output = createsuperuser(dir.path(), &[], &["--username", "bob"], "");
+    assert!(one_line_error(&output).contains("That username is already taken."));
+    let output = createsuperuser(dir.path(), &[], &[], "dave\n\n1234\n1234\n");
+    assert!(!output.status.success(), "stdin closed at the bypass question");
+    let said = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        said.trim_end().lines().last().is_some_and(|l| l.contains("no answer")),
+        "{said}"
+    );
+    assert!(!stored_user_exists(dir.path(), "dave"));
+
+    // --no-input: the rules' messages, no field names.
+    let weak = createsuperuser(
+        dir.path(),
+        &[("DJANGO_SUPERUSER_PASSWORD", "1234")],
+        &["--no-input", "--username", "erin"],
+        "",
+    );
+    let line = one_line_error(&weak);
+    assert!(line.contains("too short") && !line.contains("password1"), "{line}");
 }
 
 #[test]
