@@ -269,20 +269,54 @@ impl PgTarget {
             .map_err(|err| err.to_string())
     }
 
-    /// `err` and its causes on one line, the password redacted.
+    /// `err` as one line a person can act on: its cause once, whether it is permanent
+    /// (trying again changes nothing: fix the setting named) or transient (try again:
+    /// the server may come back), and what was tried; the password redacted.
     fn connect_error(&self, err: &tokio_postgres::Error) -> String {
-        let mut message = err.to_string();
-        let mut source = std::error::Error::source(err);
-        while let Some(inner) = source {
-            message.push_str(": ");
-            message.push_str(&inner.to_string());
-            source = inner.source();
+        let server = self.server();
+        let user = self.config.get_user().unwrap_or("(none)");
+        let database = self.config.get_dbname().unwrap_or(user);
+        if let Some(db) = err.as_db_error() {
+            use tokio_postgres::error::SqlState;
+            let code = db.code();
+            if *code == SqlState::INVALID_PASSWORD || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
+                return format!(
+                    "cannot connect to the database at {server}: the server refused user {user:?}: {} (permanent: check the user and password in DATABASE_URL)",
+                    self.redact(db.message())
+                );
+            }
+            if *code == SqlState::INVALID_CATALOG_NAME {
+                return format!(
+                    "cannot connect to the database at {server}: database {database:?} does not exist (permanent: create it, or fix the name in DATABASE_URL)"
+                );
+            }
         }
-        format!(
-            "cannot connect to the database at {}: {}",
-            self.server(),
-            self.redact(&message)
-        )
+        let io = error_chain(err)
+            .iter()
+            .find_map(|e| e.downcast_ref::<std::io::Error>().map(std::io::Error::kind));
+        let timeout = self
+            .config
+            .get_connect_timeout()
+            .map_or(String::new(), |t| format!(" within {}s", t.as_secs()));
+        match io {
+            Some(std::io::ErrorKind::ConnectionRefused) => format!(
+                "cannot connect to the database at {server}: the connection was refused (transient: tried once; is PostgreSQL running and listening there?)"
+            ),
+            Some(std::io::ErrorKind::TimedOut) => format!(
+                "cannot connect to the database at {server}: no answer{timeout} (transient: tried once; check the host, the port and any firewall)"
+            ),
+            _ if err.to_string().contains("timeout") => format!(
+                "cannot connect to the database at {server}: no answer{timeout} (transient: tried once; check the host, the port and any firewall)"
+            ),
+            _ => {
+                let message = error_chain(err)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(": ");
+                format!("cannot connect to the database at {server}: {}", self.redact(&message))
+            }
+        }
     }
 
     /// Where the connection goes, as a person would write it: `host:port`, or the socket
@@ -308,6 +342,17 @@ impl PgTarget {
             hosts.join(",")
         }
     }
+}
+
+/// `err` and its causes, outermost first.
+fn error_chain<'a>(err: &'a (dyn std::error::Error + 'static)) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    let mut chain = vec![err];
+    let mut source = err.source();
+    while let Some(inner) = source {
+        chain.push(inner);
+        source = inner.source();
+    }
+    chain
 }
 
 fn load_roots(path: &str) -> Result<RootCertStore, String> {

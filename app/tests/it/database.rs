@@ -419,3 +419,51 @@ fn postgres_connections_work_from_inside_an_async_task() {
         assert!(err.to_string().contains("cannot connect to the database"), "{err}");
     });
 }
+
+/// A connection that fails says its cause once, and whether trying again can help: a
+/// wrong password or a missing database is permanent (fix the setting), a refused
+/// connection transient (what was tried is said). The password never shows.
+#[test]
+fn connection_failures_say_permanent_or_transient() {
+    let Some(Backend::Postgres(admin)) = Backend::postgres() else {
+        return;
+    };
+    // postgres://user:password@host:port/database?params, taken apart by hand.
+    let (credentials, place) = admin.split_once('@').unwrap();
+    let user = credentials.trim_start_matches("postgres://").split(':').next().unwrap();
+    let (server, path) = place.split_once('/').unwrap();
+    let query = path.split_once('?').map_or(String::new(), |(_, q)| format!("?{q}"));
+    let open = |raw: &str| {
+        oc_lettings::db::connection::establish_postgres(raw)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    let line = open(&format!("postgres://{user}:not-the-password-9876@{place}"));
+    assert!(
+        line.contains("the server refused user")
+            && line.contains("(permanent: check the user and password in DATABASE_URL)"),
+        "{line}"
+    );
+    assert!(!line.contains("not-the-password-9876"), "{line}");
+    let line = open(&format!("{credentials}@{server}/no_such_database_here{query}"));
+    assert!(
+        line.contains("database \"no_such_database_here\" does not exist (permanent"),
+        "{line}"
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let line = open(&format!(
+        "postgres://nobody:secret-pw@127.0.0.1:{closed}/none?sslmode=disable"
+    ));
+    assert!(
+        line.contains(&format!(
+            "at 127.0.0.1:{closed}: the connection was refused (transient: tried once"
+        )),
+        "{line}"
+    );
+    assert!(!line.contains("secret-pw"), "{line}");
+}
