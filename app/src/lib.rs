@@ -42,6 +42,9 @@ pub async fn serve(settings: Settings, seed_demo: bool) -> anyhow::Result<()> {
     let prepare_db = db.clone();
     let migrate = settings.migrate_on_start;
     let (prepared, schema) = actix_web::web::block(move || {
+        // The dummy password hash of failed logins for unknown users, made now (one
+        // argon2id hash) rather than by the first such login.
+        let _ = accounts::password::prepare_dummy();
         db::pg_connection::blocking(|| startup::prepare_for_serving(&prepare_db, seed_demo, migrate))
     })
     .await

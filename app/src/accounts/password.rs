@@ -10,8 +10,12 @@ use subtle::ConstantTimeEq;
 
 /// The algorithm prefix Django's Argon2PasswordHasher writes before the PHC string.
 const ARGON2_PREFIX: &str = "argon2";
-/// Django 3.0's default work factor, for the dummy verification below.
-const DUMMY_PBKDF2: &str = "pbkdf2_sha256$180000$dummysalt123$Bbq1Z6kDbMEtIP+9bBwEEAYgIU6GzQ1Z0YzXrP2Jc3k=";
+/// The hash the dummy verification checks against: what a user of this site has (every
+/// new or changed password, and every imported one after its first login, is argon2id
+/// with the parameters below), so an unknown username costs what a real one does. Made
+/// once, by [`prepare_dummy`] at start-up (or at the first use).
+static DUMMY_ARGON2: std::sync::LazyLock<Option<String>> =
+    std::sync::LazyLock::new(|| hash_password("an unknown user's password").ok());
 /// Refuses absurd work factors (a hash is stored data, but never a reason to spin for minutes).
 const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
 
@@ -138,10 +142,19 @@ pub fn verify_password(password: &str, encoded: &str) -> Verification {
 }
 
 /// Spends the time a real verification would, so an unknown username answers no faster
-/// than a wrong password (no user enumeration by timing).
+/// or slower than a wrong password for a real user (no user enumeration by timing): an
+/// argon2id verification with the site's parameters.
 pub fn verify_dummy(password: &str) {
     count_hash();
-    let _ = verify_pbkdf2_sha256(password, DUMMY_PBKDF2);
+    if let Some(dummy) = DUMMY_ARGON2.as_deref() {
+        let _ = verify_argon2(password, dummy);
+    }
+}
+
+/// Makes the dummy hash now (one argon2id hash), so the first unknown username does not
+/// pay for it: `serve` calls this before it listens.
+pub fn prepare_dummy() -> Option<&'static str> {
+    DUMMY_ARGON2.as_deref()
 }
 
 /// Whether a stored hash can ever verify (for display: "no password set").
@@ -196,6 +209,17 @@ mod tests {
         let before = hashes_run_on_this_thread();
         verify_dummy("x");
         assert_eq!(hashes_run_on_this_thread(), before + 1);
+    }
+
+    /// The dummy verification is the one a real user costs: argon2id with the parameters
+    /// of a new password (it used to be Django 3.0's pbkdf2, measurably slower).
+    #[test]
+    fn the_dummy_hash_is_a_new_users_hash() {
+        let dummy = prepare_dummy().unwrap();
+        let real = hash_password("a real password").unwrap();
+        let params = |h: &str| h.split('$').take(4).collect::<Vec<_>>().join("$");
+        assert_eq!(params(dummy), params(&real), "{dummy} / {real}");
+        assert!(dummy.starts_with("argon2$argon2id$"), "{dummy}");
     }
 
     #[test]
