@@ -93,6 +93,22 @@ enum Stage {
         #[arg(long)]
         strict: bool,
     },
+    /// One oc-lettings command in a one-off container of the running release (AWS: an ECS
+    /// task on the service's network), its output shown and its exit code returned:
+    /// `cargo xtask run --target aws --env DJANGO_SUPERUSER_PASSWORD -- createsuperuser --no-input --username admin`.
+    Run {
+        #[command(flatten)]
+        target: TargetArg,
+        #[command(flatten)]
+        wait: WaitArgs,
+        /// A local variable to pass to the command's environment (its value goes to the
+        /// platform's API only, never on a command line); repeat for several.
+        #[arg(long = "env", value_name = "NAME")]
+        env: Vec<String>,
+        /// The oc-lettings command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
     /// The last releases: Heroku's versions, or the ECS service's task definition revisions.
     Releases {
         #[command(flatten)]
@@ -205,9 +221,9 @@ impl WaitArgs {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let runner = Runner::new(cli.dry_run, cli.verbose);
-    match cli.stage {
+    let done = match cli.stage {
         Stage::Lint => lint::run(&runner),
         Stage::Test => test::run(&runner),
         Stage::Ci => lint::run(&runner).and_then(|()| test::run(&runner)),
@@ -244,7 +260,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let image = Image::for_commit(docker::repo(source.repo.clone()))?;
             let options = source.options(wait.wait(), build, !no_rollback, strict);
-            on_platform(&runner, target.platform, deploy::Stage::Deploy(image), &options)
+            on_platform(&runner, target.platform, deploy::Stage::Deploy(image), &options).map(|_| ())
         }
         Stage::Rollback {
             version,
@@ -254,13 +270,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             strict,
         } => {
             let options = source.options(wait.wait(), false, false, strict);
-            on_platform(&runner, target.platform, deploy::Stage::Rollback(version), &options)
+            on_platform(&runner, target.platform, deploy::Stage::Rollback(version), &options).map(|_| ())
         }
         Stage::Releases { count, target } => {
             let options = SourceArgs::default().options(WaitArgs::default().wait(), false, false, false);
-            on_platform(&runner, target.platform, deploy::Stage::Releases(count), &options)
+            on_platform(&runner, target.platform, deploy::Stage::Releases(count), &options).map(|_| ())
         }
-    }
+        Stage::Run {
+            target,
+            wait,
+            env,
+            command,
+        } => {
+            let options = SourceArgs::default().options(wait.wait(), false, false, false);
+            return on_platform(&runner, target.platform, deploy::Stage::Run { command, env }, &options)
+                .map(|code| ExitCode::from(u8::try_from(code).unwrap_or(1)));
+        }
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }
 
 /// The one place the platform is chosen: everything after it is the platform's
@@ -270,7 +297,7 @@ fn on_platform(
     platform: Platform,
     stage: deploy::Stage,
     options: &deploy::Options,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<i32> {
     match platform {
         Platform::Heroku => deploy::run::<heroku::HerokuApp>(runner, stage, options),
         Platform::Aws => deploy::run::<aws::EcsService>(runner, stage, options),
@@ -279,7 +306,7 @@ fn on_platform(
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE

@@ -26,6 +26,7 @@ pub struct Service {
 
 pub const ECS_TARGET: &str = "AmazonEC2ContainerServiceV20141113";
 pub const ECR_TARGET: &str = "AmazonEC2ContainerRegistry_V20150921";
+pub const LOGS_TARGET: &str = "Logs_20140328";
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
 impl Service {
@@ -57,6 +58,20 @@ impl Service {
         })
     }
 
+    /// CloudWatch Logs in `region` (a one-off task's output, with the `awslogs` driver).
+    pub fn logs(region: &str, endpoint: Option<String>) -> Result<Service> {
+        Ok(Service {
+            label: "CloudWatch Logs",
+            signing_name: "logs",
+            target_prefix: LOGS_TARGET,
+            endpoint: endpoint_or(
+                endpoint,
+                &format!("https://logs.{region}.amazonaws.com"),
+                "the CloudWatch Logs endpoint",
+            )?,
+        })
+    }
+
     fn host(&self) -> &str {
         let rest = self
             .endpoint
@@ -77,16 +92,18 @@ pub struct Aws {
     credentials: Credentials,
     pub ecs: Service,
     pub ecr: Service,
+    pub logs: Service,
 }
 
 impl Aws {
-    pub fn new(region: String, credentials: Credentials, ecs: Service, ecr: Service) -> Result<Aws> {
+    pub fn new(region: String, credentials: Credentials, ecs: Service, ecr: Service, logs: Service) -> Result<Aws> {
         Ok(Aws {
             http: http_client()?,
             region,
             credentials,
             ecs,
             ecr,
+            logs,
         })
     }
 
@@ -161,6 +178,11 @@ impl Aws {
     /// `operation` of ECS, its answer read as `T` (`Value` for an answer not read).
     pub fn ecs<T: DeserializeOwned>(&self, operation: &str, body: &Value) -> Result<T> {
         typed(&self.ecs, operation, self.call(&self.ecs, operation, body)?)
+    }
+
+    /// `operation` of CloudWatch Logs, its answer read as `T`.
+    pub fn logs<T: DeserializeOwned>(&self, operation: &str, body: &Value) -> Result<T> {
+        typed(&self.logs, operation, self.call(&self.logs, operation, body)?)
     }
 
     /// `operation` of ECR, its answer read as `T`.

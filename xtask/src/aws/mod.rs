@@ -11,11 +11,12 @@
 //! says what the SDK and the signing-only `aws-sigv4` crate would cost.
 
 pub mod api;
-pub mod migrate;
+pub mod logs;
 pub mod model;
 pub mod rollout;
 pub mod settings;
 pub mod sigv4;
+pub mod task;
 pub mod task_definition;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -27,15 +28,15 @@ use crate::deploy::guard::{self, Facts};
 use crate::deploy::ledger::{Ledger, Recorded};
 use crate::deploy::readiness::probe_ready;
 use crate::deploy::recovery::{recover, Failure};
-use crate::deploy::{Deployment, Options, Platform};
+use crate::deploy::{Deployment, Options, Platform, Wait};
 use crate::docker::Image;
 use crate::registry::{Named, Registry};
 use crate::runner::Runner;
 use api::Aws;
-use migrate::run_migrations;
 use model::{DescribedTaskDefinition, TaskDefinition};
 use rollout::{describe_service, update_and_follow};
 use settings::Settings;
+use task::run_migrations;
 use task_definition::{describe_task_definition, new_revision, pick_container, revision_number, short_name};
 
 /// An ECS service on Fargate, and the clients that reach it.
@@ -502,6 +503,71 @@ impl Platform for EcsService {
             target.images().join(", ")
         );
         Ok(())
+    }
+
+    /// `cargo xtask run --target aws -- COMMAND…`: a one-off task of the revision the
+    /// service runs, on its network, with `COMMAND` as the site's container's command and
+    /// `environment` as overrides; waited for until it stops, its output read back from
+    /// CloudWatch Logs (the `awslogs` driver), its exit code returned.
+    fn run(&self, runner: &Runner, command: &[String], environment: &[(String, String)], wait: Wait) -> Result<i32> {
+        let (aws, settings) = (&self.aws, &self.settings);
+        let shown = crate::deploy::display_command(command, environment);
+        if runner.dry_run {
+            println!(
+                "==> DescribeServices {} in {}, DescribeTaskDefinition of the revision it runs",
+                settings.service, settings.cluster
+            );
+            println!("==> RunTask of it on the service's network: {shown}; DescribeTasks until it stops");
+            println!("==> its output: CloudWatch Logs GetLogEvents (the awslogs stream of the task)");
+            return Ok(0);
+        }
+        let service = describe_service(aws, settings)?;
+        let described = describe_task_definition(aws, &service.task_definition)?;
+        let container = pick_container(
+            &described.definition()?,
+            settings.container.as_deref(),
+            &settings.repository,
+        )?;
+        let task = task::OneOff {
+            task_definition: &service.task_definition,
+            container: &container,
+            command,
+            environment,
+            started_by: task::RUN_BY,
+            name: "one-off task",
+        };
+        let stopped = runner.step(
+            &format!(
+                "run {shown} in {} ({})",
+                settings.service,
+                short_name(&service.task_definition)
+            ),
+            || task::run_task(aws, settings, &service, &task, wait),
+        )?;
+        match logs::stream_of(&described.task_definition, &container, task::task_id(&stopped.arn)) {
+            Some((group, stream)) => match logs::read(aws, &group, &stream) {
+                Ok(lines) => {
+                    println!("its output (CloudWatch Logs {group} {stream}):");
+                    for line in lines {
+                        println!("    | {line}");
+                    }
+                }
+                Err(err) => println!("(cannot read its output from CloudWatch Logs: {err:#})"),
+            },
+            None => println!(
+                "(its output is not in CloudWatch Logs: the container {container} has no awslogs log configuration)"
+            ),
+        }
+        match stopped.exit_code {
+            Some(code) => {
+                println!(
+                    "oc-lettings {} exited with {code}",
+                    command.first().map_or("", String::as_str)
+                );
+                Ok(i32::try_from(code).unwrap_or(1))
+            }
+            None => bail!("the one-off task stopped before its container ran ({})", stopped.reason),
+        }
     }
 
     /// `cargo xtask releases --target aws`: the service's task definition revisions.

@@ -144,3 +144,17 @@ impl Failure {
         failures.first().and_then(|f| f.reason.as_deref()).unwrap_or(otherwise)
     }
 }
+
+/// CloudWatch Logs `GetLogEvents`' answer.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LogEvents {
+    pub events: Vec<LogEvent>,
+    pub next_forward_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LogEvent {
+    pub message: String,
+}

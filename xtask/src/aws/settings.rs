@@ -22,6 +22,7 @@ pub struct Settings {
     pub service_url: Option<String>,
     pub ecs_endpoint: Option<String>,
     pub ecr_endpoint: Option<String>,
+    pub logs_endpoint: Option<String>,
 }
 
 impl Settings {
@@ -54,6 +55,7 @@ impl Settings {
             service_url: env::optional("SERVICE_URL"),
             ecs_endpoint: endpoint("ECS"),
             ecr_endpoint: endpoint("ECR"),
+            logs_endpoint: endpoint("CLOUDWATCH_LOGS"),
         })
     }
 
@@ -63,6 +65,7 @@ impl Settings {
             self.credentials.clone(),
             Service::ecs(&self.region, self.ecs_endpoint.clone())?,
             Service::ecr(&self.region, self.ecr_endpoint.clone())?,
+            Service::logs(&self.region, self.logs_endpoint.clone())?,
         )
     }
 }

@@ -73,6 +73,10 @@ pub trait Platform: Sized {
     fn rollback(&self, runner: &Runner, to: Option<i64>, options: &Options) -> Result<()>;
     /// The last `count` releases, newest first. Under `--dry-run`, the call it would make.
     fn releases(&self, runner: &Runner, count: usize) -> Result<()>;
+    /// `cargo xtask run`: one `oc-lettings` command (`command`, its arguments) in a
+    /// one-off container of the running release, with `environment` as overrides; its
+    /// output shown, its exit code returned.
+    fn run(&self, runner: &Runner, command: &[String], environment: &[(String, String)], wait: Wait) -> Result<i32>;
 }
 
 /// `cargo xtask deploy`: the platform's plan, printed (`--dry-run`) or walked step by step.
@@ -97,13 +101,47 @@ pub enum Stage {
     Deploy(Image),
     Rollback(Option<i64>),
     Releases(usize),
+    /// A one-off command and the names of the local variables it gets as overrides.
+    Run {
+        command: Vec<String>,
+        env: Vec<String>,
+    },
 }
 
-pub fn run<P: Platform>(runner: &Runner, stage: Stage, options: &Options) -> Result<()> {
+/// Runs `stage` on `P`; the exit code for the process (a one-off command's own).
+pub fn run<P: Platform>(runner: &Runner, stage: Stage, options: &Options) -> Result<i32> {
     let platform = P::from_env(runner.dry_run)?;
     match stage {
-        Stage::Deploy(image) => deploy(runner, &platform, &image, options),
-        Stage::Rollback(to) => platform.rollback(runner, to, options),
-        Stage::Releases(count) => platform.releases(runner, count),
+        Stage::Deploy(image) => deploy(runner, &platform, &image, options).map(|()| 0),
+        Stage::Rollback(to) => platform.rollback(runner, to, options).map(|()| 0),
+        Stage::Releases(count) => platform.releases(runner, count).map(|()| 0),
+        Stage::Run { command, env } => {
+            let environment = overrides(&env, runner.dry_run)?;
+            platform.run(runner, &command, &environment, options.wait)
+        }
     }
+}
+
+/// The values of the local variables `names`, for a one-off command's environment (every
+/// missing one named at once). Their values go to the platform's API only: never on a
+/// command line, never printed.
+pub fn overrides(names: &[String], dry_run: bool) -> Result<Vec<(String, String)>> {
+    let mut needed = crate::env::Needed::for_dry_run(dry_run);
+    let values: Vec<(String, String)> = names
+        .iter()
+        .map(|name| (name.clone(), needed.var(name, "passed with --env")))
+        .collect();
+    needed.check()?;
+    Ok(values)
+}
+
+/// A one-off command as a person reads it (for the progress lines; no value of its
+/// environment).
+pub fn display_command(command: &[String], environment: &[(String, String)]) -> String {
+    let mut shown = format!("oc-lettings {}", command.join(" "));
+    if !environment.is_empty() {
+        let names: Vec<&str> = environment.iter().map(|(n, _)| n.as_str()).collect();
+        shown.push_str(&format!(" (with {} from this environment)", names.join(", ")));
+    }
+    shown
 }

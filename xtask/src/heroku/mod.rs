@@ -597,6 +597,16 @@ impl Platform for HerokuApp {
         Ok(())
     }
 
+    /// `cargo xtask run --target heroku`: not yet (see docs/src/operations.md for the
+    /// Heroku CLI's `heroku run:detached`). Says so before anything is called.
+    fn run(&self, _runner: &Runner, command: &[String], _environment: &[(String, String)], _wait: Wait) -> Result<i32> {
+        bail!(
+            "cargo xtask run --target heroku is not available yet: run `heroku run:detached -a {} -- {}` (the Heroku CLI), or use --target aws",
+            self.heroku.app,
+            command.join(" ")
+        )
+    }
+
     /// `cargo xtask releases`
     fn releases(&self, runner: &Runner, count: usize) -> Result<()> {
         if runner.dry_run {

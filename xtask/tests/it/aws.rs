@@ -657,3 +657,86 @@ fn an_arm64_task_definition_takes_an_index_and_refuses_an_amd64_image() {
     }
     w.fake.assert_no_violations();
 }
+
+/// `cargo xtask run --target aws`: the first admin in production. A one-off task of the
+/// revision the service runs, on its network, the command as the site's container's
+/// command and the password as an environment override (never on the command line, never
+/// printed); its output read back from CloudWatch Logs, its exit code returned.
+#[test]
+fn a_one_off_command_runs_as_an_ecs_task_with_its_secret_in_the_environment() {
+    let Some(w) = world("AWS one-off command test") else {
+        return;
+    };
+    let secret = "first-admin-passphrase-7731";
+    let args = [
+        "run",
+        "--target",
+        "aws",
+        "--poll-interval",
+        "0.05",
+        "--env",
+        "DJANGO_SUPERUSER_PASSWORD",
+        "--",
+        "createsuperuser",
+        "--no-input",
+        "--username",
+        "admin",
+    ];
+    let output = w.run(&args, &[("DJANGO_SUPERUSER_PASSWORD", secret)]);
+    let text = format!("{}{}", stdout(&output), stderr(&output));
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains("| Superuser admin created.") && text.contains("| environment: DJANGO_SUPERUSER_PASSWORD is set"),
+        "its output, from CloudWatch Logs: {text}"
+    );
+    assert!(text.contains("oc-lettings createsuperuser exited with 0"), "{text}");
+    assert!(!text.contains(secret), "the secret is never printed: {text}");
+    let run = w.fake.with(|s| {
+        s.requests
+            .iter()
+            .rfind(|r| r.target.ends_with(".RunTask"))
+            .map(|r| r.body.clone())
+            .unwrap()
+    });
+    let container = &run["overrides"]["containerOverrides"][0];
+    assert_eq!(
+        container["command"],
+        json!(["createsuperuser", "--no-input", "--username", "admin"])
+    );
+    assert!(
+        !container["command"].to_string().contains(secret),
+        "not on the command line"
+    );
+    assert_eq!(
+        container["environment"],
+        json!([{"name": "DJANGO_SUPERUSER_PASSWORD", "value": secret}])
+    );
+    assert_eq!(run["startedBy"], "oc-lettings-run");
+    assert_eq!(
+        run["taskDefinition"],
+        w.fake.with(|s| s.running.clone()),
+        "the running revision"
+    );
+    assert_eq!(w.running(), "oc-lettings:1", "the service is not touched");
+
+    // The command's exit code is the tool's.
+    w.fake.with(|s| {
+        s.one_off_exit = 3;
+        s.one_off_output = vec!["error: That username is already taken.".to_owned()];
+    });
+    let output = w.run(&args, &[("DJANGO_SUPERUSER_PASSWORD", secret)]);
+    assert_eq!(output.status.code(), Some(3), "{}", stdout(&output));
+    assert!(stdout(&output).contains("| error: That username is already taken."));
+
+    // A missing variable is named before anything is called; a dry run calls nothing.
+    let before = w.fake.operations().len();
+    let line = error_line(&w.run(&args, &[]));
+    assert!(line.contains("missing variable DJANGO_SUPERUSER_PASSWORD"), "{line}");
+    let mut dry = vec!["--dry-run"];
+    dry.extend_from_slice(&args);
+    let output = w.run(&dry, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("RunTask of it on the service's network: oc-lettings createsuperuser --no-input --username admin (with DJANGO_SUPERUSER_PASSWORD from this environment)"), "{}", stdout(&output));
+    assert_eq!(w.fake.operations().len(), before);
+    w.fake.assert_no_violations();
+}

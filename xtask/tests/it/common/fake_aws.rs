@@ -15,6 +15,7 @@
 //! `failing_images`. `GET /readyz` answers 200 unless the running revision's image is in
 //! `unready_images` (the service's URL, for the readiness check).
 
+use std::collections::HashMap;
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 
@@ -26,6 +27,10 @@ use super::http::{read_request, Background};
 
 pub const ECS_PREFIX: &str = "AmazonEC2ContainerServiceV20141113";
 pub const ECR_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921";
+pub const LOGS_PREFIX: &str = "Logs_20140328";
+/// The `awslogs` options of the site's container in the stand-in's task definitions.
+pub const LOG_GROUP: &str = "/ecs/oc-lettings";
+pub const LOG_PREFIX: &str = "ecs";
 pub const ACCOUNT: &str = "123456789012";
 
 /// botocore's service model of `service` (`ecs`, `ecr`), through botocore's own loader;
@@ -70,6 +75,11 @@ pub struct State {
     /// The registry posing as ECR: (host, user, password).
     pub ecr: (String, String, String),
     pub migration_exit: i64,
+    /// What a one-off task other than `migrate` prints, and its exit code.
+    pub one_off_output: Vec<String>,
+    pub one_off_exit: i64,
+    /// CloudWatch Logs streams of the `awslogs` group: stream name → messages.
+    pub log_streams: HashMap<String, Vec<String>>,
     pub failing_images: Vec<String>,
     pub unready_images: Vec<String>,
     pub tasks: Vec<(String, Value, u32)>,
@@ -154,6 +164,7 @@ fn task_definition(region: &str, revision: usize, image: &str) -> Value {
                 "image": image,
                 "essential": true,
                 "portMappings": [{"containerPort": 8000, "protocol": "tcp"}],
+                "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": LOG_GROUP, "awslogs-region": region, "awslogs-stream-prefix": LOG_PREFIX}},
                 "environment": [{"name": "ALLOWED_HOSTS", "value": "oc-lettings.example.com"}]
             }
         ]
@@ -164,6 +175,7 @@ impl FakeAws {
     pub fn start(access_key: &str, secret_key: &str, ecr: (String, String, String)) -> FakeAws {
         let ecs_model = botocore_model("ecs").expect("botocore's ECS model");
         let ecr_model = botocore_model("ecr").expect("botocore's ECR model");
+        let logs_model = botocore_model("logs").expect("botocore's CloudWatch Logs model");
         let region = "eu-west-1".to_owned();
         let first = task_definition(&region, 1, &format!("{}/oc-lettings@sha256:{}", ecr.0, "0".repeat(64)));
         let running = first["taskDefinitionArn"].as_str().unwrap().to_owned();
@@ -183,6 +195,9 @@ impl FakeAws {
             network: json!({"awsvpcConfiguration": {"subnets": ["subnet-0abc"], "securityGroups": ["sg-0abc"], "assignPublicIp": "DISABLED"}}),
             ecr,
             migration_exit: 0,
+            one_off_output: vec!["Superuser admin created.".to_owned()],
+            one_off_exit: 0,
+            log_streams: HashMap::new(),
             failing_images: Vec::new(),
             unready_images: Vec::new(),
             tasks: Vec::new(),
@@ -190,7 +205,8 @@ impl FakeAws {
             violations: Vec::new(),
         }));
         let thread_state = state.clone();
-        let server = Background::start(move |stream| serve(stream, &thread_state, &ecs_model, &ecr_model));
+        let server =
+            Background::start(move |stream| serve(stream, &thread_state, [&ecs_model, &ecr_model, &logs_model]));
         FakeAws {
             url: server.url.clone(),
             state,
@@ -408,7 +424,7 @@ pub fn shape_violations(model: &Value, shape: &str, value: &Value, path: &str) -
     found
 }
 
-fn serve(mut stream: TcpStream, state: &Arc<Mutex<State>>, ecs: &Value, ecr: &Value) {
+fn serve(mut stream: TcpStream, state: &Arc<Mutex<State>>, [ecs, ecr, logs]: [&Value; 3]) {
     let Some(request) = read_request(&mut stream) else {
         return;
     };
@@ -423,6 +439,7 @@ fn serve(mut stream: TcpStream, state: &Arc<Mutex<State>>, ecs: &Value, ecr: &Va
     let (model, service) = match target.split_once('.') {
         Some((ECS_PREFIX, _)) => (ecs, "ecs"),
         Some((ECR_PREFIX, _)) => (ecr, "ecr"),
+        Some((LOGS_PREFIX, _)) => (logs, "logs"),
         _ => {
             state.violations.push(format!("unknown X-Amz-Target {target:?}"));
             respond(
@@ -590,10 +607,16 @@ fn route(operation: &str, body: &Value, state: &mut State) -> (u16, Value) {
             if state.find_task_definition(&td).is_none() {
                 return (400, aws_error("ClientException", "TaskDefinition not found."));
             }
-            if body.pointer("/overrides/containerOverrides/0/command") != Some(&json!(["migrate"]))
+            let command = body
+                .pointer("/overrides/containerOverrides/0/command")
+                .cloned()
+                .unwrap_or(Value::Null);
+            if command.as_array().is_none_or(|c| c.is_empty())
                 || body.pointer("/overrides/containerOverrides/0/name") != Some(&json!("web"))
             {
-                state.violations.push(format!("RunTask: not the migration: {body}"));
+                state
+                    .violations
+                    .push(format!("RunTask: not a command of the site's container: {body}"));
             }
             if body.get("networkConfiguration") != Some(&state.network) || !cluster_ok {
                 state
@@ -606,7 +629,15 @@ fn route(operation: &str, body: &Value, state: &mut State) -> (u16, Value) {
                 state.cluster,
                 state.tasks.len() + 1
             );
-            state.tasks.push((arn.clone(), json!({"taskDefinitionArn": td}), 0));
+            let environment = body
+                .pointer("/overrides/containerOverrides/0/environment")
+                .cloned()
+                .unwrap_or(json!([]));
+            state.tasks.push((
+                arn.clone(),
+                json!({"taskDefinitionArn": td, "command": command, "environment": environment}),
+                0,
+            ));
             (
                 200,
                 json!({"tasks": [{"taskArn": arn, "lastStatus": "PROVISIONING", "taskDefinitionArn": td}], "failures": []}),
@@ -618,7 +649,8 @@ fn route(operation: &str, body: &Value, state: &mut State) -> (u16, Value) {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_owned();
-            let exit = state.migration_exit;
+            let (migration_exit, one_off_exit) = (state.migration_exit, state.one_off_exit);
+            let one_off_output = state.one_off_output.clone();
             let Some(task) = state.tasks.iter_mut().find(|(arn, _, _)| *arn == wanted) else {
                 return (
                     200,
@@ -626,6 +658,29 @@ fn route(operation: &str, body: &Value, state: &mut State) -> (u16, Value) {
                 );
             };
             task.2 += 1;
+            let migrate = task.1["command"] == json!(["migrate"]);
+            let exit = if migrate { migration_exit } else { one_off_exit };
+            if task.2 == 2 {
+                // It ran: what the awslogs driver would have written, by the task's id.
+                let mut lines = if migrate {
+                    vec!["SQLite file /data/oc-lettings.sqlite3: 1 migration(s) applied".to_owned()]
+                } else {
+                    one_off_output
+                };
+                // The environment it got, by name only (as a command would see it).
+                for variable in task.1["environment"].as_array().cloned().unwrap_or_default() {
+                    lines.push(format!(
+                        "environment: {} is set",
+                        variable["name"].as_str().unwrap_or("")
+                    ));
+                }
+                let id = wanted.rsplit('/').next().unwrap_or("").to_owned();
+                let stream = format!("{LOG_PREFIX}/web/{id}");
+                state.log_streams.insert(stream, lines);
+            }
+            let Some(task) = state.tasks.iter_mut().find(|(arn, _, _)| *arn == wanted) else {
+                return (500, aws_error("ServerException", "lost the task"));
+            };
             let (status, containers) = match task.2 {
                 1 => ("RUNNING", json!([{"name": "web", "lastStatus": "RUNNING"}])),
                 _ => (
@@ -638,6 +693,35 @@ fn route(operation: &str, body: &Value, state: &mut State) -> (u16, Value) {
                 described["stoppedReason"] = json!("Essential container in task exited");
             }
             (200, json!({"tasks": [described], "failures": []}))
+        }
+        "GetLogEvents" => {
+            if body["logGroupName"] != LOG_GROUP {
+                return (
+                    400,
+                    aws_error("ResourceNotFoundException", "The specified log group does not exist."),
+                );
+            }
+            let stream = body["logStreamName"].as_str().unwrap_or("");
+            let Some(messages) = state.log_streams.get(stream) else {
+                return (
+                    400,
+                    aws_error("ResourceNotFoundException", "The specified log stream does not exist."),
+                );
+            };
+            // One page: the events from the head, then the same token on an empty page.
+            let events: Vec<Value> = if body.get("nextToken").is_some() {
+                Vec::new()
+            } else {
+                messages
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| json!({"timestamp": 1_790_000_000_000_i64 + i as i64, "message": m, "ingestionTime": 1_790_000_000_500_i64}))
+                    .collect()
+            };
+            (
+                200,
+                json!({"events": events, "nextForwardToken": "f/0001", "nextBackwardToken": "b/0001"}),
+            )
         }
         "UpdateService" => {
             let td = body["taskDefinition"].as_str().unwrap_or("").to_owned();
