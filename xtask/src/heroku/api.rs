@@ -149,6 +149,22 @@ fn check(response: Response, what: &str, app: &str) -> Result<Response> {
     }
 }
 
+/// A dyno, as the Platform API describes it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Dyno {
+    pub id: String,
+    /// `run.1234`: what its log lines carry.
+    pub name: String,
+    pub state: String,
+}
+
+/// The exit status in Heroku's line about `dyno` (`heroku[run.1234]: Process exited with
+/// status 3`), if `line` is that line.
+pub fn exit_status(line: &str, dyno: &str) -> Option<i32> {
+    let rest = line.split_once(&format!("heroku[{dyno}]: "))?.1;
+    rest.strip_prefix("Process exited with status ")?.trim().parse().ok()
+}
+
 /// The answer of a log session's creation.
 #[derive(Debug, Deserialize)]
 struct LogSession {
@@ -163,11 +179,58 @@ impl Heroku {
     /// release command's output there, not to `output_stream_url`, when the image has no
     /// `curl`: this one is `FROM scratch`.
     pub fn release_logs(&self, lines: u32, within: Duration) -> Result<Vec<String>> {
+        self.logs(
+            json!({ "type": "release", "source": "app", "lines": lines, "tail": false }),
+            within,
+        )
+    }
+
+    /// The app's last `lines` log lines of the dyno `name` (its output and Heroku's lines
+    /// about it: the exit status among them).
+    pub fn dyno_logs(&self, name: &str, lines: u32, within: Duration) -> Result<Vec<String>> {
+        self.logs(json!({ "dyno_name": name, "lines": lines, "tail": false }), within)
+    }
+
+    /// Starts a one-off dyno (`POST /apps/{app}/dynos`, type `run`, detached: its output
+    /// goes to the app's logs) with `command` and `env` as its extra config vars.
+    pub fn run_dyno(&self, command: &str, env: &[(String, String)]) -> Result<Dyno> {
+        let path = format!("/apps/{}/dynos", self.app);
+        let env: serde_json::Map<String, serde_json::Value> = env
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        let body = json!({ "command": command, "env": env, "type": "run", "attach": false, "time_to_live": 3600 });
+        self.send(
+            self.request(reqwest::Method::POST, &path, ACCEPT).json(&body),
+            "starting a one-off dyno",
+        )
+    }
+
+    /// The dyno `id`, or `None` once it is gone (a one-off dyno's process has exited).
+    pub fn dyno(&self, id: &str) -> Result<Option<Dyno>> {
+        let path = format!("/apps/{}/dynos/{id}", self.app);
+        let response = self
+            .request(reqwest::Method::GET, &path, ACCEPT)
+            .send()
+            .map_err(|err| anyhow!("reading the dyno: cannot reach the Heroku API at {}: {err}", self.base))?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let response = check(response, "reading the dyno", &self.app)?;
+        response
+            .json()
+            .map(Some)
+            .map_err(|err| anyhow!("reading the dyno: unexpected answer from the Heroku API: {err}"))
+    }
+
+    /// The lines a log session with `filter` gives (its `logplex_url` read without the
+    /// API key: a session URL carries its own authority).
+    fn logs(&self, filter: serde_json::Value, within: Duration) -> Result<Vec<String>> {
         let path = format!("/apps/{}/log-sessions", self.app);
-        let body = json!({ "type": "release", "source": "app", "lines": lines, "tail": false });
+        let body = filter;
         let session: LogSession = self.send(
             self.request(reqwest::Method::POST, &path, ACCEPT).json(&body),
-            "reading the release phase's logs",
+            "reading the app's logs",
         )?;
         let url = checked_base_url(&session.logplex_url, "the log session's URL")?;
         let response = http_client()?

@@ -597,14 +597,86 @@ impl Platform for HerokuApp {
         Ok(())
     }
 
-    /// `cargo xtask run --target heroku`: not yet (see docs/src/operations.md for the
-    /// Heroku CLI's `heroku run:detached`). Says so before anything is called.
-    fn run(&self, _runner: &Runner, command: &[String], _environment: &[(String, String)], _wait: Wait) -> Result<i32> {
-        bail!(
-            "cargo xtask run --target heroku is not available yet: run `heroku run:detached -a {} -- {}` (the Heroku CLI), or use --target aws",
-            self.heroku.app,
-            command.join(" ")
-        )
+    /// `cargo xtask run --target heroku -- COMMAND…`: a detached one-off dyno of the
+    /// current release (`POST /apps/{app}/dynos`, type `run`) with `environment` as its
+    /// extra config vars, followed until its process has exited (the dyno is gone), its
+    /// output and exit status read back from the app's logs (a log session for that
+    /// dyno), the exit status returned.
+    fn run(&self, runner: &Runner, command: &[String], environment: &[(String, String)], wait: Wait) -> Result<i32> {
+        let heroku = &self.heroku;
+        // The API takes the command as one string; an argument with a space or a quote
+        // in it cannot cross that unambiguously.
+        if let Some(odd) = command
+            .iter()
+            .find(|a| a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '\\'))
+        {
+            bail!("the argument {odd:?} cannot be passed to a Heroku dyno's command (it is one string split at spaces): pass such a value with --env");
+        }
+        let shown = crate::deploy::display_command(command, environment);
+        if runner.dry_run {
+            println!("==> POST /apps/{}/dynos (type run, detached): {shown}", heroku.app);
+            println!("==> GET /apps/{}/dynos/<id> until its process has exited", heroku.app);
+            println!(
+                "==> its output and exit status: POST /apps/{}/log-sessions for that dyno",
+                heroku.app
+            );
+            return Ok(0);
+        }
+        let dyno = runner.step(&format!("run {shown} in a one-off dyno of {}", heroku.app), || {
+            let dyno = heroku.run_dyno(&command.join(" "), environment)?;
+            println!("    dyno {}", dyno.name);
+            poll(
+                wait,
+                |progress| match heroku.dyno(&dyno.id)? {
+                    Some(now) => {
+                        progress.saw(&now.state, format!("{}: {}", dyno.name, now.state));
+                        Ok(None)
+                    }
+                    None => Ok(Some(())),
+                },
+                |last| {
+                    anyhow!(
+                        "the dyno {} is still {} after {}s (see `heroku logs --dyno {} -a {}`)",
+                        dyno.name,
+                        if last.is_empty() { "starting" } else { last },
+                        wait.timeout.as_secs(),
+                        dyno.name,
+                        heroku.app
+                    )
+                },
+            )?;
+            Ok(dyno)
+        })?;
+        // The logs may lag the dyno's end: read until Heroku's exit line is there.
+        let deadline = Instant::now() + wait.timeout;
+        let (lines, status) = poll(
+            wait,
+            |_| {
+                let lines = heroku.dyno_logs(&dyno.name, 500, left_until(deadline))?;
+                let status = lines.iter().find_map(|l| api::exit_status(l, &dyno.name));
+                Ok(status.map(|s| (lines, s)))
+            },
+            |_| {
+                anyhow!(
+                    "the logs of {} hold no exit status yet (see `heroku logs --dyno {} -a {}`)",
+                    dyno.name,
+                    dyno.name,
+                    heroku.app
+                )
+            },
+        )?;
+        println!("its output (the app's logs, dyno {}):", dyno.name);
+        let own = format!("app[{}]: ", dyno.name);
+        for line in &lines {
+            if let Some((_, text)) = line.split_once(&own) {
+                println!("    | {text}");
+            }
+        }
+        println!(
+            "oc-lettings {} exited with {status}",
+            command.first().map_or("", String::as_str)
+        );
+        Ok(status)
     }
 
     /// `cargo xtask releases`

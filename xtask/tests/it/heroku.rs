@@ -230,3 +230,61 @@ fn missing_docker_is_one_clear_line() {
     let line = error_line(&output);
     assert!(line.contains("cannot run `docker`: not found on PATH"), "{line}");
 }
+
+/// `cargo xtask run` on Heroku: a detached one-off dyno (the Platform API's Dyno Create,
+/// checked against its schema), the password as the dyno's environment (never in its
+/// command, never printed), followed until it is gone, its output and exit status from
+/// the app's logs.
+#[test]
+fn a_one_off_command_runs_in_a_detached_dyno_with_its_secret_in_the_environment() {
+    let fake = FakeHeroku::start(KEY, APP, 2);
+    let secret = "first-admin-passphrase-4412";
+    let mut env = heroku_env(&fake);
+    env.push(("DJANGO_SUPERUSER_PASSWORD", secret.to_owned()));
+    let args = [
+        "run",
+        "--poll-interval",
+        "0.05",
+        "--env",
+        "DJANGO_SUPERUSER_PASSWORD",
+        "--",
+        "createsuperuser",
+        "--no-input",
+        "--username",
+        "admin",
+    ];
+    let output = run(&args, &env);
+    let text = format!("{}{}", stdout(&output), common::stderr(&output));
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains("| Superuser admin created.") && text.contains("| environment: DJANGO_SUPERUSER_PASSWORD is set"),
+        "{text}"
+    );
+    assert!(text.contains("oc-lettings createsuperuser exited with 0"), "{text}");
+    assert!(!text.contains(secret), "{text}");
+    let created = fake
+        .with(|s| s.requests.iter().find(|r| r.path.ends_with("/dynos")).cloned())
+        .unwrap();
+    assert_eq!(created.body["command"], "createsuperuser --no-input --username admin");
+    assert_eq!(created.body["env"]["DJANGO_SUPERUSER_PASSWORD"], secret);
+    assert_eq!(created.body["type"], "run");
+    assert!(fake.with(|s| s.dynos.iter().all(|(_, _, exited)| *exited)));
+
+    // Its exit status is the tool's; an argument a dyno's command string cannot carry is
+    // refused before anything is called.
+    fake.with(|s| {
+        s.one_off_exit = 2;
+        s.one_off_output = vec!["error: That username is already taken.".to_owned()];
+    });
+    let output = run(&args, &env);
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    assert!(stdout(&output).contains("| error: That username is already taken."));
+    let before = fake.with(|s| s.requests.len());
+    let line = error_line(&run(
+        &["run", "--", "createsuperuser", "--username", "two words"],
+        &heroku_env(&fake),
+    ));
+    assert!(line.contains("cannot be passed to a Heroku dyno's command"), "{line}");
+    assert_eq!(fake.with(|s| s.requests.len()), before);
+    fake.assert_no_violations();
+}

@@ -533,6 +533,31 @@ fn the_image_builds_runs_pushes_and_deploys() {
         stdout(&output)
     );
 
+    // A one-off command in a dyno of the released image, run for real by the stand-in
+    // (`docker run` of the image: its entrypoint, the command's words as arguments, the
+    // password in its environment): the FROM-scratch image runs it with no shell.
+    let mut with_password = env.to_vec();
+    with_password.push(("DJANGO_SUPERUSER_PASSWORD", "first-admin-passphrase"));
+    let output = xtask(
+        &[
+            "run",
+            "--poll-interval",
+            "0.05",
+            "--env",
+            "DJANGO_SUPERUSER_PASSWORD",
+            "--",
+            "createsuperuser",
+            "--no-input",
+            "--username",
+            "admin",
+        ],
+        &with_password,
+    );
+    let text = stdout(&output);
+    assert!(output.status.success(), "run: {text}\n{}", stderr(&output));
+    assert!(text.contains("| Superuser admin created."), "{text}");
+    assert!(!text.contains("first-admin-passphrase"), "{text}");
+
     // Failures of the platform itself: a release that fails without a release phase's
     // output, and one that never finishes.
     fake.with(|s| s.outcome = Outcome::Fail("Release command exited with status 1".to_owned()));

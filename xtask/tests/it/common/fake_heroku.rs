@@ -64,8 +64,14 @@ pub struct State {
     outputs: HashMap<i64, (Vec<u8>, bool)>,
     /// The app's log lines, oldest first (Heroku's format: `time source[dyno]: text`).
     pub app_logs: Vec<String>,
-    /// Log sessions: id → (process type, how many lines).
-    log_sessions: HashMap<String, (Option<String>, usize)>,
+    /// Log sessions: id → its filter and how many lines.
+    log_sessions: HashMap<String, (LogFilter, usize)>,
+    /// One-off dynos: (id, name, whether its process has exited).
+    pub dynos: Vec<(String, String, bool)>,
+    /// What a one-off dyno prints and its exit status, where no image can run (no
+    /// registry set: the tests without Docker).
+    pub one_off_output: Vec<String>,
+    pub one_off_exit: i32,
     url: String,
 }
 
@@ -77,6 +83,47 @@ pub struct FakeHeroku {
     pub url: String,
     pub state: Arc<Mutex<State>>,
     _server: Background,
+}
+
+/// What a log session selects: a process type (`release`), one dyno (`run.1042`), a
+/// source (`app`: the process's own output; `heroku`: the platform's lines).
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    kind: Option<String>,
+    dyno: Option<String>,
+    source: Option<String>,
+}
+
+impl LogFilter {
+    fn keeps(&self, line: &str) -> bool {
+        // `time source[dyno]: text`
+        let Some((_, rest)) = line.split_once(' ') else {
+            return false;
+        };
+        let Some((source, rest)) = rest.split_once('[') else {
+            return false;
+        };
+        let dyno = rest.split(']').next().unwrap_or("");
+        self.source.as_ref().is_none_or(|s| s == source)
+            && self.dyno.as_ref().is_none_or(|d| d == dyno)
+            && self.kind.as_ref().is_none_or(|k| dyno.starts_with(&format!("{k}.")))
+    }
+}
+
+fn dyno_json(id: &str, name: &str, command: &str, state: &str) -> Value {
+    json!({
+        "id": id,
+        "name": name,
+        "command": command,
+        "state": state,
+        "type": "run",
+        "size": "basic",
+        "attach_url": null,
+        "created_at": now(),
+        "updated_at": now(),
+        "app": {"id": "01234567-89ab-cdef-0123-456789abcdef", "name": "oc-lettings-test"},
+        "release": {"id": "01234567-89ab-cdef-0123-000000000001", "version": 1}
+    })
 }
 
 /// The time now, as Heroku writes it in logs (microseconds) and in releases.
@@ -126,6 +173,9 @@ impl FakeHeroku {
             outputs: HashMap::new(),
             app_logs: Vec::new(),
             log_sessions: HashMap::new(),
+            dynos: Vec::new(),
+            one_off_output: vec!["Superuser admin created.".to_owned()],
+            one_off_exit: 0,
             url: String::new(),
         }));
         let (thread_state, schema) = (state.clone(), Schema::load());
@@ -171,16 +221,12 @@ fn serve(mut stream: TcpStream, state: &Arc<Mutex<State>>, schema: &Schema, url:
                 .violations
                 .push("the API key was sent to the log session's URL".to_owned());
         }
-        let Some((kind, lines)) = locked.log_sessions.get(id).cloned() else {
+        let Some((filter, lines)) = locked.log_sessions.get(id).cloned() else {
             drop(locked);
             respond(&mut stream, 404, &error("not_found", "No such log session."));
             return;
         };
-        let matching: Vec<&String> = locked
-            .app_logs
-            .iter()
-            .filter(|line| kind.as_ref().is_none_or(|kind| line.contains(&format!("[{kind}."))))
-            .collect();
+        let matching: Vec<&String> = locked.app_logs.iter().filter(|line| filter.keeps(line)).collect();
         let text: String = matching[matching.len().saturating_sub(lines)..]
             .iter()
             .map(|line| format!("{line}\n"))
@@ -203,9 +249,71 @@ fn serve(mut stream: TcpStream, state: &Arc<Mutex<State>>, schema: &Schema, url:
     let (status, answer, phase) = route(&request, &body, &mut locked, schema, url);
     drop(locked);
     respond(&mut stream, status, &answer);
-    if let Some((version, image)) = phase {
-        let state = state.clone();
-        std::thread::spawn(move || run_release_command(&state, version, &image));
+    match phase {
+        Some(Start::ReleasePhase(version, image)) => {
+            let state = state.clone();
+            std::thread::spawn(move || run_release_command(&state, version, &image));
+        }
+        Some(Start::OneOff { name, command, env }) => {
+            let state = state.clone();
+            std::thread::spawn(move || run_one_off(&state, &name, &command, &env));
+        }
+        None => {}
+    }
+}
+
+/// A one-off dyno's process: with a registry (the image tests), the released web image
+/// really runs the command (`docker run`, the image's entrypoint, the command's words as
+/// its arguments, `env` as the dyno's environment); without, the scripted
+/// `one_off_output` and `one_off_exit`. Its output and exit go to the app's logs as
+/// Heroku writes them, then the dyno is gone.
+fn run_one_off(state: &Arc<Mutex<State>>, name: &str, command: &str, env: &[(String, String)]) {
+    let (image, scripted, scripted_exit) = {
+        let state = state.lock().unwrap();
+        let image = state.registry.as_ref().and(state.released_images.last().cloned());
+        (image, state.one_off_output.clone(), state.one_off_exit)
+    };
+    let (output, exit) = match image {
+        Some(image) => {
+            let mut docker = std::process::Command::new("docker");
+            docker.args(["run", "--rm"]);
+            for (key, value) in env {
+                docker.args(["--env", &format!("{key}={value}")]);
+            }
+            let ran = docker.arg(&image).args(command.split_whitespace()).output();
+            match ran {
+                Ok(out) => (
+                    format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    ),
+                    out.status.code().unwrap_or(1),
+                ),
+                Err(err) => (format!("cannot run docker: {err}"), 1),
+            }
+        }
+        None => {
+            let mut lines = scripted.join("\n");
+            for (key, _) in env {
+                lines.push_str(&format!("\nenvironment: {key} is set"));
+            }
+            (lines, scripted_exit)
+        }
+    };
+    let mut state = state.lock().unwrap();
+    state.app_logs.push(format!(
+        "{} heroku[{name}]: Starting process with command `{command}`",
+        now()
+    ));
+    for line in output.lines().filter(|l| !l.trim().is_empty()) {
+        state.app_logs.push(format!("{} app[{name}]: {line}", now()));
+    }
+    state
+        .app_logs
+        .push(format!("{} heroku[{name}]: Process exited with status {exit}", now()));
+    if let Some(dyno) = state.dynos.iter_mut().find(|(_, n, _)| n == name) {
+        dyno.2 = true;
     }
 }
 
@@ -320,8 +428,20 @@ fn pushed_config(registry: &(String, String, String), app: &str, process: &str) 
     manifest["config"]["digest"].as_str().map(str::to_owned)
 }
 
-/// An answer, and the release phase to start after it (release version, image).
-type Answer = (u16, Value, Option<(i64, String)>);
+/// What a request starts once it is answered.
+enum Start {
+    /// A release's release phase: (release version, release image).
+    ReleasePhase(i64, String),
+    /// A one-off dyno's process.
+    OneOff {
+        name: String,
+        command: String,
+        env: Vec<(String, String)>,
+    },
+}
+
+/// An answer, and what to start after it.
+type Answer = (u16, Value, Option<Start>);
 
 fn route(request: &Request, body: &Value, state: &mut State, schema: &Schema, url: &str) -> Answer {
     if request.header("authorization") != Some(&format!("Bearer {}", state.key)) {
@@ -409,7 +529,11 @@ fn route(request: &Request, body: &Value, state: &mut State, schema: &Schema, ur
                 .iter()
                 .map(|(kind, image)| json!({ "type": kind, "quantity": 1, "size": "basic", "docker_image": {"id": image} }))
                 .collect();
-            return (200, Value::Array(formation), phase);
+            return (
+                200,
+                Value::Array(formation),
+                phase.map(|(v, i)| Start::ReleasePhase(v, i)),
+            );
         }
         ("GET", "/releases") => {
             let range = request.header("range").unwrap_or("");
@@ -462,6 +586,39 @@ fn route(request: &Request, body: &Value, state: &mut State, schema: &Schema, ur
             state.polls_of_pending = 0;
             (201, created)
         }
+        ("POST", "/dynos") => {
+            let problems = schema.violations(schema.link("dyno", "Create"), body, "body", &[]);
+            let command = body["command"].as_str().unwrap_or("").to_owned();
+            if !problems.is_empty() || command.is_empty() || body["type"] != "run" {
+                state.violations.push(format!("dyno create {body}: {problems:?}"));
+                return (422, error("invalid_params", "Invalid dyno."), None);
+            }
+            let number = 1000 + state.dynos.len() + 1;
+            let (id, name) = (format!("01234567-89ab-cdef-0123-{number:012}"), format!("run.{number}"));
+            state.dynos.push((id.clone(), name.clone(), false));
+            let env: Vec<(String, String)> = body["env"]
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let dyno = dyno_json(&id, &name, &command, "starting");
+            let problems = schema.violations(schema.definition("dyno"), &dyno, "dyno", &[]);
+            assert!(
+                problems.is_empty(),
+                "the fake's own dyno breaks the schema: {problems:?}"
+            );
+            return (201, dyno, Some(Start::OneOff { name, command, env }));
+        }
+        ("GET", rest) if rest.starts_with("/dynos/") => {
+            let id = &rest["/dynos/".len()..];
+            match state.dynos.iter().find(|(d, n, _)| d == id || n == id) {
+                Some((id, name, false)) => (200, dyno_json(id, name, "", "up")),
+                _ => (404, error("not_found", "Couldn't find that process.")),
+            }
+        }
         ("POST", "/log-sessions") => {
             let problems = schema.violations(schema.link("log-session", "Create"), body, "body", &[]);
             if !problems.is_empty() {
@@ -469,9 +626,14 @@ fn route(request: &Request, body: &Value, state: &mut State, schema: &Schema, ur
                 return (422, error("invalid_params", "Invalid log session."), None);
             }
             let id = format!("01234567-89ab-cdef-0123-{:012}", state.log_sessions.len() + 1);
-            let kind = body["type"].as_str().map(str::to_owned);
+            let text = |key: &str| body[key].as_str().map(str::to_owned);
+            let filter = LogFilter {
+                kind: text("type"),
+                dyno: text("dyno_name"),
+                source: text("source"),
+            };
             let lines = body["lines"].as_u64().unwrap_or(100) as usize;
-            state.log_sessions.insert(id.clone(), (kind, lines));
+            state.log_sessions.insert(id.clone(), (filter, lines));
             let session = json!({
                 "id": id,
                 "logplex_url": format!("{url}/logplex/{id}"),
