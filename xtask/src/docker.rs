@@ -396,7 +396,10 @@ pub fn static_binary(runner: &Runner, features: &str, arch: Arch) -> Result<Path
     // site's types (`diesel::…<oc_lettings::…>`): their mangled names are long, 0.4 MB
     // more for frames below the site's own; the whole table (+3 MB) would break the 20 MB
     // budget.
+    // Written beside it, then renamed over it: a `docker build` reading the binary at that
+    // moment (another build, a test) reads one whole file, never a half-written one.
     let objcopy = objcopy(arch).unwrap_or_else(|| PathBuf::from("objcopy"));
+    let stripped = binary.with_extension("stripped");
     runner.run(
         "keep the site's symbols",
         runner
@@ -409,8 +412,12 @@ pub fn static_binary(runner: &Runner, features: &str, arch: Arch) -> Result<Path
                 "--keep-symbol=_ZN*$u20$as$u20$oc_lettings*",
             ])
             .arg(&binary)
-            .arg(&binary),
+            .arg(&stripped),
     )?;
+    if !runner.dry_run {
+        std::fs::rename(&stripped, &binary)
+            .with_context(|| format!("cannot replace {} with {}", binary.display(), stripped.display()))?;
+    }
     if !runner.dry_run {
         let size = std::fs::metadata(&binary)
             .with_context(|| format!("no binary at {}", binary.display()))?

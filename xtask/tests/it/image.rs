@@ -136,6 +136,7 @@ fn embedded_dependencies(tag: &str) -> Vec<String> {
 
 #[test]
 fn the_image_builds_runs_pushes_and_deploys() {
+    let _building = common::image_build_lock();
     if !docker_answers() {
         skip("Docker image, push and deploy test", "no Docker daemon answers");
         return;

@@ -102,6 +102,7 @@ fn architecture(registry: &str, repository: &str, config: &str, login: (&str, &s
 #[test]
 fn a_multi_architecture_build_is_pushed_as_an_index_and_heroku_gets_amd64() {
     const WHAT: &str = "multi-architecture image test";
+    let _building = common::image_build_lock();
     if !docker_answers() {
         skip(WHAT, "no Docker daemon answers");
         return;

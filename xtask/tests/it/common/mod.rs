@@ -77,3 +77,11 @@ pub fn docker_answers() -> bool {
 pub fn skip(what: &str, why: &str) {
     let _ = writeln!(std::io::stderr(), "\nSKIPPED: {what} ({why})");
 }
+
+/// Held by every test that runs `cargo xtask docker build`: they share `target/image`,
+/// whose binary the build rewrites (plain `cargo test` runs a binary's tests in parallel
+/// threads; nextest's `heavy` group keeps them apart across processes).
+pub fn image_build_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
