@@ -1,6 +1,8 @@
-//! Staff-only ways to check error reporting end to end (like the original's Sentry check):
-//! a deliberate server error and a deliberate panic. Each is a CSRF-checked POST (another
-//! site cannot make a logged-in browser flood Sentry); the GET only shows the button.
+//! Superuser-only ways to check error reporting end to end (like the original's Sentry
+//! check): a deliberate server error and a deliberate panic. Each is a CSRF-checked POST
+//! (another site cannot make a logged-in browser flood Sentry); the GET only shows the
+//! button. Other staff get the admin's 403: what reaches the team's Sentry is not theirs
+//! to send.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
@@ -9,6 +11,17 @@ use tera::Context;
 use super::extract::{StaffForm, StaffUser};
 use super::render::admin_page;
 use crate::errors::AppError;
+
+/// Refuses anyone but a superuser.
+fn superuser_only(staff: &super::session::StaffSession) -> Result<(), AppError> {
+    if staff.is_superuser {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(
+            "Only superusers may send test events to error reporting.".to_owned(),
+        ))
+    }
+}
 
 fn confirm_page(
     req: &HttpRequest,
@@ -23,21 +36,25 @@ fn confirm_page(
 
 /// `GET /admin/debug/error/`
 pub async fn error_form(req: HttpRequest, StaffUser(staff): StaffUser) -> Result<HttpResponse, AppError> {
+    superuser_only(&staff)?;
     confirm_page(&req, &staff, "Raise a test error")
 }
 
 /// `POST /admin/debug/error/`
 pub async fn error(StaffForm { staff, .. }: StaffForm) -> Result<HttpResponse, AppError> {
+    superuser_only(&staff)?;
     Err(AppError::Deliberate(staff.username))
 }
 
 /// `GET /admin/debug/panic/`
 pub async fn panic_form(req: HttpRequest, StaffUser(staff): StaffUser) -> Result<HttpResponse, AppError> {
+    superuser_only(&staff)?;
     confirm_page(&req, &staff, "Raise a test panic")
 }
 
 /// `POST /admin/debug/panic/`
 pub async fn panic(StaffForm { staff, .. }: StaffForm) -> Result<HttpResponse, AppError> {
+    superuser_only(&staff)?;
     raise_test_panic(&staff.username)
 }
 

@@ -131,6 +131,17 @@ struct RecentAction {
     #[serde(flatten)]
     entry: history::Entry,
     link: Option<String>,
+    /// The model as Django's recent actions name it ("Profile"), or the entry's raw
+    /// content type for a model this site does not have.
+    model: String,
+}
+
+/// A model's verbose name with a capital first letter (Django's `capfirst`).
+fn capfirst(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |first| first.to_uppercase().chain(chars).collect())
 }
 
 /// `GET /admin/`: the models this user may see, and their own recent actions.
@@ -144,6 +155,11 @@ pub async fn index(req: HttpRequest, state: web::Data<AppState>, StaffUser(staff
             let mut recent = Vec::new();
             for entry in history::recent(conn, user_id)? {
                 // A link only to an object that still exists, of a model this user may see.
+                let model = entry
+                    .content_type
+                    .split_once('.')
+                    .and_then(|(app, name)| find(app, name))
+                    .map_or_else(|| entry.content_type.clone(), |m| capfirst(m.meta().verbose));
                 let link = match (entry.linkable, entry.object()) {
                     (true, Some((app, name, id))) => match find(app, name) {
                         Some(model) if permissions.may_view(model.meta()) => {
@@ -153,7 +169,7 @@ pub async fn index(req: HttpRequest, state: web::Data<AppState>, StaffUser(staff
                     },
                     _ => None,
                 };
-                recent.push(RecentAction { entry, link });
+                recent.push(RecentAction { entry, link, model });
             }
             Ok(recent)
         })

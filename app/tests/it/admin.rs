@@ -525,6 +525,15 @@ async fn users_are_created_with_a_hashed_password_and_managed(backend: Backend) 
     assert_eq!(carol.get("/admin/auth/user/").await.status().as_u16(), 403);
     assert_eq!(carol.get("/admin/lettings/letting/").await.status().as_u16(), 200);
     assert_eq!(carol.get("/admin/lettings/address/").await.status().as_u16(), 403);
+    // Nor does she send test events to Sentry: the buttons and their POSTs are refused.
+    for path in ["/admin/debug/error/", "/admin/debug/panic/"] {
+        assert_eq!(carol.get(path).await.status().as_u16(), 403, "{path}");
+        assert_eq!(
+            carol.submit("/admin/", path, &[]).await.status().as_u16(),
+            403,
+            "{path}"
+        );
+    }
 
     // Deactivated, then active again: the sessions she had ended with the deactivation
     // (they came back to life with the reactivation before).
@@ -1096,8 +1105,10 @@ async fn every_add_change_and_delete_is_in_the_history(backend: Backend) {
     assert_eq!(browser.submit(&delete, &delete, &[]).await.status().as_u16(), 302);
     let index = browser.text("/admin/").await;
     let recent = &index[index.find("Recent actions").expect("recent actions")..];
-    let deleted = recent.find("lettings.address · Deleted.").expect("the deletion");
-    let added = recent.find("lettings.address · Added.").expect("the addition");
+    // The model as Django names it there ("Address"), not the content type's label.
+    let deleted = recent.find("Address · Deleted.").expect("the deletion");
+    let added = recent.find("Address · Added.").expect("the addition");
+    assert!(!recent.contains("lettings.address"), "{recent}");
     let renamed = recent
         .find("href=\"/admin/lettings/letting/1/change/\"")
         .expect("a link to the letting");
