@@ -261,6 +261,16 @@ pub async fn changelist(
         // links, a full page leading to the next.
         last_page = last_page.max(query.page + 1);
     }
+    if page.rows.is_empty() && page.total > 0 && query.page > last_page {
+        // A page past the end (an old link, a deletion since): the last page, said so,
+        // rather than "No addresses yet." beside "156 addresses".
+        let last = list_url(meta, &query, last_page, query.sort);
+        let message = format!(
+            "There is no page {} of {} {}: here is the last one.",
+            query.page, page.total, meta.plural
+        );
+        return Ok(redirect_with_message(&req, &last, &message));
+    }
     let pages: Vec<PageLink> = if last_page > 1 {
         elided_pages(query.page, last_page)
             .into_iter()

@@ -776,6 +776,15 @@ async fn lists_are_paginated(backend: Backend) {
     assert!(first.contains("156 addresses") && first.contains("href=\"/admin/lettings/address/?p=2\""));
     let second = browser.text("/admin/lettings/address/?p=2").await;
     assert_eq!(second.matches("/change/\">").count(), 56);
+    // Past the end: the last page, said so (not "No addresses yet." beside "156 addresses").
+    let past = browser.get("/admin/lettings/address/?q=irvine&p=9").await;
+    assert_redirect(&past, "/admin/lettings/address/?q=irvine&p=2");
+    let landed = browser.text("/admin/lettings/address/?q=irvine&p=2").await;
+    assert!(
+        landed.contains("There is no page 9 of 150 addresses: here is the last one."),
+        "{landed}"
+    );
+    assert!(!landed.contains("No addresses"), "{landed}");
     let irvine = browser.text("/admin/lettings/address/?q=irvine&p=2").await;
     assert_eq!(irvine.matches("/change/\">").count(), 50);
 }
