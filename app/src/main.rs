@@ -52,9 +52,22 @@ enum Command {
         file: PathBuf,
     },
     /// Copy users, addresses, lettings and profiles from a Django site's SQLite database.
+    /// Into a site that already holds data it refuses, saying what it would add and
+    /// overwrite, unless told how: --merge or --replace.
     ImportDjango {
         /// The Django database file (either layout: oc_lettings_site_* or lettings_*/profiles_*).
         path: PathBuf,
+        /// Add only what the site lacks: rows the site has (a staff member's edits, a
+        /// user's access) stay as they are.
+        #[arg(long, conflicts_with = "replace")]
+        merge: bool,
+        /// Overwrite the rows the site has with the Django database's (edits since are
+        /// lost). Rows only the site has are kept either way.
+        #[arg(long)]
+        replace: bool,
+        /// Count what the import would add, update and keep, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Change a user's password (asked twice, no echo; Django's validators; three tries).
     /// Ends every session of that user.
@@ -228,20 +241,63 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("Superuser {created} created.");
             Ok(())
         }
-        Command::ImportDjango { path } => {
+        Command::ImportDjango {
+            path,
+            merge,
+            replace,
+            dry_run,
+        } => {
             let db = Database::new(&settings.database_url, 1)?;
             startup::prepare_database(&db, false)?;
             let mut conn = db.get()?;
-            let mut source = import::Source::open(&path)?;
+            let mode = if merge {
+                import::Mode::Merge
+            } else {
+                import::Mode::Replace
+            };
             let stderr = std::io::stderr();
             let terminal = std::io::IsTerminal::is_terminal(&stderr);
             let mut progress = import::Bar::new(stderr.lock(), terminal);
-            let report = import::import_from(&mut source, &mut conn, &mut progress)?;
-            println!(
-                "imported from {} into {}: {report}",
-                path.display(),
-                settings.database_url.describe()
-            );
+            let told = merge || replace;
+            if !told && !dry_run && import::holds_data(&mut conn)? {
+                // Say what it would do (a rolled-back trial), and do nothing.
+                let mut source = import::Source::open(&path)?;
+                let trial = import::import_from(&mut source, &mut conn, &mut import::Quiet, mode, true)?;
+                let import::Changes {
+                    added,
+                    updated,
+                    only_here,
+                } = trial.changes;
+                if added == 0 && updated == 0 {
+                    println!(
+                        "nothing to import: {} already has every row of {} as it is there ({only_here} rows only in this site)",
+                        settings.database_url.describe(),
+                        path.display()
+                    );
+                    return Ok(());
+                }
+                bail!(
+                    "{} already holds data: importing {} would add {added} rows and overwrite {updated} the site has changed ({only_here} rows only in this site would be kept); nothing was imported. Run again with --merge (add what is missing, keep the site's rows), --replace (overwrite them), or --dry-run (count, change nothing)",
+                    settings.database_url.describe(),
+                    path.display()
+                );
+            }
+            let mut source = import::Source::open(&path)?;
+            let report = import::import_from(&mut source, &mut conn, &mut progress, mode, dry_run)?;
+            if dry_run {
+                println!(
+                    "dry run ({}): importing {} into {}: {report}; nothing was changed",
+                    if merge { "--merge" } else { "--replace" },
+                    path.display(),
+                    settings.database_url.describe()
+                );
+            } else {
+                println!(
+                    "imported from {} into {}: {report}",
+                    path.display(),
+                    settings.database_url.describe()
+                );
+            }
             Ok(())
         }
     }

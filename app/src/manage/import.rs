@@ -54,6 +54,32 @@ pub enum ImportError {
     },
     #[error("import failed, nothing was imported: {0}")]
     Database(#[from] DbError),
+    /// A dry run's way out of its transaction (never shown: `import_from` returns the
+    /// report it carries).
+    #[error("dry run: rolled back")]
+    RolledBack(Box<ImportReport>),
+}
+
+/// What an import does with a row the site already has (the same id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Overwrite it with the Django database's (staff edits since are lost), and the
+    /// user's groups and permissions with it.
+    Replace,
+    /// Keep it as the site has it: only rows (and users' access) the site lacks are added.
+    Merge,
+}
+
+/// What an import changed in the tables it fills (users, addresses, lettings, profiles,
+/// history), counted from the database itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Changes {
+    /// Rows the site did not have.
+    pub added: usize,
+    /// Rows the site had, now different (`Replace` only).
+    pub updated: usize,
+    /// Rows the site has that the Django database does not (kept: an import never deletes).
+    pub only_here: usize,
 }
 
 /// Which version of the Django project wrote the database.
@@ -94,6 +120,8 @@ pub struct ImportReport {
     /// Grants of permissions the port has no model for (Django's own `auth`, `admin`,
     /// `sessions`…), not carried over.
     pub skipped_grants: usize,
+    /// What it changed (the counts above are what it read).
+    pub changes: Changes,
 }
 
 impl fmt::Display for ImportReport {
@@ -109,6 +137,16 @@ impl fmt::Display for ImportReport {
                 " ({} grants of Django's own permissions left out: only superusers manage users and groups here)",
                 self.skipped_grants
             )?;
+        }
+        let Changes {
+            added,
+            updated,
+            only_here,
+        } = self.changes;
+        let rows = |n: usize| if n == 1 { "row" } else { "rows" };
+        write!(f, "; {added} {} added, {updated} updated", rows(added))?;
+        if only_here > 0 {
+            write!(f, ", {only_here} {} only in this site kept", rows(only_here))?;
         }
         Ok(())
     }
@@ -895,7 +933,7 @@ impl ImportRow for LogEntry {
 /// excluded.column, …` for `rows` rows, with the backend's placeholders (`?`, or `$1`…).
 /// SQLite (3.24+) and PostgreSQL both speak it. Table and columns are this module's
 /// constants; every value is a bound parameter.
-fn upsert_sql(postgres: bool, table: &str, columns: &[&str], rows: usize) -> String {
+fn upsert_sql(postgres: bool, table: &str, columns: &[&str], rows: usize, mode: Mode) -> String {
     let width = columns.len() + 1;
     let mut sql = format!("INSERT INTO {table} (id, {}) VALUES ", columns.join(", "));
     for row in 0..rows {
@@ -912,8 +950,24 @@ fn upsert_sql(postgres: bool, table: &str, columns: &[&str], rows: usize) -> Str
         }
         sql.push(')');
     }
-    let updates: Vec<String> = columns.iter().map(|c| format!("{c} = excluded.{c}")).collect();
-    sql.push_str(&format!(" ON CONFLICT (id) DO UPDATE SET {}", updates.join(", ")));
+    match mode {
+        Mode::Merge => sql.push_str(" ON CONFLICT (id) DO NOTHING"),
+        Mode::Replace => {
+            // Only a row that differs is rewritten, so the count of rows written is the
+            // count of rows added or changed (SQLite 3.39+ and PostgreSQL both have
+            // IS DISTINCT FROM, equal NULLs being equal).
+            let updates: Vec<String> = columns.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+            let differs: Vec<String> = columns
+                .iter()
+                .map(|c| format!("{table}.{c} IS DISTINCT FROM excluded.{c}"))
+                .collect();
+            sql.push_str(&format!(
+                " ON CONFLICT (id) DO UPDATE SET {} WHERE {}",
+                updates.join(", "),
+                differs.join(" OR ")
+            ));
+        }
+    }
     sql
 }
 
@@ -938,7 +992,7 @@ macro_rules! bind_values {
 }
 
 /// Runs one multi-row upsert of `rows` (of one table) on the connection's own backend.
-fn upsert<R: ImportRow>(conn: &mut DbConnection, rows: &[R]) -> diesel::QueryResult<usize> {
+fn upsert<R: ImportRow>(conn: &mut DbConnection, rows: &[R], mode: Mode) -> diesel::QueryResult<usize> {
     let mut values: Vec<Value<'_>> = Vec::with_capacity(rows.len() * (R::COLUMNS.len() + 1));
     for row in rows {
         values.push(Value::Int(row.id()));
@@ -946,11 +1000,11 @@ fn upsert<R: ImportRow>(conn: &mut DbConnection, rows: &[R]) -> diesel::QueryRes
     }
     match conn {
         DbConnection::Sqlite(conn) => {
-            let sql = upsert_sql(false, R::TABLE, R::COLUMNS, rows.len());
+            let sql = upsert_sql(false, R::TABLE, R::COLUMNS, rows.len(), mode);
             bind_values!(diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>(), &values).execute(conn)
         }
         DbConnection::Postgresql(conn) => {
-            let sql = upsert_sql(true, R::TABLE, R::COLUMNS, rows.len());
+            let sql = upsert_sql(true, R::TABLE, R::COLUMNS, rows.len(), mode);
             bind_values!(diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>(), &values).execute(conn)
         }
     }
@@ -961,13 +1015,14 @@ fn upsert<R: ImportRow>(conn: &mut DbConnection, rows: &[R]) -> diesel::QueryRes
 /// backends, not a typed insert per table). The batch runs in a savepoint; when it fails,
 /// its rows are tried one by one to name the row that broke a constraint
 /// (`ImportError::Row`).
-fn write_rows<R: ImportRow>(rows: &[R], conn: &mut DbConnection) -> Result<(), ImportError> {
-    let batch = conn.transaction(|conn| upsert(conn, rows));
-    let Err(batch_failure) = batch else {
-        return Ok(());
+fn write_rows<R: ImportRow>(rows: &[R], conn: &mut DbConnection, mode: Mode) -> Result<usize, ImportError> {
+    let batch = conn.transaction(|conn| upsert(conn, rows, mode));
+    let batch_failure = match batch {
+        Ok(written) => return Ok(written),
+        Err(failure) => failure,
     };
     for row in rows {
-        conn.transaction(|conn| upsert(conn, std::slice::from_ref(row)))
+        conn.transaction(|conn| upsert(conn, std::slice::from_ref(row), mode))
             .map_err(row_error(R::LABEL, row.id()))?;
     }
     // Every row went in alone: the batch failed for itself.
@@ -979,18 +1034,40 @@ fn write_rows<R: ImportRow>(rows: &[R], conn: &mut DbConnection) -> Result<(), I
     })
 }
 
-fn write_users(users: &[User], access: &Access, conn: &mut DbConnection) -> Result<(), ImportError> {
-    write_rows(users, conn)?;
-    write_user_access(users, access, conn)
+/// A batch of users, and their groups and permissions: with `Merge`, only for the users
+/// the site did not have (a staff member's changes to an existing user's access stay).
+fn write_users(users: &[User], access: &Access, conn: &mut DbConnection, mode: Mode) -> Result<usize, ImportError> {
+    let fresh: Vec<User> = match mode {
+        Mode::Replace => Vec::new(),
+        Mode::Merge => {
+            let ids: Vec<i32> = users.iter().map(|u| u.id).collect();
+            use crate::db::schema::auth_user;
+            let existing: Vec<i32> = auth_user::table
+                .filter(auth_user::id.eq_any(&ids))
+                .select(auth_user::id)
+                .load(conn)?;
+            users.iter().filter(|u| !existing.contains(&u.id)).cloned().collect()
+        }
+    };
+    let written = write_rows(users, conn, mode)?;
+    match mode {
+        Mode::Replace => write_user_access(users, access, conn)?,
+        Mode::Merge => write_user_access(&fresh, access, conn)?,
+    }
+    Ok(written)
 }
 
 /// Streams the Django database at `source` into `conn`, in one transaction: groups, then
 /// users (with their groups and permissions), addresses, lettings, profiles and history,
-/// each [`BATCH`] rows at a time, telling `progress` of each batch.
+/// each [`BATCH`] rows at a time, telling `progress` of each batch. `mode` says what
+/// becomes of rows the site already has; with `dry_run`, everything is done and counted,
+/// then rolled back (the report says what a real run would change).
 pub fn import_from(
     source: &mut Source,
     conn: &mut DbConnection,
     progress: &mut dyn Progress,
+    mode: Mode,
+    dry_run: bool,
 ) -> Result<ImportReport, ImportError> {
     let access = source.access()?;
     let [users, addresses, lettings, profiles, history] = source.counts()?;
@@ -1001,43 +1078,75 @@ pub fn import_from(
     }
     let report = conn.transaction(|conn| {
         let rebuilt = set_indexes_aside(conn)?;
-        write_groups(&access, conn)?;
+        write_groups(&access, conn, mode)?;
         let mut report = ImportReport {
             groups: access.groups.len(),
             grants: access.group_permissions.len() + access.user_permissions.len(),
             skipped_grants: access.skipped,
             ..ImportReport::default()
         };
+        // Each table: its rows before and after, and the rows the statements wrote (an
+        // unchanged row is not rewritten): what was added, updated and only here.
+        let mut counted = |table: &str, read: usize, written: usize, before: i64, conn: &mut DbConnection| {
+            let after = row_count(conn, table)?;
+            let added = usize::try_from(after - before).unwrap_or(0);
+            report.changes.added += added;
+            report.changes.updated += written.saturating_sub(added);
+            report.changes.only_here += usize::try_from(after).unwrap_or(0).saturating_sub(read);
+            Ok::<_, ImportError>(read)
+        };
         progress.table("users", users);
-        report.users = each_batch(
+        let (before, mut written) = (row_count(conn, "auth_user")?, 0);
+        let read = each_batch(
             |after| source.users(after),
-            |rows| write_users(rows, &access, conn),
+            |rows| write_users(rows, &access, conn, mode).map(|n| written += n),
             |r| r.id,
             progress,
         )?;
+        let users_read = counted("auth_user", read, written, before, conn)?;
         progress.table("addresses", addresses);
-        report.addresses = each_batch(
+        let (before, mut written) = (row_count(conn, "lettings_address")?, 0);
+        let read = each_batch(
             |a| source.addresses(a),
-            |rows| write_rows(rows, conn),
+            |rows| write_rows(rows, conn, mode).map(|n| written += n),
             |r| r.id,
             progress,
         )?;
+        let addresses_read = counted("lettings_address", read, written, before, conn)?;
         progress.table("lettings", lettings);
-        report.lettings = each_batch(
+        let (before, mut written) = (row_count(conn, "lettings_letting")?, 0);
+        let read = each_batch(
             |a| source.lettings(a),
-            |rows| write_rows(rows, conn),
+            |rows| write_rows(rows, conn, mode).map(|n| written += n),
             |r| r.id,
             progress,
         )?;
+        let lettings_read = counted("lettings_letting", read, written, before, conn)?;
         progress.table("profiles", profiles);
-        report.profiles = each_batch(
+        let (before, mut written) = (row_count(conn, "profiles_profile")?, 0);
+        let read = each_batch(
             |a| source.profiles(a),
-            |rows| write_rows(rows, conn),
+            |rows| write_rows(rows, conn, mode).map(|n| written += n),
             |r| r.id,
             progress,
         )?;
+        let profiles_read = counted("profiles_profile", read, written, before, conn)?;
         progress.table("history", history);
-        report.history = each_batch(|a| source.history(a), |rows| write_rows(rows, conn), |r| r.id, progress)?;
+        let (before, mut written) = (row_count(conn, "django_admin_log")?, 0);
+        let read = each_batch(
+            |a| source.history(a),
+            |rows| write_rows(rows, conn, mode).map(|n| written += n),
+            |r| r.id,
+            progress,
+        )?;
+        let history_read = counted("django_admin_log", read, written, before, conn)?;
+        (
+            report.users,
+            report.addresses,
+            report.lettings,
+            report.profiles,
+            report.history,
+        ) = (users_read, addresses_read, lettings_read, profiles_read, history_read);
         if !rebuilt.is_empty() {
             progress.table("indexes", rebuilt.len() as u64);
             for create in &rebuilt {
@@ -1045,15 +1154,44 @@ pub fn import_from(
                 progress.advance(1);
             }
         }
+        if dry_run {
+            // Out through an error, so the transaction rolls back. (PostgreSQL's
+            // sequences are not transactional: they are left alone.)
+            return Err(ImportError::RolledBack(Box::new(report)));
+        }
         sync_id_sequences(conn)?;
         Ok::<_, ImportError>(report)
     });
     if let DbConnection::Sqlite(sqlite) = conn {
         sqlite.batch_execute("PRAGMA cache_size = -2000")?;
     }
-    let report = report?;
+    let report = match report {
+        Err(ImportError::RolledBack(report)) => *report,
+        other => other?,
+    };
     progress.done();
     Ok(report)
+}
+
+/// Whether the site already holds rows in any table an import fills (demo data included).
+pub fn holds_data(conn: &mut DbConnection) -> Result<bool, ImportError> {
+    for table in FILLED {
+        if row_count(conn, table)? > 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The rows of `table` (one of [`FILLED`], a constant of this module).
+fn row_count(conn: &mut DbConnection, table: &str) -> Result<i64, ImportError> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        rows: i64,
+    }
+    let count: Count = diesel::sql_query(format!("SELECT COUNT(*) AS rows FROM {table}")).get_result(conn)?;
+    Ok(count.rows)
 }
 
 /// SQLite's page cache during an import, in KiB (the import's memory goal is 256 MB).
@@ -1144,9 +1282,18 @@ fn set_indexes_aside(conn: &mut DbConnection) -> Result<Vec<String>, ImportError
 }
 
 /// Writes the groups (upserted by id), each with exactly the permissions it had.
-fn write_groups(access: &Access, conn: &mut DbConnection) -> Result<(), ImportError> {
+fn write_groups(access: &Access, conn: &mut DbConnection, mode: Mode) -> Result<(), ImportError> {
     use crate::admin::permissions;
-    for (id, name) in &access.groups {
+    let mut kept: Vec<i32> = Vec::new();
+    if mode == Mode::Merge {
+        // The site's own groups (and their permissions) stay as they are.
+        let ids: Vec<i32> = access.groups.iter().map(|(id, _)| *id).collect();
+        kept = auth_group::table
+            .filter(auth_group::id.eq_any(&ids))
+            .select(auth_group::id)
+            .load(conn)?;
+    }
+    for (id, name) in access.groups.iter().filter(|(id, _)| !kept.contains(id)) {
         let updated = diesel::update(auth_group::table.find(id))
             .set(auth_group::name.eq(name))
             .execute(conn)
@@ -1158,7 +1305,7 @@ fn write_groups(access: &Access, conn: &mut DbConnection) -> Result<(), ImportEr
                 .map_err(row_error("auth_group", *id))?;
         }
     }
-    for (id, _) in &access.groups {
+    for (id, _) in access.groups.iter().filter(|(id, _)| !kept.contains(id)) {
         let granted: Vec<String> = access
             .group_permissions
             .iter()
@@ -1213,8 +1360,10 @@ fn write_user_access(users: &[User], access: &Access, conn: &mut DbConnection) -
 }
 
 /// Reads the Django database at `path` and writes it into `conn`.
+/// Imports `path` into `conn`, replacing rows the site has with the same id (what tests
+/// and an empty site want; the command line asks first when the site holds data).
 pub fn import_django(path: &Path, conn: &mut DbConnection) -> Result<ImportReport, ImportError> {
-    import_from(&mut Source::open(path)?, conn, &mut Quiet)
+    import_from(&mut Source::open(path)?, conn, &mut Quiet, Mode::Replace, false)
 }
 
 impl From<diesel::result::Error> for ImportError {
@@ -1258,14 +1407,15 @@ mod tests {
     #[test]
     fn an_upsert_binds_every_value_with_the_backends_placeholders() {
         assert_eq!(
-            upsert_sql(true, "lettings_letting", Letting::COLUMNS, 2),
+            upsert_sql(true, "lettings_letting", Letting::COLUMNS, 2, Mode::Replace),
             "INSERT INTO lettings_letting (id, title, address_id) VALUES ($1, $2, $3), ($4, $5, $6) \
-             ON CONFLICT (id) DO UPDATE SET title = excluded.title, address_id = excluded.address_id"
+             ON CONFLICT (id) DO UPDATE SET title = excluded.title, address_id = excluded.address_id \
+             WHERE lettings_letting.title IS DISTINCT FROM excluded.title \
+             OR lettings_letting.address_id IS DISTINCT FROM excluded.address_id"
         );
         assert_eq!(
-            upsert_sql(false, "profiles_profile", Profile::COLUMNS, 1),
-            "INSERT INTO profiles_profile (id, favorite_city, user_id) VALUES (?, ?, ?) \
-             ON CONFLICT (id) DO UPDATE SET favorite_city = excluded.favorite_city, user_id = excluded.user_id"
+            upsert_sql(false, "profiles_profile", Profile::COLUMNS, 1, Mode::Merge),
+            "INSERT INTO profiles_profile (id, favorite_city, user_id) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING"
         );
         // Every row binds one value per column, after its id.
         let letting = Letting {

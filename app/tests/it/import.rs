@@ -12,7 +12,7 @@ use oc_lettings::accounts::model::User;
 use oc_lettings::db::schema::{auth_user, lettings_address, lettings_letting, profiles_profile};
 use oc_lettings::db::DbConnection;
 use oc_lettings::lettings::model::{Address, Letting};
-use oc_lettings::manage::import::{import_django, read_django, DjangoData, ImportError, ImportReport};
+use oc_lettings::manage::import::{import_django, read_django, Changes, DjangoData, ImportError, ImportReport};
 use oc_lettings::profiles::model::Profile;
 
 use crate::common::{django_fixture, prepared_database, Backend, TestDatabase};
@@ -69,6 +69,11 @@ fn check_full_import(backend: &Backend, fixture: &str) {
             groups: 0,
             grants: 0,
             skipped_grants: 0,
+            changes: Changes {
+                added: 46,
+                updated: 0,
+                only_here: 0,
+            },
         }
     );
 
@@ -105,8 +110,10 @@ fn check_full_import(backend: &Backend, fixture: &str) {
         "The Mushroom Dome Retreat & LAND of Paradise Suite"
     );
 
-    // A second run changes nothing.
-    assert_eq!(import_django(&source, &mut conn).unwrap(), report);
+    // A second run changes nothing, and says so.
+    let again = import_django(&source, &mut conn).unwrap();
+    assert_eq!(again.changes, Changes::default(), "{again}");
+    assert_eq!((again.users, again.lettings, again.history), (5, 6, 25));
     assert_eq!(site_rows(&mut conn), imported);
 
     // New rows get fresh ids after the imported ones (PostgreSQL sequences moved on).
@@ -245,6 +252,107 @@ fn the_command_imports_and_reports(backend: Backend) {
     assert_eq!(lettings, 6);
 }
 
+/// Into a site that holds data, the command asks how: it refuses with what it would add
+/// and overwrite; `--dry-run` counts and changes nothing; `--merge` keeps a staff edit and
+/// brings back only what is missing; `--replace` overwrites the edit.
+fn a_second_import_asks_how_and_merge_keeps_staff_edits(backend: Backend) {
+    let database = TestDatabase::new(&backend);
+    let source = django_fixture(ORIGINAL, database.dir.path());
+    let import = |flags: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_oc-lettings"))
+            .current_dir(database.dir.path())
+            .env("DATABASE_URL", database.url_string())
+            .arg("import-django")
+            .args(flags)
+            .arg(&source)
+            .output()
+            .unwrap()
+    };
+    let first = import(&[]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("46 rows added, 0 updated"));
+    // Unchanged since: nothing to do, and it says so.
+    let same = import(&[]);
+    assert!(same.status.success());
+    assert!(
+        String::from_utf8_lossy(&same.stdout).contains("nothing to import"),
+        "{}",
+        String::from_utf8_lossy(&same.stdout)
+    );
+
+    // A staff edit and a deletion since the first import.
+    let db = oc_lettings::db::Database::new(&database.url, 1).unwrap();
+    let title = |conn: &mut oc_lettings::db::DbConnection| -> String {
+        lettings_letting::table
+            .find(1)
+            .select(lettings_letting::title)
+            .first(conn)
+            .unwrap()
+    };
+    {
+        let mut conn = db.get().unwrap();
+        diesel::update(lettings_letting::table.find(1))
+            .set(lettings_letting::title.eq("Edited by staff"))
+            .execute(&mut *conn)
+            .unwrap();
+        diesel::delete(lettings_letting::table.find(6))
+            .execute(&mut *conn)
+            .unwrap();
+    }
+    let refused = import(&[]);
+    assert!(!refused.status.success());
+    let line = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(
+        line.contains("already holds data")
+            && line.contains("would add 1 rows and overwrite 1")
+            && line.contains("--merge"),
+        "{line}"
+    );
+    assert_eq!(line.trim().lines().count(), 1, "{line}");
+    assert_eq!(
+        title(&mut db.get().unwrap()),
+        "Edited by staff",
+        "the refusal changed nothing"
+    );
+
+    let dry = import(&["--dry-run"]);
+    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    assert!(String::from_utf8_lossy(&dry.stdout).contains("1 row added, 1 updated; nothing was changed"));
+    assert_eq!(title(&mut db.get().unwrap()), "Edited by staff");
+    assert_eq!(
+        lettings_letting::table
+            .count()
+            .get_result::<i64>(&mut *db.get().unwrap())
+            .unwrap(),
+        5
+    );
+
+    let merged = import(&["--merge"]);
+    assert!(merged.status.success(), "{}", String::from_utf8_lossy(&merged.stderr));
+    assert!(String::from_utf8_lossy(&merged.stdout).contains("1 row added, 0 updated"));
+    assert_eq!(
+        title(&mut db.get().unwrap()),
+        "Edited by staff",
+        "--merge keeps the edit"
+    );
+    assert_eq!(
+        lettings_letting::table
+            .count()
+            .get_result::<i64>(&mut *db.get().unwrap())
+            .unwrap(),
+        6
+    );
+
+    let replaced = import(&["--replace"]);
+    assert!(replaced.status.success());
+    assert!(String::from_utf8_lossy(&replaced.stdout).contains("0 rows added, 1 updated"));
+    assert_ne!(
+        title(&mut db.get().unwrap()),
+        "Edited by staff",
+        "--replace overwrites it"
+    );
+}
+
 /// Django's groups, memberships and grants, by permission id: the original's permissions
 /// (ids 9–12 letting, 1–4 address, 5–8 profile) and Django's own (26 auth.change_user,
 /// 16 admin.view_logentry).
@@ -296,7 +404,11 @@ fn groups_and_permissions_come_over_by_codename(backend: Backend) {
     );
 
     // A second run changes nothing; a grant taken away in Django is taken away here too.
-    assert_eq!(import_django(&source, &mut conn).unwrap(), report);
+    let again = import_django(&source, &mut conn).unwrap();
+    assert_eq!(
+        (again.groups, again.grants, again.changes),
+        (report.groups, report.grants, Changes::default())
+    );
     assert_eq!(permissions::of_group(&mut conn, 3).unwrap().len(), 2);
     let mut django = SqliteConnection::establish(source.to_str().unwrap()).unwrap();
     django
@@ -317,6 +429,7 @@ on_both_backends!(sync:
     a_sqlite_file_of_another_app_is_an_error,
     a_row_that_breaks_a_constraint_aborts_the_whole_import,
     the_command_imports_and_reports,
+    a_second_import_asks_how_and_merge_keeps_staff_edits,
 );
 
 #[derive(QueryableByName)]
