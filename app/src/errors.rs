@@ -27,8 +27,9 @@ pub enum AppError {
     Random(#[from] getrandom::Error),
     #[error(transparent)]
     Password(#[from] crate::accounts::password::HashError),
-    #[error("deliberate test error, raised by {0} to check error reporting")]
-    Deliberate(String),
+    /// The admin's test error (no person named: what reaches Sentry carries no personal data).
+    #[error("deliberate test error, raised from the admin to check error reporting")]
+    Deliberate,
     #[error("a handler panicked")]
     Panicked,
     /// Every password hasher is busy (a flood of logins): try again shortly.
@@ -101,7 +102,7 @@ impl ResponseError for AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::Random(_) | AppError::Password(_) | AppError::Deliberate(_) | AppError::Panicked => {
+            AppError::Random(_) | AppError::Password(_) | AppError::Deliberate | AppError::Panicked => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             AppError::Database(DbError::Unavailable(_) | DbError::Connect(_) | DbError::Unreachable(_))

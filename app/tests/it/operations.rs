@@ -94,6 +94,7 @@ fn server_errors_and_panics_reach_sentry_and_404s_do_not() {
         "the site's own 500 page"
     );
     let event = sentry.wait_for("deliberate test error");
+    assert!(!event.contains("by ops") && !event.contains("\"ops\""), "no username in the event: {event}");
     // One span per request: the error's own log line and its Sentry event carry the id
     // the client got back.
     assert!(
@@ -127,7 +128,8 @@ fn server_errors_and_panics_reach_sentry_and_404s_do_not() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 500);
     assert!(response.text().unwrap().contains("Server error"));
-    sentry.wait_for("deliberate test panic");
+    let panic_event = sentry.wait_for("deliberate test panic");
+    assert!(!panic_event.contains("by ops") && !panic_event.contains("\"ops\""), "{panic_event}");
     assert_eq!(
         client
             .get(format!("{}/healthz", server.base))
