@@ -177,13 +177,37 @@ pub async fn log_request(
     match result {
         Ok(mut response) => {
             add_headers(response.headers_mut(), &id, hsts);
-            access_line(&id, method.as_str(), &path, response.status().as_u16(), latency_ms);
+            let status = response.status();
+            access_line(&id, method.as_str(), &path, status.as_u16(), latency_ms);
+            if status.is_server_error() {
+                if let Some(err) = response.response().error() {
+                    report_server_error(err);
+                }
+            }
             Ok(response)
         }
         Err(err) => {
-            let status = err.as_response_error().status_code().as_u16();
-            access_line(&id, method.as_str(), &path, status, latency_ms);
+            let status = err.as_response_error().status_code();
+            access_line(&id, method.as_str(), &path, status.as_u16(), latency_ms);
+            if status.is_server_error() {
+                report_server_error(&err);
+            }
             Err(WithHeaders { inner: err, id, hsts }.into())
+        }
+    }
+}
+
+/// Sends a server error to Sentry (in the request's hub: its data and request id come
+/// along), as the site's own error when it is one (its variant is the event's type); not
+/// a panic, which the panic integration has reported already with its stack.
+fn report_server_error(err: &actix_web::Error) {
+    match err.as_error::<crate::errors::AppError>() {
+        Some(crate::errors::AppError::Panicked) => {}
+        Some(app) => {
+            sentry::capture_error(app);
+        }
+        None => {
+            sentry::capture_message(&err.to_string(), sentry::Level::Error);
         }
     }
 }

@@ -82,7 +82,10 @@ pub fn build_server(settings: Settings, db: Database, listener: TcpListener) -> 
             .wrap(from_fn(middleware::log_request))
             .wrap(actix_web::middleware::Condition::new(
                 sentry_on,
-                sentry_actix::Sentry::new(),
+                // The request's hub and its data for every event; the server errors
+                // themselves are reported by `log_request`, which knows a panic (already
+                // reported by the panic integration: one event, not two).
+                sentry_actix::Sentry::builder().capture_server_errors(false).finish(),
             ))
     })
     .shutdown_timeout(SHUTDOWN_GRACE_SECS)
