@@ -1085,68 +1085,51 @@ pub fn import_from(
             skipped_grants: access.skipped,
             ..ImportReport::default()
         };
-        // Each table: its rows before and after, and the rows the statements wrote (an
-        // unchanged row is not rewritten): what was added, updated and only here.
-        let mut counted = |table: &str, read: usize, written: usize, before: i64, conn: &mut DbConnection| {
-            let after = row_count(conn, table)?;
-            let added = usize::try_from(after - before).unwrap_or(0);
-            report.changes.added += added;
-            report.changes.updated += written.saturating_sub(added);
-            report.changes.only_here += usize::try_from(after).unwrap_or(0).saturating_sub(read);
-            Ok::<_, ImportError>(read)
-        };
         progress.table("users", users);
-        let (before, mut written) = (row_count(conn, "auth_user")?, 0);
-        let read = each_batch(
-            |after| source.users(after),
-            |rows| write_users(rows, &access, conn, mode).map(|n| written += n),
-            |r| r.id,
-            progress,
-        )?;
-        let users_read = counted("auth_user", read, written, before, conn)?;
+        report.users = load_table(conn, "auth_user", &mut report.changes, |conn, changes| {
+            each_batch(
+                |after| source.users(after),
+                |rows| write_users(rows, &access, conn, mode).map(|n| changes.written += n),
+                |r| r.id,
+                progress,
+            )
+        })?;
         progress.table("addresses", addresses);
-        let (before, mut written) = (row_count(conn, "lettings_address")?, 0);
-        let read = each_batch(
-            |a| source.addresses(a),
-            |rows| write_rows(rows, conn, mode).map(|n| written += n),
-            |r| r.id,
-            progress,
-        )?;
-        let addresses_read = counted("lettings_address", read, written, before, conn)?;
+        report.addresses = load_table(conn, "lettings_address", &mut report.changes, |conn, changes| {
+            each_batch(
+                |a| source.addresses(a),
+                |rows| write_rows(rows, conn, mode).map(|n| changes.written += n),
+                |r| r.id,
+                progress,
+            )
+        })?;
         progress.table("lettings", lettings);
-        let (before, mut written) = (row_count(conn, "lettings_letting")?, 0);
-        let read = each_batch(
-            |a| source.lettings(a),
-            |rows| write_rows(rows, conn, mode).map(|n| written += n),
-            |r| r.id,
-            progress,
-        )?;
-        let lettings_read = counted("lettings_letting", read, written, before, conn)?;
+        report.lettings = load_table(conn, "lettings_letting", &mut report.changes, |conn, changes| {
+            each_batch(
+                |a| source.lettings(a),
+                |rows| write_rows(rows, conn, mode).map(|n| changes.written += n),
+                |r| r.id,
+                progress,
+            )
+        })?;
         progress.table("profiles", profiles);
-        let (before, mut written) = (row_count(conn, "profiles_profile")?, 0);
-        let read = each_batch(
-            |a| source.profiles(a),
-            |rows| write_rows(rows, conn, mode).map(|n| written += n),
-            |r| r.id,
-            progress,
-        )?;
-        let profiles_read = counted("profiles_profile", read, written, before, conn)?;
+        report.profiles = load_table(conn, "profiles_profile", &mut report.changes, |conn, changes| {
+            each_batch(
+                |a| source.profiles(a),
+                |rows| write_rows(rows, conn, mode).map(|n| changes.written += n),
+                |r| r.id,
+                progress,
+            )
+        })?;
         progress.table("history", history);
-        let (before, mut written) = (row_count(conn, "django_admin_log")?, 0);
-        let read = each_batch(
-            |a| source.history(a),
-            |rows| write_rows(rows, conn, mode).map(|n| written += n),
-            |r| r.id,
-            progress,
-        )?;
-        let history_read = counted("django_admin_log", read, written, before, conn)?;
-        (
-            report.users,
-            report.addresses,
-            report.lettings,
-            report.profiles,
-            report.history,
-        ) = (users_read, addresses_read, lettings_read, profiles_read, history_read);
+        report.history = load_table(conn, "django_admin_log", &mut report.changes, |conn, changes| {
+            each_batch(
+                |a| source.history(a),
+                |rows| write_rows(rows, conn, mode).map(|n| changes.written += n),
+                |r| r.id,
+                progress,
+            )
+        })?;
         if !rebuilt.is_empty() {
             progress.table("indexes", rebuilt.len() as u64);
             for create in &rebuilt {
@@ -1171,6 +1154,32 @@ pub fn import_from(
     };
     progress.done();
     Ok(report)
+}
+
+/// The rows one table's load wrote (an unchanged row is not rewritten).
+#[derive(Default)]
+struct Written {
+    written: usize,
+}
+
+/// Loads one table with `load` (which returns the rows it read and counts the rows it
+/// wrote) and adds to `changes` what the table's rows before and after say: rows added,
+/// rows updated (written but not added), rows only in the site.
+fn load_table(
+    conn: &mut DbConnection,
+    table: &str,
+    changes: &mut Changes,
+    load: impl FnOnce(&mut DbConnection, &mut Written) -> Result<usize, ImportError>,
+) -> Result<usize, ImportError> {
+    let before = row_count(conn, table)?;
+    let mut written = Written::default();
+    let read = load(conn, &mut written)?;
+    let after = row_count(conn, table)?;
+    let added = usize::try_from(after - before).unwrap_or(0);
+    changes.added += added;
+    changes.updated += written.written.saturating_sub(added);
+    changes.only_here += usize::try_from(after).unwrap_or(0).saturating_sub(read);
+    Ok(read)
 }
 
 /// Whether the site already holds rows in any table an import fills (demo data included).
