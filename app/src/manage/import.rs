@@ -1095,41 +1095,13 @@ pub fn import_from(
             )
         })?;
         progress.table("addresses", addresses);
-        report.addresses = load_table(conn, "lettings_address", &mut report.changes, |conn, changes| {
-            each_batch(
-                |a| source.addresses(a),
-                |rows| write_rows(rows, conn, mode).map(|n| changes.written += n),
-                |r| r.id,
-                progress,
-            )
-        })?;
+        report.addresses = load_rows(conn, source, Source::addresses, mode, &mut report.changes, progress)?;
         progress.table("lettings", lettings);
-        report.lettings = load_table(conn, "lettings_letting", &mut report.changes, |conn, changes| {
-            each_batch(
-                |a| source.lettings(a),
-                |rows| write_rows(rows, conn, mode).map(|n| changes.written += n),
-                |r| r.id,
-                progress,
-            )
-        })?;
+        report.lettings = load_rows(conn, source, Source::lettings, mode, &mut report.changes, progress)?;
         progress.table("profiles", profiles);
-        report.profiles = load_table(conn, "profiles_profile", &mut report.changes, |conn, changes| {
-            each_batch(
-                |a| source.profiles(a),
-                |rows| write_rows(rows, conn, mode).map(|n| changes.written += n),
-                |r| r.id,
-                progress,
-            )
-        })?;
+        report.profiles = load_rows(conn, source, Source::profiles, mode, &mut report.changes, progress)?;
         progress.table("history", history);
-        report.history = load_table(conn, "django_admin_log", &mut report.changes, |conn, changes| {
-            each_batch(
-                |a| source.history(a),
-                |rows| write_rows(rows, conn, mode).map(|n| changes.written += n),
-                |r| r.id,
-                progress,
-            )
-        })?;
+        report.history = load_rows(conn, source, Source::history, mode, &mut report.changes, progress)?;
         if !rebuilt.is_empty() {
             progress.table("indexes", rebuilt.len() as u64);
             for create in &rebuilt {
@@ -1180,6 +1152,25 @@ fn load_table(
     changes.updated += written.written.saturating_sub(added);
     changes.only_here += usize::try_from(after).unwrap_or(0).saturating_sub(read);
     Ok(read)
+}
+
+/// Loads one table of rows (`read`: the source's reader of it) as [`load_table`] counts it.
+fn load_rows<R: ImportRow>(
+    conn: &mut DbConnection,
+    source: &mut Source,
+    read: fn(&mut Source, i32) -> Result<Vec<R>, ImportError>,
+    mode: Mode,
+    changes: &mut Changes,
+    progress: &mut dyn Progress,
+) -> Result<usize, ImportError> {
+    load_table(conn, R::TABLE, changes, |conn, written| {
+        each_batch(
+            |after| read(source, after),
+            |rows| write_rows(rows, conn, mode).map(|n| written.written += n),
+            ImportRow::id,
+            progress,
+        )
+    })
 }
 
 /// Whether the site already holds rows in any table an import fills (demo data included).
