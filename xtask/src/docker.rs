@@ -476,14 +476,19 @@ pub fn build_for(runner: &Runner, image: &Image, arches: &[Arch]) -> Result<()> 
     let build_time = git::commit_time()?;
     let newest = newest_migration()?;
     let default = local_default(arches);
+    // BuildKit (buildx: Docker Desktop, CircleCI) builds any platform's FROM-scratch
+    // image; the classic builder only its daemon's own (a foreign platform stops at the
+    // first COPY), so there the image is built for the daemon's platform and retargeted
+    // afterwards (`retarget`: its config's architecture set). Asked of Docker once.
+    let classic_daemon = if runner.dry_run || buildx_available(runner) {
+        None
+    } else {
+        daemon_arch(runner)
+    };
     for &arch in arches {
         static_binary(runner, STATIC_FEATURES, arch)?;
-        // BuildKit (buildx: Docker Desktop, CircleCI) builds any platform's FROM-scratch
-        // image; the classic builder only its daemon's own (a foreign platform stops at
-        // the first COPY), so there the image is built for the daemon's platform and
-        // retargeted afterwards (`retarget`: its config's architecture set).
-        let foreign = !runner.dry_run && !buildx_available(runner) && daemon_arch(runner) != Some(arch);
-        let built_as = daemon_arch(runner).filter(|_| foreign).unwrap_or(arch);
+        let foreign = classic_daemon.is_some_and(|daemon| daemon != arch);
+        let built_as = classic_daemon.filter(|_| foreign).unwrap_or(arch);
         let mut docker = runner.command("docker");
         add_image_build_for(runner, &mut docker, built_as);
         docker.args(["--file", "Dockerfile"]).args([
