@@ -51,6 +51,30 @@ enum Command {
         /// The new file (never overwritten).
         file: PathBuf,
     },
+    /// Write the site's data as a Django JSON fixture, as `manage.py dumpdata --natural-foreign
+    /// --natural-primary -e contenttypes -e auth.Permission -e sessions` writes it: lettings,
+    /// profiles, users, groups and their permissions, and the admin history.
+    Dumpdata {
+        /// Only these apps or models (lettings, profiles, auth, admin, or a model label such
+        /// as lettings.address); all of them when none is given.
+        labels: Vec<String>,
+        /// Indent each level by N spaces (without: one line, as Django's).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=16))]
+        indent: Option<u8>,
+        /// Write to FILE (replaced only once the dump is complete) instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Load a Django JSON fixture (this site's dumpdata, or Django's own, with or without
+    /// natural keys), as `manage.py loaddata`: each object saved by its key, in one
+    /// transaction. Rows the fixture does not hold are left alone.
+    Loaddata {
+        /// The fixture file, or - for stdin.
+        fixture: PathBuf,
+        /// Count what loading would add and update, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Copy users, addresses, lettings and profiles from a Django site's SQLite database.
     /// Into a site that already holds data it refuses, saying what it would add and
     /// overwrite, unless told how: --merge or --replace.
@@ -178,6 +202,68 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut conn = db.get()?;
             let backup = oc_lettings::manage::backup::backup(&mut conn, &file)?;
             println!("backed up {} to {backup}", settings.database_url.describe());
+            Ok(())
+        }
+        Command::Dumpdata { labels, indent, output } => {
+            use oc_lettings::manage::fixture;
+            let models = fixture::Model::select(&labels)?;
+            let db = Database::new(&settings.database_url, 1)?;
+            let mut conn = db.get()?;
+            let indent = indent.map(usize::from);
+            let report = match &output {
+                None => fixture::dump(&mut conn, std::io::stdout().lock(), indent, &models)?,
+                Some(path) => {
+                    // Into a file beside it, renamed once complete: a failed dump never
+                    // leaves half a backup, nor replaces a good one.
+                    let dir = path
+                        .parent()
+                        .filter(|d| !d.as_os_str().is_empty())
+                        .unwrap_or(std::path::Path::new("."));
+                    let mut file = tempfile::NamedTempFile::new_in(dir)
+                        .with_context(|| format!("cannot write in {}", dir.display()))?;
+                    let report =
+                        fixture::dump(&mut conn, std::io::BufWriter::new(file.as_file_mut()), indent, &models)?;
+                    file.persist(path)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    report
+                }
+            };
+            eprintln!(
+                "dumped {report} from {}{}",
+                settings.database_url.describe(),
+                output.map(|p| format!(" to {}", p.display())).unwrap_or_default()
+            );
+            Ok(())
+        }
+        Command::Loaddata { fixture: path, dry_run } => {
+            use oc_lettings::manage::fixture;
+            let read = if path.as_os_str() == "-" {
+                fixture::read(std::io::stdin().lock())
+            } else {
+                let file = std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+                fixture::read(file)
+            }
+            .with_context(|| format!("{}", path.display()))?;
+            let db = Database::new(&settings.database_url, 1)?;
+            startup::prepare_database(&db, false)?;
+            let mut conn = db.get()?;
+            let stderr = std::io::stderr();
+            let terminal = std::io::IsTerminal::is_terminal(&stderr);
+            let mut progress = import::Bar::new(stderr.lock(), terminal);
+            let report = fixture::load(&mut conn, read, &mut progress, dry_run)?;
+            if dry_run {
+                println!(
+                    "dry run: loading {} into {}: {report}; nothing was changed",
+                    path.display(),
+                    settings.database_url.describe()
+                );
+            } else {
+                println!(
+                    "loaded {} into {}: {report}",
+                    path.display(),
+                    settings.database_url.describe()
+                );
+            }
             Ok(())
         }
         Command::Migrate => {

@@ -207,6 +207,18 @@ pub struct LogEntry {
     pub change_message: String,
 }
 
+impl LogEntry {
+    /// The entry as History pages may show it: no control or bidi-override character
+    /// from another site's database makes it read as something else.
+    pub fn displayable(self) -> Self {
+        LogEntry {
+            object_repr: crate::forms::displayable(&self.object_repr).chars().take(200).collect(),
+            change_message: crate::forms::displayable(&self.change_message),
+            ..self
+        }
+    }
+}
+
 /// A Django content type as the port's admin names the model.
 pub fn content_type(app_label: &str, model: &str) -> String {
     match (app_label, model) {
@@ -612,7 +624,7 @@ impl Source {
         })
     }
 
-    pub fn users(&mut self, after: i32) -> Result<Vec<User>, ImportError> {
+    fn read_users(&mut self, after: i32) -> Result<Vec<User>, ImportError> {
         let rows: Vec<UserRow> = self.batch(
             "auth_user",
             "SELECT id, password, last_login, is_superuser, username, first_name, last_name, email, is_staff, \
@@ -637,7 +649,7 @@ impl Source {
             .collect())
     }
 
-    pub fn addresses(&mut self, after: i32) -> Result<Vec<Address>, ImportError> {
+    fn read_addresses(&mut self, after: i32) -> Result<Vec<Address>, ImportError> {
         let table = self.layout.tables()[0];
         let rows: Vec<AddressRow> = self.batch(
             table,
@@ -658,7 +670,7 @@ impl Source {
             .collect())
     }
 
-    pub fn lettings(&mut self, after: i32) -> Result<Vec<Letting>, ImportError> {
+    fn read_lettings(&mut self, after: i32) -> Result<Vec<Letting>, ImportError> {
         let table = self.layout.tables()[1];
         let rows: Vec<LettingRow> =
             self.batch(table, &format!("SELECT id, title, address_id FROM \"{table}\""), after)?;
@@ -672,7 +684,7 @@ impl Source {
             .collect())
     }
 
-    pub fn profiles(&mut self, after: i32) -> Result<Vec<Profile>, ImportError> {
+    fn read_profiles(&mut self, after: i32) -> Result<Vec<Profile>, ImportError> {
         let table = self.layout.tables()[2];
         let rows: Vec<ProfileRow> = self.batch(
             table,
@@ -690,7 +702,7 @@ impl Source {
     }
 
     /// The admin history (none when the site has no `django_admin_log`).
-    pub fn history(&mut self, after: i32) -> Result<Vec<LogEntry>, ImportError> {
+    fn read_history(&mut self, after: i32) -> Result<Vec<LogEntry>, ImportError> {
         if !self.has_history {
             return Ok(Vec::new());
         }
@@ -703,28 +715,25 @@ impl Source {
         )?;
         Ok(rows
             .into_iter()
-            .map(|r| LogEntry {
-                id: r.id,
-                action_time: r.action_time,
-                user_id: r.user_id,
-                content_type: content_type(&r.app_label, &r.model),
-                object_id: r.object_id,
-                // Shown on History pages: no control or bidi-override character from
-                // another site's database makes an entry read as something else.
-                object_repr: crate::forms::displayable(&r.object_repr).chars().take(200).collect(),
-                action_flag: r.action_flag,
-                change_message: crate::forms::displayable(&r.change_message),
+            .map(|r| {
+                LogEntry {
+                    id: r.id,
+                    action_time: r.action_time,
+                    user_id: r.user_id,
+                    content_type: content_type(&r.app_label, &r.model),
+                    object_id: r.object_id,
+                    object_repr: r.object_repr,
+                    action_flag: r.action_flag,
+                    change_message: r.change_message,
+                }
+                .displayable()
             })
             .collect())
     }
 
-    pub fn access(&mut self) -> Result<Access, ImportError> {
-        read_access(&self.path, &mut self.conn)
-    }
-
     /// Each table's rows, for the progress bar: users, addresses, lettings, profiles,
     /// history.
-    fn counts(&mut self) -> Result<[u64; 5], ImportError> {
+    fn count_rows(&mut self) -> Result<[u64; 5], ImportError> {
         let [addresses, lettings, profiles] = self.layout.tables();
         Ok([
             self.count("auth_user")?,
@@ -737,6 +746,94 @@ impl Source {
                 0
             },
         ])
+    }
+}
+
+/// Where an import reads a Django site's rows: its SQLite database ([`Source`]), or a
+/// fixture read whole ([`DjangoData`], what `loaddata` builds). Each table is read in id
+/// order, [`BATCH`] rows after a given id at a time.
+pub trait Rows {
+    fn access(&mut self) -> Result<Access, ImportError>;
+    /// Each table's rows, for the progress bar: users, addresses, lettings, profiles,
+    /// history.
+    fn counts(&mut self) -> Result<[u64; 5], ImportError>;
+    fn users(&mut self, after: i32) -> Result<Vec<User>, ImportError>;
+    fn addresses(&mut self, after: i32) -> Result<Vec<Address>, ImportError>;
+    fn lettings(&mut self, after: i32) -> Result<Vec<Letting>, ImportError>;
+    fn profiles(&mut self, after: i32) -> Result<Vec<Profile>, ImportError>;
+    fn history(&mut self, after: i32) -> Result<Vec<LogEntry>, ImportError>;
+}
+
+impl Rows for Source {
+    fn access(&mut self) -> Result<Access, ImportError> {
+        read_access(&self.path, &mut self.conn)
+    }
+    fn counts(&mut self) -> Result<[u64; 5], ImportError> {
+        self.count_rows()
+    }
+    fn users(&mut self, after: i32) -> Result<Vec<User>, ImportError> {
+        self.read_users(after)
+    }
+    fn addresses(&mut self, after: i32) -> Result<Vec<Address>, ImportError> {
+        self.read_addresses(after)
+    }
+    fn lettings(&mut self, after: i32) -> Result<Vec<Letting>, ImportError> {
+        self.read_lettings(after)
+    }
+    fn profiles(&mut self, after: i32) -> Result<Vec<Profile>, ImportError> {
+        self.read_profiles(after)
+    }
+    fn history(&mut self, after: i32) -> Result<Vec<LogEntry>, ImportError> {
+        self.read_history(after)
+    }
+}
+
+/// The next [`BATCH`] rows of `rows` (sorted by id) after id `after`.
+fn slice_after<T: Clone>(rows: &[T], after: i32, id: impl Fn(&T) -> i32) -> Vec<T> {
+    let start = rows.partition_point(|row| id(row) <= after);
+    let end = rows.len().min(start + BATCH as usize);
+    rows[start..end].to_vec()
+}
+
+impl DjangoData {
+    /// Puts every table in id order, as [`Rows`] reads it.
+    pub fn sort(&mut self) {
+        self.users.sort_by_key(|r| r.id);
+        self.addresses.sort_by_key(|r| r.id);
+        self.lettings.sort_by_key(|r| r.id);
+        self.profiles.sort_by_key(|r| r.id);
+        self.history.sort_by_key(|r| r.id);
+    }
+}
+
+/// Rows held in memory (sorted with [`DjangoData::sort`]).
+impl Rows for DjangoData {
+    fn access(&mut self) -> Result<Access, ImportError> {
+        Ok(self.access.clone())
+    }
+    fn counts(&mut self) -> Result<[u64; 5], ImportError> {
+        Ok([
+            self.users.len() as u64,
+            self.addresses.len() as u64,
+            self.lettings.len() as u64,
+            self.profiles.len() as u64,
+            self.history.len() as u64,
+        ])
+    }
+    fn users(&mut self, after: i32) -> Result<Vec<User>, ImportError> {
+        Ok(slice_after(&self.users, after, |r| r.id))
+    }
+    fn addresses(&mut self, after: i32) -> Result<Vec<Address>, ImportError> {
+        Ok(slice_after(&self.addresses, after, |r| r.id))
+    }
+    fn lettings(&mut self, after: i32) -> Result<Vec<Letting>, ImportError> {
+        Ok(slice_after(&self.lettings, after, |r| r.id))
+    }
+    fn profiles(&mut self, after: i32) -> Result<Vec<Profile>, ImportError> {
+        Ok(slice_after(&self.profiles, after, |r| r.id))
+    }
+    fn history(&mut self, after: i32) -> Result<Vec<LogEntry>, ImportError> {
+        Ok(slice_after(&self.history, after, |r| r.id))
     }
 }
 
@@ -1062,8 +1159,8 @@ fn write_users(users: &[User], access: &Access, conn: &mut DbConnection, mode: M
 /// each [`BATCH`] rows at a time, telling `progress` of each batch. `mode` says what
 /// becomes of rows the site already has; with `dry_run`, everything is done and counted,
 /// then rolled back (the report says what a real run would change).
-pub fn import_from(
-    source: &mut Source,
+pub fn import_from<S: Rows>(
+    source: &mut S,
     conn: &mut DbConnection,
     progress: &mut dyn Progress,
     mode: Mode,
@@ -1095,13 +1192,13 @@ pub fn import_from(
             )
         })?;
         progress.table("addresses", addresses);
-        report.addresses = load_rows(conn, source, Source::addresses, mode, &mut report.changes, progress)?;
+        report.addresses = load_rows(conn, source, S::addresses, mode, &mut report.changes, progress)?;
         progress.table("lettings", lettings);
-        report.lettings = load_rows(conn, source, Source::lettings, mode, &mut report.changes, progress)?;
+        report.lettings = load_rows(conn, source, S::lettings, mode, &mut report.changes, progress)?;
         progress.table("profiles", profiles);
-        report.profiles = load_rows(conn, source, Source::profiles, mode, &mut report.changes, progress)?;
+        report.profiles = load_rows(conn, source, S::profiles, mode, &mut report.changes, progress)?;
         progress.table("history", history);
-        report.history = load_rows(conn, source, Source::history, mode, &mut report.changes, progress)?;
+        report.history = load_rows(conn, source, S::history, mode, &mut report.changes, progress)?;
         if !rebuilt.is_empty() {
             progress.table("indexes", rebuilt.len() as u64);
             for create in &rebuilt {
@@ -1155,10 +1252,10 @@ fn load_table(
 }
 
 /// Loads one table of rows (`read`: the source's reader of it) as [`load_table`] counts it.
-fn load_rows<R: ImportRow>(
+fn load_rows<S: Rows, R: ImportRow>(
     conn: &mut DbConnection,
-    source: &mut Source,
-    read: fn(&mut Source, i32) -> Result<Vec<R>, ImportError>,
+    source: &mut S,
+    read: fn(&mut S, i32) -> Result<Vec<R>, ImportError>,
     mode: Mode,
     changes: &mut Changes,
     progress: &mut dyn Progress,

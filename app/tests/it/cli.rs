@@ -600,3 +600,60 @@ fn help_says_where_settings_come_from() {
         "{text}"
     );
 }
+
+#[test]
+fn dumpdata_and_loaddata_move_a_site_through_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/django/dumpdata-natural.json");
+    let loaded = oc_lettings(dir.path(), &[], &["loaddata", fixture.to_str().unwrap()]);
+    assert!(loaded.status.success(), "{}", String::from_utf8_lossy(&loaded.stderr));
+    let stdout = String::from_utf8_lossy(&loaded.stdout);
+    assert!(
+        stdout.contains("47 objects") && stdout.contains("46 rows added"),
+        "{stdout}"
+    );
+
+    let dumped = oc_lettings(
+        dir.path(),
+        &[],
+        &["dumpdata", "--indent", "2", "--output", "backup.json"],
+    );
+    assert!(dumped.status.success(), "{}", String::from_utf8_lossy(&dumped.stderr));
+    assert!(dumped.stdout.is_empty(), "the dump goes to the file only");
+    let backup = std::fs::read(dir.path().join("backup.json")).unwrap();
+    assert_eq!(
+        backup,
+        std::fs::read(&fixture).unwrap(),
+        "Django's own output, byte for byte"
+    );
+
+    // To stdout, one app.
+    let profiles = oc_lettings(dir.path(), &[], &["dumpdata", "profiles"]);
+    assert!(profiles.status.success());
+    let text = String::from_utf8(profiles.stdout).unwrap();
+    assert!(
+        text.starts_with("[{\"model\": \"profiles.profile\"") && text.matches("\"model\"").count() == 4,
+        "{text}"
+    );
+
+    // Bad arguments: one line each, and the backup stays as it was.
+    let stderr = one_line_error(&oc_lettings(
+        dir.path(),
+        &[],
+        &["dumpdata", "-o", "backup.json", "houses"],
+    ));
+    assert!(stderr.starts_with("error: unknown app or model \"houses\""), "{stderr}");
+    assert_eq!(std::fs::read(dir.path().join("backup.json")).unwrap(), backup);
+    let stderr = one_line_error(&oc_lettings(dir.path(), &[], &["loaddata", "missing.json"]));
+    assert!(stderr.starts_with("error: cannot open missing.json: "), "{stderr}");
+    std::fs::write(
+        dir.path().join("bad.json"),
+        "[{\"model\": \"lettings.address\", \"pk\": 1,",
+    )
+    .unwrap();
+    let stderr = one_line_error(&oc_lettings(dir.path(), &[], &["loaddata", "bad.json"]));
+    assert!(
+        stderr.starts_with("error: bad.json: not a Django fixture: "),
+        "{stderr}"
+    );
+}

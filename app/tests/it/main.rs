@@ -22,6 +22,7 @@ mod assets;
 mod browser;
 mod cli;
 mod database;
+mod fixtures;
 mod fleet;
 mod fleet_router;
 mod import;
