@@ -3,7 +3,7 @@
 //! like gunicorn's and nginx's, the Host check, the HTTPS redirect, and turning a handler's
 //! panic into the 500 page (the connection would otherwise just drop).
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -248,11 +248,17 @@ fn head_too_large(req: &ServiceRequest) -> Option<(StatusCode, &'static str)> {
     None
 }
 
-/// `payload`, cut off with an error once `deadline` passes (`timed_out` then says so).
-fn with_deadline(payload: Payload, deadline: Duration, timed_out: Rc<Cell<bool>>) -> Payload {
+/// A request body cut off at its deadline, kept unread until its 408 has been sent.
+/// actix-http drains a dropped chunked body to keep the connection alive, waiting for
+/// bytes a stalled client never sends (the connection was held for minutes); an unread
+/// body still alive when the response ends makes it close the connection instead.
+type Stalled = Rc<RefCell<Option<Payload>>>;
+
+/// `payload`, cut off with an error once `deadline` passes (then left in `stalled`).
+fn with_deadline(payload: Payload, deadline: Duration, stalled: Stalled) -> Payload {
     let ends_at = actix_web::rt::time::Instant::now() + deadline;
     let stream = futures_util::stream::unfold(Some(payload), move |payload| {
-        let timed_out = timed_out.clone();
+        let stalled = stalled.clone();
         async move {
             let mut payload = payload?;
             let left = ends_at.saturating_duration_since(actix_web::rt::time::Instant::now());
@@ -260,7 +266,7 @@ fn with_deadline(payload: Payload, deadline: Duration, timed_out: Rc<Cell<bool>>
                 Ok(Some(chunk)) => Some((chunk, Some(payload))),
                 Ok(None) => None,
                 Err(_) => {
-                    timed_out.set(true);
+                    *stalled.borrow_mut() = Some(payload);
                     let err = std::io::Error::new(std::io::ErrorKind::TimedOut, "the request body arrived too slowly");
                     Some((Err(PayloadError::Io(err)), None))
                 }
@@ -269,6 +275,27 @@ fn with_deadline(payload: Payload, deadline: Duration, timed_out: Rc<Cell<bool>>
     });
     Payload::Stream {
         payload: Box::pin(stream),
+    }
+}
+
+/// A response body that holds the request's unread body until it has been sent.
+struct HoldingPayload {
+    body: BoxBody,
+    _held: Option<Payload>,
+}
+
+impl actix_web::body::MessageBody for HoldingPayload {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<actix_web::web::Bytes, Self::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().body).poll_next(cx)
     }
 }
 
@@ -293,16 +320,22 @@ pub async fn limit_request(
     if !has_body {
         return next.call(req).await;
     }
-    let timed_out = Rc::new(Cell::new(false));
+    let stalled: Stalled = Rc::default();
     let payload = req.take_payload();
-    req.set_payload(with_deadline(payload, BODY_DEADLINE, timed_out.clone()));
+    req.set_payload(with_deadline(payload, BODY_DEADLINE, stalled.clone()));
     let response = next.call(req).await?;
-    if !timed_out.get() {
+    let Some(held) = stalled.borrow_mut().take() else {
         return Ok(response);
-    }
+    };
     tracing::warn!("request body not received within {} s", BODY_DEADLINE.as_secs());
     let (req, _) = response.into_parts();
-    let mut page = error_page_because(StatusCode::REQUEST_TIMEOUT, "The request body arrived too slowly.");
+    let mut page =
+        error_page_because(StatusCode::REQUEST_TIMEOUT, "The request body arrived too slowly.").map_body(|_, body| {
+            BoxBody::new(HoldingPayload {
+                body,
+                _held: Some(held),
+            })
+        });
     page.head_mut().set_connection_type(ConnectionType::Close);
     Ok(ServiceResponse::new(req, page))
 }

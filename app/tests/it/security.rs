@@ -151,6 +151,7 @@ use crate::common::{header, spawn_on, Backend, TestApp};
 use diesel::prelude::*;
 use oc_lettings::admin::model::registry;
 use oc_lettings::db::schema::{auth_user, lettings_address, lettings_letting, login_throttle, profiles_profile};
+use oc_lettings::middleware::BODY_DEADLINE;
 
 /// A user row as the admin can change it.
 type UserRow = (i32, String, String, String, String, String, bool, bool, bool);
@@ -806,6 +807,36 @@ async fn oversized_heads_are_refused_and_slow_bodies_cut_off() {
         *took < Duration::from_secs(14),
         "cut off after the deadline, not at the end: {took:?}"
     );
+}
+
+/// Sends `head` and the start of a chunked body that never ends, then waits: the answer's
+/// status line, and whether the server closed the connection (end of stream) rather than
+/// leaving it open (the read timing out).
+fn stalled_chunked_body(address: &str, head: &str) -> (String, bool) {
+    let host = address.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    // Well past the body deadline: an open connection shows as a timed-out read.
+    stream.set_read_timeout(Some(BODY_DEADLINE * 3)).unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(b"5\r\nab").unwrap();
+    let mut answer = Vec::new();
+    let closed = stream.read_to_end(&mut answer).is_ok();
+    let text = String::from_utf8_lossy(&answer);
+    (text.lines().next().unwrap_or_default().to_owned(), closed)
+}
+
+#[actix_web::test]
+async fn a_chunked_body_that_never_arrives_gets_408_and_its_connection_closed() {
+    let app = crate::common::spawn_app(&Backend::Sqlite, true).await;
+    let address = app.address.clone();
+    let (status, closed) = actix_web::rt::task::spawn_blocking(move || {
+        let head = "POST /admin/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n";
+        stalled_chunked_body(&address, head)
+    })
+    .await
+    .unwrap();
+    assert!(status.starts_with("HTTP/1.1 408"), "{status}");
+    assert!(closed, "the connection is closed after the 408, not held open");
 }
 
 // --- A login flood --------------------------------------------------------------------------
