@@ -171,7 +171,13 @@ pub async fn login(
     } else {
         throttle::IMPOSSIBLE_USERNAME.to_owned()
     };
-    let admitted = throttle::admit_guess(&state, &who, &client, "login").await?;
+    // A browser that has logged in as this user before keeps its own allowance.
+    let device = if lookupable {
+        super::device::from_request(&req, &state, &username)
+    } else {
+        None
+    };
+    let admitted = throttle::admit_guess(&state, &who, &client, device, "login").await?;
 
     let credentials = if lookupable {
         let lookup = username.clone();
@@ -207,10 +213,14 @@ pub async fn login(
         .await?;
     tracing::info!(%username, "admin login");
     let signed = state.signing_key.sign(&token);
-    Ok(HttpResponse::Found()
+    let mut response = HttpResponse::Found();
+    response
         .insert_header(("Location", next))
-        .cookie(cookie(&req, session::COOKIE, signed, Some(session::AGE_SECS)))
-        .finish())
+        .cookie(cookie(&req, session::COOKIE, signed, Some(session::AGE_SECS)));
+    if let Some(device) = super::device::cookie_for(&req, &state, &username) {
+        response.cookie(device);
+    }
+    Ok(response.finish())
 }
 
 /// `GET /admin/logout/`: a confirmation (logging out changes state, so it is a POST).

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod autocomplete;
 pub mod changelist;
 pub mod debug;
+pub mod device;
 pub mod extract;
 pub mod history;
 pub mod model;

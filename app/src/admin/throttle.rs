@@ -7,9 +7,18 @@
 //!   clients, the user's own browser among them, are not held back by these failures.
 //! - per client: twenty free failures across all usernames, then the same doubling delay
 //!   (one address guessing many usernames).
-//! - per username, over all clients: past a ceiling far above what a person does (50
-//!   failures an hour), every attempt is answered only after a soft delay (not refused):
-//!   a guesser spread over many addresses is slowed, the user is never locked out.
+//! - per username, over every client that has not logged in as that user before: thirty
+//!   failures, then the same doubling delay. A guesser spread over many addresses gets
+//!   thirty evaluated guesses, then a few an hour, whatever its number of addresses or
+//!   connections (issue 29, finding 3: after 55 failures, 16 concurrent guesses were all
+//!   checked; a soft delay slowed them, it did not limit them).
+//! - per device: a browser that has logged in as the user holds a signed device cookie
+//!   (OWASP's "device cookies", `device.rs`) and keeps its own allowance (five failures,
+//!   then the doubling delay) instead of the username's, so strangers hitting the cap
+//!   never lock the user out of a browser they have used.
+//!
+//! Clients are told apart by address; an IPv6 client by its /64, the block one
+//! subscriber gets (eight addresses of one /64 counted as eight clients got 40 guesses).
 //!
 //! Each attempt is counted *before* its password is checked, in one atomic step with the
 //! decision (a compare-and-set on the counter row), so a burst of concurrent guesses
@@ -27,10 +36,11 @@ use crate::db::{DbConnection, DbError};
 pub const FREE_FAILURES_PER_PAIR: i32 = 5;
 /// Failures allowed per client across usernames (several staff may share an address).
 pub const FREE_FAILURES_PER_CLIENT: i32 = 20;
-/// Failures per username, over every client, beyond which attempts are slowed.
-pub const USERNAME_CEILING: i32 = 50;
-/// The soft delay of an attempt on a username past its ceiling.
-pub const USERNAME_SOFT_DELAY: Duration = Duration::from_secs(2);
+/// Failures per username from browsers that have not logged in as that user before,
+/// over every client, before delays start.
+pub const FREE_FAILURES_PER_USERNAME: i32 = 30;
+/// Failures allowed per trusted device (a browser holding the user's device cookie).
+pub const FREE_FAILURES_PER_DEVICE: i32 = 5;
 /// The longest delay.
 pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
 /// A record is forgotten this long after its last failure.
@@ -56,9 +66,37 @@ fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Until when a key that has failed `count` times blocks: never (0) while its failures
+/// are free, so that another instance whose clock is a few milliseconds behind is not
+/// refused by a block of no length.
+fn blocked_until(now: i64, count: i32, free: i32) -> i64 {
+    let delay = delay_for(count, free);
+    if delay.is_zero() {
+        0
+    } else {
+        now.saturating_add(millis(delay))
+    }
+}
+
 /// A username as counted: lower-case (the counts of `Admin` and `admin` are one).
-fn username_key(username: &str) -> String {
+pub fn username_key(username: &str) -> String {
     username.to_lowercase()
+}
+
+/// A client as counted: its address, or for IPv6 its /64 (one subscriber's block, in
+/// which it may take any address); an IPv4-mapped IPv6 address is its IPv4 address.
+pub fn client_key(client: &str) -> String {
+    match client.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                format!("{}/64", std::net::Ipv6Addr::from(prefix))
+            }
+        },
+        Ok(ip) => ip.to_string(),
+        Err(_) => client.to_owned(),
+    }
 }
 
 /// One counted attempt on one key, remembered so that a success can give it back.
@@ -75,8 +113,6 @@ struct Counted {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admitted {
     counted: Vec<Counted>,
-    /// Wait this long before answering (the username is past its ceiling).
-    pub soft_delay: Duration,
 }
 
 /// Why an attempt may not go ahead.
@@ -119,7 +155,7 @@ fn count_attempt(
                         throttle::key.eq(key),
                         throttle::failures.eq(1),
                         throttle::last_failure_ms.eq(now),
-                        throttle::blocked_until_ms.eq(now + millis(delay_for(1, free))),
+                        throttle::blocked_until_ms.eq(blocked_until(now, 1, free)),
                     ))
                     .execute(conn);
                 match inserted {
@@ -157,7 +193,7 @@ fn count_attempt(
                 .set((
                     throttle::failures.eq(count),
                     throttle::last_failure_ms.eq(now),
-                    throttle::blocked_until_ms.eq(now + millis(delay_for(count, free))),
+                    throttle::blocked_until_ms.eq(blocked_until(now, count, free)),
                 ))
                 .execute(conn)?;
                 if updated == 1 {
@@ -176,68 +212,66 @@ fn count_attempt(
 }
 
 /// Decides whether `client` may try `username` now and, if so, counts the attempt as a
-/// failure until [`forgive`] says otherwise. `username` must already be at most
-/// [`MAX_USERNAME_CHARS`] long.
+/// failure until [`forgive`] says otherwise. `device`: the id of the trusted device the
+/// attempt comes from (a valid device cookie for this username), if any. `username` must
+/// already be at most [`MAX_USERNAME_CHARS`] long.
 pub fn admit(
     conn: &mut DbConnection,
     username: &str,
     client: &str,
+    device: Option<&str>,
     now: i64,
 ) -> Result<Result<Admitted, Refusal>, DbError> {
     prune(conn, now)?;
     let user = username_key(username);
-    let mut counted = Vec::with_capacity(3);
-    match count_attempt(conn, &format!("client:{client}"), FREE_FAILURES_PER_CLIENT, now)? {
-        Ok(c) => counted.push(c),
-        Err(wait) => return Ok(Err(Refusal::Wait(wait))),
-    }
-    match count_attempt(conn, &format!("pair:{client}|{user}"), FREE_FAILURES_PER_PAIR, now)? {
-        Ok(c) => counted.push(c),
-        Err(wait) => return Ok(Err(Refusal::Wait(wait))),
-    }
-    // Never blocks (the free count is out of reach): counts, for the soft ceiling.
-    let soft_delay = match count_attempt(conn, &format!("user:{user}"), i32::MAX, now)? {
-        Ok(c) => {
-            let over = c.count > USERNAME_CEILING;
-            counted.push(c);
-            if over {
-                USERNAME_SOFT_DELAY
-            } else {
-                Duration::ZERO
+    let client = client_key(client);
+    let mut keys = vec![
+        (format!("client:{client}"), FREE_FAILURES_PER_CLIENT),
+        (format!("pair:{client}|{user}"), FREE_FAILURES_PER_PAIR),
+    ];
+    keys.push(match device {
+        Some(device) => (format!("device:{device}|{user}"), FREE_FAILURES_PER_DEVICE),
+        None => (format!("user:{user}"), FREE_FAILURES_PER_USERNAME),
+    });
+    let mut counted = Vec::with_capacity(keys.len());
+    for (key, free) in keys {
+        match count_attempt(conn, &key, free, now)? {
+            Ok(c) => counted.push(c),
+            Err(wait) => {
+                // The keys counted before this one give the attempt back: it was refused,
+                // not evaluated.
+                give_back(conn, &counted, false)?;
+                return Ok(Err(Refusal::Wait(wait)));
             }
         }
-        Err(_) => USERNAME_SOFT_DELAY,
-    };
-    Ok(Ok(Admitted { counted, soft_delay }))
+    }
+    Ok(Ok(Admitted { counted }))
 }
 
 /// A password guess for `username` from `client` (a login, or a password change's old
-/// password), counted before it is checked: the attempt as admitted, after the soft delay
-/// its username earned, or the 429 it gets instead (`what` names the guess in the log).
+/// password), counted before it is checked: the attempt as admitted, or the 429 it gets
+/// instead (`what` names the guess in the log).
 pub async fn admit_guess(
     state: &crate::state::AppState,
     username: &str,
     client: &str,
+    device: Option<String>,
     what: &'static str,
 ) -> Result<Admitted, crate::errors::AppError> {
     let (who, from) = (username.to_owned(), client.to_owned());
     let admitted = state
         .db
-        .run(move |conn| admit(conn, &who, &from, crate::clock::now_ms()))
+        .run(move |conn| admit(conn, &who, &from, device.as_deref(), crate::clock::now_ms()))
         .await?;
-    let admitted = match admitted {
-        Ok(admitted) => admitted,
+    match admitted {
+        Ok(admitted) => Ok(admitted),
         Err(Refusal::Wait(wait)) => {
             tracing::warn!(%username, %client, "{what} throttled");
-            return Err(crate::errors::AppError::TooManyRequests(
+            Err(crate::errors::AppError::TooManyRequests(
                 wait.as_secs_f64().ceil().max(1.0) as u64,
-            ));
+            ))
         }
-    };
-    if !admitted.soft_delay.is_zero() {
-        actix_web::rt::time::sleep(admitted.soft_delay).await;
     }
-    Ok(admitted)
 }
 
 impl Admitted {
@@ -270,11 +304,17 @@ pub fn confirm_failure(conn: &mut DbConnection, admitted: &Admitted, now: i64) -
     Ok(())
 }
 
-/// A successful login: the (client, username) record goes, and the client's and the
-/// username's counts are given back the attempt (unless another attempt came since).
+/// A successful login: the (client, username) and device records go, and the client's
+/// and the username's counts are given back the attempt (unless another attempt came since).
 pub fn forgive(conn: &mut DbConnection, admitted: &Admitted) -> Result<(), DbError> {
-    for counted in &admitted.counted {
-        if counted.key.starts_with("pair:") {
+    give_back(conn, &admitted.counted, true)
+}
+
+/// Gives each key back one counted attempt (unless another attempt came since); with
+/// `success`, the (client, username) and device records go altogether.
+fn give_back(conn: &mut DbConnection, counted: &[Counted], success: bool) -> Result<(), DbError> {
+    for counted in counted {
+        if success && (counted.key.starts_with("pair:") || counted.key.starts_with("device:")) {
             diesel::delete(throttle::table.filter(throttle::key.eq(&counted.key))).execute(conn)?;
         } else {
             diesel::update(
@@ -312,5 +352,15 @@ mod tests {
         assert_eq!(delay_for(9, 5), Duration::from_secs(16));
         assert_eq!(delay_for(500, 5), MAX_DELAY);
         assert_eq!(delay_for(3, i32::MAX), Duration::ZERO);
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_64_and_ipv4_is_itself() {
+        assert_eq!(client_key("2001:db8:1:2::7"), "2001:db8:1:2::/64");
+        assert_eq!(client_key("2001:db8:1:2:ffff:1:2:3"), "2001:db8:1:2::/64");
+        assert_ne!(client_key("2001:db8:1:3::7"), client_key("2001:db8:1:2::7"));
+        assert_eq!(client_key("::ffff:192.0.2.1"), "192.0.2.1");
+        assert_eq!(client_key("192.0.2.1"), "192.0.2.1");
+        assert_eq!(client_key(""), "");
     }
 }

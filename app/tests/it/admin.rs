@@ -690,22 +690,25 @@ async fn a_throttle_delay_runs_from_the_end_of_the_failed_check(backend: Backend
     let t0 = oc_lettings::clock::now_ms();
     for client in ["192.0.2.50", "192.0.2.51"] {
         for n in 0..4 {
-            assert!(admit(&mut conn, "admin", client, t0 + n).unwrap().is_ok());
+            let admitted = admit(&mut conn, "admin", client, None, t0 + n).unwrap();
+            assert!(admitted.is_ok(), "{client} {n}: {admitted:?}");
         }
     }
     // The fifth failure of each client starts a 1 s delay; the first client's check ends
     // 3 s after the attempt was counted and says so, the second's is never confirmed.
-    let slow = admit(&mut conn, "admin", "192.0.2.50", t0 + 4).unwrap().unwrap();
-    let unconfirmed = admit(&mut conn, "admin", "192.0.2.51", t0 + 4).unwrap().unwrap();
+    let slow = admit(&mut conn, "admin", "192.0.2.50", None, t0 + 4).unwrap().unwrap();
+    let unconfirmed = admit(&mut conn, "admin", "192.0.2.51", None, t0 + 4).unwrap().unwrap();
     assert!(slow.delays_on_failure() && unconfirmed.delays_on_failure());
     confirm_failure(&mut conn, &slow, t0 + 3_004).unwrap();
     // Half a second after the slow check ended, that client still waits (half a second)…
-    match admit(&mut conn, "admin", "192.0.2.50", t0 + 3_504).unwrap() {
+    match admit(&mut conn, "admin", "192.0.2.50", None, t0 + 3_504).unwrap() {
         Err(Refusal::Wait(wait)) => assert_eq!(wait, std::time::Duration::from_millis(500)),
         Ok(_) => panic!("admitted before the delay that began at the failure's end ran out"),
     }
     // …while a delay counted from the attempt alone would have run out long ago.
-    assert!(admit(&mut conn, "admin", "192.0.2.51", t0 + 3_504).unwrap().is_ok());
+    assert!(admit(&mut conn, "admin", "192.0.2.51", None, t0 + 3_504)
+        .unwrap()
+        .is_ok());
 }
 
 async fn bad_admin_urls_and_bodies(backend: Backend) {

@@ -387,6 +387,106 @@ async fn others_failures_never_lock_a_user_out(backend: Backend) {
     assert_redirect(&owner_again.login("admin", "Abc1234!").await, "/admin/");
 }
 
+/// Issue 29, finding 3: a guesser spread over many addresses gets a capped number of
+/// evaluated guesses for one username, concurrent or not (before: after 55 failures, 16
+/// concurrent guesses were all checked, only slowed); the user's own browser, holding its
+/// device cookie, is not locked out by them.
+async fn strangers_hit_a_cap_per_username_that_the_users_own_browser_does_not(backend: Backend) {
+    use oc_lettings::admin::throttle::{admit, confirm_failure, Refusal, FREE_FAILURES_PER_USERNAME};
+    let app = site_with_django_data(&backend).await;
+    let owner = Browser::with_address(&app, "203.0.113.60");
+    assert_redirect(&owner.login("admin", "Abc1234!").await, "/admin/");
+    assert!(
+        owner.cookie("oc_device").is_some(),
+        "a login marks the browser as the user's"
+    );
+    // She logs out; her browser keeps its device cookie.
+    owner.submit("/admin/", "/admin/logout/", &[]).await;
+    assert!(owner.cookie("oc_device").is_some());
+    // One failure from each of many addresses: each is evaluated, up to the cap.
+    for n in 0..FREE_FAILURES_PER_USERNAME {
+        let stranger = Browser::with_address(&app, &format!("198.18.{}.{}", n / 200, n % 200 + 1));
+        assert_eq!(
+            stranger.login("admin", "guess").await.status().as_u16(),
+            200,
+            "guess {n}"
+        );
+    }
+    // Past the cap, a stranger's guess is evaluated only once the delay before it ran out,
+    // and the delays double: six more, on a clock moved on past each (to a minute's delay).
+    let mut conn = app.db.get().unwrap();
+    let mut now = oc_lettings::clock::now_ms();
+    for n in 0..6 {
+        let client = format!("198.18.9.{n}");
+        let admitted = loop {
+            match admit(&mut conn, "admin", &client, None, now).unwrap() {
+                Ok(admitted) => break admitted,
+                Err(Refusal::Wait(wait)) => now += i64::try_from(wait.as_millis()).unwrap() + 1,
+            }
+        };
+        confirm_failure(&mut conn, &admitted, now).unwrap();
+    }
+    drop(conn);
+    // Past it, 16 guesses at once from 16 new addresses: none is evaluated.
+    let strangers: Vec<Browser> = (0..16)
+        .map(|n| Browser::with_address(&app, &format!("198.19.0.{}", n + 1)))
+        .collect();
+    let mut bodies = Vec::new();
+    for stranger in &strangers {
+        let token = crate::common::browser::csrf_token(&stranger.text("/admin/login/").await);
+        bodies.push(format!("csrfmiddlewaretoken={token}&username=admin&password=guess"));
+    }
+    let burst = strangers
+        .iter()
+        .zip(&bodies)
+        .map(|(stranger, body)| post_raw(stranger, "/admin/login/", body.clone()));
+    let statuses: Vec<u16> = futures_util::future::join_all(burst)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert!(statuses.iter().all(|s| *s == 429), "{statuses:?}");
+    // Nor is a stranger's right password (the cap is what OWASP's device cookies make
+    // safe to have)…
+    let new_browser = Browser::with_address(&app, "198.19.1.1");
+    assert_eq!(new_browser.login("admin", "Abc1234!").await.status().as_u16(), 429);
+    // …but the user's own browser logs in, with its own allowance.
+    assert_redirect(&owner.login("admin", "Abc1234!").await, "/admin/");
+    // Its cookie is the user's only: it does not lift another username's cap.
+    let value = owner.cookie("oc_device").unwrap();
+    let keys = &app_signing_keys();
+    assert!(oc_lettings::admin::device::device_for(keys, &value, "admin").is_some());
+    assert!(oc_lettings::admin::device::device_for(keys, &value, "ADMIN").is_some());
+    assert!(oc_lettings::admin::device::device_for(keys, &value, "AirWow").is_none());
+    let (id, signature) = value.split_once('.').unwrap();
+    let forged = format!("{id}0.{signature}");
+    assert!(oc_lettings::admin::device::device_for(keys, &forged, "admin").is_none());
+}
+
+/// The test sites' signing keys (their SECRET_KEY, as `settings_for` sets it).
+fn app_signing_keys() -> oc_lettings::tokens::SigningKeys {
+    oc_lettings::tokens::SigningKeys::new(crate::common::TEST_SECRET_KEY.as_bytes().to_vec(), Vec::new())
+}
+
+/// Issue 29, finding 3: eight addresses of one IPv6 /64 (one subscriber) are one client
+/// (before: 40 guesses, not one 429).
+async fn the_addresses_of_one_ipv6_64_are_one_client(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let mut refused = 0;
+    for round in 0..5 {
+        for n in 1..=8 {
+            let browser = Browser::with_address(&app, &format!("2001:db8:5:6::{n:x}{round}"));
+            if browser.login("admin", "guess").await.status().as_u16() == 429 {
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused >= 30, "{refused} of 40 refused");
+    // Another /64 is another client.
+    let neighbour = Browser::with_address(&app, "2001:db8:5:7::1");
+    assert_eq!(neighbour.login("admin", "guess").await.status().as_u16(), 200);
+}
+
 async fn a_burst_of_guesses_is_decided_one_at_a_time(backend: Backend) {
     let app = site_with_django_data(&backend).await;
     let guesser = Browser::with_address(&app, "192.0.2.33");
@@ -719,6 +819,8 @@ async fn a_rotated_key_keeps_sessions_while_it_is_a_fallback(backend: Backend) {
 }
 
 on_both_backends!(async:
+    strangers_hit_a_cap_per_username_that_the_users_own_browser_does_not,
+    the_addresses_of_one_ipv6_64_are_one_client,
     a_rotated_key_keeps_sessions_while_it_is_a_fallback,
     hostile_input_never_5xxes_and_writes_nothing_on_error,
     nul_bytes_are_a_form_error_or_no_match_never_a_query,
@@ -895,13 +997,18 @@ fn a_login_flood_cannot_exhaust_memory_and_pages_keep_answering() {
     let statuses: Vec<u16> = flood.into_iter().map(|t| t.join().unwrap()).collect();
     let peak = peak_rss_mib(pid);
     figure!(
-        "login flood: 50 concurrent logins: {} answered 200, {} 503 (busy), a public page took {:.0} ms; peak RSS {peak} MiB (budget {FLOOD_RSS_BUDGET_MIB})",
+        "login flood: 50 concurrent logins: {} answered 200, {} 503 (busy), {} 429 (the username's cap), a public page took {:.0} ms; peak RSS {peak} MiB (budget {FLOOD_RSS_BUDGET_MIB})",
         statuses.iter().filter(|s| **s == 200).count(),
         statuses.iter().filter(|s| **s == 503).count(),
+        statuses.iter().filter(|s| **s == 429).count(),
         page_took.as_secs_f64() * 1000.0
     );
     assert_eq!(status, 200);
     assert!(page_took < Duration::from_secs(2), "a public page waited {page_took:?}");
-    assert!(statuses.iter().all(|s| *s == 200 || *s == 503), "{statuses:?}");
+    assert!(statuses.iter().all(|s| matches!(s, 200 | 429 | 503)), "{statuses:?}");
+    // Fifty strangers on one username: the username's cap refuses those past it before any
+    // hash; the rest still make a flood for the hashers.
+    let hashed = statuses.iter().filter(|s| matches!(s, 200 | 503)).count();
+    assert!(hashed >= 20, "{statuses:?}");
     assert!(peak <= FLOOD_RSS_BUDGET_MIB, "peak RSS {peak} MiB over the budget");
 }
