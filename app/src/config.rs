@@ -171,6 +171,8 @@ pub struct Settings {
     /// cookies (sessions, CSRF, messages) are still accepted; nothing new is signed with
     /// them. Rotation without logging everyone out.
     pub secret_key_fallbacks: Vec<SecretKey>,
+    /// `METRICS_TOKEN`: `/metrics` is served, to requests bearing it, only when set.
+    pub metrics_token: Option<SecretKey>,
     pub debug: bool,
     pub seed_demo: bool,
     /// MIGRATE_ON_START: `serve` applies pending migrations before listening (off where a
@@ -386,7 +388,18 @@ impl Settings {
         )?;
         let secure_ssl_redirect = flag("SECURE_SSL_REDIRECT", on_heroku)?;
         let instance_count = number_in(get("INSTANCE_COUNT"), "INSTANCE_COUNT", 1..=1000, 1, "1-1000 instances")?;
+        let metrics_token = match get("METRICS_TOKEN").filter(|t| !t.trim().is_empty()) {
+            Some(token) if token.len() < 24 || token.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+                return Err(invalid(
+                    "METRICS_TOKEN",
+                    "at least 24 characters, no spaces (it is a password for /metrics: openssl rand -hex 24)",
+                ))
+            }
+            Some(token) => Some(SecretKey(token)),
+            None => None,
+        };
         Ok(Settings {
+            metrics_token,
             instance_count,
             trusted_proxy_count,
             secure_ssl_redirect,

@@ -76,5 +76,6 @@ pub async fn serve(settings: Settings, seed_demo: bool) -> anyhow::Result<()> {
     Ok(())
 }
 pub mod checks;
+pub mod metrics;
 pub mod middleware;
 pub mod page_cache;

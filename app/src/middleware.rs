@@ -163,6 +163,11 @@ pub async fn log_request(
             .app_data::<web::Data<AppState>>()
             .is_some_and(|state| !state.settings.debug);
     sentry::configure_scope(|scope| scope.set_tag("request_id", &id));
+    // Counted for `/metrics` only when it is on (METRICS_TOKEN): no cost otherwise.
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .filter(|state| state.settings.metrics_token.is_some())
+        .cloned();
     // Fields as `&str`, not `%Display`: recorded as they are, with no formatting pass.
     let span = tracing::info_span!(
         "request",
@@ -179,6 +184,12 @@ pub async fn log_request(
             add_headers(response.headers_mut(), &id, hsts);
             let status = response.status();
             access_line(&id, method.as_str(), &path, status.as_u16(), latency_ms);
+            if let Some(state) = &state {
+                let route = response.request().match_pattern();
+                state
+                    .metrics
+                    .record(route.as_deref(), &method, status.as_u16(), latency_ms / 1000.0);
+            }
             if status.is_server_error() {
                 if let Some(err) = response.response().error() {
                     report_server_error(err);
@@ -189,6 +200,11 @@ pub async fn log_request(
         Err(err) => {
             let status = err.as_response_error().status_code();
             access_line(&id, method.as_str(), &path, status.as_u16(), latency_ms);
+            if let Some(state) = &state {
+                state
+                    .metrics
+                    .record(None, &method, status.as_u16(), latency_ms / 1000.0);
+            }
             if status.is_server_error() {
                 report_server_error(&err);
             }
@@ -379,7 +395,9 @@ pub async fn redirect_to_https(
 
 /// Health checks answer whatever the Host (platform probes use addresses, not names).
 fn exempt_from_host_check(path: &str) -> bool {
-    path == "/healthz" || path == "/readyz"
+    // `/metrics` too: Prometheus scrapes an instance by its address; the bearer token
+    // guards it.
+    path == "/healthz" || path == "/readyz" || path == "/metrics"
 }
 
 /// Django's ALLOWED_HOSTS: an unknown Host is a 400, before any handler runs.

@@ -36,6 +36,17 @@ pub struct PageCache {
     /// The pages being rendered now, by key and data version: a request that misses while
     /// one is under way waits for it instead of rendering the same page again.
     flights: Mutex<HashMap<(String, u64), Waiting>>,
+    hits: crate::metrics::Count,
+    misses: crate::metrics::Count,
+}
+
+/// The cache as `/metrics` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub entries: u64,
+    pub bytes: u64,
 }
 
 /// Where the page being rendered arrives (`None` until it does).
@@ -83,6 +94,8 @@ impl PageCache {
             shared: false,
             listening: AtomicBool::new(false),
             flights: Mutex::new(HashMap::new()),
+            hits: crate::metrics::Count::default(),
+            misses: crate::metrics::Count::default(),
         }
     }
 
@@ -116,9 +129,25 @@ impl PageCache {
         }
         let generation = self.generation.load(Ordering::Acquire);
         let entries = self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let entry = entries.get(key)?;
-        (entry.generation == generation && now.saturating_duration_since(entry.stored) < self.ttl)
-            .then(|| entry.html.clone())
+        let page = entries.get(key).and_then(|entry| {
+            (entry.generation == generation && now.saturating_duration_since(entry.stored) < self.ttl)
+                .then(|| entry.html.clone())
+        });
+        match page {
+            Some(_) => self.hits.add(1),
+            None => self.misses.add(1),
+        }
+        page
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        let entries = self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        CacheStats {
+            hits: self.hits.get(),
+            misses: self.misses.get(),
+            entries: entries.len() as u64,
+            bytes: entries.values().map(|e| e.html.len() as u64).sum(),
+        }
     }
 
     /// The version of the data: read it *before* rendering a page and give it to `put`, so

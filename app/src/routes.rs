@@ -16,6 +16,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/").route(get_or_head().to(index)))
         .service(web::resource("/healthz").route(get_or_head().to(healthz)))
         .service(web::resource("/readyz").route(get_or_head().to(readyz)))
+        .service(web::resource("/metrics").route(get_or_head().to(crate::metrics::endpoint)))
         .configure(lettings::routes)
         .configure(profiles::routes)
         .configure(admin::routes);

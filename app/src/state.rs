@@ -19,6 +19,8 @@ pub struct AppState {
     pub pages: Arc<PageCache>,
     /// The bounded password hashers of the login form.
     pub hashers: Hashers,
+    /// What `/metrics` reports.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {
@@ -48,6 +50,7 @@ impl AppState {
             signing_key,
             pages,
             hashers: Hashers::new(HASHER_THREADS, QUEUE)?,
+            metrics: crate::metrics::Metrics::default(),
         })
     }
 }

@@ -27,6 +27,17 @@ pub struct Busy;
 /// The hashing threads and their queue. Cheap to share (one per process).
 pub struct Hashers {
     jobs: SyncSender<Job>,
+    /// Checks queued or running now.
+    queued: Arc<std::sync::atomic::AtomicU64>,
+    /// Checks refused because every hasher was busy.
+    rejected: crate::metrics::Count,
+}
+
+/// The hashers as `/metrics` shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HasherStats {
+    pub queued: u64,
+    pub rejected: u64,
 }
 
 impl std::fmt::Debug for Hashers {
@@ -53,22 +64,44 @@ impl Hashers {
                     }
                 })?;
         }
-        Ok(Hashers { jobs })
+        Ok(Hashers {
+            jobs,
+            queued: Arc::default(),
+            rejected: crate::metrics::Count::default(),
+        })
+    }
+
+    pub fn stats(&self) -> HasherStats {
+        HasherStats {
+            queued: self.queued.load(std::sync::atomic::Ordering::Relaxed),
+            rejected: self.rejected.get(),
+        }
     }
 
     /// Runs `work` on a hashing thread and waits (asynchronously) for its result.
     pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, Busy> {
+        use std::sync::atomic::Ordering;
         let (reply, answer) = tokio::sync::oneshot::channel();
+        let queued = self.queued.clone();
         let job: Job = Box::new(move || {
             let _ = reply.send(work());
+            queued.fetch_sub(1, Ordering::Relaxed);
         });
+        self.queued.fetch_add(1, Ordering::Relaxed);
         match self.jobs.try_send(job) {
             Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => return Err(Busy),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
+                self.rejected.add(1);
+                return Err(Busy);
+            }
         }
         match actix_web::rt::time::timeout(WAIT, answer).await {
             Ok(Ok(value)) => Ok(value),
-            _ => Err(Busy),
+            _ => {
+                self.rejected.add(1);
+                Err(Busy)
+            }
         }
     }
 }

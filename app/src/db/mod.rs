@@ -131,6 +131,42 @@ pub struct Database {
     opener: std::sync::Arc<ConnectionManager>,
     /// The public pages' reads on PostgreSQL, when on: see [`reader`].
     reader: Option<reader::Reader>,
+    /// Checkouts, and those that waited (for `/metrics`).
+    counters: std::sync::Arc<PoolCounters>,
+}
+
+/// How the pool has been used since the process started.
+#[derive(Debug, Default)]
+struct PoolCounters {
+    checkouts: crate::metrics::Count,
+    waits: crate::metrics::Count,
+    wait_micros: crate::metrics::Count,
+}
+
+/// The pool as `/metrics` shows it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PoolStats {
+    pub max: u64,
+    pub open: u64,
+    pub in_use: u64,
+    pub checkouts: u64,
+    pub waits: u64,
+    pub wait_seconds: f64,
+}
+
+/// A connection from `pool`: an idle one at once, or one waited for (counted).
+fn checkout(pool: &Pool, counters: &PoolCounters) -> Result<r2d2::PooledConnection<ConnectionManager>, r2d2::Error> {
+    counters.checkouts.add(1);
+    if let Some(pooled) = pool.try_get() {
+        return Ok(pooled);
+    }
+    let started = std::time::Instant::now();
+    let pooled = pool.get();
+    counters.waits.add(1);
+    counters
+        .wait_micros
+        .add(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+    pooled
 }
 
 impl Database {
@@ -155,6 +191,7 @@ impl Database {
         Ok(Database {
             pool,
             lost,
+            counters: std::sync::Arc::default(),
             reader: None,
             url: url.clone(),
             opener,
@@ -178,6 +215,19 @@ impl Database {
     /// The async reader, when it is on.
     pub fn reader(&self) -> Option<&reader::Reader> {
         self.reader.as_ref()
+    }
+
+    /// The pool's use, for `/metrics`.
+    pub fn pool_stats(&self) -> PoolStats {
+        let state = self.pool.state();
+        PoolStats {
+            max: u64::from(self.pool.max_size()),
+            open: u64::from(state.connections),
+            in_use: u64::from(state.connections.saturating_sub(state.idle_connections)),
+            checkouts: self.counters.checkouts.get(),
+            waits: self.counters.waits.get(),
+            wait_seconds: self.counters.wait_micros.get() as f64 / 1e6,
+        }
     }
 
     /// Most connections the pool holds.
@@ -209,9 +259,10 @@ impl Database {
     {
         let pool = self.pool.clone();
         let lost = self.lost.clone();
+        let counters = self.counters.clone();
         actix_web::web::block(move || {
             pg_connection::blocking(|| {
-                let mut conn = DbGuard(pool.get()?);
+                let mut conn = DbGuard(checkout(&pool, &counters)?);
                 let mut result = task(&mut conn);
                 // Any failure: the connection is checked before it serves again (a dead one
                 // reused within the alive-bypass window would fail every task forever).
@@ -253,6 +304,7 @@ impl Database {
     {
         if matches!(self.url, DatabaseUrl::Sqlite(_)) {
             if let Some(pooled) = self.pool.try_get() {
+                self.counters.checkouts.add(1);
                 let mut conn = DbGuard(pooled);
                 return task(&mut conn);
             }

@@ -68,6 +68,7 @@ struct Shared {
     target: Arc<PgTarget>,
     per_worker: usize,
     opened: AtomicU64,
+    queries: AtomicU64,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -107,6 +108,7 @@ impl Reader {
                 target,
                 per_worker: per_worker.max(1),
                 opened: AtomicU64::new(0),
+                queries: AtomicU64::new(0),
             }),
         }
     }
@@ -116,12 +118,18 @@ impl Reader {
         self.shared.opened.load(Ordering::Relaxed)
     }
 
+    /// Queries sent so far (for `/metrics`).
+    pub fn queries(&self) -> u64 {
+        self.shared.queries.load(Ordering::Relaxed)
+    }
+
     /// The rows of `query`, decoded by diesel as the pool's would be.
     pub async fn load<Q, T>(&self, query: Q) -> Result<Vec<T>, DbError>
     where
         Q: ReaderQuery<T>,
         T: Send + 'static,
     {
+        self.shared.queries.fetch_add(1, Ordering::Relaxed);
         // Boxed, so the page handlers' futures stay small (they are moved into place whole).
         match tokio::time::timeout(READ_TIMEOUT, Box::pin(self.load_with_retry(query))).await {
             Ok(result) => result,

@@ -28,6 +28,7 @@ mod fleet_router;
 mod import;
 mod layers;
 mod lists;
+mod metrics;
 mod operations;
 mod pages;
 mod reader;
