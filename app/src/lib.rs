@@ -5,6 +5,7 @@ pub mod admin;
 pub mod assets;
 pub mod clock;
 pub mod config;
+pub mod counter;
 pub mod db;
 pub mod errors;
 pub mod forms;

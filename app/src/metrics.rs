@@ -10,11 +10,7 @@
 //! labelled by their template (`/lettings/{id}/`), never by the raw path: a scan of a
 //! million URLs adds one series (`route="(none)"`), not a million.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::Instant;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -22,221 +18,155 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::errors::AppError;
 use crate::state::AppState;
 
-/// The upper bounds of the latency histogram's buckets, in seconds.
-pub const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+pub use crate::counter::{BUCKETS, UNMATCHED};
 
-/// The route label of a request no route matched.
-pub const UNMATCHED: &str = "(none)";
-
-#[derive(Debug, Default, Clone)]
-struct RouteStats {
-    /// Answers by status class: 1xx … 5xx.
-    by_class: [u64; 5],
-    /// Cumulative per bucket of [`BUCKETS`] is computed when rendered; here, per bucket.
-    buckets: [u64; BUCKETS.len()],
-    count: u64,
-    sum_seconds: f64,
-}
-
-/// Counters a process keeps from its start.
-#[derive(Debug)]
-pub struct Metrics {
-    started: Instant,
-    routes: Mutex<HashMap<(String, &'static str), RouteStats>>,
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Metrics {
-            started: Instant::now(),
-            routes: Mutex::new(HashMap::new()),
-        }
-    }
-}
-
-/// A method as labelled: the ones the site answers, anything else as `other` (a client's
-/// invented methods add no series).
-fn method_label(method: &actix_web::http::Method) -> &'static str {
-    match method.as_str() {
-        "GET" => "GET",
-        "HEAD" => "HEAD",
-        "POST" => "POST",
-        "OPTIONS" => "OPTIONS",
-        _ => "other",
-    }
-}
-
-impl Metrics {
-    /// One answered request: its route template (`None`: no route matched), method,
-    /// status and how long it took.
-    pub fn record(&self, route: Option<&str>, method: &actix_web::http::Method, status: u16, seconds: f64) {
-        let route = route.unwrap_or(UNMATCHED);
-        let class = usize::from(status / 100).clamp(1, 5) - 1;
-        let bucket = BUCKETS.iter().position(|le| seconds <= *le);
-        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (route.to_owned(), method_label(method));
-        let stats = routes.entry(key).or_default();
-        stats.by_class[class] += 1;
-        if let Some(bucket) = bucket {
-            stats.buckets[bucket] += 1;
-        }
-        stats.count += 1;
-        stats.sum_seconds += seconds;
-    }
-
-    /// The metrics page.
-    pub fn render(&self, state: &AppState) -> String {
-        let mut out = String::with_capacity(8 * 1024);
-        let routes: Vec<((String, &'static str), RouteStats)> = {
-            let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-            let mut all: Vec<_> = routes.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            all.sort_by(|a, b| a.0.cmp(&b.0));
-            all
-        };
-        family(
-            &mut out,
-            "oc_http_requests_total",
-            "counter",
-            "Requests answered, by route template, method and status class.",
-        );
-        for ((route, method), stats) in &routes {
-            for (class, n) in stats.by_class.iter().enumerate().filter(|(_, n)| **n > 0) {
-                let _ = writeln!(
-                    out,
-                    "oc_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{}xx\"}} {n}",
-                    escape(route),
-                    class + 1
-                );
-            }
-        }
-        family(
-            &mut out,
-            "oc_http_request_duration_seconds",
-            "histogram",
-            "Time to answer a request, from its head to its response, by route template and method.",
-        );
-        for ((route, method), stats) in &routes {
-            let labels = format!("route=\"{}\",method=\"{method}\"", escape(route));
-            let mut cumulative = 0;
-            for (le, n) in BUCKETS.iter().zip(stats.buckets) {
-                cumulative += n;
-                let _ = writeln!(
-                    out,
-                    "oc_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {cumulative}"
-                );
-            }
+/// The metrics page.
+pub fn render(state: &AppState) -> String {
+    let mut out = String::with_capacity(8 * 1024);
+    let routes = state.metrics.snapshot();
+    family(
+        &mut out,
+        "oc_http_requests_total",
+        "counter",
+        "Requests answered, by route template, method and status class.",
+    );
+    for ((route, method), stats) in &routes {
+        for (class, n) in stats.by_class.iter().enumerate().filter(|(_, n)| **n > 0) {
             let _ = writeln!(
                 out,
-                "oc_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                stats.count
-            );
-            let _ = writeln!(
-                out,
-                "oc_http_request_duration_seconds_sum{{{labels}}} {}",
-                stats.sum_seconds
-            );
-            let _ = writeln!(
-                out,
-                "oc_http_request_duration_seconds_count{{{labels}}} {}",
-                stats.count
+                "oc_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{}xx\"}} {n}",
+                escape(route),
+                class + 1
             );
         }
-
-        let pool = state.db.pool_stats();
-        gauge(&mut out, "oc_db_pool_max_connections", "The pool's size.", pool.max);
-        gauge(&mut out, "oc_db_pool_connections", "Connections open now.", pool.open);
-        gauge(
-            &mut out,
-            "oc_db_pool_in_use",
-            "Connections checked out now.",
-            pool.in_use,
-        );
-        counter(
-            &mut out,
-            "oc_db_pool_checkouts_total",
-            "Connections checked out.",
-            pool.checkouts,
-        );
-        counter(
-            &mut out,
-            "oc_db_pool_waits_total",
-            "Checkouts that found no idle connection and waited.",
-            pool.waits,
-        );
-        family(
-            &mut out,
-            "oc_db_pool_wait_seconds_total",
-            "counter",
-            "Time spent waiting for a connection.",
-        );
-        let _ = writeln!(out, "oc_db_pool_wait_seconds_total {}", pool.wait_seconds);
-        let reader = state.db.reader();
-        gauge(
-            &mut out,
-            "oc_db_reader_enabled",
-            "Whether the public pages read through the async PostgreSQL reader (1) or the pool (0).",
-            u64::from(reader.is_some()),
-        );
-        counter(
-            &mut out,
-            "oc_db_reader_queries_total",
-            "Queries the async reader sent.",
-            reader.map_or(0, |r| r.queries()),
-        );
-        counter(
-            &mut out,
-            "oc_db_reader_connections_opened_total",
-            "Connections the async reader opened (more than its lanes: reconnections).",
-            reader.map_or(0, |r| r.connections_opened()),
-        );
-
-        let hashers = state.hashers.stats();
-        gauge(
-            &mut out,
-            "oc_password_hash_queue_depth",
-            "Password checks waiting for a hashing thread or running.",
-            hashers.queued,
-        );
-        counter(
-            &mut out,
-            "oc_password_hash_rejections_total",
-            "Password checks refused (503) because every hasher was busy.",
-            hashers.rejected,
-        );
-
-        let pages = state.pages.stats();
-        counter(
-            &mut out,
-            "oc_page_cache_hits_total",
-            "Public pages served from the cache.",
-            pages.hits,
-        );
-        counter(
-            &mut out,
-            "oc_page_cache_misses_total",
-            "Public pages rendered (not in the cache).",
-            pages.misses,
-        );
-        gauge(&mut out, "oc_page_cache_entries", "Pages kept.", pages.entries);
-        gauge(&mut out, "oc_page_cache_bytes", "Bytes of the pages kept.", pages.bytes);
-
-        if let Some(rss) = resident_bytes() {
-            gauge(
-                &mut out,
-                "process_resident_memory_bytes",
-                "Resident memory size in bytes.",
-                rss,
-            );
-        }
-        family(
-            &mut out,
-            "oc_uptime_seconds",
-            "gauge",
-            "Seconds since this process started.",
-        );
-        let _ = writeln!(out, "oc_uptime_seconds {:.3}", self.started.elapsed().as_secs_f64());
-        out
     }
+    family(
+        &mut out,
+        "oc_http_request_duration_seconds",
+        "histogram",
+        "Time to answer a request, from its head to its response, by route template and method.",
+    );
+    for ((route, method), stats) in &routes {
+        let labels = format!("route=\"{}\",method=\"{method}\"", escape(route));
+        let mut cumulative = 0;
+        for (le, n) in BUCKETS.iter().zip(stats.buckets) {
+            cumulative += n;
+            let _ = writeln!(
+                out,
+                "oc_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "oc_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+            stats.count
+        );
+        let _ = writeln!(
+            out,
+            "oc_http_request_duration_seconds_sum{{{labels}}} {}",
+            stats.sum_seconds
+        );
+        let _ = writeln!(
+            out,
+            "oc_http_request_duration_seconds_count{{{labels}}} {}",
+            stats.count
+        );
+    }
+
+    let pool = state.db.pool_stats();
+    gauge(&mut out, "oc_db_pool_max_connections", "The pool's size.", pool.max);
+    gauge(&mut out, "oc_db_pool_connections", "Connections open now.", pool.open);
+    gauge(
+        &mut out,
+        "oc_db_pool_in_use",
+        "Connections checked out now.",
+        pool.in_use,
+    );
+    counter(
+        &mut out,
+        "oc_db_pool_checkouts_total",
+        "Connections checked out.",
+        pool.checkouts,
+    );
+    counter(
+        &mut out,
+        "oc_db_pool_waits_total",
+        "Checkouts that found no idle connection and waited.",
+        pool.waits,
+    );
+    family(
+        &mut out,
+        "oc_db_pool_wait_seconds_total",
+        "counter",
+        "Time spent waiting for a connection.",
+    );
+    let _ = writeln!(out, "oc_db_pool_wait_seconds_total {}", pool.wait_seconds);
+    let reader = state.db.reader();
+    gauge(
+        &mut out,
+        "oc_db_reader_enabled",
+        "Whether the public pages read through the async PostgreSQL reader (1) or the pool (0).",
+        u64::from(reader.is_some()),
+    );
+    counter(
+        &mut out,
+        "oc_db_reader_queries_total",
+        "Queries the async reader sent.",
+        reader.map_or(0, |r| r.queries()),
+    );
+    counter(
+        &mut out,
+        "oc_db_reader_connections_opened_total",
+        "Connections the async reader opened (more than its lanes: reconnections).",
+        reader.map_or(0, |r| r.connections_opened()),
+    );
+
+    let hashers = state.hashers.stats();
+    gauge(
+        &mut out,
+        "oc_password_hash_queue_depth",
+        "Password checks waiting for a hashing thread or running.",
+        hashers.queued,
+    );
+    counter(
+        &mut out,
+        "oc_password_hash_rejections_total",
+        "Password checks refused (503) because every hasher was busy.",
+        hashers.rejected,
+    );
+
+    let pages = state.pages.stats();
+    counter(
+        &mut out,
+        "oc_page_cache_hits_total",
+        "Public pages served from the cache.",
+        pages.hits,
+    );
+    counter(
+        &mut out,
+        "oc_page_cache_misses_total",
+        "Public pages rendered (not in the cache).",
+        pages.misses,
+    );
+    gauge(&mut out, "oc_page_cache_entries", "Pages kept.", pages.entries);
+    gauge(&mut out, "oc_page_cache_bytes", "Bytes of the pages kept.", pages.bytes);
+
+    if let Some(rss) = resident_bytes() {
+        gauge(
+            &mut out,
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            rss,
+        );
+    }
+    family(
+        &mut out,
+        "oc_uptime_seconds",
+        "gauge",
+        "Seconds since this process started.",
+    );
+    let _ = writeln!(out, "oc_uptime_seconds {:.3}", state.metrics.uptime().as_secs_f64());
+    out
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -265,19 +195,6 @@ fn resident_bytes() -> Option<u64> {
     Some(pages * 4096)
 }
 
-/// A counter that only goes up, shared by threads.
-#[derive(Debug, Default)]
-pub struct Count(AtomicU64);
-
-impl Count {
-    pub fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
 /// Whether the request carries the bearer token (compared in constant time).
 fn authorized(req: &HttpRequest, token: &str) -> bool {
     let given = req
@@ -303,28 +220,12 @@ pub async fn endpoint(req: HttpRequest, state: web::Data<AppState>) -> Result<Ht
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(state.metrics.render(&state)))
+        .body(render(&state)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix_web::http::Method;
-
-    #[test]
-    fn requests_are_counted_by_template_method_and_class() {
-        let metrics = Metrics::default();
-        metrics.record(Some("/lettings/{id}/"), &Method::GET, 200, 0.0004);
-        metrics.record(Some("/lettings/{id}/"), &Method::GET, 404, 0.02);
-        metrics.record(None, &Method::from_bytes(b"BREW").unwrap(), 404, 7.0);
-        let routes = metrics.routes.lock().unwrap();
-        let letting = &routes[&("/lettings/{id}/".to_owned(), "GET")];
-        assert_eq!(letting.by_class, [0, 1, 0, 1, 0]);
-        assert_eq!((letting.buckets[0], letting.buckets[4], letting.count), (1, 1, 2));
-        let other = &routes[&(UNMATCHED.to_owned(), "other")];
-        assert_eq!(other.buckets.iter().sum::<u64>(), 0, "over the last bucket: +Inf only");
-        assert_eq!(other.count, 1);
-    }
 
     #[test]
     fn label_values_are_escaped() {

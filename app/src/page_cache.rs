@@ -36,8 +36,8 @@ pub struct PageCache {
     /// The pages being rendered now, by key and data version: a request that misses while
     /// one is under way waits for it instead of rendering the same page again.
     flights: Mutex<HashMap<(String, u64), Waiting>>,
-    hits: crate::metrics::Count,
-    misses: crate::metrics::Count,
+    hits: crate::counter::Count,
+    misses: crate::counter::Count,
 }
 
 /// The cache as `/metrics` shows it.
@@ -94,8 +94,8 @@ impl PageCache {
             shared: false,
             listening: AtomicBool::new(false),
             flights: Mutex::new(HashMap::new()),
-            hits: crate::metrics::Count::default(),
-            misses: crate::metrics::Count::default(),
+            hits: crate::counter::Count::default(),
+            misses: crate::counter::Count::default(),
         }
     }
 

@@ -20,7 +20,7 @@ pub struct AppState {
     /// The bounded password hashers of the login form.
     pub hashers: Hashers,
     /// What `/metrics` reports.
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: crate::counter::RequestCounts,
 }
 
 impl AppState {
@@ -50,7 +50,7 @@ impl AppState {
             signing_key,
             pages,
             hashers: Hashers::new(HASHER_THREADS, QUEUE)?,
-            metrics: crate::metrics::Metrics::default(),
+            metrics: crate::counter::RequestCounts::default(),
         })
     }
 }

@@ -30,7 +30,7 @@ pub struct Hashers {
     /// Checks queued or running now.
     queued: Arc<std::sync::atomic::AtomicU64>,
     /// Checks refused because every hasher was busy.
-    rejected: crate::metrics::Count,
+    rejected: crate::counter::Count,
 }
 
 /// The hashers as `/metrics` shows them.
@@ -67,7 +67,7 @@ impl Hashers {
         Ok(Hashers {
             jobs,
             queued: Arc::default(),
-            rejected: crate::metrics::Count::default(),
+            rejected: crate::counter::Count::default(),
         })
     }
 

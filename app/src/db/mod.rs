@@ -138,9 +138,9 @@ pub struct Database {
 /// How the pool has been used since the process started.
 #[derive(Debug, Default)]
 struct PoolCounters {
-    checkouts: crate::metrics::Count,
-    waits: crate::metrics::Count,
-    wait_micros: crate::metrics::Count,
+    checkouts: crate::counter::Count,
+    waits: crate::counter::Count,
+    wait_micros: crate::counter::Count,
 }
 
 /// The pool as `/metrics` shows it.
