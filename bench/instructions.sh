@@ -5,6 +5,7 @@
 # SQLite's file locks) is not counted: judge those with `cargo xtask bench`.
 #
 #   bench/instructions.sh BINARY [PATH...]      e.g. bench/instructions.sh target/release/oc-lettings /lettings/1/
+#   METRICS_TOKEN=… bench/instructions.sh …     the same with /metrics on (its counting included)
 #
 # Runs BINARY `serve` under valgrind on a fresh SQLite database with the demo data, page
 # cache off, JSON logs (as the image), 2 workers; sends N and N+1000 keep-alive requests
@@ -22,6 +23,7 @@ run() { # path requests -> total instructions
   (cd "$work" && exec env PORT=$port WEB_CONCURRENCY=2 ALLOWED_HOSTS=127.0.0.1 \
     SECRET_KEY=instructions-signing-key-0123456789-abcdefghijklmnopqrstuvwxyz \
     DATABASE_URL=sqlite://bench.sqlite3 PAGE_CACHE_SECONDS=0 LOG_FORMAT=json TRUSTED_PROXY_COUNT=1 \
+    ${METRICS_TOKEN:+METRICS_TOKEN=$METRICS_TOKEN} \
     valgrind --tool=callgrind --callgrind-out-file="$out" "$binary" serve \
     >/dev/null 2>>"$work/log") &
   local pid=$!

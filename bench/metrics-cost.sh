@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The cost of /metrics's counting (METRICS_TOKEN set) on throughput, interleaved: the same
 # BINARY is started with and without METRICS_TOKEN, ROUNDS times each in turn, and wrk
-# (64 connections, 2 threads, 5 s) loads PATH on it; prints each run's req/s and the
+# (64 connections, 2 threads, 5 s) loads PATH on it, the first of each pair alternating; prints each run's req/s and the
 # median of each side. Interleaving spreads the machine's drift (15 % between wrk runs of
 # one binary on this 2-core VM) over both sides.
 #
@@ -32,9 +32,14 @@ run() { # token-or-empty -> req/s
 }
 
 off=() on=()
+token=metrics-cost-token-0123456789abcdef
 for round in $(seq "$rounds"); do
-  off+=("$(run "")")
-  on+=("$(run "metrics-cost-token-0123456789abcdef")")
+  # Which side goes first alternates, so neither always gets the warmer machine.
+  if [ $((round % 2)) -eq 1 ]; then
+    off+=("$(run "")"); on+=("$(run "$token")")
+  else
+    on+=("$(run "$token")"); off+=("$(run "")")
+  fi
   echo "round $round: off ${off[-1]} req/s, on ${on[-1]} req/s"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }

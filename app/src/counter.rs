@@ -40,7 +40,8 @@ pub struct RouteStats {
 #[derive(Debug)]
 pub struct RequestCounts {
     started: Instant,
-    routes: Mutex<HashMap<(String, &'static str), RouteStats>>,
+    /// By route template, then method: a known route is found without allocating.
+    routes: Mutex<HashMap<String, HashMap<&'static str, RouteStats>>>,
 }
 
 impl Default for RequestCounts {
@@ -71,9 +72,13 @@ impl RequestCounts {
         let route = route.unwrap_or(UNMATCHED);
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         let bucket = BUCKETS.iter().position(|le| seconds <= *le);
+        let method = method_label(method);
         let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (route.to_owned(), method_label(method));
-        let stats = routes.entry(key).or_default();
+        let methods = match routes.get_mut(route) {
+            Some(methods) => methods,
+            None => routes.entry(route.to_owned()).or_default(),
+        };
+        let stats = methods.entry(method).or_default();
         stats.by_class[class] += 1;
         if let Some(bucket) = bucket {
             stats.buckets[bucket] += 1;
@@ -85,7 +90,14 @@ impl RequestCounts {
     /// Every route's counts, in label order.
     pub fn snapshot(&self) -> Vec<((String, &'static str), RouteStats)> {
         let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-        let mut all: Vec<_> = routes.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut all: Vec<_> = routes
+            .iter()
+            .flat_map(|(route, methods)| {
+                methods
+                    .iter()
+                    .map(|(method, stats)| ((route.clone(), *method), stats.clone()))
+            })
+            .collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
     }
@@ -108,10 +120,10 @@ mod tests {
         metrics.record(Some("/lettings/{id}/"), &Method::GET, 404, 0.02);
         metrics.record(None, &Method::from_bytes(b"BREW").unwrap(), 404, 7.0);
         let routes = metrics.routes.lock().unwrap();
-        let letting = &routes[&("/lettings/{id}/".to_owned(), "GET")];
+        let letting = &routes["/lettings/{id}/"]["GET"];
         assert_eq!(letting.by_class, [0, 1, 0, 1, 0]);
         assert_eq!((letting.buckets[0], letting.buckets[4], letting.count), (1, 1, 2));
-        let other = &routes[&(UNMATCHED.to_owned(), "other")];
+        let other = &routes[UNMATCHED]["other"];
         assert_eq!(other.buckets.iter().sum::<u64>(), 0, "over the last bucket: +Inf only");
         assert_eq!(other.count, 1);
     }

@@ -85,6 +85,7 @@ pub fn change_own_password(conn: &mut DbConnection, staff: &StaffSession, form: 
 fn form_page(req: &HttpRequest, staff: &StaffSession, errors: &FieldErrors) -> Result<HttpResponse, AppError> {
     let mut context = Context::new();
     context.insert("errors", errors);
+    context.insert("crumb", "Password change");
     // As Django: a form with errors is shown again with 200.
     admin_page(req, Some(staff), "admin/password_change.html", context, StatusCode::OK)
 }
@@ -134,7 +135,11 @@ pub async fn done(req: HttpRequest, StaffUser(staff): StaffUser) -> Result<HttpR
         &req,
         Some(&staff),
         "admin/password_change_done.html",
-        Context::new(),
+        {
+            let mut context = Context::new();
+            context.insert("crumb", "Password change");
+            context
+        },
         StatusCode::OK,
     )
 }

@@ -725,6 +725,8 @@ pub async fn object_history(
     let meta = model.meta();
     let mut context = Context::new();
     context.insert("heading", &format!("Change history: {title}"));
+    context.insert("meta", &meta_view(meta));
+    context.insert("crumb", &format!("{title} › History"));
     context.insert("entries", &entries);
     context.insert("change_url", &urls::change(meta, id));
     admin_page(&req, Some(&staff), "admin/object_history.html", context, StatusCode::OK)

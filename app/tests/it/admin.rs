@@ -1115,6 +1115,17 @@ async fn every_add_change_and_delete_is_in_the_history(backend: Backend) {
     let unchanged = history.find("No fields changed.").expect("the save without a change");
     assert!(changed < unchanged, "oldest first: {history}");
     assert!(history.contains("<td>admin</td>"), "who: {history}");
+    // In the admin's look: its breadcrumbs back to the list, a styled table, and the times'
+    // zone said (issue 28).
+    let crumbs = &history[history.find("class=\"breadcrumbs\"").expect("breadcrumbs")..];
+    let crumbs = &crumbs[..crumbs.find("</nav>").unwrap()];
+    assert!(
+        crumbs.contains("href=\"/admin/lettings/letting/\"") && crumbs.contains("(renamed) › History"),
+        "{crumbs}"
+    );
+    assert!(history.contains("<table class=\"results history\">") && history.contains("Date/time (UTC)"));
+    let password = browser.text("/admin/password_change/").await;
+    assert!(password.contains("class=\"breadcrumbs\"") && password.contains("&rsaquo; Password change"));
 
     // An addition and a deletion, in the admin's recent actions, newest first.
     let id = add_ocean_drive_address(&app, &browser).await;
