@@ -415,6 +415,11 @@ fn a_bad_fixture_is_one_error_and_writes_nothing(backend: Backend) {
             "profile 9 refers to user \"nobody\", who is neither in the fixture nor in the site",
         ),
         (
+            "no id left",
+            r#"[{"model": "auth.group", "pk": 2147483647, "fields": {"name": "Top", "permissions": []}}, {"model": "auth.group", "fields": {"name": "Next", "permissions": []}}]"#.to_owned(),
+            "no id left for \"Next\"",
+        ),
+        (
             "a broken constraint after good rows",
             format!(
                 r#"[{address}, {{"model": "lettings.letting", "pk": 1, "fields": {{"title": "Twice", "address": 2}}}}]"#
