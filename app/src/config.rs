@@ -196,6 +196,9 @@ pub struct Settings {
     pub session_cookie_secure: bool,
     /// Mark the CSRF cookie `Secure` even on a plain-http request (CSRF_COOKIE_SECURE).
     pub csrf_cookie_secure: bool,
+    /// TWO_FACTOR_REQUIRED_FOR_SUPERUSERS: a superuser without a second factor may only
+    /// set one up (every other admin page sends them there), and may not turn it off.
+    pub two_factor_required_for_superusers: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -405,6 +408,7 @@ impl Settings {
             secure_ssl_redirect,
             session_cookie_secure: flag("SESSION_COOKIE_SECURE", on_heroku)?,
             csrf_cookie_secure: flag("CSRF_COOKIE_SECURE", on_heroku)?,
+            two_factor_required_for_superusers: flag("TWO_FACTOR_REQUIRED_FOR_SUPERUSERS", false)?,
             page_cache_seconds,
             page_size,
             allowed_hosts,

@@ -99,6 +99,12 @@ enum Command {
         /// The user (default: the current system user, as Django's).
         username: Option<String>,
     },
+    /// Take away a user's second factor (a lost phone) and end their sessions: they log
+    /// in with their password and set it up again. Recorded in the user's history.
+    ResetTwoFactor {
+        /// The user.
+        username: String,
+    },
     /// Create a staff superuser for the admin. Prompts for what is not given; with
     /// --no-input, takes the password from DJANGO_SUPERUSER_PASSWORD.
     Createsuperuser {
@@ -289,6 +295,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 |prompt| ask_password(prompt).map_err(|err| format!("{err:#}")),
                 |line| println!("{line}"),
             )?;
+            Ok(())
+        }
+        Command::ResetTwoFactor { username } => {
+            let db = Database::new(&settings.database_url, 1)?;
+            startup::prepare_database(&db, false)?;
+            let mut conn = db.get()?;
+            use oc_lettings::admin::two_factor::{reset_from_command_line, CommandReset};
+            match reset_from_command_line(&mut conn, &username)? {
+                CommandReset::NoSuchUser => anyhow::bail!("user '{username}' does not exist"),
+                CommandReset::NothingToReset => {
+                    println!("User '{username}' has no two-factor authentication; nothing changed.")
+                }
+                CommandReset::Reset => println!(
+                    "Two-factor authentication reset for user '{username}'; their sessions have ended. \
+                     They log in with their password and set it up again."
+                ),
+            }
             Ok(())
         }
         Command::Createsuperuser {

@@ -6,3 +6,5 @@ pub mod hashing;
 pub mod model;
 pub mod password;
 pub mod superuser;
+pub mod totp;
+pub mod two_factor;

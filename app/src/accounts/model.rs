@@ -62,6 +62,16 @@ pub fn set_password_hash(
     })
 }
 
+/// Ends every session of a user but `keep` (a session's token hash: the acting user's own).
+pub fn end_sessions_but(conn: &mut DbConnection, id: i32, keep: Option<&str>) -> Result<(), DbError> {
+    let sessions = admin_session::table.filter(admin_session::user_id.eq(id));
+    match keep {
+        Some(keep) => diesel::delete(sessions.filter(admin_session::token_hash.ne(keep))).execute(conn)?,
+        None => diesel::delete(sessions).execute(conn)?,
+    };
+    Ok(())
+}
+
 /// Ends every session of a user (deactivated or demoted).
 pub fn end_sessions(conn: &mut DbConnection, id: i32) -> Result<(), DbError> {
     diesel::delete(admin_session::table.filter(admin_session::user_id.eq(id))).execute(conn)?;

@@ -8,7 +8,7 @@ use tera::Context;
 use super::extract::{AnonymousForm, StaffForm};
 use super::render::{admin_page, redirect};
 use super::request::{client_address, cookie, current_staff, expired, safe_next, session_token, CSRF_COOKIE};
-use super::{session, throttle};
+use super::{session, throttle, two_factor};
 use crate::accounts::hashing::Hashers;
 use crate::accounts::password::{self, Verification};
 use crate::db::schema::auth_user;
@@ -31,14 +31,14 @@ fn next_from_query(req: &HttpRequest) -> String {
     safe_next(&next)
 }
 
-fn login_page(
+/// A page shown before login, with the visitor's anonymous CSRF token (kept while its
+/// signature holds; a new one otherwise) in the form and in its signed cookie.
+pub fn anonymous_page(
     req: &HttpRequest,
     state: &AppState,
-    next: &str,
-    username: &str,
-    error: Option<&str>,
+    template: &str,
+    mut context: Context,
 ) -> Result<HttpResponse, AppError> {
-    // Keep the visitor's CSRF token while its signature holds; a new one otherwise.
     let token = match req
         .cookie(CSRF_COOKIE)
         .and_then(|c| state.signing_key.unsign(c.value()).map(str::to_owned))
@@ -46,17 +46,27 @@ fn login_page(
         Some(token) => token,
         None => tokens::random_token()?,
     };
-    let mut context = Context::new();
     context.insert("csrf_token", &token);
-    context.insert("next", next);
-    context.insert("username", username);
-    context.insert("error", &error);
-    let mut response = admin_page(req, None, "admin/login.html", context, StatusCode::OK)?;
+    let mut response = admin_page(req, None, template, context, StatusCode::OK)?;
     let signed = state.signing_key.sign(&token);
     response
         .add_cookie(&cookie(req, CSRF_COOKIE, signed, Some(365 * 24 * 60 * 60)))
         .map_err(|err| AppError::BadRequest(err.to_string()))?;
     Ok(response)
+}
+
+fn login_page(
+    req: &HttpRequest,
+    state: &AppState,
+    next: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Result<HttpResponse, AppError> {
+    let mut context = Context::new();
+    context.insert("next", next);
+    context.insert("username", username);
+    context.insert("error", &error);
+    anonymous_page(req, state, "admin/login.html", context)
 }
 
 /// `GET /admin/login/`
@@ -200,9 +210,46 @@ pub async fn login(
         tracing::info!(%username, %client, "failed admin login");
         return login_page(&req, &state, &next, &username, Some(LOGIN_FAILED));
     };
+    // An enrolled user's right password opens no session: the login waits for a code
+    // (the password's attempt is given back, not forgiven: only the code forgives).
+    let (pending_hash, counted) = (new_hash.clone(), admitted.clone());
+    let pending = state
+        .db
+        .run(move |conn| {
+            let pending = two_factor::pending_login(conn, user_id, pending_hash.as_deref())?;
+            if pending.is_some() {
+                throttle::give_back_attempt(conn, &counted)?;
+            }
+            Ok(pending)
+        })
+        .await?;
+    if let Some(hash) = pending {
+        let value = two_factor::pending_value(&state.signing_key, user_id, &hash, crate::clock::now_ms());
+        tracing::info!(%username, "admin login waits for a two-factor code");
+        let mut response = redirect(&two_factor::code_page_url(&next));
+        response
+            .add_cookie(&two_factor::pending_cookie(&req, value))
+            .map_err(|err| AppError::BadRequest(err.to_string()))?;
+        return Ok(response);
+    }
+    logged_in(&req, &state, user_id, &username, new_hash, admitted, &next).await
+}
+
+/// A login that has passed every check: the throttle forgives its attempt, the session
+/// opens (a new session id; the old session ends), the browser becomes a trusted device
+/// of the user, and the response goes to `next`.
+pub async fn logged_in(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    user_id: i32,
+    username: &str,
+    new_hash: Option<String>,
+    admitted: throttle::Admitted,
+    next: &str,
+) -> Result<HttpResponse, AppError> {
     let token = tokens::random_token()?;
     let csrf_token = tokens::random_token()?;
-    let old_token = session_token(&req, &state);
+    let old_token = session_token(req, state);
     let (session_token_value, csrf) = (token.clone(), csrf_token.clone());
     state
         .db
@@ -214,10 +261,13 @@ pub async fn login(
     tracing::info!(%username, "admin login");
     let signed = state.signing_key.sign(&token);
     let mut response = HttpResponse::Found();
-    response
-        .insert_header(("Location", next))
-        .cookie(cookie(&req, session::COOKIE, signed, Some(session::AGE_SECS)));
-    if let Some(device) = super::device::cookie_for(&req, &state, &username) {
+    response.insert_header(("Location", next.to_owned())).cookie(cookie(
+        req,
+        session::COOKIE,
+        signed,
+        Some(session::AGE_SECS),
+    ));
+    if let Some(device) = super::device::cookie_for(req, state, username) {
         response.cookie(device);
     }
     Ok(response.finish())

@@ -33,12 +33,20 @@ impl FromRequest for StaffUser {
         let req = req.clone();
         Box::pin(async move {
             let state = app_state(&req)?;
-            current_staff(&req, &state)
+            let staff = current_staff(&req, &state)
                 .await?
-                .map(StaffUser)
                 .ok_or_else(|| AppError::LoginRequired {
                     location: super::urls::login_then(&full_path(&req)),
-                })
+                })?;
+            // A superuser the setting requires a second factor of sets one up first.
+            if !super::two_factor::open_before_enrolment(req.path())
+                && super::two_factor::must_enrol(&state, &staff).await?
+            {
+                return Err(AppError::LoginRequired {
+                    location: super::urls::TWO_FACTOR.to_owned(),
+                });
+            }
+            Ok(StaffUser(staff))
         })
     }
 }

@@ -16,6 +16,7 @@ pub mod render;
 pub mod request;
 pub mod session;
 pub mod throttle;
+pub mod two_factor;
 pub mod urls;
 pub mod views;
 
@@ -42,6 +43,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(password::change)),
         )
         .service(web::resource(urls::PASSWORD_CHANGE_DONE).route(get_or_head().to(password::done)))
+        .service(
+            web::resource(urls::LOGIN_TWO_FACTOR)
+                .route(get_or_head().to(two_factor::code_form))
+                .route(web::post().to(two_factor::code)),
+        )
+        .service(
+            web::resource(urls::TWO_FACTOR)
+                .route(get_or_head().to(two_factor::status))
+                .route(web::post().to(two_factor::start)),
+        )
+        .service(
+            web::resource(urls::TWO_FACTOR_SETUP)
+                .route(get_or_head().to(two_factor::setup_form))
+                .route(web::post().to(two_factor::confirm)),
+        )
+        .service(web::resource(urls::TWO_FACTOR_CODES).route(web::post().to(two_factor::new_codes)))
+        .service(web::resource(urls::TWO_FACTOR_DISABLE).route(web::post().to(two_factor::disable)))
         .service(
             web::resource(urls::DEBUG_ERROR)
                 .route(get_or_head().to(debug::error_form))

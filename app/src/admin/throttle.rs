@@ -310,6 +310,13 @@ pub fn forgive(conn: &mut DbConnection, admitted: &Admitted) -> Result<(), DbErr
     give_back(conn, &admitted.counted, true)
 }
 
+/// An attempt that was no wrong guess, though it opened nothing yet (a right password
+/// that waits for its second factor): each key gets the attempt back, and nothing more
+/// is forgiven, so a known password buys no extra guesses at the code.
+pub fn give_back_attempt(conn: &mut DbConnection, admitted: &Admitted) -> Result<(), DbError> {
+    give_back(conn, &admitted.counted, false)
+}
+
 /// Gives each key back one counted attempt (unless another attempt came since); with
 /// `success`, the (client, username) and device records go altogether.
 fn give_back(conn: &mut DbConnection, counted: &[Counted], success: bool) -> Result<(), DbError> {

@@ -12,6 +12,13 @@ pub const LOGOUT: &str = "/admin/logout/";
 pub const PASSWORD_CHANGE: &str = "/admin/password_change/";
 pub const PASSWORD_CHANGE_DONE: &str = "/admin/password_change/done/";
 pub const AUTOCOMPLETE: &str = "/admin/autocomplete/";
+/// The login's second step: the code, after the password.
+pub const LOGIN_TWO_FACTOR: &str = "/admin/login/two_factor/";
+/// A staff member's own second factor: its state, and the form that starts an enrolment.
+pub const TWO_FACTOR: &str = "/admin/two_factor/";
+pub const TWO_FACTOR_SETUP: &str = "/admin/two_factor/setup/";
+pub const TWO_FACTOR_CODES: &str = "/admin/two_factor/recovery_codes/";
+pub const TWO_FACTOR_DISABLE: &str = "/admin/two_factor/disable/";
 pub const DEBUG_ERROR: &str = "/admin/debug/error/";
 pub const DEBUG_PANIC: &str = "/admin/debug/panic/";
 
@@ -72,6 +79,11 @@ pub struct Fixed {
     pub logout: &'static str,
     pub password_change: &'static str,
     pub autocomplete: &'static str,
+    pub login_two_factor: &'static str,
+    pub two_factor: &'static str,
+    pub two_factor_setup: &'static str,
+    pub two_factor_codes: &'static str,
+    pub two_factor_disable: &'static str,
 }
 
 pub const FIXED: Fixed = Fixed {
@@ -80,6 +92,11 @@ pub const FIXED: Fixed = Fixed {
     logout: LOGOUT,
     password_change: PASSWORD_CHANGE,
     autocomplete: AUTOCOMPLETE,
+    login_two_factor: LOGIN_TWO_FACTOR,
+    two_factor: TWO_FACTOR,
+    two_factor_setup: TWO_FACTOR_SETUP,
+    two_factor_codes: TWO_FACTOR_CODES,
+    two_factor_disable: TWO_FACTOR_DISABLE,
 };
 
 #[cfg(test)]
@@ -110,6 +127,11 @@ mod tests {
             AUTOCOMPLETE,
             DEBUG_ERROR,
             DEBUG_PANIC,
+            LOGIN_TWO_FACTOR,
+            TWO_FACTOR,
+            TWO_FACTOR_SETUP,
+            TWO_FACTOR_CODES,
+            TWO_FACTOR_DISABLE,
         ] {
             assert!(fixed.starts_with(INDEX) && fixed.ends_with('/'), "{fixed}");
         }

@@ -63,6 +63,30 @@ diesel::joinable!(admin_session -> auth_user (user_id));
 diesel::allow_tables_to_appear_in_same_query!(admin_session, auth_user);
 
 diesel::table! {
+    auth_user_totp (user_id) {
+        user_id -> Integer,
+        secret -> Text,
+        confirmed_at -> Nullable<Timestamp>,
+        last_step -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    auth_user_recovery_code (id) {
+        id -> Integer,
+        user_id -> Integer,
+        code_hash -> Text,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(auth_user_totp -> auth_user (user_id));
+diesel::joinable!(auth_user_recovery_code -> auth_user (user_id));
+diesel::allow_tables_to_appear_in_same_query!(auth_user_totp, auth_user);
+diesel::allow_tables_to_appear_in_same_query!(auth_user_recovery_code, auth_user);
+
+diesel::table! {
     login_throttle (key) {
         key -> Text,
         failures -> Integer,

@@ -34,3 +34,4 @@ mod pages;
 mod reader;
 mod recovery;
 mod security;
+mod two_factor;

@@ -211,7 +211,7 @@ const HOSTILE: &[&str] = &[
     "0",
 ];
 
-fn hostile_values() -> Vec<String> {
+pub(crate) fn hostile_values() -> Vec<String> {
     let mut values: Vec<String> = HOSTILE.iter().map(|v| (*v).to_owned()).collect();
     values.push("A".repeat(64 * 1024));
     values.push(format!("{}%00", "b".repeat(200)));
@@ -252,7 +252,7 @@ fn encode(value: &str) -> String {
     percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-async fn post_raw(browser: &Browser, path: &str, body: String) -> reqwest::Response {
+pub(crate) async fn post_raw(browser: &Browser, path: &str, body: String) -> reqwest::Response {
     browser
         .client
         .post(format!("{}{path}", browser.base))

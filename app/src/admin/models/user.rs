@@ -405,7 +405,7 @@ impl AdminModel for Users {
     }
 
     fn actions(&self) -> &'static [&'static dyn ObjectAction] {
-        static ACTIONS: [&dyn ObjectAction; 1] = [&SET_PASSWORD];
+        static ACTIONS: [&dyn ObjectAction; 2] = [&SET_PASSWORD, &RESET_TWO_FACTOR];
         &ACTIONS
     }
 
@@ -497,6 +497,49 @@ impl ObjectAction for SetPassword {
                 &crate::admin::history::changed_message(&["password"]),
             )?;
             Ok("Password changed successfully.".to_owned())
+        })
+    }
+}
+
+/// A superuser's reset of a user's second factor (`/admin/auth/user/<id>/two_factor/`),
+/// for a lost phone: the key and recovery codes go, the user's sessions end (the acting
+/// superuser's own stays), and the user's history records it.
+pub struct ResetTwoFactor;
+pub static RESET_TWO_FACTOR: ResetTwoFactor = ResetTwoFactor;
+
+impl ObjectAction for ResetTwoFactor {
+    fn slug(&self) -> &'static str {
+        "two_factor"
+    }
+
+    fn link(&self) -> (&'static str, &'static str) {
+        (
+            "Reset this user’s two-factor authentication",
+            "(a lost phone: they log in with their password and set it up again)",
+        )
+    }
+
+    fn heading(&self, title: &str) -> String {
+        format!("Reset two-factor authentication: {title}")
+    }
+
+    fn fields(&self) -> &'static [crate::forms::FieldSpec] {
+        &[]
+    }
+
+    fn run(
+        &self,
+        conn: &mut DbConnection,
+        id: i32,
+        _values: &Cleaned,
+        actor: &StaffSession,
+    ) -> Result<String, SaveError> {
+        let keep = (id == actor.user_id).then_some(actor.token_hash.as_str());
+        let had = crate::admin::two_factor::reset(conn, id, actor.user_id, crate::admin::two_factor::RESET, keep)?;
+        Ok(if had {
+            "Two-factor authentication was reset; the user’s sessions have ended.".to_owned()
+        } else {
+            "This user had no two-factor authentication; nothing changed.".to_owned()
         })
     }
 }
