@@ -456,6 +456,72 @@ fn changepassword_asks_twice_validates_and_gives_up_after_three_tries() {
     assert!(one_line_error(&output).contains("user 'nobody' does not exist"));
 }
 
+/// `reset-two-factor USERNAME` (a superuser who lost their phone): the key and codes go,
+/// the user's sessions end, the history records it; an unknown user is one error line.
+#[test]
+fn reset_two_factor_takes_the_second_factor_away_and_says_so() {
+    use diesel::prelude::*;
+    use oc_lettings::db::schema::{admin_session, django_admin_log};
+    let dir = tempfile::tempdir().unwrap();
+    let made = createsuperuser(
+        dir.path(),
+        &[("DJANGO_SUPERUSER_PASSWORD", "a long passphrase")],
+        &["--no-input", "--username", "alice", "--email", "alice@example.com"],
+        "",
+    );
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let url = oc_lettings::config::DatabaseUrl::Sqlite(dir.path().join("site.sqlite3"));
+    let db = oc_lettings::db::Database::new(&url, 1).unwrap();
+    let id: i32 = oc_lettings::db::schema::auth_user::table
+        .select(oc_lettings::db::schema::auth_user::id)
+        .first(&mut *db.get().unwrap())
+        .unwrap();
+    {
+        let mut conn = db.get().unwrap();
+        let secret = oc_lettings::accounts::totp::new_secret().unwrap();
+        assert!(oc_lettings::accounts::two_factor::start(&mut conn, id, &secret).unwrap());
+        let step = oc_lettings::accounts::totp::step_at(chrono::Utc::now().timestamp());
+        let code = oc_lettings::accounts::totp::code_at(&secret, step).unwrap();
+        let codes = oc_lettings::accounts::totp::new_recovery_codes(10).unwrap();
+        assert!(oc_lettings::accounts::two_factor::confirm(&mut conn, id, &code, step, &codes).unwrap());
+        oc_lettings::admin::session::create(&mut conn, id, "a-session-token", "csrf").unwrap();
+    }
+
+    let output = oc_command(dir.path(), &[], "reset-two-factor", &["alice"], "");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.starts_with("Two-factor authentication reset for user 'alice'; their sessions have ended."),
+        "{stdout}"
+    );
+    let mut conn = db.get().unwrap();
+    assert!(!oc_lettings::accounts::two_factor::enrolled(&mut conn, id).unwrap());
+    let sessions: i64 = admin_session::table.count().get_result(&mut *conn).unwrap();
+    assert_eq!(sessions, 0);
+    let logged: Vec<String> = django_admin_log::table
+        .select(django_admin_log::change_message)
+        .load(&mut *conn)
+        .unwrap();
+    assert_eq!(
+        logged,
+        vec!["Reset two-factor authentication (from the command line).".to_owned()]
+    );
+    drop(conn);
+
+    let output = oc_command(dir.path(), &[], "reset-two-factor", &["alice"], "");
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "User 'alice' has no two-factor authentication; nothing changed.\n"
+    );
+    let output = oc_command(dir.path(), &[], "reset-two-factor", &["nobody"], "");
+    assert!(one_line_error(&output).contains("user 'nobody' does not exist"));
+}
+
 /// `backup` copies the live SQLite database while the site serves and while another
 /// connection writes, into a new file that opens and holds the site's rows; it never
 /// overwrites a file, and on PostgreSQL it points to the platform's backups instead.
