@@ -269,13 +269,11 @@ pub async fn code(
     let client = client_address(&req, state.settings.trusted_proxy_count);
     let device = super::device::from_request(&req, &state, &username);
     let admitted = throttle::admit_guess(&state, &username, &client, device, "two-factor code").await?;
-    let input = form.get(CODE).to_owned();
-    let user_id = pending.user_id;
-    let (checked, counted) = (input, admitted.clone());
+    let (input, counted, user_id) = (form.get(CODE).to_owned(), admitted.clone(), pending.user_id);
     let checked = state
         .db
         .run(move |conn| {
-            let checked = two_factor::check(conn, user_id, &checked, now_step())?;
+            let checked = two_factor::check(conn, user_id, &input, now_step())?;
             match checked {
                 Checked::Wrong => throttle::confirm_failure(conn, &counted, crate::clock::now_ms())?,
                 Checked::RecoveryCode { left } => record(
