@@ -351,6 +351,8 @@ struct DoomedView {
     url: String,
     title: String,
     cascades: Vec<Cascade>,
+    /// What its deletion leaves in the history.
+    kept: Vec<String>,
 }
 
 /// `POST /admin/{app}/{model}/`: a bulk action on the checked rows. "Delete selected …"
@@ -403,6 +405,7 @@ pub async fn action(
                         url: super::urls::change(model.meta(), id),
                         title,
                         cascades: model.cascades(conn, id)?,
+                        kept: super::history::kept_on_delete(conn, &model.meta().content_type(), id)?,
                     });
                 }
             }

@@ -112,6 +112,8 @@ pub fn render_message(message: &str, action: Option<Action>) -> String {
 struct NewEntry<'a> {
     action_time: NaiveDateTime,
     user_id: i32,
+    /// The author's username now, kept with the entry: it outlives the user.
+    username: &'a str,
     content_type: &'a str,
     object_id: Option<&'a str>,
     object_repr: &'a str,
@@ -131,10 +133,12 @@ pub fn record(
 ) -> Result<(), DbError> {
     let id = object_id.to_string();
     let repr: String = repr.chars().take(200).collect();
+    let username: String = user::table.find(user_id).select(user::username).first(conn)?;
     diesel::insert_into(log::table)
         .values(NewEntry {
             action_time: crate::clock::now(),
             user_id,
+            username: &username,
             content_type,
             object_id: Some(&id),
             object_repr: &repr,
@@ -149,7 +153,11 @@ pub fn record(
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
     pub time: String,
+    /// The author's username: their current one, or the one they had when the entry was
+    /// made if the user has since been deleted.
     pub username: String,
+    /// Whether the author has been deleted since (their entries stay).
+    pub author_deleted: bool,
     pub content_type: String,
     pub object_id: Option<String>,
     pub repr: String,
@@ -198,13 +206,23 @@ pub fn django_datetime(time: NaiveDateTime) -> String {
     format!("{month} {}, {}, {clock}", time.day(), time.year())
 }
 
-type Row = (NaiveDateTime, String, String, Option<String>, String, i16, String);
+type Row = (
+    NaiveDateTime,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    String,
+    i16,
+    String,
+);
 
-fn entry((time, username, content_type, object_id, repr, flag, message): Row) -> Entry {
+fn entry((time, author, kept_name, content_type, object_id, repr, flag, message): Row) -> Entry {
     let action = Action::from_flag(flag);
     Entry {
         time: django_datetime(time),
-        username,
+        author_deleted: author.is_none(),
+        username: author.unwrap_or(kept_name),
         content_type,
         object_id,
         repr,
@@ -214,9 +232,11 @@ fn entry((time, username, content_type, object_id, repr, flag, message): Row) ->
     }
 }
 
+#[allow(clippy::type_complexity)]
 fn columns() -> (
     log::action_time,
-    user::username,
+    diesel::dsl::Nullable<user::username>,
+    log::username,
     log::content_type,
     log::object_id,
     log::object_repr,
@@ -225,7 +245,8 @@ fn columns() -> (
 ) {
     (
         log::action_time,
-        user::username,
+        user::username.nullable(),
+        log::username,
         log::content_type,
         log::object_id,
         log::object_repr,
@@ -234,10 +255,37 @@ fn columns() -> (
     )
 }
 
+/// What deleting object `id` of `content_type` (`app.model`) leaves in the history, as
+/// the delete confirmation lists it: the object's own entries, and for a user the entries
+/// they wrote (kept under the username they have now).
+pub fn kept_on_delete(conn: &mut DbConnection, content_type: &str, id: i32) -> Result<Vec<String>, DbError> {
+    let plural = |n: i64| if n == 1 { "entry" } else { "entries" };
+    let mut kept = Vec::new();
+    let own: i64 = log::table
+        .filter(log::content_type.eq(content_type))
+        .filter(log::object_id.eq(id.to_string()))
+        .count()
+        .get_result(conn)?;
+    if own > 0 {
+        kept.push(format!("Its history: {own} {}", plural(own)));
+    }
+    if content_type == "auth.user" {
+        let written: i64 = log::table.filter(log::user_id.eq(id)).count().get_result(conn)?;
+        if written > 0 {
+            let username: String = user::table.find(id).select(user::username).first(conn)?;
+            kept.push(format!(
+                "The {written} history {} written by this user, under the name “{username}”",
+                plural(written)
+            ));
+        }
+    }
+    Ok(kept)
+}
+
 /// "Recent actions": the user's own last ten, newest first.
 pub fn recent(conn: &mut DbConnection, user_id: i32) -> Result<Vec<Entry>, DbError> {
     let rows: Vec<Row> = log::table
-        .inner_join(user::table)
+        .left_join(user::table)
         .filter(log::user_id.eq(user_id))
         .order((log::action_time.desc(), log::id.desc()))
         .limit(10)
@@ -249,7 +297,7 @@ pub fn recent(conn: &mut DbConnection, user_id: i32) -> Result<Vec<Entry>, DbErr
 /// One object's history, oldest first (Django's History page).
 pub fn of_object(conn: &mut DbConnection, content_type: &str, object_id: i32) -> Result<Vec<Entry>, DbError> {
     let rows: Vec<Row> = log::table
-        .inner_join(user::table)
+        .left_join(user::table)
         .filter(log::content_type.eq(content_type))
         .filter(log::object_id.eq(object_id.to_string()))
         .order((log::action_time.asc(), log::id.asc()))

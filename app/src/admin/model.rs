@@ -258,6 +258,11 @@ impl ModelMeta {
     pub fn url(&self) -> String {
         super::urls::list(self)
     }
+
+    /// The model as the history names it: `app.model`.
+    pub fn content_type(&self) -> String {
+        format!("{}.{}", self.app, self.name)
+    }
 }
 
 /// A list page request: search text, 1-based page, the sort column (0-based,
@@ -863,6 +868,10 @@ pub struct Cascade {
     pub label: String,
     #[serde(skip)]
     pub model: Option<(&'static str, &'static str)>,
+    /// The row's id and repr (`None` for a link row): its deletion gets its own history
+    /// entry.
+    #[serde(skip)]
+    pub row: Option<(i32, String)>,
 }
 
 /// The verbose names of the models among `cascades` whose rows `permissions` may not

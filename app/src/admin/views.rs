@@ -407,6 +407,7 @@ pub(super) fn delete_recorded(
     let Some(repr) = model.describe(conn, id)? else {
         return Ok(None);
     };
+    let cascades = model.cascades(conn, id)?;
     if !model.delete(conn, id)? {
         return Ok(None);
     }
@@ -419,6 +420,21 @@ pub(super) fn delete_recorded(
         history::Action::Deletion,
         "",
     )?;
+    // Each row that went with it gets its own entry, so its History says how it went.
+    let verbose = model.meta().verbose;
+    for cascade in cascades {
+        if let (Some((app, name)), Some((row_id, row_repr))) = (cascade.model, cascade.row) {
+            history::record(
+                conn,
+                actor,
+                &format!("{app}.{name}"),
+                row_id,
+                &row_repr,
+                history::Action::Deletion,
+                &format!("Deleted with the {verbose} “{repr}”."),
+            )?;
+        }
+    }
     Ok(Some(repr))
 }
 
@@ -448,7 +464,7 @@ pub(super) fn refusal(lacking: &[&str]) -> String {
 
 /// `app.model`, as the admin's URLs and its history name a model.
 fn content_type(model: &dyn AdminModel) -> String {
-    format!("{}.{}", model.meta().app, model.meta().name)
+    model.meta().content_type()
 }
 
 /// The labels of the fields whose value the form changes (Django's `changed_data`);
@@ -573,8 +589,18 @@ pub async fn delete_form(
     let model = model_for(&staff, &path.0, &path.1, Need::To(Action::Delete))?;
     let id = object_id(&path.2)?;
     let title = existing_title(&state, model, id).await?;
-    let cascades = state.db.run(move |conn| model.cascades(conn, id)).await?;
+    let content_type = model.meta().content_type();
+    let (cascades, kept) = state
+        .db
+        .run(move |conn| {
+            Ok((
+                model.cascades(conn, id)?,
+                history::kept_on_delete(conn, &content_type, id)?,
+            ))
+        })
+        .await?;
     let mut context = Context::new();
+    context.insert("kept", &kept);
     context.insert("meta", &meta_view(model.meta()));
     context.insert("object", &title);
     context.insert("object_id", &id);

@@ -99,12 +99,13 @@ diesel::table! {
     django_admin_log (id) {
         id -> Integer,
         action_time -> Timestamp,
-        user_id -> Integer,
+        user_id -> Nullable<Integer>,
         content_type -> Text,
         object_id -> Nullable<Text>,
         object_repr -> Text,
         action_flag -> SmallInt,
         change_message -> Text,
+        username -> Text,
     }
 }
 

@@ -199,7 +199,10 @@ pub fn permission(app_label: &str, codename: &str) -> Option<String> {
 pub struct LogEntry {
     pub id: i32,
     pub action_time: NaiveDateTime,
-    pub user_id: i32,
+    /// The author; `None` once the user has been deleted (the entry stays).
+    pub user_id: Option<i32>,
+    /// The author's username, kept with the entry so that it outlives the user.
+    pub username: String,
     pub content_type: String,
     pub object_id: Option<String>,
     pub object_repr: String,
@@ -238,6 +241,8 @@ struct LogRow {
     action_time: NaiveDateTime,
     #[diesel(sql_type = Integer)]
     user_id: i32,
+    #[diesel(sql_type = Text)]
+    username: String,
     #[diesel(sql_type = Text)]
     app_label: String,
     #[diesel(sql_type = Text)]
@@ -708,9 +713,11 @@ impl Source {
         }
         let rows: Vec<LogRow> = self.batch(
             "django_admin_log",
-            "SELECT django_admin_log.id, action_time, user_id, COALESCE(ct.app_label, '') AS app_label, \
+            "SELECT django_admin_log.id, action_time, user_id, COALESCE(u.username, '') AS username, \
+             COALESCE(ct.app_label, '') AS app_label, \
              COALESCE(ct.model, '') AS model, object_id, object_repr, action_flag, change_message \
-             FROM django_admin_log LEFT JOIN django_content_type ct ON ct.id = django_admin_log.content_type_id",
+             FROM django_admin_log LEFT JOIN django_content_type ct ON ct.id = django_admin_log.content_type_id \
+             LEFT JOIN auth_user u ON u.id = django_admin_log.user_id",
             after,
         )?;
         Ok(rows
@@ -719,7 +726,8 @@ impl Source {
                 LogEntry {
                     id: r.id,
                     action_time: r.action_time,
-                    user_id: r.user_id,
+                    user_id: Some(r.user_id),
+                    username: r.username,
                     content_type: content_type(&r.app_label, &r.model),
                     object_id: r.object_id,
                     object_repr: r.object_repr,
@@ -902,6 +910,7 @@ fn row_error(table: &'static str, id: i32) -> impl FnOnce(diesel::result::Error)
 #[derive(Debug, Clone, Copy)]
 enum Value<'a> {
     Int(i32),
+    OptionalInt(Option<i32>),
     Small(i16),
     Bool(bool),
     Text(&'a str),
@@ -1009,6 +1018,7 @@ impl ImportRow for LogEntry {
         "object_repr",
         "action_flag",
         "change_message",
+        "username",
     ];
     fn id(&self) -> i32 {
         self.id
@@ -1016,12 +1026,13 @@ impl ImportRow for LogEntry {
     fn values(&self) -> Vec<Value<'_>> {
         vec![
             Value::Time(self.action_time),
-            Value::Int(self.user_id),
+            Value::OptionalInt(self.user_id),
             Value::Text(&self.content_type),
             Value::OptionalText(self.object_id.as_deref()),
             Value::Text(&self.object_repr),
             Value::Small(self.action_flag),
             Value::Text(&self.change_message),
+            Value::Text(&self.username),
         ]
     }
 }
@@ -1080,6 +1091,7 @@ macro_rules! bind_values {
                 Value::Bool(v) => query.bind::<Bool, _>(v),
                 Value::Text(v) => query.bind::<Text, _>(v),
                 Value::OptionalText(v) => query.bind::<Nullable<Text>, _>(v),
+                Value::OptionalInt(v) => query.bind::<Nullable<Integer>, _>(v),
                 Value::Time(v) => query.bind::<Timestamp, _>(v),
                 Value::OptionalTime(v) => query.bind::<Nullable<Timestamp>, _>(v),
             };
@@ -1199,6 +1211,12 @@ pub fn import_from<S: Rows>(
         report.profiles = load_rows(conn, source, S::profiles, mode, &mut report.changes, progress)?;
         progress.table("history", history);
         report.history = load_rows(conn, source, S::history, mode, &mut report.changes, progress)?;
+        // An entry whose author came by id alone gets the author's username from the site.
+        conn.batch_execute(
+            "UPDATE django_admin_log SET username = \
+             (SELECT username FROM auth_user WHERE auth_user.id = django_admin_log.user_id) \
+             WHERE username = '' AND user_id IS NOT NULL",
+        )?;
         if !rebuilt.is_empty() {
             progress.table("indexes", rebuilt.len() as u64);
             for create in &rebuilt {

@@ -309,7 +309,73 @@ fn staff_keep_what_they_had_across_the_permissions_migration(backend: Backend) {
     assert!(permissions::of_user(&mut conn, visitor).unwrap().is_empty());
 }
 
+/// The migration that lets history outlive its authors (issue 28), on a site with
+/// history: every entry keeps its author and gains their username; deleting the user
+/// afterwards keeps the entries (their user becomes NULL), where before it took them.
+fn history_keeps_its_authors_across_the_migration_and_outlives_them(backend: Backend) {
+    use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+    const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+    const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+    let (_database, db) = fresh(&backend);
+    prepare_database(&db, false).unwrap();
+    let mut conn = db.get().unwrap();
+    let reverted = match &mut *conn {
+        DbConnection::Sqlite(c) => c.revert_last_migration(SQLITE).unwrap().to_string(),
+        DbConnection::Postgresql(c) => c.revert_last_migration(POSTGRES).unwrap().to_string(),
+    };
+    assert_eq!(reverted, "20261203000002");
+    let now = "2026-12-01 10:00:00";
+    exec(&mut conn, &format!(
+        "INSERT INTO auth_user (id, password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined) \
+         VALUES (41, '!', false, 'ed', '', '', '', true, true, '{now}')"
+    ))
+    .unwrap();
+    for _ in 1..=3 {
+        exec(&mut conn, &format!(
+            "INSERT INTO django_admin_log (action_time, user_id, content_type, object_id, object_repr, action_flag, change_message) \
+             VALUES ('{now}', 41, 'lettings.letting', '1', 'Joshua Tree', 2, '[]')"
+        ))
+        .unwrap();
+    }
+    drop(conn);
+    assert_eq!(prepare_database(&db, false).unwrap().migrations_applied, 1);
+
+    use oc_lettings::db::schema::{auth_user, django_admin_log};
+    let mut conn = db.get().unwrap();
+    let authors = || {
+        django_admin_log::table
+            .order(django_admin_log::id)
+            .select((django_admin_log::user_id, django_admin_log::username))
+    };
+    let rows: Vec<(Option<i32>, String)> = authors().load(&mut *conn).unwrap();
+    assert_eq!(rows, vec![(Some(41), "ed".to_owned()); 3]);
+    diesel::delete(auth_user::table.find(41)).execute(&mut *conn).unwrap();
+    let rows: Vec<(Option<i32>, String)> = authors().load(&mut *conn).unwrap();
+    assert_eq!(
+        rows,
+        vec![(None, "ed".to_owned()); 3],
+        "the entries outlive their author"
+    );
+    // New entries get new ids after the kept ones.
+    exec(
+        &mut conn,
+        &format!(
+        "INSERT INTO django_admin_log (action_time, content_type, object_repr, action_flag, change_message, username) \
+         VALUES ('{now}', 'lettings.letting', 'x', 1, '', 'someone')"
+    ),
+    )
+    .unwrap();
+    let ids: Vec<i32> = django_admin_log::table
+        .order(django_admin_log::id)
+        .select(django_admin_log::id)
+        .load(&mut *conn)
+        .unwrap();
+    assert_eq!(ids, vec![1, 2, 3, 4]);
+}
+
 on_both_backends!(sync:
+    history_keeps_its_authors_across_the_migration_and_outlives_them,
     staff_keep_what_they_had_across_the_permissions_migration,
     serving_without_migrating_leaves_the_schema_to_the_release_phase,
     a_read_waits_for_a_busy_pool_and_runs_on_a_free_one,

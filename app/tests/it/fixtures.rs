@@ -76,13 +76,24 @@ fn all_rows(conn: &mut DbConnection) -> Vec<String> {
         .load(conn)
         .unwrap();
     rows.extend(profiles.iter().map(|p| format!("{p:?}")));
-    type Log = (i32, NaiveDateTime, i32, String, Option<String>, String, i16, String);
+    type Log = (
+        i32,
+        NaiveDateTime,
+        Option<i32>,
+        String,
+        String,
+        Option<String>,
+        String,
+        i16,
+        String,
+    );
     let history: Vec<Log> = django_admin_log::table
         .order(django_admin_log::id)
         .select((
             django_admin_log::id,
             django_admin_log::action_time,
             django_admin_log::user_id,
+            django_admin_log::username,
             django_admin_log::content_type,
             django_admin_log::object_id,
             django_admin_log::object_repr,

@@ -25,6 +25,7 @@ mod database;
 mod fixtures;
 mod fleet;
 mod fleet_router;
+mod history;
 mod import;
 mod layers;
 mod lists;

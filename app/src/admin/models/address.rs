@@ -269,15 +269,16 @@ impl AdminModel for Addresses {
     }
 
     fn cascades(&self, conn: &mut DbConnection, id: i32) -> Result<Vec<Cascade>, DbError> {
-        let titles: Vec<String> = lettings_letting::table
+        let lettings: Vec<(i32, String)> = lettings_letting::table
             .filter(lettings_letting::address_id.eq(id))
-            .select(lettings_letting::title)
+            .select((lettings_letting::id, lettings_letting::title))
             .load(conn)?;
-        Ok(titles
+        Ok(lettings
             .into_iter()
-            .map(|t| Cascade {
+            .map(|(letting, t)| Cascade {
                 label: format!("Letting: {t}"),
                 model: Some(("lettings", "letting")),
+                row: Some((letting, t)),
             })
             .collect())
     }

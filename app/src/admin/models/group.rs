@@ -152,6 +152,7 @@ impl AdminModel for Groups {
             .map(|name| Cascade {
                 label: format!("Membership of user “{name}” (the user stays)"),
                 model: None,
+                row: None,
             })
             .collect())
     }

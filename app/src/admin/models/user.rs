@@ -377,18 +377,59 @@ impl AdminModel for Users {
     }
 
     fn cascades(&self, conn: &mut DbConnection, id: i32) -> Result<Vec<Cascade>, DbError> {
-        let names: Vec<String> = profile::table
+        let profiles: Vec<(i32, String)> = profile::table
             .inner_join(user::table)
             .filter(user::id.eq(id))
-            .select(user::username)
+            .select((profile::id, user::username))
             .load(conn)?;
-        Ok(names
+        let mut cascades: Vec<Cascade> = profiles
             .into_iter()
-            .map(|n| Cascade {
+            .map(|(profile_id, n)| Cascade {
                 label: format!("Profile: {n}"),
                 model: Some(("profiles", "profile")),
+                row: Some((profile_id, n)),
             })
-            .collect())
+            .collect();
+        // What goes with the user that is no object of the admin's (no permission needed).
+        let link = |label: String| Cascade {
+            label,
+            model: None,
+            row: None,
+        };
+        let groups: Vec<String> = crate::db::schema::auth_user_groups::table
+            .inner_join(auth_group::table)
+            .filter(crate::db::schema::auth_user_groups::user_id.eq(id))
+            .order(auth_group::name)
+            .select(auth_group::name)
+            .load(conn)?;
+        cascades.extend(
+            groups
+                .into_iter()
+                .map(|g| link(format!("Membership of the group “{g}”"))),
+        );
+        let own: Vec<String> = crate::db::schema::auth_user_user_permissions::table
+            .filter(crate::db::schema::auth_user_user_permissions::user_id.eq(id))
+            .order(crate::db::schema::auth_user_user_permissions::permission)
+            .select(crate::db::schema::auth_user_user_permissions::permission)
+            .load(conn)?;
+        cascades.extend(
+            own.into_iter()
+                .map(|p| link(format!("Permission given to the user: {p}"))),
+        );
+        if crate::accounts::two_factor::status(conn, id)? != crate::accounts::two_factor::Status::default() {
+            cascades.push(link("Two-factor authentication key and recovery codes".to_owned()));
+        }
+        let sessions: i64 = crate::db::schema::admin_session::table
+            .filter(crate::db::schema::admin_session::user_id.eq(id))
+            .count()
+            .get_result(conn)?;
+        if sessions > 0 {
+            cascades.push(link(format!(
+                "{sessions} admin session{} (logged out)",
+                if sessions == 1 { "" } else { "s" }
+            )));
+        }
+        Ok(cascades)
     }
 
     fn delete(&self, conn: &mut DbConnection, id: i32) -> Result<bool, DbError> {

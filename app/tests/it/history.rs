@@ -1,0 +1,150 @@
+//! The admin's history as an audit trail that survives (issue 28): a deleted user's
+//! entries stay, under the username they had; every row a deletion takes with it gets its
+//! own entry; the delete confirmation says what goes and what stays; dumps and loads keep
+//! the entries of deleted authors. Both backends.
+#![allow(clippy::unwrap_used)]
+
+use diesel::prelude::*;
+use oc_lettings::admin::history::{self, Action};
+use oc_lettings::db::schema::{auth_group, auth_user_groups, django_admin_log, lettings_letting};
+use oc_lettings::manage::fixture::{self, Model};
+use oc_lettings::manage::import::Quiet;
+
+use crate::admin::{add_user, grant};
+use crate::common::browser::{assert_redirect, csrf_token, logged_in_admin, site_with_django_data};
+use crate::common::{spawn_app, Backend, TestApp};
+
+/// Every entry about one object: (author's user id, kept username, action flag, message).
+fn entries_of(app: &TestApp, content_type: &str, id: i32) -> Vec<(Option<i32>, String, i16, String)> {
+    django_admin_log::table
+        .filter(django_admin_log::content_type.eq(content_type))
+        .filter(django_admin_log::object_id.eq(id.to_string()))
+        .order(django_admin_log::id)
+        .select((
+            django_admin_log::user_id,
+            django_admin_log::username,
+            django_admin_log::action_flag,
+            django_admin_log::change_message,
+        ))
+        .load(&mut *app.db.get().unwrap())
+        .unwrap()
+}
+
+async fn a_deleted_users_history_stays_under_their_name(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let admin = logged_in_admin(&app).await;
+    let editor = add_user(&app, "editor", "a fine password", true, true);
+    grant(&app, editor, &["lettings.view_letting", "lettings.change_letting"]);
+    {
+        let mut conn = app.db.get().unwrap();
+        let group: i32 = diesel::insert_into(auth_group::table)
+            .values(auth_group::name.eq("Editors"))
+            .returning(auth_group::id)
+            .get_result(&mut *conn)
+            .unwrap();
+        diesel::insert_into(auth_user_groups::table)
+            .values((
+                auth_user_groups::user_id.eq(editor),
+                auth_user_groups::group_id.eq(group),
+            ))
+            .execute(&mut *conn)
+            .unwrap();
+        history::record(
+            &mut conn,
+            editor,
+            "lettings.letting",
+            1,
+            "Joshua Tree Green Haus /w Hot Tub",
+            Action::Change,
+            "[]",
+        )
+        .unwrap();
+    }
+
+    // The confirmation lists what goes with the user and what stays.
+    let confirm = admin.text(&format!("/admin/auth/user/{editor}/delete/")).await;
+    for line in [
+        "Membership of the group “Editors”",
+        "Permission given to the user: lettings.view_letting",
+        "These stay in the admin’s history:",
+        "The 1 history entry written by this user, under the name “editor”",
+    ] {
+        assert!(confirm.contains(line), "{line} in {confirm}");
+    }
+    let token = csrf_token(&confirm);
+    let deleted = admin
+        .post(
+            &format!("/admin/auth/user/{editor}/delete/"),
+            &[("csrfmiddlewaretoken", &token)],
+        )
+        .await;
+    assert_eq!(deleted.status().as_u16(), 302);
+
+    // The entry stays, without its user, under the name they had.
+    let kept = entries_of(&app, "lettings.letting", 1);
+    assert!(
+        kept.contains(&(None, "editor".to_owned(), 2, "[]".to_owned())),
+        "{kept:?}"
+    );
+    let page = admin.text("/admin/lettings/letting/1/history/").await;
+    assert!(
+        page.contains("editor <span class=\"small\">(deleted user)</span>"),
+        "{page}"
+    );
+    // The user's own deletion is recorded too, by the admin.
+    let admin_id: i32 = oc_lettings::db::schema::auth_user::table
+        .filter(oc_lettings::db::schema::auth_user::username.eq("admin"))
+        .select(oc_lettings::db::schema::auth_user::id)
+        .first(&mut *app.db.get().unwrap())
+        .unwrap();
+    let gone = entries_of(&app, "auth.user", editor);
+    assert_eq!(gone.last().unwrap().0, Some(admin_id));
+    assert_eq!(gone.last().unwrap().2, 3);
+
+    // A dump names the deleted author by that name, and loading it elsewhere keeps the
+    // entry (Django's loaddata would refuse it: its entries need a user).
+    let mut dumped = Vec::new();
+    fixture::dump(&mut app.db.get().unwrap(), &mut dumped, None, &Model::DUMPED).unwrap();
+    let text = String::from_utf8(dumped.clone()).unwrap();
+    assert!(text.contains(r#""user": ["editor"]"#), "{text:.400}");
+    let elsewhere = spawn_app(&backend, false).await;
+    let read = fixture::read(dumped.as_slice()).unwrap();
+    fixture::load(&mut elsewhere.db.get().unwrap(), read, &mut Quiet, false).unwrap();
+    let reloaded = entries_of(&elsewhere, "lettings.letting", 1);
+    assert!(
+        reloaded.contains(&(None, "editor".to_owned(), 2, "[]".to_owned())),
+        "{reloaded:?}"
+    );
+}
+
+async fn each_row_a_deletion_takes_gets_its_own_entry(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let admin = logged_in_admin(&app).await;
+    let (letting, address): (i32, i32) = lettings_letting::table
+        .order(lettings_letting::id)
+        .select((lettings_letting::id, lettings_letting::address_id))
+        .first(&mut *app.db.get().unwrap())
+        .unwrap();
+    let delete = format!("/admin/lettings/address/{address}/delete/");
+    let confirm = admin.text(&delete).await;
+    assert!(
+        confirm.contains("All of the following related items will be deleted too"),
+        "{confirm}"
+    );
+    let token = csrf_token(&confirm);
+    assert_redirect(
+        &admin.post(&delete, &[("csrfmiddlewaretoken", &token)]).await,
+        "/admin/lettings/address/",
+    );
+    let entries = entries_of(&app, "lettings.letting", letting);
+    let (_, username, flag, message) = entries.last().unwrap();
+    assert_eq!((username.as_str(), *flag), ("admin", 3));
+    assert!(message.starts_with("Deleted with the address “"), "{message}");
+    let address_entries = entries_of(&app, "lettings.address", address);
+    assert_eq!(address_entries.last().unwrap().2, 3);
+}
+
+on_both_backends!(async:
+    a_deleted_users_history_stays_under_their_name,
+    each_row_a_deletion_takes_gets_its_own_entry,
+);
