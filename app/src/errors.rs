@@ -15,6 +15,14 @@ pub enum AppError {
     /// goes back to the page asked for).
     #[error("login required")]
     LoginRequired { location: String },
+    /// An admin page of an object that does not exist (any more): back to `location`
+    /// with the message in `flash` (a signed cookie), as Django's "Letting with ID “6”
+    /// doesn’t exist. Perhaps it was deleted?".
+    #[error("no such object")]
+    Missing {
+        location: String,
+        flash: Box<actix_web::cookie::Cookie<'static>>,
+    },
     /// A refused request (a CSRF failure, a staff member asking for a superuser's page).
     #[error("forbidden: {0}")]
     Forbidden(String),
@@ -98,7 +106,7 @@ impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
             AppError::NotFound => StatusCode::NOT_FOUND,
-            AppError::LoginRequired { .. } => StatusCode::FOUND,
+            AppError::LoginRequired { .. } | AppError::Missing { .. } => StatusCode::FOUND,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -123,6 +131,10 @@ impl ResponseError for AppError {
         match self {
             AppError::LoginRequired { location } => HttpResponse::Found()
                 .insert_header(("Location", location.as_str()))
+                .finish(),
+            AppError::Missing { location, flash } => HttpResponse::Found()
+                .insert_header(("Location", location.as_str()))
+                .cookie(flash.as_ref().clone())
                 .finish(),
             AppError::Forbidden(reason) => error_page_with(status, reason, 0),
             AppError::TooManyRequests(secs) => {

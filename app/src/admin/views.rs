@@ -525,6 +525,7 @@ pub async fn add(
 }
 
 async fn existing_title(
+    req: &HttpRequest,
     state: &web::Data<AppState>,
     model: &'static dyn AdminModel,
     id: i32,
@@ -533,7 +534,20 @@ async fn existing_title(
         .db
         .run(move |conn| model.describe(conn, id))
         .await?
-        .ok_or(AppError::NotFound)
+        .ok_or_else(|| perhaps_deleted(req, model, id))
+}
+
+/// Django's answer to a page of an object that does not exist (any more): back to the
+/// admin index, which says so.
+fn perhaps_deleted(req: &HttpRequest, model: &dyn AdminModel, id: i32) -> AppError {
+    let message = format!(
+        "{} with ID “{id}” doesn’t exist. Perhaps it was deleted?",
+        capfirst(model.meta().verbose)
+    );
+    AppError::Missing {
+        location: urls::INDEX.to_owned(),
+        flash: Box::new(super::request::flash_cookie(req, &message)),
+    }
 }
 
 /// `GET /admin/{app}/{model}/{id}/change/`
@@ -549,8 +563,8 @@ pub async fn change_form(
         .db
         .run(move |conn| model.load(conn, id))
         .await?
-        .ok_or(AppError::NotFound)?;
-    let title = existing_title(&state, model, id).await?;
+        .ok_or_else(|| perhaps_deleted(&req, model, id))?;
+    let title = existing_title(&req, &state, model, id).await?;
     let page = change_page(&staff, model.meta(), id, &title);
     render_form(&req, &state, &staff, model, page, &form, &FormErrors::default()).await
 }
@@ -564,7 +578,7 @@ pub async fn change(
 ) -> Page {
     let model = model_for(&staff, &path.0, &path.1, Need::To(Action::Change))?;
     let id = object_id(&path.2)?;
-    let title = existing_title(&state, model, id).await?;
+    let title = existing_title(&req, &state, model, id).await?;
     let meta = model.meta();
     match clean_and_save(&state, model, &form, Some(id), staff.user_id).await? {
         Ok((id, title)) => {
@@ -588,7 +602,7 @@ pub async fn delete_form(
 ) -> Page {
     let model = model_for(&staff, &path.0, &path.1, Need::To(Action::Delete))?;
     let id = object_id(&path.2)?;
-    let title = existing_title(&state, model, id).await?;
+    let title = existing_title(&req, &state, model, id).await?;
     let content_type = model.meta().content_type();
     let (cascades, kept) = state
         .db
@@ -658,6 +672,7 @@ pub async fn delete(
 
 /// The model, object and action an action URL names (`/admin/auth/user/3/password/`).
 async fn action_for(
+    req: &HttpRequest,
     state: &web::Data<AppState>,
     staff: &StaffSession,
     path: &(String, String, String, String),
@@ -670,7 +685,7 @@ async fn action_for(
         .find(|a| a.slug() == path.3)
         .ok_or(AppError::NotFound)?;
     let id = object_id(&path.2)?;
-    let title = existing_title(state, model, id).await?;
+    let title = existing_title(req, state, model, id).await?;
     Ok((model, action, id, title))
 }
 
@@ -695,7 +710,7 @@ pub async fn action_form(
     StaffUser(staff): StaffUser,
     path: web::Path<(String, String, String, String)>,
 ) -> Page {
-    let (model, action, id, title) = action_for(&state, &staff, &path).await?;
+    let (model, action, id, title) = action_for(&req, &state, &staff, &path).await?;
     let page = action_page(model, action, id, &title);
     blank_form(&req, &state, &staff, model, page).await
 }
@@ -707,7 +722,7 @@ pub async fn action(
     StaffForm { staff, mut form }: StaffForm,
     path: web::Path<(String, String, String, String)>,
 ) -> Page {
-    let (model, action, id, title) = action_for(&state, &staff, &path).await?;
+    let (model, action, id, title) = action_for(&req, &state, &staff, &path).await?;
     action.prefill(&mut form, &title);
     let cleaned = match clean(action.fields(), &form) {
         Ok(cleaned) => cleaned,
@@ -742,18 +757,24 @@ pub async fn object_history(
 ) -> Page {
     let model = model_for(&staff, &path.0, &path.1, Need::View)?;
     let id = object_id(&path.2)?;
-    let title = existing_title(&state, model, id).await?;
     let content_type = content_type(model);
-    let entries = state
+    let (title, entries) = state
         .db
-        .run(move |conn| history::of_object(conn, &content_type, id))
+        .run(move |conn| Ok((model.describe(conn, id)?, history::of_object(conn, &content_type, id)?)))
         .await?;
+    // A deleted object's history stays readable (who deleted letting 6?), under the
+    // name it had; an id that never had any goes back to the index, as Django's.
+    let (title, exists) = match (title, entries.last()) {
+        (Some(title), _) => (title, true),
+        (None, Some(last)) => (format!("{} (deleted)", last.repr), false),
+        (None, None) => return Err(perhaps_deleted(&req, model, id)),
+    };
     let meta = model.meta();
     let mut context = Context::new();
     context.insert("heading", &format!("Change history: {title}"));
     context.insert("meta", &meta_view(meta));
     context.insert("crumb", &format!("{title} › History"));
     context.insert("entries", &entries);
-    context.insert("change_url", &urls::change(meta, id));
+    context.insert("change_url", &exists.then(|| urls::change(meta, id)));
     admin_page(&req, Some(&staff), "admin/object_history.html", context, StatusCode::OK)
 }

@@ -294,10 +294,7 @@ async fn addresses_list_search_add_change_and_delete(backend: Backend) {
     assert_redirect(&response, "/admin/lettings/address/");
     assert_eq!(count!(app, lettings_letting::table), 5);
     assert_eq!(count!(app, lettings_address::table), 6);
-    assert_eq!(
-        browser.get("/admin/lettings/address/1/change/").await.status().as_u16(),
-        404
-    );
+    assert_redirect(&browser.get("/admin/lettings/address/1/change/").await, "/admin/");
 }
 
 /// Adds the address "1 Ocean Drive, Laguna Beach" through the admin's form; its id.
@@ -717,12 +714,32 @@ async fn bad_admin_urls_and_bodies(backend: Backend) {
     for path in [
         "/admin/nope/nope/",
         "/admin/lettings/letting/abc/change/",
-        "/admin/lettings/letting/99/change/",
-        "/admin/lettings/letting/99/delete/",
         "/admin/lettings/letting/-1/change/",
-        "/admin/auth/user/99/password/",
     ] {
         assert_eq!(browser.get(path).await.status().as_u16(), 404, "{path}");
+    }
+    // An object that does not exist (any more): back to the index, which says so (Django's).
+    for (path, message) in [
+        (
+            "/admin/lettings/letting/99/change/",
+            "Letting with ID “99” doesn’t exist. Perhaps it was deleted?",
+        ),
+        (
+            "/admin/lettings/letting/99/delete/",
+            "Letting with ID “99” doesn’t exist. Perhaps it was deleted?",
+        ),
+        (
+            "/admin/lettings/letting/99/history/",
+            "Letting with ID “99” doesn’t exist. Perhaps it was deleted?",
+        ),
+        (
+            "/admin/auth/user/99/password/",
+            "User with ID “99” doesn’t exist. Perhaps it was deleted?",
+        ),
+    ] {
+        assert_redirect(&browser.get(path).await, "/admin/");
+        let index = browser.text("/admin/").await;
+        assert!(index.contains(message), "{path}: {index}");
     }
     let response = browser
         .client
@@ -1184,14 +1201,7 @@ async fn every_add_change_and_delete_is_in_the_history(backend: Backend) {
         other.get("/admin/lettings/letting/1/history/").await.status().as_u16(),
         200
     );
-    assert_eq!(
-        other
-            .get("/admin/lettings/letting/999/history/")
-            .await
-            .status()
-            .as_u16(),
-        404
-    );
+    assert_redirect(&other.get("/admin/lettings/letting/999/history/").await, "/admin/");
 }
 
 on_both_backends!(async:

@@ -142,6 +142,22 @@ async fn each_row_a_deletion_takes_gets_its_own_entry(backend: Backend) {
     assert!(message.starts_with("Deleted with the address “"), "{message}");
     let address_entries = entries_of(&app, "lettings.address", address);
     assert_eq!(address_entries.last().unwrap().2, 3);
+
+    // Who deleted it? The deleted letting's History page still answers; its change page
+    // goes back to the index, saying it may have been deleted.
+    let page = admin.text(&format!("/admin/lettings/letting/{letting}/history/")).await;
+    assert!(
+        page.contains("(deleted)") && page.contains("Deleted with the address “"),
+        "{page}"
+    );
+    assert!(page.contains("has been deleted; its history stays."), "{page}");
+    assert_redirect(
+        &admin.get(&format!("/admin/lettings/letting/{letting}/change/")).await,
+        "/admin/",
+    );
+    let index = admin.text("/admin/").await;
+    let message = format!("Letting with ID “{letting}” doesn’t exist. Perhaps it was deleted?");
+    assert!(index.contains(&message), "{index}");
 }
 
 on_both_backends!(async:
