@@ -264,6 +264,23 @@ pub fn percent_encode(value: &str) -> String {
         .collect()
 }
 
+/// Whether a registry at `base` (its API's URL) may have its credentials sent to the
+/// token service at `realm`: the same host (any port), or Docker Hub's API and its token
+/// service.
+fn trusts_token_service(base: &str, realm: &str) -> bool {
+    let host = |url: &str| {
+        reqwest::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+    };
+    match (host(base), host(realm)) {
+        (Some(registry), Some(service)) => {
+            registry == service || (registry == DOCKER_HUB_API && service == "auth.docker.io")
+        }
+        _ => false,
+    }
+}
+
 impl Registry {
     pub fn new(registry: &str, credentials: Option<(String, String)>) -> Result<Registry> {
         let api_host = if is_docker_hub(registry) {
@@ -341,6 +358,16 @@ impl Registry {
         let separator = if realm.contains('?') { '&' } else { '?' };
         let mut request = self.http.get(format!("{realm}{separator}{}", query.join("&")));
         if let Some((user, password)) = &self.credentials {
+            // The registry names its token service; the credentials go there only when
+            // it is the registry's own host (or Docker Hub's own token service): a
+            // registry, or whoever answers for it, cannot send them elsewhere.
+            if !trusts_token_service(&self.base, &realm) {
+                bail!(
+                    "{what}: the registry {} sends its login to {realm}, another host: the credentials are not sent there \
+                     (only to the registry's own host, or auth.docker.io for Docker Hub)",
+                    self.host
+                );
+            }
             request = request.basic_auth(user, Some(password));
         }
         let response = request
@@ -776,6 +803,32 @@ mod tests {
             percent_encode("repository:me/x:pull,push"),
             "repository%3Ame%2Fx%3Apull%2Cpush"
         );
+    }
+
+    #[test]
+    fn credentials_go_only_to_the_registrys_own_token_service() {
+        assert!(trusts_token_service(
+            "https://registry-1.docker.io",
+            "https://auth.docker.io/token"
+        ));
+        assert!(trusts_token_service(
+            "http://127.0.0.1:5000",
+            "http://127.0.0.1:5001/token"
+        ));
+        assert!(trusts_token_service("https://ghcr.io", "https://GHCR.io/token"));
+        assert!(!trusts_token_service(
+            "https://registry.example",
+            "https://evil.example/token"
+        ));
+        assert!(!trusts_token_service(
+            "https://registry.example",
+            "https://registry.example.evil.example/token"
+        ));
+        assert!(!trusts_token_service(
+            "https://evil.example",
+            "https://auth.docker.io/token"
+        ));
+        assert!(!trusts_token_service("https://registry.example", "not a url"));
     }
 
     /// A registry that wants a bearer token, as Docker Hub does: the first request gets a

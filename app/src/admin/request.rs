@@ -67,6 +67,19 @@ pub fn parse_form(body: &[u8]) -> Result<Form, AppError> {
         .map_err(|err| AppError::BadRequest(err.to_string()))
 }
 
+/// Says once per process, in the log, that requests carry `X-Forwarded-For` while no
+/// proxy is trusted: behind a router with `TRUSTED_PROXY_COUNT=0`, every client is counted
+/// as the router's address (one client for the login throttle).
+fn warn_of_untrusted_forwarding(req: &HttpRequest) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if req.headers().contains_key("x-forwarded-for") && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            "a request carries X-Forwarded-For but TRUSTED_PROXY_COUNT is 0: clients are told apart by the peer \
+             address only (behind a router, set TRUSTED_PROXY_COUNT to the number of proxies)"
+        );
+    }
+}
+
 /// The client's address. With no proxy in front (`TRUSTED_PROXY_COUNT=0`) it is the peer:
 /// an `X-Forwarded-For` sent by the client itself is ignored. Behind `n` proxies it is the
 /// `n`-th entry from the end of `X-Forwarded-For` (each proxy appends the address it saw;
@@ -75,6 +88,7 @@ pub fn parse_form(body: &[u8]) -> Result<Form, AppError> {
 pub fn client_address(req: &HttpRequest, trusted_proxies: usize) -> String {
     let peer = || req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
     if trusted_proxies == 0 {
+        warn_of_untrusted_forwarding(req);
         return peer();
     }
     // Split as bytes: a client's own entry may hold any byte (a non-ASCII one made the
@@ -142,23 +156,43 @@ pub fn expired(req: &HttpRequest, name: &'static str) -> Cookie<'static> {
     removal
 }
 
+/// How long a one-shot message is shown for (it is meant for the very next page).
+pub const FLASH_SECS: i64 = 60;
+
+/// A one-shot message's cookie value, as actix stores it (percent-encoded): the message
+/// signed together with what it is (so no other signed value of the site passes for one)
+/// and when it stops being shown (so a copied cookie is worth nothing a minute later).
+pub fn flash_value(keys: &tokens::SigningKeys, message: &str, now_ms: i64) -> String {
+    let payload = format!("flash|{}|{message}", now_ms.saturating_add(FLASH_SECS * 1000));
+    let signature = keys.signature(&payload);
+    let encoded = percent_encoding::utf8_percent_encode(&payload, percent_encoding::NON_ALPHANUMERIC);
+    format!("{encoded}.{signature}")
+}
+
+/// The message of a flash cookie's (percent-decoded) value, if this site signed it and
+/// its minute has not run out.
+pub fn read_flash(keys: &tokens::SigningKeys, value: &str, now_ms: i64) -> Option<String> {
+    let payload = keys.unsign(value)?;
+    let (until, message) = payload.strip_prefix("flash|")?.split_once('|')?;
+    (until.parse::<i64>().ok()? >= now_ms).then(|| message.to_owned())
+}
+
 /// The message left by the previous request, if any, and only if this site signed it
-/// (a forged cookie shows nothing).
+/// (a forged cookie shows nothing) within the last minute.
 pub fn take_flash(req: &HttpRequest) -> Option<String> {
     let state = req.app_data::<web::Data<AppState>>()?;
-    // actix hands cookie values over percent-decoded: `message.signature`.
+    // actix hands cookie values over percent-decoded.
     let cookie = req.cookie(FLASH_COOKIE)?;
-    state.signing_key.unsign(cookie.value()).map(str::to_owned)
+    read_flash(&state.signing_key, cookie.value(), crate::clock::now_ms())
 }
 
 /// A one-shot message for the next page, signed with the SECRET_KEY.
 pub fn flash_cookie(req: &HttpRequest, message: &str) -> Cookie<'static> {
-    let signature = match req.app_data::<web::Data<AppState>>() {
-        Some(state) => state.signing_key.signature(message),
+    let value = match req.app_data::<web::Data<AppState>>() {
+        Some(state) => flash_value(&state.signing_key, message, crate::clock::now_ms()),
         None => String::new(),
     };
-    let encoded = percent_encoding::utf8_percent_encode(message, percent_encoding::NON_ALPHANUMERIC);
-    cookie(req, FLASH_COOKIE, format!("{encoded}.{signature}"), Some(60))
+    cookie(req, FLASH_COOKIE, value, Some(FLASH_SECS))
 }
 
 #[cfg(test)]
@@ -190,6 +224,24 @@ mod tests {
         assert_eq!(client_address(&forwarded(&[b"203.0.113.9"]), 0), "10.0.0.2");
         // The proxy's entry is not an address: the peer, never the client's junk.
         assert_eq!(client_address(&forwarded(&[b"1.1.1.1, \xff"]), 1), "10.0.0.2");
+    }
+
+    #[test]
+    fn a_flash_message_is_this_sites_for_one_minute() {
+        let keys = tokens::SigningKeys::new(b"k".repeat(50), Vec::new());
+        let at = 1_800_000_000_000;
+        let value = flash_value(&keys, "The letting “A|B” was changed.", at);
+        let decoded = percent_encoding::percent_decode_str(&value).decode_utf8().unwrap();
+        assert_eq!(
+            read_flash(&keys, &decoded, at + 59_000).as_deref(),
+            Some("The letting “A|B” was changed.")
+        );
+        assert_eq!(read_flash(&keys, &decoded, at + 61_000), None, "a minute later");
+        let other = tokens::SigningKeys::new(b"j".repeat(50), Vec::new());
+        assert_eq!(read_flash(&other, &decoded, at), None, "another key");
+        // Another signed value of the site (a CSRF cookie, a device cookie) is no message.
+        assert_eq!(read_flash(&keys, &keys.sign("some-token"), at), None);
+        assert_eq!(read_flash(&keys, &keys.sign("device|abc|admin"), at), None);
     }
 
     #[test]

@@ -117,6 +117,34 @@ fn a_malformed_database_url_is_refused_without_its_password() {
     }
 }
 
+/// Issue 29 (info): behind a router with `TRUSTED_PROXY_COUNT=0` every client would be
+/// counted as the router; the log says so, once, at the first login that shows it.
+#[test]
+fn forwarded_for_without_trusted_proxies_is_warned_of_once() {
+    let server = Server::start(&[("TRUSTED_PROXY_COUNT", "0")]);
+    let client = blocking();
+    let warning = "carries X-Forwarded-For but TRUSTED_PROXY_COUNT is 0";
+    let token = login_csrf(&client, &server.base);
+    let login = |forwarded: Option<&str>| {
+        let mut request = client.post(format!("{}/admin/login/", server.base)).form(&[
+            ("csrfmiddlewaretoken", token.as_str()),
+            ("username", "nobody"),
+            ("password", "wrong"),
+        ]);
+        if let Some(value) = forwarded {
+            request = request.header("x-forwarded-for", value);
+        }
+        assert_eq!(request.send().unwrap().status().as_u16(), 200);
+    };
+    login(None);
+    assert!(!server.log_text().contains(warning), "no header, no warning");
+    login(Some("203.0.113.9"));
+    login(Some("203.0.113.10"));
+    server.wait_log(warning);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(server.log_text().matches(warning).count(), 1, "{}", server.log_text());
+}
+
 #[test]
 fn log_fields_cannot_forge_a_line_or_drive_the_terminal() {
     let server = Server::start(&[]);
