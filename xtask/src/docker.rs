@@ -69,6 +69,9 @@ pub struct DockerConfig {
     dir: PathBuf,
 }
 
+/// The name every private Docker configuration directory starts with.
+pub const CONFIG_PREFIX: &str = "oc-xtask-docker-";
+
 impl DockerConfig {
     pub fn new() -> Result<DockerConfig> {
         let mut random = [0u8; 12];
@@ -76,7 +79,12 @@ impl DockerConfig {
             .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut random))
             .context("cannot read /dev/urandom")?;
         let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
-        let dir = std::env::temp_dir().join(format!("oc-xtask-docker-{suffix}"));
+        // A stage killed outright (SIGKILL) left its login behind: a later one sweeps it.
+        let swept = crate::cleanup::sweep_stale(&std::env::temp_dir(), CONFIG_PREFIX);
+        if swept > 0 {
+            eprintln!("removed {swept} Docker configuration(s) left by interrupted stages over a day ago");
+        }
+        let dir = std::env::temp_dir().join(format!("{CONFIG_PREFIX}{suffix}"));
         create_private_dir(&dir)?;
         crate::cleanup::register(&dir);
         Ok(DockerConfig { dir })

@@ -17,6 +17,16 @@ fn leftovers(dir: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn an_interrupted_push_leaves_no_login_behind() {
+    interrupted_push_leaves_no_login("TERM");
+}
+
+/// A closed terminal (SIGHUP) too (issue 29, info: the login stayed behind).
+#[test]
+fn a_push_whose_terminal_closes_leaves_no_login_behind() {
+    interrupted_push_leaves_no_login("HUP");
+}
+
+fn interrupted_push_leaves_no_login(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("bin");
     let tmp = dir.path().join("tmp");
@@ -53,7 +63,7 @@ fn an_interrupted_push_leaves_no_login_behind() {
     assert_eq!(leftovers(&tmp).len(), 1, "the login's directory exists while it runs");
 
     assert!(Command::new("kill")
-        .args(["-TERM", &xtask.id().to_string()])
+        .args([&format!("-{signal}"), &xtask.id().to_string()])
         .status()
         .unwrap()
         .success());
@@ -62,7 +72,7 @@ fn an_interrupted_push_leaves_no_login_behind() {
         if let Some(status) = xtask.try_wait().unwrap() {
             break status;
         }
-        assert!(Instant::now() < deadline, "xtask did not stop at SIGTERM");
+        assert!(Instant::now() < deadline, "xtask did not stop at SIG{signal}");
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(!status.success());
