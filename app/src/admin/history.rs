@@ -21,7 +21,7 @@ pub enum Action {
 }
 
 impl Action {
-    fn from_flag(flag: i16) -> Option<Action> {
+    pub fn from_flag(flag: i16) -> Option<Action> {
         match flag {
             1 => Some(Action::Addition),
             2 => Some(Action::Change),
@@ -152,6 +152,8 @@ pub fn record(
 /// One entry as the pages show it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
+    /// The entry's own id (the audit log pages by it).
+    pub id: i32,
     pub time: String,
     /// The author's username: their current one, or the one they had when the entry was
     /// made if the user has since been deleted.
@@ -163,6 +165,9 @@ pub struct Entry {
     pub repr: String,
     pub css: &'static str,
     pub message: String,
+    /// What was done (`None` for a flag Django does not have).
+    #[serde(skip)]
+    pub action: Option<Action>,
     /// Whether the entry may link to its object (an addition or a change; the caller
     /// checks that the object still exists and that the user may see it).
     pub linkable: bool,
@@ -207,6 +212,7 @@ pub fn django_datetime(time: NaiveDateTime) -> String {
 }
 
 type Row = (
+    i32,
     NaiveDateTime,
     Option<String>,
     String,
@@ -217,9 +223,11 @@ type Row = (
     String,
 );
 
-fn entry((time, author, kept_name, content_type, object_id, repr, flag, message): Row) -> Entry {
+fn entry((id, time, author, kept_name, content_type, object_id, repr, flag, message): Row) -> Entry {
     let action = Action::from_flag(flag);
     Entry {
+        id,
+        action,
         time: django_datetime(time),
         author_deleted: author.is_none(),
         username: author.unwrap_or(kept_name),
@@ -234,6 +242,7 @@ fn entry((time, author, kept_name, content_type, object_id, repr, flag, message)
 
 #[allow(clippy::type_complexity)]
 fn columns() -> (
+    log::id,
     log::action_time,
     diesel::dsl::Nullable<user::username>,
     log::username,
@@ -244,6 +253,7 @@ fn columns() -> (
     log::change_message,
 ) {
     (
+        log::id,
         log::action_time,
         user::username.nullable(),
         log::username,
@@ -280,6 +290,92 @@ pub fn kept_on_delete(conn: &mut DbConnection, content_type: &str, id: i32) -> R
         }
     }
     Ok(kept)
+}
+
+/// What the audit log narrows its entries to (every field optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// The author's username (as kept with each entry: a deleted user's too).
+    pub username: Option<String>,
+    /// The model, `app.model`.
+    pub content_type: Option<String>,
+    pub action: Option<Action>,
+    /// Entries at or after this time.
+    pub since: Option<NaiveDateTime>,
+    /// Entries before this time.
+    pub until: Option<NaiveDateTime>,
+    /// Text the object's name holds (any case), or the object's id.
+    pub search: Option<String>,
+}
+
+/// Where a page of the audit log starts: the newest entries, the entries older than an
+/// id ("Older"), or newer than one ("Newer").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursor {
+    Newest,
+    Before(i32),
+    After(i32),
+}
+
+/// A page of the audit log, newest first, at most `limit` entries, by keyset (the id:
+/// no OFFSET, so the millionth page costs what the first does), and whether there are
+/// more beyond it in the direction read.
+pub fn audit(
+    conn: &mut DbConnection,
+    filter: &AuditFilter,
+    cursor: Cursor,
+    limit: i64,
+) -> Result<(Vec<Entry>, bool), DbError> {
+    let sqlite = matches!(conn, DbConnection::Sqlite(_));
+    let mut query = log::table.left_join(user::table).select(columns()).into_boxed();
+    if let Some(username) = &filter.username {
+        query = query.filter(log::username.eq(username.clone()));
+    }
+    if let Some(content_type) = &filter.content_type {
+        query = query.filter(log::content_type.eq(content_type.clone()));
+    }
+    if let Some(action) = filter.action {
+        query = query.filter(log::action_flag.eq(action as i16));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(log::action_time.ge(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(log::action_time.lt(until));
+    }
+    if let Some(search) = &filter.search {
+        let term = search.trim().to_lowercase();
+        let named = if sqlite {
+            Box::new(super::model::instr(super::model::lower(log::object_repr), term).gt(0))
+                as Box<dyn BoxableExpression<_, crate::db::connection::MultiBackend, SqlType = diesel::sql_types::Bool>>
+        } else {
+            Box::new(super::model::strpos(super::model::lower(log::object_repr), term).gt(0))
+        };
+        query = query.filter(named.or(log::object_id.eq(search.trim().to_owned())));
+    }
+    let rows: Vec<Row> = match cursor {
+        Cursor::Newest => query.order(log::id.desc()).limit(limit + 1).load(conn)?,
+        Cursor::Before(id) => query
+            .filter(log::id.lt(id))
+            .order(log::id.desc())
+            .limit(limit + 1)
+            .load(conn)?,
+        Cursor::After(id) => {
+            let mut rows: Vec<Row> = query
+                .filter(log::id.gt(id))
+                .order(log::id.asc())
+                .limit(limit + 1)
+                .load(conn)?;
+            let more = rows.len() as i64 > limit;
+            rows.truncate(usize::try_from(limit).unwrap_or(0));
+            rows.reverse();
+            return Ok((rows.into_iter().map(entry).collect(), more));
+        }
+    };
+    let more = rows.len() as i64 > limit;
+    let mut entries: Vec<Entry> = rows.into_iter().map(entry).collect();
+    entries.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok((entries, more))
 }
 
 /// "Recent actions": the user's own last ten, newest first.

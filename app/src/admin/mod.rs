@@ -1,6 +1,7 @@
 //! The admin (`/admin/`): staff log in, then list, search, add, change and delete
 //! addresses, lettings, profiles and users, as in Django's admin.
 
+pub mod audit;
 pub mod auth;
 pub mod autocomplete;
 pub mod changelist;
@@ -58,6 +59,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(get_or_head().to(two_factor::setup_form))
                 .route(web::post().to(two_factor::confirm)),
         )
+        .service(web::resource(urls::AUDIT).route(get_or_head().to(audit::audit_log)))
         .service(web::resource(urls::TWO_FACTOR_CODES).route(web::post().to(two_factor::new_codes)))
         .service(web::resource(urls::TWO_FACTOR_DISABLE).route(web::post().to(two_factor::disable)))
         .service(

@@ -19,6 +19,8 @@ pub const TWO_FACTOR: &str = "/admin/two_factor/";
 pub const TWO_FACTOR_SETUP: &str = "/admin/two_factor/setup/";
 pub const TWO_FACTOR_CODES: &str = "/admin/two_factor/recovery_codes/";
 pub const TWO_FACTOR_DISABLE: &str = "/admin/two_factor/disable/";
+/// Every user's history entries, for superusers.
+pub const AUDIT: &str = "/admin/audit/";
 pub const DEBUG_ERROR: &str = "/admin/debug/error/";
 pub const DEBUG_PANIC: &str = "/admin/debug/panic/";
 
@@ -84,6 +86,7 @@ pub struct Fixed {
     pub two_factor_setup: &'static str,
     pub two_factor_codes: &'static str,
     pub two_factor_disable: &'static str,
+    pub audit: &'static str,
 }
 
 pub const FIXED: Fixed = Fixed {
@@ -97,6 +100,7 @@ pub const FIXED: Fixed = Fixed {
     two_factor_setup: TWO_FACTOR_SETUP,
     two_factor_codes: TWO_FACTOR_CODES,
     two_factor_disable: TWO_FACTOR_DISABLE,
+    audit: AUDIT,
 };
 
 #[cfg(test)]
@@ -132,6 +136,7 @@ mod tests {
             TWO_FACTOR_SETUP,
             TWO_FACTOR_CODES,
             TWO_FACTOR_DISABLE,
+            AUDIT,
         ] {
             assert!(fixed.starts_with(INDEX) && fixed.ends_with('/'), "{fixed}");
         }

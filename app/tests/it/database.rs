@@ -320,11 +320,14 @@ fn history_keeps_its_authors_across_the_migration_and_outlives_them(backend: Bac
     let (_database, db) = fresh(&backend);
     prepare_database(&db, false).unwrap();
     let mut conn = db.get().unwrap();
-    let reverted = match &mut *conn {
-        DbConnection::Sqlite(c) => c.revert_last_migration(SQLITE).unwrap().to_string(),
-        DbConnection::Postgresql(c) => c.revert_last_migration(POSTGRES).unwrap().to_string(),
-    };
-    assert_eq!(reverted, "20261203000002");
+    let mut reverted = Vec::new();
+    while reverted.last().map(String::as_str) != Some("20261203000002") {
+        reverted.push(match &mut *conn {
+            DbConnection::Sqlite(c) => c.revert_last_migration(SQLITE).unwrap().to_string(),
+            DbConnection::Postgresql(c) => c.revert_last_migration(POSTGRES).unwrap().to_string(),
+        });
+        assert!(reverted.len() <= 3, "{reverted:?}");
+    }
     let now = "2026-12-01 10:00:00";
     exec(&mut conn, &format!(
         "INSERT INTO auth_user (id, password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined) \
@@ -339,7 +342,7 @@ fn history_keeps_its_authors_across_the_migration_and_outlives_them(backend: Bac
         .unwrap();
     }
     drop(conn);
-    assert_eq!(prepare_database(&db, false).unwrap().migrations_applied, 1);
+    assert_eq!(prepare_database(&db, false).unwrap().migrations_applied, reverted.len());
 
     use oc_lettings::db::schema::{auth_user, django_admin_log};
     let mut conn = db.get().unwrap();

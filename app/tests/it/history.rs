@@ -160,7 +160,119 @@ async fn each_row_a_deletion_takes_gets_its_own_entry(backend: Backend) {
     assert!(index.contains(&message), "{index}");
 }
 
+/// The entry ids of an audit log page, in order, and its "Older" and "Newer" links.
+fn audit_page(html: &str) -> (Vec<i32>, Option<String>, Option<String>) {
+    let ids = html
+        .split("<tr data-id=\"")
+        .skip(1)
+        .map(|part| part[..part.find('"').unwrap()].parse().unwrap())
+        .collect();
+    let link = |label: &str| {
+        html.find(&format!("\">{label}")).map(|end| {
+            let start = html[..end].rfind("href=\"").unwrap() + "href=\"".len();
+            html[start..end].replace("&amp;", "&")
+        })
+    };
+    (ids, link("Older ›"), link("‹ Newer"))
+}
+
+async fn superusers_read_every_users_actions_in_the_audit_log(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let admin = logged_in_admin(&app).await;
+    let editor = add_user(&app, "editor", "a fine password", true, true);
+    grant(&app, editor, &["lettings.view_letting"]);
+    {
+        let mut conn = app.db.get().unwrap();
+        for n in 0..230 {
+            history::record(
+                &mut conn,
+                editor,
+                "lettings.letting",
+                1,
+                &format!("Loft {n}"),
+                Action::Change,
+                "[]",
+            )
+            .unwrap();
+        }
+    }
+    // A deletion by the admin: its line links to the history, not the gone object.
+    let confirm = admin.text("/admin/lettings/address/2/delete/").await;
+    let token = csrf_token(&confirm);
+    admin
+        .post("/admin/lettings/address/2/delete/", &[("csrfmiddlewaretoken", &token)])
+        .await;
+    let total: i64 = django_admin_log::table
+        .count()
+        .get_result(&mut *app.db.get().unwrap())
+        .unwrap();
+    assert!(total > 250, "{total}");
+
+    // Every entry once, newest first, a hundred a page, walking "Older" to the end.
+    let mut seen = Vec::new();
+    let mut url = Some("/admin/audit/".to_owned());
+    let mut pages = Vec::new();
+    while let Some(next) = url {
+        let html = admin.text(&next).await;
+        let (ids, older, _) = audit_page(&html);
+        assert!(ids.len() <= 100);
+        seen.extend(ids.iter().copied());
+        pages.push((next, ids));
+        url = older;
+    }
+    assert_eq!(seen.len() as i64, total);
+    assert!(seen.windows(2).all(|w| w[0] > w[1]), "newest first, each once");
+    // "Newer" from the second page gives the first page back.
+    let (_, _, newer) = audit_page(&admin.text(&pages[1].0).await);
+    let (ids, _, _) = audit_page(&admin.text(&newer.unwrap()).await);
+    assert_eq!(ids, pages[0].1);
+
+    // The newest lines: the deletion, linked to the letting's history (the letting went
+    // with its address), not to a change page.
+    let first = admin.text("/admin/audit/?model=lettings.letting&action=delete").await;
+    let (ids, _, _) = audit_page(&first);
+    assert_eq!(ids.len(), 1, "{first}");
+    assert!(first.contains("/history/\">History</a>"), "{first}");
+    assert!(!first.contains("/change/\""), "no link to a deleted object: {first}");
+
+    // Filters: author, model, action, search, dates.
+    let (ids, _, _) = audit_page(&admin.text("/admin/audit/?user=editor").await);
+    assert_eq!(ids.len(), 100);
+    let html = admin.text("/admin/audit/?user=editor&q=loft%2017").await;
+    assert!(html.contains("Loft 17") && !html.contains("Loft 18<"), "{html}");
+    let (ids, _, _) = audit_page(&admin.text("/admin/audit/?model=lettings.address&action=delete").await);
+    assert_eq!(ids.len(), 1);
+    let html = admin.text("/admin/audit/?since=2999-01-01").await;
+    assert!(html.contains("No entries match these filters."), "{html}");
+    let (ids, _, _) = audit_page(&admin.text("/admin/audit/?until=2000-01-01&user=editor").await);
+    assert!(ids.is_empty());
+    // What cannot be read is said, and left out; hostile values are no 5xx.
+    let html = admin.text("/admin/audit/?since=yesterday&model=auth.permission").await;
+    assert!(
+        html.contains("From: enter a valid date") && html.contains("Model: not one of the choices"),
+        "{html}"
+    );
+    for value in crate::security::hostile_values().iter().take(12) {
+        let value: String = value.chars().take(2000).collect();
+        for parameter in ["user", "q", "since", "before", "after", "model"] {
+            let status = admin
+                .get(&format!("/admin/audit/?{parameter}={value}"))
+                .await
+                .status()
+                .as_u16();
+            assert!(status < 500, "{parameter}={value:.40}: {status}");
+        }
+    }
+    // Superusers only.
+    let staff = crate::common::browser::Browser::with_address(&app, "10.0.0.30");
+    assert_redirect(&staff.login("editor", "a fine password").await, "/admin/");
+    assert_eq!(staff.get("/admin/audit/").await.status().as_u16(), 403);
+    assert!(!staff.text("/admin/").await.contains("/admin/audit/"));
+    assert!(admin.text("/admin/").await.contains("/admin/audit/"));
+}
+
 on_both_backends!(async:
+    superusers_read_every_users_actions_in_the_audit_log,
     a_deleted_users_history_stays_under_their_name,
     each_row_a_deletion_takes_gets_its_own_entry,
 );

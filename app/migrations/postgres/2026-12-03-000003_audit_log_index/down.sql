@@ -1,0 +1,1 @@
+DROP INDEX django_admin_log_username;
