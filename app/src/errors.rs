@@ -38,8 +38,9 @@ pub enum AppError {
     /// The admin's test error (no person named: what reaches Sentry carries no personal data).
     #[error("deliberate test error, raised from the admin to check error reporting")]
     Deliberate,
+    /// A handler panicked; `admin`: on an admin page (its 500 page is the admin's).
     #[error("a handler panicked")]
-    Panicked,
+    Panicked { admin: bool },
     /// Every password hasher is busy (a flood of logins): try again shortly.
     #[error("every password hasher is busy")]
     Busy,
@@ -83,6 +84,30 @@ pub fn error_page_because(status: StatusCode, reason: &str) -> HttpResponse {
     error_page_with(status, reason, 0)
 }
 
+/// What an error page says, kept on its response, so that an admin page's error can be
+/// shown in the admin's own layout (`middleware::admin_error_pages`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorPageInfo {
+    pub status: u16,
+    pub reason: String,
+    pub retry_after: u64,
+}
+
+/// How the admin draws an error page: set once at start-up by the assembly
+/// (`startup`), so that this layer shows the admin's errors without importing the admin.
+pub type AdminErrorPages = fn(&ErrorPageInfo) -> Option<String>;
+static ADMIN_ERROR_PAGES: std::sync::OnceLock<AdminErrorPages> = std::sync::OnceLock::new();
+
+/// Sets how the admin draws its error pages (the first call wins).
+pub fn set_admin_error_pages(render: AdminErrorPages) {
+    let _ = ADMIN_ERROR_PAGES.set(render);
+}
+
+/// The admin's page for `info`, if the admin draws one for that status.
+pub fn admin_error_html(info: &ErrorPageInfo) -> Option<String> {
+    ADMIN_ERROR_PAGES.get().and_then(|render| render(info))
+}
+
 fn error_page_with(status: StatusCode, reason: &str, retry_after: u64) -> HttpResponse {
     let page = ErrorPage {
         status: status.as_u16(),
@@ -96,10 +121,16 @@ fn error_page_with(status: StatusCode, reason: &str, retry_after: u64) -> HttpRe
             status.as_u16()
         )
     });
-    HttpResponse::build(status)
+    let mut response = HttpResponse::build(status)
         .content_type(ContentType::html())
         .insert_header(("Cache-Control", "no-store"))
-        .body(html)
+        .body(html);
+    response.extensions_mut().insert(ErrorPageInfo {
+        status: status.as_u16(),
+        reason: reason.to_owned(),
+        retry_after,
+    });
+    response
 }
 
 impl ResponseError for AppError {
@@ -110,7 +141,7 @@ impl ResponseError for AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::Random(_) | AppError::Password(_) | AppError::Deliberate | AppError::Panicked => {
+            AppError::Random(_) | AppError::Password(_) | AppError::Deliberate | AppError::Panicked { .. } => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             AppError::Database(DbError::Unavailable(_) | DbError::Connect(_) | DbError::Unreachable(_))
@@ -153,6 +184,20 @@ impl ResponseError for AppError {
                     actix_web::http::header::HeaderValue::from_static("2"),
                 );
                 response
+            }
+            AppError::Panicked { admin: true } => {
+                let info = ErrorPageInfo {
+                    status: status.as_u16(),
+                    reason: String::new(),
+                    retry_after: 0,
+                };
+                match admin_error_html(&info) {
+                    Some(html) => HttpResponse::build(status)
+                        .content_type(ContentType::html())
+                        .insert_header(("Cache-Control", "no-store"))
+                        .body(html),
+                    None => error_page(status),
+                }
             }
             _ => error_page(status),
         }

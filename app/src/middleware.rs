@@ -218,7 +218,7 @@ pub async fn log_request(
 /// a panic, which the panic integration has reported already with its stack.
 fn report_server_error(err: &actix_web::Error) {
     match err.as_error::<crate::errors::AppError>() {
-        Some(crate::errors::AppError::Panicked) => {}
+        Some(crate::errors::AppError::Panicked { .. }) => {}
         Some(app) => {
             sentry::capture_error(app);
         }
@@ -440,8 +440,37 @@ pub async fn catch_panic(
         Ok(result) => result,
         Err(_) => {
             tracing::error!(%path, "handler panicked");
-            Err(AppError::Panicked.into())
+            Err(AppError::Panicked {
+                admin: path.starts_with(crate::admin::urls::INDEX),
+            }
+            .into())
         }
+    }
+}
+
+/// An error page of an admin URL (403, 404, 429, 500, 503) in the admin's own layout,
+/// with its breadcrumbs and a way back to the admin's index, instead of the public site's:
+/// the same status, headers and reported error, another body.
+pub async fn admin_error_pages(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let admin = req.path().starts_with(crate::admin::urls::INDEX);
+    let res = next.call(req).await?;
+    if !admin {
+        return Ok(res);
+    }
+    let Some(info) = res
+        .response()
+        .extensions()
+        .get::<crate::errors::ErrorPageInfo>()
+        .cloned()
+    else {
+        return Ok(res);
+    };
+    match crate::errors::admin_error_html(&info) {
+        Some(html) => Ok(res.map_body(|_, _| BoxBody::new(html))),
+        None => Ok(res),
     }
 }
 

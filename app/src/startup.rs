@@ -69,12 +69,15 @@ pub fn build_server(settings: Settings, db: Database, listener: TcpListener) -> 
     // Without a DSN, no Sentry work per request (sentry-actix would still build the
     // request's context for events that are never sent).
     let sentry_on = sentry::Hub::main().client().is_some_and(|client| client.is_enabled());
+    // An admin URL's error pages are drawn in the admin's layout.
+    crate::errors::set_admin_error_pages(crate::admin::render::error_html);
     let server = HttpServer::new(move || {
         // Outermost last: Sentry sees everything, including the Host check and panics.
         App::new()
             .app_data(state.clone())
             .configure(routes::configure)
             .default_service(web::to(routes::fallback))
+            .wrap(from_fn(middleware::admin_error_pages))
             .wrap(from_fn(middleware::catch_panic))
             .wrap(from_fn(middleware::redirect_to_https))
             .wrap(from_fn(middleware::check_host))

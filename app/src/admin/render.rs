@@ -61,3 +61,35 @@ pub fn redirect_with_message(req: &HttpRequest, location: &str, message: &str) -
 pub fn redirect(location: &str) -> HttpResponse {
     HttpResponse::Found().insert_header(("Location", location)).finish()
 }
+
+/// An admin URL's error page, in the admin's layout with a way back to its index
+/// (`errors::set_admin_error_pages`): 403, 404, 429, 500 and 503; `None` for others.
+pub fn error_html(info: &crate::errors::ErrorPageInfo) -> Option<String> {
+    let (title, text) = match info.status {
+        403 => ("Forbidden", "You don’t have permission to do this."),
+        404 => ("Page not found", "We’re sorry, but the requested page could not be found."),
+        429 => ("Too many attempts", "Too many attempts from here; wait a little before trying again."),
+        500 => (
+            "Server error",
+            "There’s been an error. It’s been reported to the site administrators and should be fixed shortly. Thanks for your patience.",
+        ),
+        503 => ("Busy", "The site is busy for a moment; please try again shortly."),
+        _ => return None,
+    };
+    let mut context = Context::new();
+    context.insert("admin_urls", &super::urls::FIXED);
+    context.insert("flash", &None::<String>);
+    context.insert("crumb", title);
+    context.insert("title", title);
+    context.insert("text", text);
+    context.insert("status", &info.status);
+    context.insert("reason", &info.reason);
+    context.insert("retry_after", &info.retry_after);
+    match render_context("admin/error.html", &context) {
+        Ok(html) => Some(html),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot render the admin's error page");
+            None
+        }
+    }
+}

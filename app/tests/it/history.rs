@@ -271,7 +271,81 @@ async fn superusers_read_every_users_actions_in_the_audit_log(backend: Backend) 
     assert!(admin.text("/admin/").await.contains("/admin/audit/"));
 }
 
+/// Whether `html` is drawn in the admin's layout, with a way back to its index.
+fn in_admin_look(html: &str) -> bool {
+    html.contains("css/admin.")
+        && html.contains("Back to the site administration")
+        && html.contains("class=\"breadcrumbs\"")
+}
+
+/// 403, 404, 429 and 500 of admin URLs keep the admin's look (issue 28); the public site's
+/// errors keep the public one.
+async fn admin_errors_keep_the_admins_look(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let admin = logged_in_admin(&app).await;
+    let response = admin.get("/admin/no/such/page/here/").await;
+    assert_eq!(response.status().as_u16(), 404);
+    assert!(in_admin_look(&response.text().await.unwrap()));
+    let public = admin.get("/no-such-page/").await.text().await.unwrap();
+    assert!(!in_admin_look(&public) && public.contains("Page not found"));
+
+    // 403: a staff member on a superuser's page; a CSRF failure says why.
+    let editor = add_user(&app, "clerk", "a fine password", true, true);
+    grant(&app, editor, &["lettings.view_letting"]);
+    let clerk = crate::common::browser::Browser::with_address(&app, "10.0.0.40");
+    assert_redirect(&clerk.login("clerk", "a fine password").await, "/admin/");
+    let response = clerk.get("/admin/auth/user/").await;
+    assert_eq!(response.status().as_u16(), 403);
+    assert!(in_admin_look(&response.text().await.unwrap()));
+    let response = clerk
+        .post(
+            "/admin/lettings/letting/1/delete/",
+            &[("csrfmiddlewaretoken", "forged")],
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 403);
+    let html = response.text().await.unwrap();
+    assert!(
+        in_admin_look(&html) && html.contains("CSRF verification failed"),
+        "{html}"
+    );
+
+    // 429: the password change's old password guessed too often; Retry-After kept.
+    let mut last = None;
+    for _ in 0..8 {
+        let response = clerk
+            .submit(
+                "/admin/password_change/",
+                "/admin/password_change/",
+                &[
+                    ("old_password", "wrong"),
+                    ("new_password1", "x"),
+                    ("new_password2", "x"),
+                ],
+            )
+            .await;
+        if response.status().as_u16() == 429 {
+            last = Some(response);
+            break;
+        }
+    }
+    let response = last.expect("a 429 after repeated wrong guesses");
+    assert!(!crate::common::header(&response, "retry-after").is_empty());
+    let html = response.text().await.unwrap();
+    assert!(in_admin_look(&html) && html.contains("Try again in"), "{html}");
+
+    // 500: a panic in an admin handler (the superuser's test trigger).
+    let csrf = csrf_token(&admin.text("/admin/debug/panic/").await);
+    let response = admin
+        .post("/admin/debug/panic/", &[("csrfmiddlewaretoken", csrf.as_str())])
+        .await;
+    assert_eq!(response.status().as_u16(), 500);
+    let html = response.text().await.unwrap();
+    assert!(in_admin_look(&html) && html.contains("Server error"), "{html}");
+}
+
 on_both_backends!(async:
+    admin_errors_keep_the_admins_look,
     superusers_read_every_users_actions_in_the_audit_log,
     a_deleted_users_history_stays_under_their_name,
     each_row_a_deletion_takes_gets_its_own_entry,
