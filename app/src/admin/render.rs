@@ -68,10 +68,10 @@ pub fn error_html(info: &crate::errors::ErrorPageInfo) -> Option<String> {
     let (title, text) = match info.status {
         403 => ("Forbidden", "You don’t have permission to do this."),
         404 => ("Page not found", "We’re sorry, but the requested page could not be found."),
-        429 => ("Too many attempts", "Too many attempts from here; wait a little before trying again."),
+        429 => ("Too many attempts", "Too many failed login attempts from here."),
         500 => (
             "Server error",
-            "There’s been an error. It’s been reported to the site administrators and should be fixed shortly. Thanks for your patience.",
+            "Something went wrong on our side. The error has been logged and reported to the site administrators; please try again in a moment.",
         ),
         503 => ("Busy", "The site is busy for a moment; please try again shortly."),
         _ => return None,

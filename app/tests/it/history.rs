@@ -332,7 +332,7 @@ async fn admin_errors_keep_the_admins_look(backend: Backend) {
     let response = last.expect("a 429 after repeated wrong guesses");
     assert!(!crate::common::header(&response, "retry-after").is_empty());
     let html = response.text().await.unwrap();
-    assert!(in_admin_look(&html) && html.contains("Try again in"), "{html}");
+    assert!(in_admin_look(&html) && html.contains("before trying again"), "{html}");
 
     // 500: a panic in an admin handler (the superuser's test trigger).
     let csrf = csrf_token(&admin.text("/admin/debug/panic/").await);
