@@ -98,5 +98,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource(urls::pattern::ACTION)
                 .route(get_or_head().to(views::action_form))
                 .route(web::post().to(views::action)),
-        );
+        )
+        // An app's index, after every fixed one-part URL (`/admin/audit/`…).
+        .service(web::resource(urls::pattern::APP).route(get_or_head().to(views::app_index)));
 }

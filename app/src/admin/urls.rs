@@ -26,6 +26,8 @@ pub const DEBUG_PANIC: &str = "/admin/debug/panic/";
 
 /// The routes' patterns of a model's pages.
 pub mod pattern {
+    /// An app's index (its models), registered after every fixed one-part URL.
+    pub const APP: &str = "/admin/{app}/";
     pub const LIST: &str = "/admin/{app}/{model}/";
     pub const ADD: &str = "/admin/{app}/{model}/add/";
     pub const CHANGE: &str = "/admin/{app}/{model}/{id}/change/";
@@ -44,6 +46,11 @@ pub fn login_then(next: &str) -> String {
 }
 
 /// A model's list, by its app and model names.
+/// An app's index page (`/admin/lettings/`).
+pub fn app_index(app: &str) -> String {
+    format!("{INDEX}{app}/")
+}
+
 pub fn list_of(app: &str, model: &str) -> String {
     format!("/admin/{app}/{model}/")
 }
@@ -118,6 +125,7 @@ mod tests {
                 .replace("{action}", "password")
         };
         assert_eq!(list(meta), fill(pattern::LIST));
+        assert_eq!(app_index(meta.app), fill(pattern::APP));
         assert_eq!(add(meta), fill(pattern::ADD));
         assert_eq!(change(meta, 7), fill(pattern::CHANGE));
         assert_eq!(delete(meta, 7), fill(pattern::DELETE));

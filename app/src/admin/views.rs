@@ -96,7 +96,10 @@ struct ModelLink {
 
 #[derive(Serialize)]
 struct AppGroup {
+    app: &'static str,
     label: &'static str,
+    /// The app's own index page.
+    url: String,
     models: Vec<ModelLink>,
 }
 
@@ -117,7 +120,9 @@ fn apps_for(staff: &StaffSession) -> Vec<AppGroup> {
         match groups.iter_mut().find(|g| g.label == meta.app_label) {
             Some(group) => group.models.push(link),
             None => groups.push(AppGroup {
+                app: meta.app,
                 label: meta.app_label,
+                url: urls::app_index(meta.app),
                 models: vec![link],
             }),
         }
@@ -142,6 +147,22 @@ fn capfirst(text: &str) -> String {
     chars
         .next()
         .map_or_else(String::new, |first| first.to_uppercase().chain(chars).collect())
+}
+
+/// `GET /admin/{app}/`: one app's models this user may see (Django's `app_index`); a 404
+/// for an app that is not there or of which they may see nothing.
+pub async fn app_index(req: HttpRequest, StaffUser(staff): StaffUser, path: web::Path<String>) -> Page {
+    let app = path.into_inner();
+    let group = apps_for(&staff)
+        .into_iter()
+        .find(|g| g.app == app)
+        .ok_or(AppError::NotFound)?;
+    let mut context = Context::new();
+    context.insert("heading", &format!("{} administration", group.label));
+    context.insert("crumb", group.label);
+    context.insert("apps", &[group]);
+    context.insert("app_page", &true);
+    admin_page(&req, Some(&staff), "admin/index.html", context, StatusCode::OK)
 }
 
 /// `GET /admin/`: the models this user may see, and their own recent actions.
@@ -183,6 +204,8 @@ pub(super) struct MetaView {
     /// The list's and the add form's URLs.
     url: String,
     add_url: String,
+    /// The app's index.
+    app_url: String,
     app: &'static str,
     app_label: &'static str,
     name: &'static str,
@@ -195,6 +218,7 @@ pub(super) fn meta_view(meta: &ModelMeta) -> MetaView {
     MetaView {
         url: urls::list(meta),
         add_url: urls::add(meta),
+        app_url: urls::app_index(meta.app),
         app: meta.app,
         app_label: meta.app_label,
         name: meta.name,

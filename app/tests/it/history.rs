@@ -289,6 +289,28 @@ async fn admin_errors_keep_the_admins_look(backend: Backend) {
     let public = admin.get("/no-such-page/").await.text().await.unwrap();
     assert!(!in_admin_look(&public) && public.contains("Page not found"));
 
+    // App index pages (Django's app_index), linked from the index and the breadcrumbs.
+    let index = admin.text("/admin/").await;
+    assert!(
+        index.contains("<caption><a href=\"/admin/lettings/\">Lettings</a></caption>"),
+        "{index}"
+    );
+    let app_page = admin.text("/admin/lettings/").await;
+    assert!(app_page.contains("<h1>Lettings administration</h1>"), "{app_page}");
+    assert!(
+        app_page.contains("href=\"/admin/lettings/address/\"")
+            && app_page.contains("href=\"/admin/lettings/letting/\"")
+    );
+    assert!(!app_page.contains("/admin/profiles/profile/") && !app_page.contains("Recent actions"));
+    let list = admin.text("/admin/lettings/letting/").await;
+    assert!(
+        list.contains("<a href=\"/admin/lettings/\">Lettings</a>"),
+        "breadcrumbs: {list}"
+    );
+    let response = admin.get("/admin/nope/").await;
+    assert_eq!(response.status().as_u16(), 404);
+    assert!(in_admin_look(&response.text().await.unwrap()));
+
     // 403: a staff member on a superuser's page; a CSRF failure says why.
     let editor = add_user(&app, "clerk", "a fine password", true, true);
     grant(&app, editor, &["lettings.view_letting"]);
@@ -296,6 +318,9 @@ async fn admin_errors_keep_the_admins_look(backend: Backend) {
     assert_redirect(&clerk.login("clerk", "a fine password").await, "/admin/");
     let response = clerk.get("/admin/auth/user/").await;
     assert_eq!(response.status().as_u16(), 403);
+    // An app of which they may see nothing is no page of theirs.
+    assert_eq!(clerk.get("/admin/auth/").await.status().as_u16(), 404);
+    assert_eq!(clerk.get("/admin/lettings/").await.status().as_u16(), 200);
     assert!(in_admin_look(&response.text().await.unwrap()));
     let response = clerk
         .post(
