@@ -484,3 +484,59 @@ async fn two_factor_enrolment_and_login_in_chromium() {
     assert_eq!(violations().await, Vec::<String>::new(), "after the code");
     driver.call(reqwest::Method::DELETE, "", None).await;
 }
+
+/// At a phone's 390 px (issue 28), no admin page scrolls sideways: a wide table scrolls
+/// inside its own box, the header and the filters wrap.
+#[actix_web::test]
+async fn the_admin_fits_a_390_px_phone() {
+    let Some((app, driver)) = site_in_chromium("390 px browser test").await else {
+        return;
+    };
+    driver
+        .call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": 390, "height": 844})),
+        )
+        .await;
+    driver.goto(&format!("{}/admin/login/", app.address)).await;
+    driver.type_into("#id_username", "admin").await;
+    driver.type_into("#id_password", "Abc1234!").await;
+    driver.click("button[type=submit]").await;
+    driver.wait_for_url("/admin/").await;
+    let measure = json!({
+        "script": "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
+        "args": []
+    });
+    let mut overflowing = Vec::new();
+    for path in [
+        "/admin/",
+        "/admin/lettings/",
+        "/admin/lettings/letting/",
+        "/admin/lettings/address/",
+        "/admin/lettings/letting/1/change/",
+        "/admin/lettings/letting/1/history/",
+        "/admin/auth/user/",
+        "/admin/auth/user/1/change/",
+        "/admin/audit/",
+        "/admin/two_factor/",
+        "/admin/password_change/",
+        "/admin/no/such/page/",
+    ] {
+        driver.goto(&format!("{}{path}", app.address)).await;
+        let widths = driver
+            .call(reqwest::Method::POST, "/execute/sync", Some(measure.clone()))
+            .await;
+        let (scroll, client) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
+        assert!(client <= 400, "the window is a phone's: {client} px");
+        if scroll > client {
+            overflowing.push(format!("{path}: {scroll} > {client}"));
+        }
+        if path == "/admin/lettings/address/" {
+            let artifact = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts/admin-list-390px.png");
+            driver.screenshot(&artifact).await;
+        }
+    }
+    assert!(overflowing.is_empty(), "pages wider than the phone: {overflowing:?}");
+    driver.call(reqwest::Method::DELETE, "", None).await;
+}
