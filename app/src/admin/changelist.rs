@@ -51,6 +51,8 @@ pub fn list_query(meta: &ModelMeta, query_string: &str) -> ListQuery {
             pairs
                 .iter()
                 .find(|(k, _)| *k == key)
+                // A filter of fixed values takes only those (Django refuses the rest).
+                .filter(|(_, value)| filter.choices.is_none_or(|c| c.iter().any(|(v, _)| v == value)))
                 .map(|(_, value)| (filter.field, value.chars().take(200).collect()))
         })
         .collect();
@@ -146,6 +148,8 @@ struct RowView {
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct ChoiceView {
     pub value: String,
+    /// What the sidebar shows ("Yes" for `1`; the value itself for a column's values).
+    pub label: String,
     /// None when counts are not shown.
     pub count: Option<i64>,
     pub url: String,
@@ -193,6 +197,10 @@ pub fn filter_views(meta: &ModelMeta, query: &ListQuery, facets: &[Facet], total
                     ChoiceView {
                         url: list_url(meta, &narrowed, 1, query.sort),
                         selected: picked == Some(value.as_str()),
+                        label: filter
+                            .choices
+                            .and_then(|c| c.iter().find(|(v, _)| *v == value).map(|(_, l)| (*l).to_owned()))
+                            .unwrap_or_else(|| value.clone()),
                         value,
                         count,
                     }

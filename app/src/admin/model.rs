@@ -194,7 +194,14 @@ pub struct ListFilter {
     pub field: &'static str,
     /// "By state".
     pub title: &'static str,
+    /// A filter of fixed values, each with its label, in order (Django's
+    /// `BooleanFieldListFilter`: `1` "Yes", `0` "No"); `None`: the column's own values.
+    /// A value outside them is no filter at all.
+    pub choices: Option<&'static [(&'static str, &'static str)]>,
 }
+
+/// A yes/no filter's values and labels, as Django's admin names them (`?is_staff__exact=1`).
+pub const YES_NO: &[(&str, &str)] = &[("1", "Yes"), ("0", "No")];
 
 /// What a list filter does in SQL, kept beside its [`ListFilter`] in the model's table
 /// (one per filter, in the same order, or the build fails: as sort keys are): the
@@ -232,7 +239,13 @@ pub fn facets_of<C>(
     if !query.facets && !is_small(conn, table)? {
         return filters
             .iter()
-            .map(|filter| Ok(uncounted(filter.field, distinct_values(conn, table, filter.field)?)))
+            .map(|filter| match filter.choices {
+                Some(choices) => Ok(uncounted(
+                    filter.field,
+                    choices.iter().map(|(v, _)| (*v).to_owned()).collect(),
+                )),
+                None => Ok(uncounted(filter.field, distinct_values(conn, table, filter.field)?)),
+            })
             .collect();
     }
     filters
@@ -240,7 +253,20 @@ pub fn facets_of<C>(
         .zip(keys)
         .map(|(filter, key)| {
             let counts = (key.counts)(conn, conditions(&query.without(filter.field)))?;
-            Ok(facet(filter.field, counts))
+            Ok(match filter.choices {
+                // Every fixed value, in its order, with its count (0 when no row has it).
+                Some(choices) => Facet {
+                    field: filter.field,
+                    counts: choices
+                        .iter()
+                        .map(|(value, _)| {
+                            let n = counts.iter().find(|(v, _)| v == value).map_or(0, |(_, n)| *n);
+                            ((*value).to_owned(), Some(n))
+                        })
+                        .collect(),
+                },
+                None => facet(filter.field, counts),
+            })
         })
         .collect()
 }

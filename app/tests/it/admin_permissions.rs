@@ -608,7 +608,56 @@ async fn deleting_through_a_cascade_needs_that_models_permission(backend: Backen
     assert_eq!(lettings(&app), before - 1);
 }
 
+/// Django's `UserAdmin` filters (issue 28): staff, superuser and active status, each
+/// "Yes"/"No" with its count, `?is_staff__exact=1` as Django spells it; any other value
+/// is no filter (not echoed as a choice).
+async fn the_user_list_filters_by_status_as_djangos(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let admin = logged_in_admin(&app).await;
+    add_user(&app, "clerk", "a fine password", true, true);
+    add_user(&app, "gone", "a fine password", true, false);
+    add_user(&app, "visitor", "a fine password", false, true);
+    let users: i64 = oc_lettings::db::schema::auth_user::table
+        .count()
+        .get_result(&mut *app.db.get().unwrap())
+        .unwrap();
+    let staff: i64 = oc_lettings::db::schema::auth_user::table
+        .filter(oc_lettings::db::schema::auth_user::is_staff.eq(true))
+        .count()
+        .get_result(&mut *app.db.get().unwrap())
+        .unwrap();
+
+    let html = admin.text("/admin/auth/user/").await;
+    for title in ["By staff status", "By superuser status", "By active"] {
+        assert!(html.contains(title), "{title}");
+    }
+    let yes = format!("<a href=\"/admin/auth/user/?is_staff__exact=1\">Yes</a> <span class=\"count\">({staff})</span>");
+    assert!(html.contains(&yes), "{html}");
+    let no = format!(
+        "<a href=\"/admin/auth/user/?is_staff__exact=0\">No</a> <span class=\"count\">({})</span>",
+        users - staff
+    );
+    assert!(html.contains(&no), "{html}");
+
+    let rows = |html: &str| html.matches("<th scope=\"row\">").count() as i64;
+    let html = admin.text("/admin/auth/user/?is_staff__exact=1").await;
+    assert_eq!(rows(&html), staff);
+    assert!(html.contains(">clerk<") && !html.contains(">visitor<"));
+    let html = admin.text("/admin/auth/user/?is_active__exact=0").await;
+    assert_eq!(rows(&html), 1);
+    assert!(html.contains(">gone<"));
+    let html = admin
+        .text("/admin/auth/user/?is_superuser__exact=1&is_active__exact=1")
+        .await;
+    assert!(html.contains(">admin<") && !html.contains(">clerk<"));
+    // Another value is no filter: the whole list, and no such choice in the sidebar.
+    let html = admin.text("/admin/auth/user/?is_staff__exact=maybe").await;
+    assert_eq!(rows(&html), users.min(100));
+    assert!(!html.contains("maybe"), "{html}");
+}
+
 on_both_backends!(async:
+    the_user_list_filters_by_status_as_djangos,
     deleting_through_a_cascade_needs_that_models_permission,
     each_role_against_each_page_and_post,
     bulk_delete_goes_through_its_confirmation,

@@ -112,10 +112,12 @@ const ADDRESS_FILTERS: [ListFilter; 2] = [
     ListFilter {
         field: "state",
         title: "By state",
+        choices: None,
     },
     ListFilter {
         field: "country_iso_code",
         title: "By country iso code",
+        choices: None,
     },
 ];
 

@@ -80,6 +80,7 @@ const COLUMNS: [&str; 2] = ["User", "Favorite city"];
 const PROFILE_FILTERS: [ListFilter; 1] = [ListFilter {
     field: "favorite_city",
     title: "By favorite city",
+    choices: None,
 }];
 
 const SORT_KEYS: [SortKey<Boxed<'static>>; COLUMNS.len()] =

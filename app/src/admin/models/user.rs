@@ -6,8 +6,9 @@ use diesel::prelude::*;
 use crate::accounts::fields::{EMAIL, PASSWORD1, PASSWORD2, PASSWORD_FIELDS, USERNAME};
 use crate::accounts::password;
 use crate::admin::model::{
-    by, in_search_index, invalid_choice, lower, paginate, unique_violation, AdminModel, Cascade, Counted, ListPage,
-    ListQuery, ListRow, ModelMeta, ObjectAction, Pressed, SaveError, SearchIndex, SortKey,
+    by, facets_of, in_search_index, invalid_choice, lower, paginate, picked, unique_violation, AdminModel, Cascade,
+    Counted, Facet, FilterKey, ListFilter, ListPage, ListQuery, ListRow, ModelMeta, ObjectAction, Pressed, SaveError,
+    SearchIndex, SortKey, YES_NO,
 };
 use crate::admin::permissions;
 use crate::admin::session::StaffSession;
@@ -16,6 +17,7 @@ use crate::db::schema::{auth_group, auth_user as user, profiles_profile as profi
 use crate::db::{DbConnection, DbError};
 use crate::forms::{Choices, Cleaned, Cleaner, FieldKind, FieldSpec, Form, FormErrors};
 use crate::{contains, ids};
+use diesel::sql_types::Bool;
 
 pub struct Users;
 pub static USERS: Users = Users;
@@ -157,8 +159,63 @@ static META: ModelMeta = ModelMeta {
     change_fields: CHANGE_FIELDS,
     search_help: "username, first name, last name or email address",
     superuser_only: true,
-    filters: &[],
+    filters: &USER_FILTERS,
 };
+
+/// Django's `UserAdmin.list_filter`, but groups: staff, superuser and active status.
+const USER_FILTERS: [ListFilter; 3] = [
+    ListFilter {
+        field: "is_staff",
+        title: "By staff status",
+        choices: Some(YES_NO),
+    },
+    ListFilter {
+        field: "is_superuser",
+        title: "By superuser status",
+        choices: Some(YES_NO),
+    },
+    ListFilter {
+        field: "is_active",
+        title: "By active",
+        choices: Some(YES_NO),
+    },
+];
+
+type Condition = Box<dyn BoxableExpression<user::table, MultiBackend, SqlType = Bool>>;
+
+/// How many users of the list have each value (`1`, `0`) of a yes/no column.
+macro_rules! yes_no_counts {
+    ($conn:expr, $column:expr, $conditions:expr) => {{
+        let grouped = user::table
+            .group_by($column)
+            .select(($column, diesel::dsl::count_star()))
+            .into_boxed();
+        let rows: Vec<(bool, i64)> = $conditions
+            .into_iter()
+            .fold(grouped, |grouped, condition| grouped.filter(condition))
+            .load($conn)?;
+        Ok(rows
+            .into_iter()
+            .map(|(yes, n)| (if yes { "1" } else { "0" }.to_owned(), n))
+            .collect())
+    }};
+}
+
+/// Each filter's SQL, in `USER_FILTERS`' order.
+const FILTER_KEYS: [FilterKey<Condition>; USER_FILTERS.len()] = [
+    FilterKey {
+        condition: |value| Box::new(user::is_staff.eq(value == "1")),
+        counts: |conn, narrowed| yes_no_counts!(conn, user::is_staff, narrowed),
+    },
+    FilterKey {
+        condition: |value| Box::new(user::is_superuser.eq(value == "1")),
+        counts: |conn, narrowed| yes_no_counts!(conn, user::is_superuser, narrowed),
+    },
+    FilterKey {
+        condition: |value| Box::new(user::is_active.eq(value == "1")),
+        counts: |conn, narrowed| yes_no_counts!(conn, user::is_active, narrowed),
+    },
+];
 
 type Boxed<'a> = user::BoxedQuery<'a, MultiBackend>;
 
@@ -174,31 +231,41 @@ const SORT_KEYS: [SortKey<Boxed<'static>>; COLUMNS.len()] = [
     |q, d| by(q, user::is_staff, d),
 ];
 
-fn filtered(query: &ListQuery) -> Boxed<'static> {
-    let mut sql: Boxed<'static> = user::table.into_boxed();
+/// What narrows the list: its search, and each filter picked.
+fn conditions(query: &ListQuery) -> Vec<Condition> {
+    let mut conditions: Vec<Condition> = Vec::new();
     if !query.search.trim().is_empty() {
-        sql = match in_search_index(query, "auth_user.id", &[SearchIndex::of("auth_user", None)]) {
-            Some(indexed) => sql.filter(indexed),
-            None if query.like_through_index() => {
-                let pattern = query.pattern();
-                sql.filter(
-                    lower(user::username)
-                        .like(pattern.clone())
-                        .escape('\\')
-                        .or(lower(user::first_name).like(pattern.clone()).escape('\\'))
-                        .or(lower(user::last_name).like(pattern.clone()).escape('\\'))
-                        .or(lower(user::email).like(pattern).escape('\\')),
-                )
-            }
-            None => sql.filter(
-                contains!(query, user::username)
-                    .or(contains!(query, user::first_name))
-                    .or(contains!(query, user::last_name))
-                    .or(contains!(query, user::email)),
-            ),
-        };
+        conditions.push(
+            match in_search_index(query, "auth_user.id", &[SearchIndex::of("auth_user", None)]) {
+                Some(indexed) => indexed,
+                None if query.like_through_index() => {
+                    let pattern = query.pattern();
+                    Box::new(
+                        lower(user::username)
+                            .like(pattern.clone())
+                            .escape('\\')
+                            .or(lower(user::first_name).like(pattern.clone()).escape('\\'))
+                            .or(lower(user::last_name).like(pattern.clone()).escape('\\'))
+                            .or(lower(user::email).like(pattern).escape('\\')),
+                    )
+                }
+                None => Box::new(
+                    contains!(query, user::username)
+                        .or(contains!(query, user::first_name))
+                        .or(contains!(query, user::last_name))
+                        .or(contains!(query, user::email)),
+                ),
+            },
+        );
     }
-    sql
+    conditions.extend(picked(query, &USER_FILTERS, &FILTER_KEYS));
+    conditions
+}
+
+fn filtered(query: &ListQuery) -> Boxed<'static> {
+    conditions(query)
+        .into_iter()
+        .fold(user::table.into_boxed(), |sql, condition| sql.filter(condition))
 }
 
 fn flag(value: bool) -> &'static str {
@@ -251,6 +318,10 @@ impl AdminModel for Users {
                     .collect())
             },
         )
+    }
+
+    fn facets(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<Vec<Facet>, DbError> {
+        facets_of(conn, query, "auth_user", &USER_FILTERS, &FILTER_KEYS, conditions)
     }
 
     fn load(&self, conn: &mut DbConnection, id: i32) -> Result<Option<Form>, DbError> {
