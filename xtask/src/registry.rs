@@ -190,13 +190,31 @@ pub fn manifest_list(manifests: &[(Arch, &Manifest)]) -> Vec<u8> {
 #[derive(Deserialize)]
 struct ConfigRef {
     digest: String,
+    /// The blob's size in bytes, as the manifest gives it.
+    #[serde(default)]
+    size: Option<u64>,
 }
 
 #[derive(Deserialize)]
 struct Layers {
     #[serde(default)]
+    config: Option<ConfigRef>,
+    #[serde(default)]
     layers: Vec<ConfigRef>,
 }
+
+/// A blob a manifest names: its digest and, when the manifest gives it, its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRef {
+    pub digest: String,
+    pub size: Option<u64>,
+}
+
+/// The most a blob may hold when its manifest gives no size (a layer of this site's image
+/// is some 15 MB).
+pub const MAX_BLOB_BYTES: u64 = 4 << 30;
+/// The most an image's config (JSON) may hold when read into memory.
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
 
 /// `sha256:<hex>` of `bytes`, as registries name blobs and manifests.
 pub fn digest_of(bytes: &[u8]) -> String {
@@ -211,11 +229,18 @@ impl Manifest {
         digest_of(&self.bytes)
     }
 
-    /// The blobs it names: its config, then its layers.
-    pub fn blobs(&self) -> Result<Vec<String>> {
-        let layers: Layers = serde_json::from_slice(&self.bytes)?;
-        let mut blobs = vec![self.config_digest.clone()];
-        blobs.extend(layers.layers.into_iter().map(|l| l.digest));
+    /// The blobs it names: its config, then its layers, each with its size.
+    pub fn blobs(&self) -> Result<Vec<BlobRef>> {
+        let parts: Layers = serde_json::from_slice(&self.bytes)?;
+        let config_size = parts.config.and_then(|c| c.size);
+        let mut blobs = vec![BlobRef {
+            digest: self.config_digest.clone(),
+            size: config_size,
+        }];
+        blobs.extend(parts.layers.into_iter().map(|l| BlobRef {
+            digest: l.digest,
+            size: l.size,
+        }));
         Ok(blobs)
     }
 }
@@ -563,23 +588,72 @@ impl Registry {
         }
     }
 
+    /// A small blob (an image's config), in memory: at most [`MAX_CONFIG_BYTES`].
     fn blob(&self, repo: &str, digest: &str, what: &str) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        let blob = BlobRef {
+            digest: digest.to_owned(),
+            size: None,
+        };
+        self.fetch_blob(repo, &blob, MAX_CONFIG_BYTES, &mut bytes, what)?;
+        Ok(bytes)
+    }
+
+    /// Streams the blob into `sink`, hashing as it comes: more than `cap` bytes (or than
+    /// the manifest's size, when it gives one) stops the download at once; content whose
+    /// digest or size is not the manifest's is refused. Returns its size.
+    fn fetch_blob(
+        &self,
+        repo: &str,
+        blob: &BlobRef,
+        cap: u64,
+        sink: &mut dyn std::io::Write,
+        what: &str,
+    ) -> Result<u64> {
+        use std::io::Read as _;
+        let digest = &blob.digest;
         let url = format!("{}/v2/{}/blobs/{digest}", self.base, self.path(repo));
-        let response = self.send(|| self.http.get(&url), what)?;
+        let mut response = self.send(|| self.http.get(&url), what)?;
         if !response.status().is_success() {
             return Err(self.refused(response.status(), what));
         }
-        let bytes = response
-            .bytes()
-            .map_err(|err| anyhow!("{what}: the blob {digest} did not arrive: {err}"))?;
-        if digest_of(&bytes) != digest {
+        let cap = blob.size.map_or(cap, |size| size.min(cap));
+        let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut buffer = vec![0u8; 64 * 1024];
+        let mut total: u64 = 0;
+        loop {
+            let n = response
+                .read(&mut buffer)
+                .map_err(|err| anyhow!("{what}: the blob {digest} did not arrive: {err}"))?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            if total > cap {
+                bail!(
+                    "{what}: the blob {digest} is larger than {cap} bytes (its manifest's size, or the limit): refused"
+                );
+            }
+            hash.update(&buffer[..n]);
+            sink.write_all(&buffer[..n])
+                .map_err(|err| anyhow!("{what}: cannot keep the blob {digest}: {err}"))?;
+        }
+        let got: String = hash.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        if format!("sha256:{got}") != *digest {
             bail!("{what}: the blob {digest} arrived with other content");
         }
-        Ok(bytes.to_vec())
+        if blob.size.is_some_and(|size| size != total) {
+            bail!(
+                "{what}: the blob {digest} arrived with {total} bytes, not the manifest's {}",
+                blob.size.unwrap_or(0)
+            );
+        }
+        Ok(total)
     }
 
-    /// Uploads `bytes` as the blob `digest` (one monolithic upload: POST, then PUT).
-    fn put_blob(&self, repo: &str, digest: &str, bytes: Vec<u8>, what: &str) -> Result<()> {
+    /// Uploads the blob `digest` from `file` (`len` bytes; one monolithic upload: POST,
+    /// then a PUT that streams the file).
+    fn put_blob(&self, repo: &str, digest: &str, file: &std::path::Path, len: u64, what: &str) -> Result<()> {
         let start = format!("{}/v2/{}/blobs/uploads/", self.base, self.path(repo));
         let response = self.send(|| self.http.post(&start), what)?;
         if !response.status().is_success() {
@@ -598,15 +672,18 @@ impl Registry {
         };
         let separator = if location.contains('?') { '&' } else { '?' };
         let url = format!("{location}{separator}digest={}", percent_encode(digest));
-        let response = self.send(
-            || {
+        // The POST above settled the login (a bearer token, if the registry wants one).
+        let body =
+            std::fs::File::open(file).map_err(|err| anyhow!("{what}: cannot reopen the blob {digest}: {err}"))?;
+        let response = self
+            .authorize(
                 self.http
                     .put(&url)
                     .header("Content-Type", "application/octet-stream")
-                    .body(bytes.clone())
-            },
-            what,
-        )?;
+                    .body(reqwest::blocking::Body::sized(body, len)),
+            )
+            .send()
+            .map_err(|err| anyhow!("{what}: cannot reach the registry {}: {err}", self.host))?;
         if !response.status().is_success() {
             return Err(self.refused(response.status(), what));
         }
@@ -677,12 +754,14 @@ impl Registry {
         target_repo: &str,
         what: &str,
     ) -> Result<()> {
-        for digest in manifest.blobs()? {
-            if target.has_blob(target_repo, &digest, what)? {
+        for blob in manifest.blobs()? {
+            if target.has_blob(target_repo, &blob.digest, what)? {
                 continue;
             }
-            let bytes = self.blob(repo, &digest, what)?;
-            target.put_blob(target_repo, &digest, bytes, what)?;
+            // Through a temporary file: a layer is never held whole in memory.
+            let mut file = tempfile::NamedTempFile::new().map_err(|err| anyhow!("{what}: no temporary file: {err}"))?;
+            let len = self.fetch_blob(repo, &blob, MAX_BLOB_BYTES, file.as_file_mut(), what)?;
+            target.put_blob(target_repo, &blob.digest, file.path(), len, what)?;
         }
         Ok(())
     }
@@ -803,6 +882,68 @@ mod tests {
             percent_encode("repository:me/x:pull,push"),
             "repository%3Ame%2Fx%3Apull%2Cpush"
         );
+    }
+
+    /// A registry on loopback that answers each request with the next of `bodies`.
+    fn serving(bodies: Vec<Vec<u8>>) -> (String, std::thread::JoinHandle<()>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let server = std::thread::spawn(move || {
+            for body in bodies {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap() == 0 || line.trim().is_empty() {
+                        break;
+                    }
+                }
+                let mut stream = stream;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+            }
+        });
+        (host, server)
+    }
+
+    #[test]
+    fn a_blob_is_streamed_checked_and_capped_by_its_manifests_size() {
+        let layer = vec![7u8; 200_000];
+        let digest = digest_of(&layer);
+        let (host, server) = serving(vec![layer.clone(), layer.clone(), layer.clone(), b"other".to_vec()]);
+        let registry = Registry::new(&host, None).unwrap();
+        let blob = |size| BlobRef {
+            digest: digest.clone(),
+            size,
+        };
+        let mut kept = Vec::new();
+        let len = registry
+            .fetch_blob("me/app", &blob(Some(200_000)), MAX_BLOB_BYTES, &mut kept, "copying")
+            .unwrap();
+        assert_eq!((len, kept.len()), (200_000, 200_000));
+        // Bigger than the manifest says: refused, and not kept beyond the size.
+        let mut kept = Vec::new();
+        let err = registry
+            .fetch_blob("me/app", &blob(Some(1_000)), MAX_BLOB_BYTES, &mut kept, "copying")
+            .unwrap_err();
+        assert!(err.to_string().contains("larger than 1000 bytes"), "{err}");
+        assert!(kept.len() <= 1_000 + 64 * 1024, "stopped at once: {}", kept.len());
+        // No size given: the cap holds.
+        let err = registry
+            .fetch_blob("me/app", &blob(None), 10_000, &mut Vec::new(), "copying")
+            .unwrap_err();
+        assert!(err.to_string().contains("larger than 10000 bytes"), "{err}");
+        // Other content under the digest's name.
+        let err = registry
+            .fetch_blob("me/app", &blob(None), MAX_BLOB_BYTES, &mut Vec::new(), "copying")
+            .unwrap_err();
+        assert!(err.to_string().contains("arrived with other content"), "{err}");
+        server.join().unwrap();
     }
 
     #[test]
