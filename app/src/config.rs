@@ -12,6 +12,10 @@ pub enum DatabaseUrl {
     Postgres(PostgresUrl),
 }
 
+/// A password shorter than this is withheld with the whole message that quotes it,
+/// rather than blanked word by word.
+const SHORT_PASSWORD: usize = 8;
+
 /// A PostgreSQL URL. It may carry a password, so `Debug` and `describe` never show it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PostgresUrl(String);
@@ -42,13 +46,23 @@ impl PostgresUrl {
             let decoded = percent_encoding::percent_decode_str(raw)
                 .decode_utf8_lossy()
                 .into_owned();
+            // A short password is found in ordinary words too: blanking each would mangle
+            // the message and show where (and how long) the password is. The message is
+            // withheld instead.
+            if [raw, decoded.as_str()]
+                .iter()
+                .any(|p| p.chars().count() < SHORT_PASSWORD && out.contains(*p))
+            {
+                return format!(
+                    "the database's message is withheld: it may quote the password of DATABASE_URL ({})",
+                    self.redacted()
+                );
+            }
             for secret in [raw.to_owned(), decoded] {
-                if !secret.is_empty() {
-                    out = out.replace(&secret, "***");
-                }
+                out = out.replace(&secret, "***");
             }
             // libpq quotes a bad escape with what follows it: any fragment of the password.
-            for fragment in raw.split('%').filter(|f| f.len() >= 3) {
+            for fragment in raw.split('%').filter(|f| f.chars().count() >= SHORT_PASSWORD) {
                 out = out.replace(fragment, "***");
             }
         }
@@ -565,6 +579,27 @@ mod tests {
         assert!(
             redacted.contains("db.example.com:") || redacted.contains("db.example.com/app"),
             "{redacted}"
+        );
+    }
+
+    #[test]
+    fn a_short_password_withholds_the_message_rather_than_mangle_it() {
+        // Issue 29, info: "a" blanked every "a" of the message, and showed the length.
+        let url = PostgresUrl::new("postgres://app:a@db.example.com/app");
+        let redacted = url.redact_in("FATAL: password authentication failed for user \"app\"");
+        assert!(redacted.starts_with("the database's message is withheld"), "{redacted}");
+        assert!(
+            !redacted.contains("***") && redacted.contains("db.example.com"),
+            "{redacted}"
+        );
+        // A message that does not hold it is left as it is.
+        let url = PostgresUrl::new("postgres://app:zq@db.example.com/app");
+        assert_eq!(url.redact_in("connection refused"), "connection refused");
+        // A long one is blanked where it appears, and nothing else changes.
+        let url = PostgresUrl::new("postgres://app:correct-horse@db.example.com/app");
+        assert_eq!(
+            url.redact_in("bad password correct-horse for app"),
+            "bad password *** for app"
         );
     }
 
