@@ -181,10 +181,14 @@ pub fn filter_views(meta: &ModelMeta, query: &ListQuery, facets: &[Facet], total
                 .find(|f| f.field == filter.field)
                 .map(|f| f.counts.clone())
                 .unwrap_or_default();
+            // A picked value missing from the choices shows only where the choices may be
+            // incomplete (a large table's first values, uncounted), so it can be seen and
+            // cleared; where every value was counted, no row has it, and it is not echoed
+            // back as a choice (issue 29, info: any text in the URL became a "choice").
             if let Some(picked) = picked {
-                if !counts.iter().any(|(value, _)| value == picked) {
-                    let counted = counts.iter().any(|(_, count)| count.is_some()) || counts.is_empty();
-                    counts.push((picked.to_owned(), counted.then_some(total)));
+                let counted = counts.iter().any(|(_, count)| count.is_some()) || counts.is_empty();
+                if !counted && !counts.iter().any(|(value, _)| value == picked) {
+                    counts.push((picked.to_owned(), None));
                     counts.sort();
                 }
             }
@@ -517,7 +521,7 @@ mod tests {
     }
 
     #[test]
-    fn the_sidebar_links_each_value_with_its_count_and_keeps_a_picked_value_with_the_lists_count() {
+    fn the_sidebar_links_each_value_with_its_count_and_echoes_no_value_no_row_has() {
         let query = list_query(addresses(), "state__exact=NY&q=x");
         let facets = vec![crate::admin::model::facet(
             "state",
@@ -535,8 +539,18 @@ mod tests {
             .collect();
         assert_eq!(
             values,
-            [("CA", Some(3), false), ("GA", Some(1), false), ("NY", Some(0), true)]
+            [("CA", Some(3), false), ("GA", Some(1), false)],
+            "NY, which no row has, is not echoed"
         );
+        // Uncounted (a large table's first values): a picked value may be beyond them, and shows.
+        let uncounted = vec![crate::admin::model::uncounted("state", vec!["CA".into(), "GA".into()])];
+        let views = filter_views(addresses(), &query, &uncounted, 0);
+        let values: Vec<(&str, bool)> = views[0]
+            .choices
+            .iter()
+            .map(|c| (c.value.as_str(), c.selected))
+            .collect();
+        assert_eq!(values, [("CA", false), ("GA", false), ("NY", true)]);
         assert_eq!(states.choices[0].url, "/admin/lettings/address/?q=x&state__exact=CA");
         assert!(!views[1].selected);
         assert!(views[1].choices.is_empty());
