@@ -167,11 +167,10 @@ pub struct FilterView {
 }
 
 /// The sidebar: each filter's values with their counts, each a link to the list narrowed
-/// to it (search and other filters kept, back to page 1). A picked value always shows, so
-/// that it can be seen and cleared: when it is not among the counted values (no row has
-/// it any more, or it is not among the most common), with the list's own `total`, which
-/// is its count.
-pub fn filter_views(meta: &ModelMeta, query: &ListQuery, facets: &[Facet], total: i64) -> Vec<FilterView> {
+/// to it (search and other filters kept, back to page 1). A picked value beyond a large
+/// table's uncounted first values shows too, so that it can be seen and cleared; "All"
+/// clears any.
+pub fn filter_views(meta: &ModelMeta, query: &ListQuery, facets: &[Facet]) -> Vec<FilterView> {
     meta.filters
         .iter()
         .map(|filter| {
@@ -313,7 +312,7 @@ pub async fn changelist(
     context.insert("more", &page.more);
     context.insert("pages", &pages);
     context.insert("search", &query.search);
-    context.insert("filters", &filter_views(meta, &query, &facets, page.total));
+    context.insert("filters", &filter_views(meta, &query, &facets));
     context.insert("filtered", &!query.filters.is_empty());
     let counted = facets.iter().any(|f| f.counts.iter().any(|(_, count)| count.is_some()));
     let toggled = ListQuery {
@@ -527,7 +526,7 @@ mod tests {
             "state",
             vec![("GA".into(), 1), ("CA".into(), 3)],
         )];
-        let views = filter_views(addresses(), &query, &facets, 0);
+        let views = filter_views(addresses(), &query, &facets);
         assert_eq!(views.len(), 2);
         let states = &views[0];
         assert!(states.selected);
@@ -544,7 +543,7 @@ mod tests {
         );
         // Uncounted (a large table's first values): a picked value may be beyond them, and shows.
         let uncounted = vec![crate::admin::model::uncounted("state", vec!["CA".into(), "GA".into()])];
-        let views = filter_views(addresses(), &query, &uncounted, 0);
+        let views = filter_views(addresses(), &query, &uncounted);
         let values: Vec<(&str, bool)> = views[0]
             .choices
             .iter()
