@@ -457,6 +457,11 @@ pub struct FieldView {
     /// That model's list, when the viewer may search it (the "Look up" link, and the
     /// widget's search): set by the admin, which knows the viewer's permissions and URLs.
     pub lookup: Option<String>,
+    /// Django's `RelatedFieldWidgetWrapper` links, set by the admin as the viewer may:
+    /// add a new related row (and come back with it chosen), change or view the chosen one.
+    pub add_related: Option<String>,
+    pub change_related: Option<String>,
+    pub view_related: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -537,6 +542,9 @@ pub fn field_views(specs: &[FieldSpec], form: &Form, errors: &FormErrors, choice
                     _ => None,
                 },
                 lookup: None,
+                add_related: None,
+                change_related: None,
+                view_related: None,
             }
         })
         .collect()

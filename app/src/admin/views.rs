@@ -291,10 +291,26 @@ async fn render_form(
     };
     let mut fields = field_views(page.specs, form, errors, &choices);
     for field in &mut fields {
-        if let Some(related) = field.related {
-            field.lookup = find(related.app, related.model)
-                .filter(|m| staff.permissions.may_view(m.meta()))
-                .map(|m| urls::list(m.meta()));
+        let Some(related) = field.related.and_then(|r| find(r.app, r.model)) else {
+            continue;
+        };
+        let meta = related.meta();
+        let may = |action| staff.permissions.may(meta, action);
+        field.lookup = staff.permissions.may_view(meta).then(|| urls::list(meta));
+        // Django's RelatedFieldWidgetWrapper: add one (and come back to this form with
+        // it chosen), change or view the chosen one; each as the viewer may.
+        if !page.read_only && may(Action::Add) {
+            let query = serde_urlencoded::to_string([(RETURN_TO, page.action.as_str()), (RETURN_FIELD, field.name)])
+                .unwrap_or_default();
+            field.add_related = Some(format!("{}?{query}", urls::add(meta)));
+        }
+        // The chosen row, when it exists (the widget shows its name then).
+        if let (Some(id), false) = (parse_id(field.value.trim()), field.options.is_empty()) {
+            if may(Action::Change) {
+                field.change_related = Some(urls::change(meta, id));
+            } else if may(Action::View) {
+                field.view_related = Some(urls::change(meta, id));
+            }
         }
     }
     let mut context = Context::new();
@@ -318,6 +334,23 @@ async fn render_form(
     context.insert("has_errors", &!errors.is_empty());
     context.insert("error_count", &(errors.fields.len() + errors.form.len()));
     context.insert("form_errors", &errors.form);
+    // A form opened from another form's "add" link goes back to it once saved.
+    if page.may_add && page.object_id.is_none() {
+        let asked: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+        // The posted form's (a form shown again with errors), else the link's.
+        let given = |name: &str| match form.get(name) {
+            "" => asked
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default(),
+            posted => posted.to_owned(),
+        };
+        if let Some((to, field)) = return_to(&given(RETURN_TO), &given(RETURN_FIELD)) {
+            context.insert("return_to", &to);
+            context.insert("return_field", &field);
+        }
+    }
     admin_page(req, Some(staff), "admin/change_form.html", context, StatusCode::OK)
 }
 
@@ -340,6 +373,31 @@ fn foreign_keys(conn: &mut DbConnection, specs: &[FieldSpec], form: &Form) -> Re
     Ok(choices)
 }
 
+/// The hidden fields of a form opened from another form's "add" link: where to go back,
+/// and which of that form's fields takes the new row's id.
+pub const RETURN_TO: &str = "_return";
+pub const RETURN_FIELD: &str = "_field";
+
+/// Where an add form goes back to once saved, if it was opened from another admin form:
+/// an admin path of this site (never elsewhere) and a field name.
+pub fn return_to(to: &str, field: &str) -> Option<(String, String)> {
+    let local = crate::admin::request::safe_next(to);
+    let admin_path = local == to && to.starts_with(urls::INDEX) && to.len() <= 2000;
+    let field_ok = !field.is_empty() && field.len() <= 40 && field.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    (admin_path && field_ok).then(|| (to.to_owned(), field.to_owned()))
+}
+
+/// The values a form page's URL gives its fields (`?address=7`, as Django's admin takes
+/// initial values): how a form comes back from a related "add" with the new row chosen.
+fn initial_values(req: &HttpRequest, specs: &[FieldSpec], form: &mut Form) {
+    let asked: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    for spec in specs {
+        if let Some((_, value)) = asked.iter().find(|(k, _)| k == spec.name) {
+            form.set(spec.name, &value.chars().take(200).collect::<String>());
+        }
+    }
+}
+
 /// A form page before anything was submitted.
 async fn blank_form(
     req: &HttpRequest,
@@ -348,7 +406,9 @@ async fn blank_form(
     model: &'static dyn AdminModel,
     page: FormPage,
 ) -> Page {
-    render_form(req, state, staff, model, page, &Form::default(), &FormErrors::default()).await
+    let mut form = Form::default();
+    initial_values(req, page.specs, &mut form);
+    render_form(req, state, staff, model, page, &form, &FormErrors::default()).await
 }
 
 fn add_page(meta: &'static ModelMeta) -> FormPage {
@@ -541,7 +601,14 @@ pub async fn add(
     match clean_and_save(&state, model, &form, None, staff.user_id).await? {
         Ok((id, title)) => {
             let message = format!("The {} “{title}” was added successfully.", meta.verbose);
-            let location = list_or_index(&staff, model, model.after_add(Pressed::of(&form), id));
+            // Opened from another form's "add" link: back to it, with the new row chosen.
+            let location = match return_to(form.get(RETURN_TO), form.get(RETURN_FIELD)) {
+                Some((to, field)) => {
+                    let separator = if to.contains('?') { '&' } else { '?' };
+                    format!("{to}{separator}{field}={id}")
+                }
+                None => list_or_index(&staff, model, model.after_add(Pressed::of(&form), id)),
+            };
             Ok(redirect_with_message(&req, &location, &message))
         }
         Err(errors) => render_form(&req, &state, &staff, model, add_page(meta), &form, &errors).await,
@@ -590,6 +657,8 @@ pub async fn change_form(
         .ok_or_else(|| perhaps_deleted(&req, model, id))?;
     let title = existing_title(&req, &state, model, id).await?;
     let page = change_page(&staff, model.meta(), id, &title);
+    let mut form = form;
+    initial_values(&req, page.specs, &mut form);
     render_form(&req, &state, &staff, model, page, &form, &FormErrors::default()).await
 }
 

@@ -656,7 +656,91 @@ async fn the_user_list_filters_by_status_as_djangos(backend: Backend) {
     assert!(!html.contains("maybe"), "{html}");
 }
 
+/// Django's related-object links beside a foreign key (issue 28), without JavaScript: add
+/// a new address from the letting form and come back with it chosen; change or view the
+/// chosen one; each link only as the viewer may.
+async fn related_objects_are_in_reach_from_a_form(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let admin = logged_in_admin(&app).await;
+    let html = admin.text("/admin/lettings/letting/add/").await;
+    let link = "/admin/lettings/address/add/?_return=%2Fadmin%2Flettings%2Fletting%2Fadd%2F&amp;_field=address";
+    assert!(html.contains(link), "{html}");
+
+    // The address form remembers where it came from…
+    let form_url = link.replace("&amp;", "&");
+    let html = admin.text(&form_url).await;
+    assert!(
+        html.contains("name=\"_return\" value=\"/admin/lettings/letting/add/\""),
+        "{html}"
+    );
+    let mut fields = vec![
+        ("number", "12"),
+        ("street", "Harbor Boulevard"),
+        ("city", "Costa Mesa"),
+        ("state", "CA"),
+        ("zip_code", "92626"),
+        ("country_iso_code", "USA"),
+        ("_return", "/admin/lettings/letting/add/"),
+        ("_field", "address"),
+    ];
+    let response = admin.submit(&form_url, "/admin/lettings/address/add/", &fields).await;
+    let id: i32 = lettings_address::table
+        .filter(lettings_address::street.eq("Harbor Boulevard"))
+        .select(lettings_address::id)
+        .first(&mut *app.db.get().unwrap())
+        .unwrap();
+    // …and goes back to the letting form with the new address chosen.
+    let back = format!("/admin/lettings/letting/add/?address={id}");
+    assert_redirect(&response, &back);
+    let html = admin.text(&back).await;
+    assert!(
+        html.contains(&format!("name=\"address\" id=\"id_address\" value=\"{id}\"")),
+        "{html}"
+    );
+    assert!(
+        html.contains("12 Harbor Boulevard"),
+        "the chosen address is named: {html}"
+    );
+    assert!(
+        html.contains(&format!("href=\"/admin/lettings/address/{id}/change/\"")),
+        "a change link: {html}"
+    );
+
+    // Never back to anywhere else: a foreign return is ignored.
+    fields[1] = ("street", "Bristol Street");
+    fields[6] = ("_return", "https://evil.example/admin/");
+    let response = admin
+        .submit("/admin/lettings/address/add/", "/admin/lettings/address/add/", &fields)
+        .await;
+    assert_eq!(status(&response), 302);
+    assert!(!crate::common::header(&response, "location").contains("evil"));
+
+    // A staff member who may only view addresses: a "View" link, no "Add another".
+    let viewer = add_user(&app, "viewer", "a fine password", true, true);
+    grant(
+        &app,
+        viewer,
+        &[
+            "lettings.view_letting",
+            "lettings.change_letting",
+            "lettings.view_address",
+        ],
+    );
+    let browser = crate::common::browser::Browser::with_address(&app, "10.0.0.50");
+    assert_redirect(&browser.login("viewer", "a fine password").await, "/admin/");
+    let html = browser.text("/admin/lettings/letting/1/change/").await;
+    assert!(
+        html.contains("class=\"related-widget-wrapper-link view-related\""),
+        "{html}"
+    );
+    assert!(
+        !html.contains("add-related") && !html.contains("change-related"),
+        "{html}"
+    );
+}
+
 on_both_backends!(async:
+    related_objects_are_in_reach_from_a_form,
     the_user_list_filters_by_status_as_djangos,
     deleting_through_a_cascade_needs_that_models_permission,
     each_role_against_each_page_and_post,
