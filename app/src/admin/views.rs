@@ -393,7 +393,7 @@ fn initial_values(req: &HttpRequest, specs: &[FieldSpec], form: &mut Form) {
     let asked: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
     for spec in specs {
         if let Some((_, value)) = asked.iter().find(|(k, _)| k == spec.name) {
-            form.set(spec.name, &value.chars().take(200).collect::<String>());
+            form.set(spec.name, value.chars().take(200).collect::<String>());
         }
     }
 }
