@@ -250,33 +250,37 @@ fn serving_without_migrating_leaves_the_schema_to_the_release_phase(backend: Bac
     assert_eq!(status, Default::default());
 }
 
+/// Reverts migrations, newest first, until `version` is reverted too (each down
+/// migration runs for real); the versions reverted, in order.
+fn revert_through(conn: &mut DbConnection, version: &str) -> Vec<String> {
+    use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+    const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+    const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+    let mut reverted: Vec<String> = Vec::new();
+    while reverted.last().map(String::as_str) != Some(version) {
+        reverted.push(match &mut *conn {
+            DbConnection::Sqlite(c) => c.revert_last_migration(SQLITE).unwrap().to_string(),
+            DbConnection::Postgresql(c) => c.revert_last_migration(POSTGRES).unwrap().to_string(),
+        });
+        assert!(reverted.len() <= 12, "{version} was never reverted: {reverted:?}");
+    }
+    reverted
+}
+
 /// The permissions migration on a site that had staff before it: each staff member who is
 /// no superuser keeps managing addresses, lettings and profiles (no one is locked out by
 /// the upgrade); superusers need nothing; users who are not staff get nothing.
 fn staff_keep_what_they_had_across_the_permissions_migration(backend: Backend) {
-    use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
     use oc_lettings::admin::model::registry;
     use oc_lettings::admin::permissions::{self, Action};
     use oc_lettings::db::schema::auth_user;
-    const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
-    const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
     let (_database, db) = fresh(&backend);
     prepare_database(&db, false).unwrap();
     let mut conn = db.get().unwrap();
     // Back to before the permissions migration (the ones after it reverted too: their
     // down migrations work).
-    let mut reverted = Vec::new();
-    while reverted.last().map(String::as_str) != Some("20261126000003") {
-        reverted.push(match &mut *conn {
-            DbConnection::Sqlite(c) => c.revert_last_migration(SQLITE).unwrap().to_string(),
-            DbConnection::Postgresql(c) => c.revert_last_migration(POSTGRES).unwrap().to_string(),
-        });
-        assert!(
-            reverted.len() <= 10,
-            "the permissions migration was reverted: {reverted:?}"
-        );
-    }
+    let reverted = revert_through(&mut conn, "20261126000003");
     let user = |conn: &mut DbConnection, name: &str, staff: bool, superuser: bool| -> i32 {
         diesel::insert_into(auth_user::table)
             .values((
@@ -313,21 +317,10 @@ fn staff_keep_what_they_had_across_the_permissions_migration(backend: Backend) {
 /// history: every entry keeps its author and gains their username; deleting the user
 /// afterwards keeps the entries (their user becomes NULL), where before it took them.
 fn history_keeps_its_authors_across_the_migration_and_outlives_them(backend: Backend) {
-    use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
-    const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
-    const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
-
     let (_database, db) = fresh(&backend);
     prepare_database(&db, false).unwrap();
     let mut conn = db.get().unwrap();
-    let mut reverted = Vec::new();
-    while reverted.last().map(String::as_str) != Some("20261203000002") {
-        reverted.push(match &mut *conn {
-            DbConnection::Sqlite(c) => c.revert_last_migration(SQLITE).unwrap().to_string(),
-            DbConnection::Postgresql(c) => c.revert_last_migration(POSTGRES).unwrap().to_string(),
-        });
-        assert!(reverted.len() <= 3, "{reverted:?}");
-    }
+    let reverted = revert_through(&mut conn, "20261203000002");
     let now = "2026-12-01 10:00:00";
     exec(&mut conn, &format!(
         "INSERT INTO auth_user (id, password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined) \
