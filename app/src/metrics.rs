@@ -188,11 +188,19 @@ fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-/// This process's resident set, from `/proc/self/statm` (Linux; `None` elsewhere).
+/// This process's resident set, from `/proc/self/status` (Linux; `None` elsewhere).
 fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
+    // `VmRSS` is in kB whatever the page size (statm counts pages: 64 KiB ones on some
+    // arm64 kernels would have read 16 times too small as 4 KiB).
+    resident_kib(&std::fs::read_to_string("/proc/self/status").ok()?).map(|kib| kib * 1024)
+}
+
+/// The `VmRSS:` line of a `/proc/<pid>/status`, in kB.
+fn resident_kib(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
 }
 
 /// Whether the request carries the bearer token (compared in constant time).
@@ -226,6 +234,14 @@ pub async fn endpoint(req: HttpRequest, state: web::Data<AppState>) -> Result<Ht
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resident_memory_is_read_in_kib_whatever_the_page_size() {
+        let status = "Name:\toc-lettings\nVmHWM:\t   20480 kB\nVmRSS:\t   12345 kB\nThreads:\t4\n";
+        assert_eq!(resident_kib(status), Some(12345));
+        assert_eq!(resident_kib("Name:\tx\n"), None);
+        assert!(resident_bytes().is_some_and(|b| b > 1024 * 1024), "this test's own RSS");
+    }
 
     #[test]
     fn label_values_are_escaped() {
