@@ -25,6 +25,7 @@ pub mod state;
 pub mod telemetry;
 pub mod templates;
 pub mod tokens;
+pub mod trace;
 
 use std::net::TcpListener;
 

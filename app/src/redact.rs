@@ -53,24 +53,50 @@ fn decode(component: &str) -> String {
 /// integration that made it.
 pub fn scrub_event(mut event: sentry::protocol::Event<'static>) -> sentry::protocol::Event<'static> {
     if let Some(request) = event.request.as_mut() {
-        request.data = None;
-        request.cookies = None;
-        request.env.clear();
-        request.headers.retain(|name, _| !is_secret_name(name));
-        if let Some(query) = request.query_string.as_mut() {
-            *query = scrub_query(query);
-        }
-        if let Some(url) = request.url.as_mut() {
-            let _ = url.set_password(None);
-            if !url.username().is_empty() {
-                let _ = url.set_username("");
-            }
-            if let Some(query) = url.query().map(scrub_query) {
-                url.set_query(Some(&query));
-            }
-        }
+        scrub_request(request);
     }
     event
+}
+
+/// Every item of an envelope as [`scrub_event`] leaves an event: transactions too, which
+/// carry the request (sentry 0.49 has no hook for them: the transport calls this).
+pub fn scrub_envelope(envelope: sentry::Envelope) -> sentry::Envelope {
+    use sentry::protocol::EnvelopeItem;
+    let mut scrubbed = sentry::Envelope::new().with_headers(envelope.headers().clone());
+    for item in envelope.into_items() {
+        scrubbed.add_item(match item {
+            EnvelopeItem::Transaction(mut transaction) => {
+                if let Some(request) = transaction.request.as_mut() {
+                    scrub_request(request);
+                }
+                EnvelopeItem::Transaction(transaction)
+            }
+            EnvelopeItem::Event(event) => EnvelopeItem::Event(Box::new(scrub_event(*event))),
+            other => other,
+        });
+    }
+    scrubbed
+}
+
+/// A request as an event or a transaction may carry it, without its body, cookies,
+/// environment, secret headers, secret query parameters or URL credentials.
+fn scrub_request(request: &mut sentry::protocol::Request) {
+    request.data = None;
+    request.cookies = None;
+    request.env.clear();
+    request.headers.retain(|name, _| !is_secret_name(name));
+    if let Some(query) = request.query_string.as_mut() {
+        *query = scrub_query(query);
+    }
+    if let Some(url) = request.url.as_mut() {
+        let _ = url.set_password(None);
+        if !url.username().is_empty() {
+            let _ = url.set_username("");
+        }
+        if let Some(query) = url.query().map(scrub_query) {
+            url.set_query(Some(&query));
+        }
+    }
 }
 
 /// `text` with every control character written as an escape (`\n`, `\u{1b}`), so a value

@@ -88,7 +88,12 @@ pub fn build_server(settings: Settings, db: Database, listener: TcpListener) -> 
                 // The request's hub and its data for every event; the server errors
                 // themselves are reported by `log_request`, which knows a panic (already
                 // reported by the panic integration: one event, not two).
-                sentry_actix::Sentry::builder().capture_server_errors(false).finish(),
+                // A transaction per request, named by its route, continuing an incoming
+                // `sentry-trace`/`baggage`; sampled at SENTRY_TRACES_SAMPLE_RATE.
+                sentry_actix::Sentry::builder()
+                    .capture_server_errors(false)
+                    .start_transaction(true)
+                    .finish(),
             ))
     })
     .shutdown_timeout(SHUTDOWN_GRACE_SECS)

@@ -80,18 +80,38 @@ pub fn init_sentry(settings: &crate::config::Settings) -> anyhow::Result<Option<
     options.transport = Some(Arc::new(
         move |options: &sentry::ClientOptions| -> Arc<dyn sentry::Transport> {
             match sentry::TransportOptions::try_from_client_options(options) {
-                Some(transport_options) => Arc::new(
+                Some(transport_options) => Arc::new(Scrubbing(Arc::new(
                     sentry::transports::ReqwestHttpTransportOptions::from(transport_options)
                         .with_client(http.clone())
                         .build(),
-                ),
+                ))),
                 // Unreachable: the DSN was set above; without one there is nothing to send.
                 None => Arc::new(NoTransport),
             }
         },
     ));
     let options = options.traces_sample_rate(settings.sentry_traces_sample_rate);
+    // A transaction per request (started by sentry-actix; `startup`), with its spans.
+    crate::trace::enable();
     Ok(Some(sentry::init(options)))
+}
+
+/// The transport every envelope leaves through: each item scrubbed as events are
+/// (`redact::scrub_envelope`), transactions included, which no `before_send` sees.
+struct Scrubbing(std::sync::Arc<dyn sentry::Transport>);
+
+impl sentry::Transport for Scrubbing {
+    fn send_envelope(&self, envelope: sentry::Envelope) {
+        self.0.send_envelope(crate::redact::scrub_envelope(envelope));
+    }
+
+    fn flush(&self, timeout: std::time::Duration) -> bool {
+        self.0.flush(timeout)
+    }
+
+    fn shutdown(&self, timeout: std::time::Duration) -> bool {
+        self.0.shutdown(timeout)
+    }
 }
 
 /// A transport that drops events (never used while a DSN is set).

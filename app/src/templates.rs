@@ -119,6 +119,7 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 }
 
 pub fn render(name: &str, data: &impl Serialize) -> Result<String, TemplateError> {
+    let _span = crate::trace::span("template.render", name);
     let tera = TEMPLATES.as_ref().map_err(|err| TemplateError(err.clone()))?;
     let context = Context::from_serialize(data).map_err(|err| TemplateError(describe(&err)))?;
     tera.render(name, &context).map_err(|err| TemplateError(describe(&err)))
@@ -126,6 +127,7 @@ pub fn render(name: &str, data: &impl Serialize) -> Result<String, TemplateError
 
 /// Renders with a context built by hand (the admin's pages).
 pub fn render_context(name: &str, context: &Context) -> Result<String, TemplateError> {
+    let _span = crate::trace::span("template.render", name);
     let tera = TEMPLATES.as_ref().map_err(|err| TemplateError(err.clone()))?;
     tera.render(name, context).map_err(|err| TemplateError(describe(&err)))
 }

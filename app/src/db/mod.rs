@@ -257,6 +257,7 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
     {
+        let _span = crate::trace::span("db.query", "pool");
         let pool = self.pool.clone();
         let lost = self.lost.clone();
         let counters = self.counters.clone();
@@ -322,6 +323,7 @@ impl Database {
         Q: PageQuery<T>,
         T: Send + 'static,
     {
+        let _span = crate::trace::span("db.query", "page read");
         match &self.reader {
             Some(reader) => reader.load(query).await,
             None => self.read(move |conn| load(query, conn)).await,

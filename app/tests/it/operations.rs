@@ -170,6 +170,52 @@ fn server_errors_and_panics_reach_sentry_and_404s_do_not() {
     );
 }
 
+/// Issue 31, traces: with a sample rate, each request is a transaction named by its route
+/// template, with spans for the database and the render, and nothing secret in it; an
+/// incoming `sentry-trace` that says sampled is honoured even at rate 0.
+#[test]
+fn requests_are_transactions_named_by_route_with_database_and_render_spans() {
+    let sentry = FakeSentry::start();
+    let dsn = sentry.dsn();
+    let server = Server::start(&[("SENTRY_DSN", &dsn), ("SENTRY_TRACES_SAMPLE_RATE", "1")]);
+    let client = blocking();
+    let response = client
+        .get(format!("{}/lettings/1/?password=hunter2&page=1", server.base))
+        .header("cookie", "oc_session=a-secret-session-value")
+        .header("authorization", "Bearer a-secret-bearer")
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let envelope = sentry.wait_for("\"type\":\"transaction\"");
+    assert!(
+        envelope.contains("\"transaction\":\"GET /lettings/{id}/\""),
+        "{envelope}"
+    );
+    assert!(envelope.contains("\"op\":\"db.query\""), "a database span: {envelope}");
+    assert!(
+        envelope.contains("\"op\":\"template.render\""),
+        "a render span: {envelope}"
+    );
+    assert!(envelope.contains("lettings/letting.html"), "{envelope}");
+    for secret in ["hunter2", "a-secret-session-value", "a-secret-bearer"] {
+        assert!(!envelope.contains(secret), "{secret} in {envelope}");
+    }
+
+    // Rate 0: only a request whose caller sampled it is recorded, in the caller's trace.
+    let sentry = FakeSentry::start();
+    let dsn = sentry.dsn();
+    let server = Server::start(&[("SENTRY_DSN", &dsn), ("SENTRY_TRACES_SAMPLE_RATE", "0")]);
+    let trace = "771a43a4192642f0b136d5159a501700";
+    let response = client
+        .get(format!("{}/profiles/", server.base))
+        .header("sentry-trace", format!("{trace}-b80c3abb6d764b5a-1"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let envelope = sentry.wait_for(trace);
+    assert!(envelope.contains("\"transaction\":\"GET /profiles/\""), "{envelope}");
+}
+
 #[test]
 fn every_request_gets_an_id_and_one_json_log_line() {
     let server = Server::start(&[("LOG_FORMAT", "json")]);
