@@ -144,8 +144,9 @@ struct Choice {
     label: String,
 }
 
-/// The query string of this page with `cursor` (the filters kept).
-fn page_url(params: &Params, cursor: (&str, i32)) -> String {
+/// This page's URL with the same filters, from `cursor` (`("before", id)`), or from the
+/// newest entries without one.
+fn page_url(params: &Params, cursor: Option<(&str, i32)>) -> String {
     let mut pairs: Vec<(&str, &str)> = [
         ("user", params.user.as_str()),
         ("model", params.model.as_str()),
@@ -157,13 +158,14 @@ fn page_url(params: &Params, cursor: (&str, i32)) -> String {
     .into_iter()
     .filter(|(_, v)| !v.trim().is_empty())
     .collect();
-    let id = cursor.1.to_string();
-    pairs.push((cursor.0, &id));
-    format!(
-        "{}?{}",
-        urls::AUDIT,
-        serde_urlencoded::to_string(&pairs).unwrap_or_default()
-    )
+    let id = cursor.map(|(_, id)| id.to_string()).unwrap_or_default();
+    if let Some((name, _)) = cursor {
+        pairs.push((name, &id));
+    }
+    match serde_urlencoded::to_string(&pairs).unwrap_or_default() {
+        query if query.is_empty() => urls::AUDIT.to_owned(),
+        query => format!("{}?{query}", urls::AUDIT),
+    }
 }
 
 /// `GET /admin/audit/`
@@ -227,11 +229,11 @@ pub async fn audit_log(
     context.insert("crumb", "Audit log");
     context.insert("lines", &lines);
     context.insert("problems", &reading.problems);
-    context.insert("older_url", &older.map(|id| page_url(&params, ("before", id))));
-    context.insert("newer_url", &newer.map(|id| page_url(&params, ("after", id))));
+    context.insert("older_url", &older.map(|id| page_url(&params, Some(("before", id)))));
+    context.insert("newer_url", &newer.map(|id| page_url(&params, Some(("after", id)))));
     context.insert(
         "newest_url",
-        &(reading.cursor != Cursor::Newest).then(|| page_url_newest(&params)),
+        &(reading.cursor != Cursor::Newest).then(|| page_url(&params, None)),
     );
     context.insert("user_value", params.user.trim());
     context.insert("q_value", params.q.trim());
@@ -256,13 +258,6 @@ pub async fn audit_log(
         },
     );
     admin_page(&req, Some(&staff), "admin/audit_log.html", context, StatusCode::OK)
-}
-
-/// The first page with the same filters.
-fn page_url_newest(params: &Params) -> String {
-    let url = page_url(params, ("before", 0));
-    let trimmed = url.trim_end_matches("before=0").trim_end_matches(['&', '?']);
-    trimmed.to_owned()
 }
 
 #[cfg(test)]
@@ -309,8 +304,11 @@ mod tests {
     #[test]
     fn page_links_keep_the_filters() {
         let p = params("user=ed&q=a%26b&before=9");
-        assert_eq!(page_url(&p, ("before", 7)), "/admin/audit/?user=ed&q=a%26b&before=7");
-        assert_eq!(page_url_newest(&p), "/admin/audit/?user=ed&q=a%26b");
-        assert_eq!(page_url_newest(&Params::default()), "/admin/audit/");
+        assert_eq!(
+            page_url(&p, Some(("before", 7))),
+            "/admin/audit/?user=ed&q=a%26b&before=7"
+        );
+        assert_eq!(page_url(&p, None), "/admin/audit/?user=ed&q=a%26b");
+        assert_eq!(page_url(&Params::default(), None), "/admin/audit/");
     }
 }

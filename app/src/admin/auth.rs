@@ -21,7 +21,8 @@ use crate::tokens;
 pub const LOGIN_FAILED: &str =
     "Please enter the correct username and password for a staff account. Note that both fields may be case-sensitive.";
 
-fn next_from_query(req: &HttpRequest) -> String {
+/// The login pages' `next` from the query string, followed only within the site.
+pub(super) fn next_from_query(req: &HttpRequest) -> String {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
     let next = pairs
         .into_iter()

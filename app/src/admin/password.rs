@@ -104,9 +104,7 @@ pub async fn change(
     // The old password is a password guess like a login's: counted by the same throttle
     // (this client, this user), before it is checked (issue 29, finding 10: 30 wrong
     // guesses went through in 0.7 s).
-    let client = super::request::client_address(&req, state.settings.trusted_proxy_count);
-    let device = super::device::from_request(&req, &state, &staff.username);
-    let admitted = throttle::admit_guess(&state, &staff.username, &client, device, "password change").await?;
+    let admitted = throttle::admit_request_guess(&req, &state, &staff.username, "password change").await?;
     let actor = staff.clone();
     let outcome = state
         .db

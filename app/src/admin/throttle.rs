@@ -274,6 +274,19 @@ pub async fn admit_guess(
     }
 }
 
+/// [`admit_guess`] for a guess at `username`'s password or code made by this request: its
+/// client, and its device cookie for that user if it has one.
+pub async fn admit_request_guess(
+    req: &actix_web::HttpRequest,
+    state: &crate::state::AppState,
+    username: &str,
+    what: &'static str,
+) -> Result<Admitted, crate::errors::AppError> {
+    let client = super::request::client_address(req, state.settings.trusted_proxy_count);
+    let device = super::device::from_request(req, state, username);
+    admit_guess(state, username, &client, device, what).await
+}
+
 impl Admitted {
     /// Whether this attempt, once it fails, starts a delay on one of its keys.
     pub fn delays_on_failure(&self) -> bool {

@@ -22,7 +22,7 @@ use tera::Context;
 use super::extract::{AnonymousForm, StaffForm, StaffUser};
 use super::history::{self, Action};
 use super::render::{admin_page, redirect, redirect_with_message};
-use super::request::{client_address, cookie, expired, safe_next};
+use super::request::{cookie, expired, safe_next};
 use super::session::StaffSession;
 use super::{throttle, urls};
 use crate::accounts::totp;
@@ -115,10 +115,15 @@ pub fn open_before_enrolment(path: &str) -> bool {
     path.starts_with(urls::TWO_FACTOR) || path == urls::LOGOUT
 }
 
+/// Whether the setting requires a second factor of `staff` (a superuser).
+fn required_of(state: &AppState, staff: &StaffSession) -> bool {
+    state.settings.two_factor_required_for_superusers && staff.is_superuser
+}
+
 /// Whether `staff` must enrol before using the admin (the setting is on, they are a
 /// superuser, and they have no second factor).
 pub async fn must_enrol(state: &AppState, staff: &StaffSession) -> Result<bool, AppError> {
-    if !(state.settings.two_factor_required_for_superusers && staff.is_superuser) {
+    if !required_of(state, staff) {
         return Ok(false);
     }
     let id = staff.user_id;
@@ -201,17 +206,6 @@ fn pending_user(conn: &mut DbConnection, pending: &Pending) -> Result<Option<Str
     }))
 }
 
-fn next_from_query(req: &HttpRequest) -> String {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
-    safe_next(
-        &pairs
-            .into_iter()
-            .find(|(k, _)| k == "next")
-            .map(|(_, v)| v)
-            .unwrap_or_default(),
-    )
-}
-
 /// The URL of the code page, returning to `next`.
 pub fn code_page_url(next: &str) -> String {
     format!(
@@ -240,7 +234,7 @@ pub async fn code_form(req: HttpRequest, state: web::Data<AppState>) -> Result<H
         .cookie(PENDING_COOKIE)
         .and_then(|c| read_pending(&state.signing_key, c.value(), crate::clock::now_ms()));
     match pending {
-        Some(Ok(_)) => code_page(&req, &state, &next_from_query(&req), None),
+        Some(Ok(_)) => code_page(&req, &state, &super::auth::next_from_query(&req), None),
         Some(Err(())) => Ok(back_to_login(&req, TOO_SLOW)),
         None => Ok(redirect(urls::LOGIN)),
     }
@@ -266,9 +260,7 @@ pub async fn code(
         // Deactivated, or the password changed since: start again.
         return Ok(back_to_login(&req, "Please log in again."));
     };
-    let client = client_address(&req, state.settings.trusted_proxy_count);
-    let device = super::device::from_request(&req, &state, &username);
-    let admitted = throttle::admit_guess(&state, &username, &client, device, "two-factor code").await?;
+    let admitted = throttle::admit_request_guess(&req, &state, &username, "two-factor code").await?;
     let (input, counted, user_id) = (form.get(CODE).to_owned(), admitted.clone(), pending.user_id);
     let checked = state
         .db
@@ -288,6 +280,7 @@ pub async fn code(
         })
         .await?;
     if !checked.accepted() {
+        let client = super::request::client_address(&req, state.settings.trusted_proxy_count);
         tracing::info!(%username, %client, "wrong two-factor code");
         return code_page(&req, &state, &next, Some(WRONG_CODE));
     }
@@ -322,7 +315,7 @@ fn status_page(
     status: &two_factor::Status,
     error: Option<(&str, &str)>,
 ) -> Result<HttpResponse, AppError> {
-    let required = state.settings.two_factor_required_for_superusers && staff.is_superuser;
+    let required = required_of(state, staff);
     let mut context = Context::new();
     context.insert("crumb", "Two-factor authentication");
     context.insert(
@@ -472,9 +465,7 @@ pub async fn confirm(
 
 /// A code typed on one of the user's own pages: a guess, counted by the login throttle.
 async fn guess(req: &HttpRequest, state: &AppState, staff: &StaffSession) -> Result<throttle::Admitted, AppError> {
-    let client = client_address(req, state.settings.trusted_proxy_count);
-    let device = super::device::from_request(req, state, &staff.username);
-    throttle::admit_guess(state, &staff.username, &client, device, "two-factor code").await
+    throttle::admit_request_guess(req, state, &staff.username, "two-factor code").await
 }
 
 /// Checks a code the user typed to prove they hold their second factor, counting it as
@@ -535,7 +526,7 @@ pub async fn disable(
     state: web::Data<AppState>,
     StaffForm { staff, form }: StaffForm,
 ) -> Result<HttpResponse, AppError> {
-    if state.settings.two_factor_required_for_superusers && staff.is_superuser {
+    if required_of(&state, &staff) {
         return Err(AppError::Forbidden(
             "Two-factor authentication is required for superusers on this site; another superuser can reset it.".into(),
         ));
