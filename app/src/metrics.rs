@@ -23,6 +23,19 @@ pub use crate::counter::{BUCKETS, UNMATCHED};
 /// The metrics page.
 pub fn render(state: &AppState) -> String {
     let mut out = String::with_capacity(8 * 1024);
+    family(
+        &mut out,
+        "oc_build_info",
+        "gauge",
+        "The release this process runs (its commit) and the process's own id, for telling instances apart.",
+    );
+    let _ = writeln!(
+        out,
+        "oc_build_info{{version=\"{}\",commit=\"{}\",process=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION"),
+        escape(crate::release::git_sha()),
+        process_id()
+    );
     let routes = state.metrics.snapshot();
     family(
         &mut out,
@@ -167,6 +180,28 @@ pub fn render(state: &AppState) -> String {
     );
     let _ = writeln!(out, "oc_uptime_seconds {:.3}", state.metrics.uptime().as_secs_f64());
     out
+}
+
+/// This process's id in `oc_build_info`: random, drawn once, so that a scraper that
+/// reaches the instances through a router (the deploy's watch) tells them apart, and a
+/// restarted instance counts as a new one (its counters began again).
+fn process_id() -> &'static str {
+    static ID: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        // Twelve hex digits of a random token; the start time's nanoseconds if the OS
+        // has no randomness to give (an id, not a secret).
+        crate::tokens::random_token().map_or_else(
+            |_| {
+                format!(
+                    "{:012x}",
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos() & 0xffff_ffff_ffff)
+                )
+            },
+            |token| token[..12].to_owned(),
+        )
+    });
+    &ID
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {

@@ -60,7 +60,8 @@ enum Stage {
         action: DockerAction,
     },
     /// Release this commit's pushed image: promote it, migrate once (Heroku's release
-    /// phase, or a one-off ECS task), check /readyz, roll back by itself on failure.
+    /// phase, or a one-off ECS task), check /readyz, watch its 5xx share, roll back by
+    /// itself on failure; the release and its deploy recorded in Sentry.
     Deploy {
         #[command(flatten)]
         target: TargetArg,
@@ -68,10 +69,12 @@ enum Stage {
         wait: WaitArgs,
         #[command(flatten)]
         source: SourceArgs,
+        #[command(flatten)]
+        watch: WatchArgs,
         /// Build the image here instead of promoting the pushed one.
         #[arg(long)]
         build: bool,
-        /// Keep a release that fails its readiness check live (for inspection).
+        /// Keep a release that fails its readiness check or its watch live (for inspection).
         #[arg(long)]
         no_rollback: bool,
         /// Refuse when the release does not know a migration the database has.
@@ -188,6 +191,54 @@ struct WaitArgs {
     health_check: u64,
 }
 
+const WATCH_SECONDS: u64 = 180;
+
+/// The watch after readiness.
+#[derive(clap::Args)]
+struct WatchArgs {
+    /// Seconds to watch the new release's 5xx share after /readyz (0: no watch).
+    #[arg(long = "watch", default_value_t = WATCH_SECONDS, value_name = "SECONDS")]
+    seconds: u64,
+    /// The share of 5xx answers, in percent, past which the release is rolled back.
+    #[arg(long, default_value_t = 5.0, value_parser = parse_percent)]
+    max_error_rate: f64,
+    /// Fewer requests than this in the watch: no verdict (too little traffic).
+    #[arg(long, default_value_t = 20)]
+    watch_min_requests: u64,
+}
+
+fn parse_percent(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{text:?} is not a percentage"))?;
+    if (0.0..=100.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{text} is not between 0 and 100"))
+    }
+}
+
+impl WatchArgs {
+    fn watch(&self, wait: &deploy::Wait) -> deploy::watch::Watch {
+        deploy::watch::Watch {
+            duration: Duration::from_secs(self.seconds),
+            max_error_rate: self.max_error_rate / 100.0,
+            min_requests: self.watch_min_requests,
+            interval: wait.interval.max(Duration::from_secs_f64(0.2)),
+        }
+    }
+
+    fn none() -> deploy::watch::Watch {
+        deploy::watch::Watch {
+            duration: Duration::ZERO,
+            max_error_rate: 0.05,
+            min_requests: 20,
+            interval: Duration::from_secs(2),
+        }
+    }
+}
+
 impl Default for WaitArgs {
     fn default() -> Self {
         WaitArgs {
@@ -207,6 +258,8 @@ impl SourceArgs {
             build,
             rollback,
             strict,
+            watch: WatchArgs::none(),
+            sentry: None,
         }
     }
 }
@@ -254,12 +307,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             target,
             wait,
             source,
+            watch,
             build,
             no_rollback,
             strict,
         } => {
             let image = Image::for_commit(docker::repo(source.repo.clone()))?;
-            let options = source.options(wait.wait(), build, !no_rollback, strict);
+            let mut options = source.options(wait.wait(), build, !no_rollback, strict);
+            options.watch = watch.watch(&options.wait);
             on_platform(&runner, target.platform, deploy::Stage::Deploy(image), &options).map(|_| ())
         }
         Stage::Rollback {

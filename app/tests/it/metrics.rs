@@ -164,6 +164,24 @@ async fn requests_are_counted_by_route_template(backend: Backend) {
     assert_eq!(count("oc_password_hash_rejections_total"), 0.0);
     assert!(count("process_resident_memory_bytes") > 1e6);
     assert!(count("oc_uptime_seconds") > 0.0);
+    // Which release and which process: what the deploy's watch tells instances apart by.
+    let info = text
+        .lines()
+        .find(|l| l.starts_with("oc_build_info{"))
+        .expect("oc_build_info");
+    assert!(
+        info.contains(&format!("commit=\"{}\"", oc_lettings::release::git_sha())) && info.ends_with("} 1"),
+        "{info}"
+    );
+    let process = info
+        .split("process=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or("");
+    assert!(
+        process.len() == 12 && process.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{info}"
+    );
     // The scrape itself is counted, as a route of its own, and is never cached.
     let again = parse(&scrape(&app).await);
     assert!(again[r#"oc_http_requests_total{route="/metrics",method="GET",status="2xx"}"#] >= 2.0);

@@ -21,7 +21,7 @@ pub mod task_definition;
 
 use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::arch::Arch;
 use crate::deploy::guard::{self, Facts};
@@ -83,6 +83,7 @@ pub enum DeployStep {
     Migrate,
     Update,
     ReadinessCheck,
+    Watch,
 }
 
 /// A deploy under way: what the steps learn, for the steps after them.
@@ -104,12 +105,14 @@ pub struct Deploy<'a> {
     /// The schema guard's record in ECR, and this image as it knows it.
     ledger: Option<Ledger>,
     recorded: Option<Recorded>,
+    /// The commit of the revision a failure rolled back to.
+    rolled_back_to: Option<String>,
 }
 
 impl Deploy<'_> {
     /// After a failed rollout or readiness check: the service back on the revision it ran
     /// (unless `--no-rollback`), and the error naming both revisions.
-    fn undo(&self, what: String) -> anyhow::Error {
+    fn undo(&mut self, what: String) -> anyhow::Error {
         let (new, old) = (short_name(&self.new_arn), short_name(&self.current));
         let failure = Failure {
             what,
@@ -120,10 +123,19 @@ impl Deploy<'_> {
                 revision_number(&self.current).unwrap_or_default()
             ),
         };
-        recover(self.runner, self.options.rollback, failure, || {
+        let mut returned = false;
+        let err = recover(self.runner, self.options.rollback, failure, || {
             update_and_follow(self.aws, self.settings, &self.current, self.options.wait)?;
+            returned = true;
             Ok("the service runs it again".to_owned())
-        })
+        });
+        if returned {
+            self.rolled_back_to = self
+                .ledger
+                .as_ref()
+                .and_then(|ledger| commit_of(ledger, &self.described.task_definition));
+        }
+        err
     }
 }
 
@@ -135,6 +147,9 @@ impl Deployment for Deploy<'_> {
         let mut plan = vec![ReadService, Promote, SchemaGuard, Register, Migrate, Update];
         if self.settings.service_url.is_some() && !self.options.wait.health_check.is_zero() {
             plan.push(ReadinessCheck);
+        }
+        if self.settings.service_url.is_some() && !self.options.watch.duration.is_zero() {
+            plan.push(Watch);
         }
         plan
     }
@@ -179,6 +194,7 @@ impl Deployment for Deploy<'_> {
                 s.service_url.as_deref().unwrap_or("").trim_end_matches('/'),
                 d.options.wait.health_check.as_secs()
             ),
+            DeployStep::Watch => crate::deploy::describe_watch(d.options),
         }
     }
 
@@ -290,8 +306,23 @@ impl Deployment for Deploy<'_> {
                     return Err(d.undo(format!("{} is not ready: {reason}", short_name(&d.new_arn))));
                 }
             }
+            DeployStep::Watch => {
+                let url = d.settings.service_url.clone().unwrap_or_default();
+                if let Err(why) = crate::deploy::watch_release(d.options, &url, &d.image.sha) {
+                    let what = format!("{} failed its watch: {why}", short_name(&d.new_arn));
+                    return Err(d.undo(what));
+                }
+            }
         }
         Ok(())
+    }
+
+    fn live_after(&self, step: DeployStep) -> bool {
+        step == DeployStep::Update
+    }
+
+    fn rolled_back_to(&self) -> Option<String> {
+        self.rolled_back_to.clone()
     }
 
     fn summary(&self) -> String {
@@ -357,8 +388,9 @@ pub fn namespace(settings: &Settings) -> String {
 
 /// The guard's report on rolling back to `target`: what its image knows against the
 /// database's recorded schema; refuses under `--strict`.
-fn rollback_guard(aws: &Aws, settings: &Settings, target: &TaskDefinition, strict: bool) -> Result<()> {
-    let facts = || -> Result<Facts> {
+fn rollback_guard(aws: &Aws, settings: &Settings, target: &TaskDefinition, strict: bool) -> Result<Option<String>> {
+    let mut commit = None;
+    let mut facts = || -> Result<Facts> {
         let (host, login) = ecr_login(aws)?;
         let ledger = Ledger {
             registry: Registry::new(&host, Some(login))?,
@@ -366,18 +398,39 @@ fn rollback_guard(aws: &Aws, settings: &Settings, target: &TaskDefinition, stric
             namespace: namespace(settings),
         };
         let prefix = format!("{host}/{}@", settings.repository);
-        let knows = match target
+        let image = match target
             .container_definitions
             .iter()
             .find_map(|c| c.image.strip_prefix(&prefix))
         {
-            Some(digest) => ledger.read(digest)?.and_then(|r| r.newest_migration),
+            Some(digest) => ledger.read(digest)?,
             None => None,
         };
+        commit = image.as_ref().and_then(|i| i.revision.clone());
+        let knows = image.and_then(|r| r.newest_migration);
         let applied = ledger.read(&ledger.schema_tag())?.and_then(|r| r.newest_migration);
         Ok(Facts { knows, applied })
     };
-    guard::check(&format!("revision {}", target.revision), facts(), "ECR", strict, "")
+    let facts = facts();
+    guard::check(&format!("revision {}", target.revision), facts, "ECR", strict, "")?;
+    Ok(commit)
+}
+
+/// The commit the site's image in `definition` was built from, as its label in ECR says.
+fn commit_of(ledger: &Ledger, definition: &Value) -> Option<String> {
+    let prefix = format!("{}@", ledger.repo);
+    definition["containerDefinitions"]
+        .as_array()?
+        .iter()
+        .filter_map(|c| c["image"].as_str())
+        .find_map(|image| {
+            image
+                .split_once('/')
+                .map(|(_, rest)| rest)
+                .and_then(|rest| rest.strip_prefix(&prefix))
+        })
+        .and_then(|digest| ledger.read(digest).ok().flatten())
+        .and_then(|recorded| recorded.revision)
 }
 
 /// The ARNs of the family's active revisions, newest first (at most `count`).
@@ -439,6 +492,7 @@ impl Platform for EcsService {
             new_arn: String::new(),
             ledger: None,
             recorded: None,
+            rolled_back_to: None,
         })
     }
 
@@ -446,7 +500,7 @@ impl Platform for EcsService {
     /// its family (default: the newest active one before the revision it runs), followed
     /// until the rollout completes. The database is not touched (a later revision's
     /// migrations stay applied, as on Heroku).
-    fn rollback(&self, runner: &Runner, revision: Option<i64>, options: &Options) -> Result<()> {
+    fn rollback(&self, runner: &Runner, revision: Option<i64>, options: &Options) -> Result<Option<String>> {
         let (aws, settings) = (&self.aws, &self.settings);
         if runner.dry_run {
             let target = revision.map_or("the newest active revision before it".to_owned(), |r| {
@@ -462,7 +516,7 @@ impl Platform for EcsService {
                 namespace(settings)
             );
             println!("==> roll back: UpdateService to it, DescribeServices until its deployment is COMPLETED");
-            return Ok(());
+            return Ok(None);
         }
         let current = self.running()?;
         let target = match revision {
@@ -491,7 +545,7 @@ impl Platform for EcsService {
             short_name(&current.task_definition_arn),
             short_name(&target.task_definition_arn)
         );
-        rollback_guard(aws, settings, &target, options.strict)?;
+        let commit = rollback_guard(aws, settings, &target, options.strict)?;
         runner.step(&step, || {
             update_and_follow(aws, settings, &target.task_definition_arn, options.wait)
         })?;
@@ -502,7 +556,7 @@ impl Platform for EcsService {
             target.revision,
             target.images().join(", ")
         );
-        Ok(())
+        Ok(commit)
     }
 
     /// `cargo xtask run --target aws -- COMMAND…`: a one-off task of the revision the

@@ -17,6 +17,8 @@ use anyhow::Result;
 use crate::registry::{Manifest, Registry};
 
 pub const MIGRATION_LABEL: &str = "io.oc-lettings.newest-migration";
+/// The commit an image was built from (the Dockerfile's OCI label).
+pub const REVISION_LABEL: &str = "org.opencontainers.image.revision";
 
 /// The ledger of one app in one repository; its tags begin with `namespace`
 /// (`heroku-<app>`, `ecs-<cluster>-<service>`).
@@ -32,6 +34,8 @@ pub struct Recorded {
     pub manifest: Manifest,
     /// diesel's version of the newest migration it embeds (`20261201000003`).
     pub newest_migration: Option<String>,
+    /// The commit it was built from (Sentry's release of a rollback's target).
+    pub revision: Option<String>,
 }
 
 impl Ledger {
@@ -53,9 +57,14 @@ impl Ledger {
             .get(MIGRATION_LABEL)
             .filter(|v| v.len() == 14 && v.bytes().all(|b| b.is_ascii_digit()))
             .cloned();
+        let revision = labels
+            .get(REVISION_LABEL)
+            .filter(|v| (7..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_hexdigit()))
+            .cloned();
         Ok(Some(Recorded {
             manifest,
             newest_migration,
+            revision,
         }))
     }
 

@@ -125,6 +125,7 @@ pub enum DeployStep {
     Release,
     FollowRelease,
     ReadinessCheck,
+    Watch,
 }
 
 /// A deploy under way: what the steps learn, for the steps after them.
@@ -146,6 +147,8 @@ pub struct Deploy<'a> {
     release_id: String,
     before: i64,
     release: Option<Release>,
+    /// The commit of the release a failure rolled back to.
+    rolled_back_to: Option<String>,
 }
 
 impl Deploy<'_> {
@@ -194,6 +197,9 @@ impl Deployment for Deploy<'_> {
         if !self.options.wait.health_check.is_zero() {
             plan.push(ReadinessCheck);
         }
+        if !self.options.watch.duration.is_zero() {
+            plan.push(Watch);
+        }
         plan
     }
 
@@ -241,6 +247,7 @@ impl Deployment for Deploy<'_> {
                     " (--no-rollback: a release that is not ready stays live)"
                 }
             ),
+            DeployStep::Watch => crate::deploy::describe_watch(d.options),
         }
     }
 
@@ -318,8 +325,26 @@ impl Deployment for Deploy<'_> {
                 d.release = Some(followed?);
             }
             DeployStep::ReadinessCheck => readiness_gate(d)?,
+            DeployStep::Watch => {
+                let release = d.release.clone().ok_or_else(|| anyhow!("a watch before a release"))?;
+                if let Err(why) = crate::deploy::watch_release(d.options, &web_url(d), &d.image.sha) {
+                    return Err(fail_live(
+                        d,
+                        &release,
+                        format!("release v{} failed its watch: {why}", release.version),
+                    ));
+                }
+            }
         }
         Ok(())
+    }
+
+    fn live_after(&self, step: DeployStep) -> bool {
+        step == DeployStep::FollowRelease
+    }
+
+    fn rolled_back_to(&self) -> Option<String> {
+        self.rolled_back_to.clone()
     }
 
     fn summary(&self) -> String {
@@ -432,6 +457,7 @@ fn schema_guard(d: &mut Deploy<'_>) -> Result<()> {
                 d.recorded = Some(ledger::Recorded {
                     manifest,
                     newest_migration: knows,
+                    revision: Some(d.image.sha.clone()),
                 });
             }
             None => println!(
@@ -456,42 +482,61 @@ fn readiness_gate(d: &mut Deploy<'_>) -> Result<()> {
         println!("    v{} is ready", release.version);
         return Ok(());
     };
-    let previous = d
-        .heroku
-        .releases(20)?
-        .into_iter()
-        .find(|r| r.version < release.version && r.status == "succeeded");
+    Err(fail_live(
+        d,
+        &release,
+        format!("release v{} is not ready: {why}", release.version),
+    ))
+}
+
+/// A live release that failed (`what`): the previous successful release again (unless
+/// `--no-rollback`), and the error naming both.
+fn fail_live(d: &mut Deploy<'_>, release: &Release, what: String) -> anyhow::Error {
+    let previous = match d.heroku.releases(20) {
+        Ok(releases) => releases
+            .into_iter()
+            .find(|r| r.version < release.version && r.status == "succeeded"),
+        Err(err) => return anyhow!("{what}; the releases to roll back to cannot be read: {err:#}"),
+    };
     let (failed, before) = (
         format!("v{}", release.version),
         previous.as_ref().map(|p| format!("v{}", p.version)),
     );
     let failure = Failure {
-        what: format!("release v{} is not ready: {why}", release.version),
+        what,
         release: &failed,
         previous: before.as_deref(),
         by_hand: format!("cargo xtask rollback {}", previous.as_ref().map_or(0, |p| p.version)),
     };
-    Err(recover(d.runner, d.options.rollback, failure, || {
+    let (heroku, wait, ledger) = (d.heroku, d.wait(), d.ledger.as_ref());
+    let mut commit = None;
+    let err = recover(d.runner, d.options.rollback, failure, || {
         let previous = previous.as_ref().ok_or_else(|| anyhow!("no earlier release"))?;
-        let rolled = roll_back_to(d.heroku, previous, release.version, d.wait(), d.ledger.as_ref())?;
+        let (rolled, revision) = roll_back_to(heroku, previous, release.version, wait, ledger)?;
+        commit = revision;
         Ok(format!("released as v{}", rolled.version))
-    }))
+    });
+    d.rolled_back_to = commit;
+    err
 }
 
 /// Releases `target` again and waits for it; records its image as the new release's.
+/// The new release, and the commit its image was built from (when the ledger knows it).
 fn roll_back_to(
     heroku: &Heroku,
     target: &Release,
     current: i64,
     wait: Wait,
     ledger: Option<&Ledger>,
-) -> Result<Release> {
+) -> Result<(Release, Option<String>)> {
     heroku.rollback(&target.id)?;
     let release = follow_release(heroku, current, wait, false)?;
+    let mut commit = None;
     if let Some(ledger) = ledger {
         let recorded = ledger.image_of(target.version).map(|found| found.map(|(_, r)| r));
         match recorded {
             Ok(Some(recorded)) => {
+                commit = recorded.revision.clone();
                 if let Err(err) = ledger.record_release(release.version, &recorded.manifest) {
                     println!(
                         "    warning: the schema guard could not record v{}: {err:#}",
@@ -506,7 +551,7 @@ fn roll_back_to(
             ),
         }
     }
-    Ok(release)
+    Ok((release, commit))
 }
 
 fn web_url(d: &Deploy<'_>) -> String {
@@ -553,12 +598,13 @@ impl Platform for HerokuApp {
             release_id: String::new(),
             before: 0,
             release: None,
+            rolled_back_to: None,
         })
     }
 
     /// `cargo xtask rollback [VERSION]`: the previous release (or VERSION) again, after
     /// the schema guard has said whether it knows the app's schema.
-    fn rollback(&self, runner: &Runner, version: Option<i64>, options: &Options) -> Result<()> {
+    fn rollback(&self, runner: &Runner, version: Option<i64>, options: &Options) -> Result<Option<String>> {
         let heroku = &self.heroku;
         if runner.dry_run {
             let app = &heroku.app;
@@ -573,7 +619,7 @@ impl Platform for HerokuApp {
             println!(
                 "==> POST /apps/{app}/releases {{\"release\": <its id>}}, then follow it until it succeeds or fails"
             );
-            return Ok(());
+            return Ok(None);
         }
         let releases = heroku.releases(20)?;
         let current = releases.first().map_or(0, |r| r.version);
@@ -587,14 +633,14 @@ impl Platform for HerokuApp {
                 .ok_or_else(|| anyhow!("no earlier successful release of {} to roll back to", heroku.app))?,
         };
         let ledger = rollback_guard(heroku, &chosen, options)?;
-        let release = runner.step(&format!("roll back to v{}", chosen.version), || {
+        let (release, commit) = runner.step(&format!("roll back to v{}", chosen.version), || {
             roll_back_to(heroku, &chosen, current, options.wait, Some(&ledger))
         })?;
         println!(
             "released v{} of {} (the code and config of v{}); the database keeps its migrations",
             release.version, heroku.app, chosen.version
         );
-        Ok(())
+        Ok(commit)
     }
 
     /// `cargo xtask run --target heroku -- COMMAND…`: a detached one-off dyno of the

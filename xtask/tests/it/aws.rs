@@ -11,6 +11,7 @@ use crate::common;
 use std::process::Output;
 
 use common::fake_aws::{botocore_model, FakeAws};
+use common::fake_sentry::FakeSentry;
 use common::registry::Registry;
 use common::{error_line, skip, stderr, stdout};
 use ring::digest;
@@ -49,7 +50,11 @@ fn push_image_for(
     let base = format!("http://{}", registry.host);
     let config = serde_json::to_vec(&json!({
         "architecture": architecture, "os": "linux",
-        "config": {"Cmd": ["serve"], "Labels": {"io.oc-lettings.newest-migration": migration}},
+        "config": {"Cmd": ["serve"], "Labels": {
+            "io.oc-lettings.newest-migration": migration,
+            // The commit, as the Dockerfile labels it (Sentry's release of a rollback).
+            "org.opencontainers.image.revision": tag,
+        }},
         "rootfs": {"type": "layers", "diff_ids": []}
     }))
     .unwrap();
@@ -738,5 +743,150 @@ fn a_one_off_command_runs_as_an_ecs_task_with_its_secret_in_the_environment() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("RunTask of it on the service's network: oc-lettings createsuperuser --no-input --username admin (with DJANGO_SUPERUSER_PASSWORD from this environment)"), "{}", stdout(&output));
     assert_eq!(w.fake.operations().len(), before);
+    w.fake.assert_no_violations();
+}
+
+const SENTRY_TOKEN: &str = "sntrys_test-token-never-printed-0123456789";
+const METRICS_TOKEN: &str = "metrics-token-never-printed-0123456789";
+const BAD_SHA: &str = "badc0de000000000000000000000000000000002";
+
+#[test]
+fn a_release_that_fails_after_ready_is_rolled_back_by_its_watch_and_sentry_records_it() {
+    let Some(w) = world("AWS deploy watch test") else {
+        return;
+    };
+    let sentry = FakeSentry::start(SENTRY_TOKEN, "acme");
+    let bad = push_image(
+        &w.source,
+        "ci",
+        SOURCE_PASSWORD,
+        "team/oc-lettings",
+        BAD_SHA,
+        "20261126000002",
+    );
+    w.fake.with(|s| {
+        s.metrics_token = Some(METRICS_TOKEN.to_owned());
+        s.image_commits = vec![(w.digest.clone(), SHA.to_owned()), (bad.clone(), BAD_SHA.to_owned())];
+        s.erroring_images = vec![bad.clone()];
+    });
+    let settings = [
+        ("SERVICE_URL", w.fake.url.as_str()),
+        ("SENTRY_AUTH_TOKEN", SENTRY_TOKEN),
+        ("SENTRY_ORG", "acme"),
+        ("SENTRY_PROJECT", "oc-lettings"),
+        ("SENTRY_URL", sentry.url.as_str()),
+        ("METRICS_TOKEN", METRICS_TOKEN),
+    ];
+    let no_secret = |output: &Output| {
+        let all = format!("{}{}", stdout(output), stderr(output));
+        for secret in [SENTRY_TOKEN, METRICS_TOKEN] {
+            assert!(!all.contains(secret), "a token was printed: {all}");
+        }
+    };
+
+    // A good release: watched for its time, within the limit; Sentry has the release, its
+    // commit, and its deploy.
+    let output = w.deploy(&["--watch", "1"], &settings);
+    no_secret(&output);
+    let out = stdout(&output);
+    assert!(output.status.success(), "{out}{}", stderr(&output));
+    assert!(out.contains("within the 5% limit"), "{out}");
+    let good = sentry.release(&format!("oc-lettings@{SHA}")).expect("the release");
+    assert_eq!(good["projects"], json!(["oc-lettings"]));
+    assert_eq!(good["commits"][0]["id"], SHA);
+    assert!(good["dateReleased"].is_string(), "finalized: {good}");
+    let deploys = sentry.with(|s| s.deploys.clone());
+    assert_eq!(deploys.len(), 1);
+    assert_eq!(deploys[0].version, format!("oc-lettings@{SHA}"));
+    assert_eq!(deploys[0].body["environment"], "production");
+
+    // A release that serves 500s once it is ready: its watch sees them on the instances'
+    // metrics and rolls back by itself, naming both revisions and the rate.
+    let output = w.deploy(
+        &["--watch", "30"],
+        &[settings.as_slice(), &[("CIRCLE_SHA1", BAD_SHA)]].concat(),
+    );
+    no_secret(&output);
+    let line = error_line(&output);
+    assert!(line.contains("oc-lettings:3 failed its watch: "), "{line}");
+    assert!(
+        line.contains("answered 5xx") && line.contains("(40.0%)") && line.contains("over the 5% limit"),
+        "{line}"
+    );
+    assert!(line.contains("rolled back to oc-lettings:2"), "{line}");
+    assert_eq!(w.running(), "oc-lettings:2");
+    // Sentry: the bad release, its deploy when it went live, then a deploy of the release
+    // the rollback returned to.
+    let bad_release = sentry
+        .release(&format!("oc-lettings@{BAD_SHA}"))
+        .expect("the bad release");
+    assert_eq!(bad_release["commits"][0]["id"], BAD_SHA);
+    let deploys = sentry.with(|s| s.deploys.clone());
+    let shown: Vec<(String, String)> = deploys
+        .iter()
+        .map(|d| (d.version.clone(), d.body["name"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    assert_eq!(
+        shown,
+        vec![
+            (format!("oc-lettings@{SHA}"), String::new()),
+            (format!("oc-lettings@{BAD_SHA}"), String::new()),
+            (format!("oc-lettings@{SHA}"), "automatic rollback".to_owned()),
+        ]
+    );
+
+    // Without the instances' metrics (no METRICS_TOKEN here), Sentry's traces judge: a
+    // 404 is no failure of the release, a 500 is.
+    sentry.with(|s| {
+        let release = format!("oc-lettings@{BAD_SHA}");
+        for (status, n) in [("ok", 15), ("not_found", 5), ("internal_error", 10)] {
+            s.spans
+                .extend(std::iter::repeat_n((release.clone(), status.to_owned()), n));
+        }
+    });
+    let without_metrics: Vec<(&str, &str)> = settings
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != "METRICS_TOKEN")
+        .collect();
+    let output = w.deploy(
+        &["--watch", "30"],
+        &[without_metrics.as_slice(), &[("CIRCLE_SHA1", BAD_SHA)]].concat(),
+    );
+    no_secret(&output);
+    assert!(
+        stdout(&output).contains("watching through Sentry"),
+        "{}",
+        stdout(&output)
+    );
+    let line = error_line(&output);
+    assert!(line.contains("10 of 30 requests (33.3%) answered 5xx"), "{line}");
+    assert!(
+        line.contains("Sentry's traces") && line.contains("rolled back to oc-lettings:2"),
+        "{line}"
+    );
+    assert_eq!(w.running(), "oc-lettings:2");
+    assert!(sentry.with(|s| s.requests.iter().any(|r| r.ends_with("/events/"))));
+
+    // A manual rollback records a deploy of the release it returns to, when its image
+    // names its commit (revision 1's is not in ECR: said, nothing recorded).
+    let output = w.run(
+        &["rollback", "--target", "aws", "--poll-interval", "0.05", "1"],
+        &settings,
+    );
+    assert!(output.status.success(), "{}{}", stdout(&output), stderr(&output));
+    assert!(stdout(&output).contains("Sentry: no deploy recorded (the image rolled back to names no commit)"));
+    let output = w.run(
+        &["rollback", "--target", "aws", "--poll-interval", "0.05", "2"],
+        &settings,
+    );
+    assert!(output.status.success(), "{}{}", stdout(&output), stderr(&output));
+    assert_eq!(w.running(), "oc-lettings:2");
+    let last = sentry.with(|s| s.deploys.last().cloned()).unwrap();
+    assert_eq!(
+        (last.version.as_str(), last.body["name"].as_str()),
+        (format!("oc-lettings@{SHA}").as_str(), Some("rollback"))
+    );
+    sentry.assert_no_violations();
     w.fake.assert_no_violations();
 }

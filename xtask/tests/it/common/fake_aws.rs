@@ -13,9 +13,15 @@
 //! STOPPED with `migration_exit`; `UpdateService` starts a PRIMARY deployment that is
 //! IN_PROGRESS for two looks, then COMPLETED, or FAILED when its image is in
 //! `failing_images`. `GET /readyz` answers 200 unless the running revision's image is in
-//! `unready_images` (the service's URL, for the readiness check).
+//! `unready_images` (the service's URL, for the readiness check). `GET /metrics` (with
+//! `metrics_token` as the bearer token, as the site asks) is a scrape of one of the
+//! running revision's two instances in turn, in the site's format: each scrape finds it
+//! has answered ten more requests since, four of them with a 500 when its image is in
+//! `erroring_images` (an instance that fails once it is ready); `oc_build_info` names the
+//! commit from `image_commits`.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 
@@ -82,6 +88,14 @@ pub struct State {
     pub log_streams: HashMap<String, Vec<String>>,
     pub failing_images: Vec<String>,
     pub unready_images: Vec<String>,
+    pub erroring_images: Vec<String>,
+    /// Image digest → the commit its instances report.
+    pub image_commits: Vec<(String, String)>,
+    /// `METRICS_TOKEN` on the instances (None: `/metrics` is a 404, as without it).
+    pub metrics_token: Option<String>,
+    /// Instances' counters: process id → (requests, 5xx).
+    pub instances: HashMap<String, (u64, u64)>,
+    scrapes: u64,
     pub tasks: Vec<(String, Value, u32)>,
     pub requests: Vec<Recorded>,
     pub violations: Vec<String>,
@@ -115,6 +129,37 @@ impl State {
                     .map(str::to_owned)
             })
             .unwrap_or_default()
+    }
+
+    /// One instance of the running revision scraped (as the site writes `/metrics`).
+    fn scrape(&mut self) -> String {
+        let running = self.running.clone();
+        let image = self.image_of(&running);
+        let revision = running.rsplit(':').next().unwrap_or("0").to_owned();
+        self.scrapes += 1;
+        let process = format!("{:0>10}{:02}", revision, self.scrapes % 2);
+        let erroring = self.erroring_images.iter().any(|bad| image.contains(bad.as_str()));
+        let counts = self.instances.entry(process.clone()).or_insert((0, 0));
+        counts.0 += 10;
+        if erroring {
+            counts.1 += 4;
+        }
+        let (total, errors) = *counts;
+        let commit = self
+            .image_commits
+            .iter()
+            .find(|(digest, _)| image.contains(digest.as_str()))
+            .map_or("dev", |(_, commit)| commit.as_str());
+        format!(
+            "# HELP oc_build_info The release this process runs.\n# TYPE oc_build_info gauge\n\
+             oc_build_info{{version=\"0.1.0\",commit=\"{commit}\",process=\"{process}\"}} 1\n\
+             # HELP oc_http_requests_total Requests answered.\n# TYPE oc_http_requests_total counter\n\
+             oc_http_requests_total{{route=\"/lettings/{{id}}/\",method=\"GET\",status=\"2xx\"}} {}\n\
+             oc_http_requests_total{{route=\"/lettings/{{id}}/\",method=\"GET\",status=\"5xx\"}} {errors}\n\
+             oc_http_requests_total{{route=\"/readyz\",method=\"GET\",status=\"2xx\"}} 3\n\
+             oc_uptime_seconds 12.5\n",
+            total - errors
+        )
     }
 
     fn service_json(&self) -> Value {
@@ -200,6 +245,11 @@ impl FakeAws {
             log_streams: HashMap::new(),
             failing_images: Vec::new(),
             unready_images: Vec::new(),
+            erroring_images: Vec::new(),
+            image_commits: Vec::new(),
+            metrics_token: None,
+            instances: HashMap::new(),
+            scrapes: 0,
             tasks: Vec::new(),
             requests: Vec::new(),
             violations: Vec::new(),
@@ -433,6 +483,23 @@ fn serve(mut stream: TcpStream, state: &Arc<Mutex<State>>, [ecs, ecr, logs]: [&V
         let image = state.image_of(&state.running.clone());
         let ready = !state.unready_images.iter().any(|bad| image.contains(bad.as_str()));
         respond(&mut stream, if ready { 200 } else { 503 }, &json!({"ready": ready}));
+        return;
+    }
+    if request.method == "GET" && request.path == "/metrics" {
+        let Some(token) = state.metrics_token.clone() else {
+            respond(&mut stream, 404, &json!({"error": "not found"}));
+            return;
+        };
+        if request.header("authorization") != Some(&format!("Bearer {token}")) {
+            respond(&mut stream, 401, &json!({"error": "unauthorized"}));
+            return;
+        }
+        let text = state.scrape();
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+            text.len()
+        );
         return;
     }
     let target = request.header("x-amz-target").unwrap_or("").to_owned();

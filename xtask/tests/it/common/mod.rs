@@ -3,6 +3,7 @@
 
 pub mod fake_aws;
 pub mod fake_heroku;
+pub mod fake_sentry;
 pub mod http;
 pub mod registry;
 pub mod schema;
@@ -38,6 +39,13 @@ pub fn xtask(args: &[&str], env: &[(&str, &str)]) -> Output {
         "ECS_CONTAINER",
         "ECR_REPOSITORY",
         "SERVICE_URL",
+        "SENTRY_AUTH_TOKEN",
+        "SENTRY_ORG",
+        "SENTRY_PROJECT",
+        "SENTRY_URL",
+        "SENTRY_ENVIRONMENT",
+        "SENTRY_REPOSITORY",
+        "METRICS_TOKEN",
     ] {
         command.env_remove(var);
     }
