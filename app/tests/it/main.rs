@@ -32,6 +32,7 @@ mod lists;
 mod metrics;
 mod operations;
 mod pages;
+mod prometheus;
 mod reader;
 mod recovery;
 mod security;
