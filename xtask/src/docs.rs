@@ -112,6 +112,13 @@ pub fn broken_links(src: &Path) -> Result<Vec<String>> {
                 .split_once('#')
                 .map_or((link.as_str(), None), |(f, a)| (f, Some(a)));
             let target = if file.is_empty() { page.as_str() } else { file };
+            // A file beside the pages (the dashboard's JSON): mdBook copies it as it is.
+            if !target.ends_with(".md") {
+                if !src.join(target).is_file() {
+                    broken.push(format!("{page}: {link} (no file {target} beside the pages)"));
+                }
+                continue;
+            }
             let Some(target_text) = pages.get(target) else {
                 broken.push(format!("{page}: {link} (no page {target} in the book)"));
                 continue;
@@ -144,16 +151,20 @@ mod tests {
         std::fs::write(
             dir.path().join("a.md"),
             "# A\n## Step two\nsee [two](#step-two), [b](b.md#top), [bad](#nope), [web](https://x.org/y)\n\
+             [data](data/d.json), [no data](data/none.json)\n\
              ```\n[not a link](in-code.md)\n```\n`[code](span.md)`\n",
         )
         .unwrap();
         std::fs::write(dir.path().join("b.md"), "# Top\n").unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        std::fs::write(dir.path().join("data/d.json"), "{}").unwrap();
         let broken = broken_links(dir.path()).unwrap();
         assert_eq!(
             broken,
             vec![
                 "SUMMARY.md: gone.md (no page gone.md in the book)".to_owned(),
                 "a.md: #nope (no heading #nope in a.md)".to_owned(),
+                "a.md: data/none.json (no file data/none.json beside the pages)".to_owned(),
             ]
         );
     }

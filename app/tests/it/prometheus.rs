@@ -159,3 +159,38 @@ async fn every_dashboard_query_returns_data(backend: Backend) {
 }
 
 on_both_backends!(async: every_dashboard_query_returns_data);
+
+/// The alert rules the monitoring chapter offers, checked by Prometheus's own `promtool`.
+#[test]
+fn the_documented_alert_rules_are_valid() {
+    if Command::new("promtool").arg("--version").output().is_err() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\nSKIPPED: the documented alert rules (no `promtool`; apt-get install prometheus)"
+        );
+        return;
+    }
+    let chapter = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/src/monitoring.md")).unwrap();
+    let rules = chapter
+        .split("```yaml\ngroups:")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .map(|body| format!("groups:{body}"))
+        .expect("the chapter's alert rules");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rules.yml");
+    std::fs::write(&file, &rules).unwrap();
+    let checked = Command::new("promtool")
+        .arg("check")
+        .arg("rules")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    assert!(String::from_utf8_lossy(&checked.stdout).contains("SUCCESS: 4 rules found"));
+}
