@@ -887,6 +887,22 @@ fn a_release_that_fails_after_ready_is_rolled_back_by_its_watch_and_sentry_recor
         (last.version.as_str(), last.body["name"].as_str()),
         (format!("oc-lettings@{SHA}").as_str(), Some("rollback"))
     );
+
+    // Sentry refusing the token is a warning: the release goes out all the same.
+    let wrong = "sntrys_wrong-token-also-never-printed";
+    let mut refused = settings.to_vec();
+    refused.retain(|(k, _)| *k != "SENTRY_AUTH_TOKEN");
+    refused.push(("SENTRY_AUTH_TOKEN", wrong));
+    let output = w.deploy(&["--watch", "0"], &refused);
+    let all = format!("{}{}", stdout(&output), stderr(&output));
+    assert!(output.status.success(), "{all}");
+    assert!(
+        all.contains(
+            "warning: Sentry answered 401 to POST /organizations/acme/releases/: Invalid token (the deploy goes on)"
+        ),
+        "{all}"
+    );
+    assert!(!all.contains(wrong), "{all}");
     sentry.assert_no_violations();
     w.fake.assert_no_violations();
 }

@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::fake_heroku::{FakeHeroku, Outcome};
+use common::fake_sentry::FakeSentry;
 use common::registry::Registry;
 use common::{docker_answers, error_line, skip, stderr, stdout, xtask};
 
@@ -18,6 +19,8 @@ const REPO: &str = "oc-lettings-e2e";
 const SHA: &str = "e2e0123456789";
 const KEY: &str = "heroku-test-key-9876543210";
 const APP: &str = "oc-lettings-test";
+const SENTRY_TOKEN: &str = "sntrys_e2e-token-never-printed-0123456789";
+const METRICS_TOKEN: &str = "e2e-metrics-token-never-printed-0123456789";
 
 fn docker(args: &[&str]) -> std::process::Output {
     Command::new("docker").args(args).output().unwrap()
@@ -75,6 +78,11 @@ fn pushed(registry: &str, repository: &str, tag: &str, user: &str, password: &st
 /// Runs `image` on a published port, `env` added (`NAME=value`), and waits until it
 /// answers `/healthz`; the container and its base URL.
 fn start_site(image: &str, env: &[&str]) -> (Container, String) {
+    start_site_with(image, env, &[])
+}
+
+/// As [`start_site`], with more `docker run` arguments (a volume).
+fn start_site_with(image: &str, env: &[&str], more: &[&str]) -> (Container, String) {
     let secret = format!("SECRET_KEY={}", "k".repeat(50));
     let mut args = vec![
         "run",
@@ -91,6 +99,7 @@ fn start_site(image: &str, env: &[&str]) -> (Container, String) {
     for pair in env {
         args.extend(["--env", pair]);
     }
+    args.extend_from_slice(more);
     args.push(image);
     let container = Container(docker_text(&args));
     let published = docker_text(&["port", &container.0, "8080/tcp"]);
@@ -105,6 +114,62 @@ fn start_site(image: &str, env: &[&str]) -> (Container, String) {
         std::thread::sleep(Duration::from_millis(200));
     }
     (container, base)
+}
+
+/// Traffic to a site that fails once it is ready: a thread waits for the site's first
+/// `/readyz` answered 200 (the deploy's readiness check, seen on its /metrics), destroys
+/// its SQLite files in `data` (the database, its WAL and its index, as a disk fault
+/// would), then asks for one letting after another (pages not in its cache) until dropped.
+struct FailAfterReady {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FailAfterReady {
+    fn start(base: &str, data: &std::path::Path) -> FailAfterReady {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (base, data, flag) = (base.to_owned(), data.to_owned(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let client = http();
+            let ready = || {
+                client
+                    .get(format!("{base}/metrics"))
+                    .bearer_auth(METRICS_TOKEN)
+                    .send()
+                    .and_then(|r| r.text())
+                    .is_ok_and(|text| text.contains("route=\"/readyz\",method=\"GET\",status=\"2xx\""))
+            };
+            while !flag.load(Ordering::Relaxed) && !ready() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // Overwritten in place, never truncated: the index is mapped in memory.
+            for entry in std::fs::read_dir(&data).unwrap().flatten() {
+                let length = entry.metadata().map_or(0, |m| m.len());
+                let mut file = std::fs::OpenOptions::new().write(true).open(entry.path()).unwrap();
+                std::io::Write::write_all(&mut file, &vec![0xff; length as usize]).unwrap();
+            }
+            let mut id = 100;
+            while !flag.load(Ordering::Relaxed) {
+                id += 1;
+                let _ = client.get(format!("{base}/lettings/{id}/")).send();
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        FailAfterReady {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for FailAfterReady {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// The crate names in the dependency list embedded in the image's binary, read the way a
@@ -476,6 +541,69 @@ fn the_image_builds_runs_pushes_and_deploys() {
         "{line}"
     );
     drop(unready);
+    fake.with(|s| s.web_url = format!("{base}/"));
+    fake.assert_no_violations();
+
+    // A release that is ready, then fails (its database file is destroyed under it, as a
+    // disk fault would): the watch reads the instance's own 5xx count on its /metrics and
+    // rolls back by itself; Sentry records the release, its commit, the deploy and the
+    // rollback's deploy of the release it returned to (its commit from the image's label).
+    let sentry = FakeSentry::start(SENTRY_TOKEN, "acme");
+    let data = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(data.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let volume = format!("{}:/data", data.path().display());
+    let metrics_env = format!("METRICS_TOKEN={METRICS_TOKEN}");
+    let (failing, failing_base) = start_site_with(
+        &format!("{}/{REPO}:{SHA}", registry.host),
+        &[&metrics_env],
+        &["--volume", &volume],
+    );
+    fake.with(|s| s.web_url = format!("{failing_base}/"));
+    let traffic = FailAfterReady::start(&failing_base, data.path());
+    let mut watched = env.to_vec();
+    watched.extend([
+        ("METRICS_TOKEN", METRICS_TOKEN),
+        ("SENTRY_AUTH_TOKEN", SENTRY_TOKEN),
+        ("SENTRY_ORG", "acme"),
+        ("SENTRY_PROJECT", "oc-lettings"),
+        ("SENTRY_URL", sentry.url.as_str()),
+    ]);
+    let mut watch = deploy.to_vec();
+    watch.extend(["--watch", "60"]);
+    let output = xtask(&watch, &watched);
+    drop(traffic);
+    let all = format!("{}{}", stdout(&output), stderr(&output));
+    assert!(
+        !all.contains(SENTRY_TOKEN) && !all.contains(METRICS_TOKEN),
+        "a token was printed: {all}"
+    );
+    let line = error_line(&output);
+    assert!(
+        line.contains("release v47 failed its watch: ")
+            && line.contains("answered 5xx")
+            && line.contains("over the 5% limit"),
+        "{line}"
+    );
+    assert!(line.contains("rolled back to v46 (released as v48)"), "{line}");
+    let release = sentry
+        .release(&format!("oc-lettings@{SHA}"))
+        .expect("the release in Sentry");
+    assert_eq!(release["commits"][0]["id"], SHA);
+    let deploys: Vec<(String, Option<String>)> = sentry.with(|s| {
+        s.deploys
+            .iter()
+            .map(|d| (d.version.clone(), d.body["name"].as_str().map(str::to_owned)))
+            .collect()
+    });
+    assert_eq!(
+        deploys,
+        vec![
+            (format!("oc-lettings@{SHA}"), None),
+            (format!("oc-lettings@{SHA}"), Some("automatic rollback".to_owned())),
+        ]
+    );
+    sentry.assert_no_violations();
+    drop(failing);
     fake.with(|s| s.web_url = format!("{base}/"));
     fake.assert_no_violations();
 
