@@ -175,11 +175,9 @@ pub fn filter_views(meta: &ModelMeta, query: &ListQuery, facets: &[Facet]) -> Ve
         .iter()
         .map(|filter| {
             let picked = query.filter(filter.field);
-            let mut counts = facets
-                .iter()
-                .find(|f| f.field == filter.field)
-                .map(|f| f.counts.clone())
-                .unwrap_or_default();
+            let facet = facets.iter().find(|f| f.field == filter.field);
+            let mut counts = facet.map(|f| f.counts.clone()).unwrap_or_default();
+            let labels = facet.map(|f| f.labels.as_slice()).unwrap_or_default();
             // A picked value missing from the choices shows only where the choices may be
             // incomplete (a large table's first values, uncounted), so it can be seen and
             // cleared; where every value was counted, no row has it, and it is not echoed
@@ -203,6 +201,7 @@ pub fn filter_views(meta: &ModelMeta, query: &ListQuery, facets: &[Facet]) -> Ve
                         label: filter
                             .choices
                             .and_then(|c| c.iter().find(|(v, _)| *v == value).map(|(_, l)| (*l).to_owned()))
+                            .or_else(|| labels.iter().find(|(v, _)| *v == value).map(|(_, l)| l.clone()))
                             .unwrap_or_else(|| value.clone()),
                         value,
                         count,

@@ -256,6 +256,7 @@ pub fn facets_of<C>(
             Ok(match filter.choices {
                 // Every fixed value, in its order, with its count (0 when no row has it).
                 Some(choices) => Facet {
+                    labels: Vec::new(),
                     field: filter.field,
                     counts: choices
                         .iter()
@@ -277,6 +278,9 @@ pub fn facets_of<C>(
 pub struct Facet {
     pub field: &'static str,
     pub counts: Vec<(String, Option<i64>)>,
+    /// What the sidebar shows for a value that is a row's id (a group's name for its id);
+    /// empty for a column's own values and for fixed choices, which carry their labels.
+    pub labels: Vec<(String, String)>,
 }
 
 impl ModelMeta {
@@ -692,7 +696,11 @@ pub const FACET_COUNT_ROWS: i64 = 100_000;
 pub fn facet(field: &'static str, counts: Vec<(String, i64)>) -> Facet {
     let mut counts: Vec<(String, Option<i64>)> = counts.into_iter().map(|(v, n)| (v, Some(n))).collect();
     counts.sort();
-    Facet { field, counts }
+    Facet {
+        field,
+        counts,
+        labels: Vec::new(),
+    }
 }
 
 /// A filter's values without counts.
@@ -700,6 +708,7 @@ pub fn uncounted(field: &'static str, values: Vec<String>) -> Facet {
     Facet {
         field,
         counts: values.into_iter().map(|v| (v, None)).collect(),
+        labels: Vec::new(),
     }
 }
 

@@ -654,6 +654,71 @@ async fn the_user_list_filters_by_status_as_djangos(backend: Backend) {
     let html = admin.text("/admin/auth/user/?is_staff__exact=maybe").await;
     assert_eq!(rows(&html), users.min(100));
     assert!(!html.contains("maybe"), "{html}");
+
+    // Groups, shown by name and picked by id as Django's `?groups__id__exact=<id>`; the
+    // counts follow the other filters.
+    use oc_lettings::db::schema::{auth_user, auth_user_groups};
+    let mut conn = app.db.get().unwrap();
+    for name in ["Editors", "Auditors"] {
+        diesel::insert_into(auth_group::table)
+            .values(auth_group::name.eq(name))
+            .execute(&mut *conn)
+            .unwrap();
+    }
+    let group = |conn: &mut _, name: &str| -> i32 {
+        auth_group::table
+            .filter(auth_group::name.eq(name))
+            .select(auth_group::id)
+            .first(conn)
+            .unwrap()
+    };
+    let user = |conn: &mut _, name: &str| -> i32 {
+        auth_user::table
+            .filter(auth_user::username.eq(name))
+            .select(auth_user::id)
+            .first(conn)
+            .unwrap()
+    };
+    let (editors, auditors) = (group(&mut *conn, "Editors"), group(&mut *conn, "Auditors"));
+    for member in ["clerk", "gone"] {
+        let id = user(&mut *conn, member);
+        diesel::insert_into(auth_user_groups::table)
+            .values((auth_user_groups::user_id.eq(id), auth_user_groups::group_id.eq(editors)))
+            .execute(&mut *conn)
+            .unwrap();
+    }
+    drop(conn);
+    let html = admin.text("/admin/auth/user/").await;
+    assert!(html.contains("By groups"), "{html}");
+    let choice = |id: i32, name: &str, n: i64| {
+        format!("<a href=\"/admin/auth/user/?groups__id__exact={id}\">{name}</a> <span class=\"count\">({n})</span>")
+    };
+    assert!(html.contains(&choice(editors, "Editors", 2)), "{html}");
+    assert!(html.contains(&choice(auditors, "Auditors", 0)), "{html}");
+    let html = admin
+        .text(&format!("/admin/auth/user/?groups__id__exact={editors}"))
+        .await;
+    assert_eq!(rows(&html), 2);
+    assert!(html.contains(">clerk<") && html.contains(">gone<") && !html.contains(">visitor<"));
+    // With another filter: the list and the group's count narrow together.
+    let html = admin
+        .text(&format!(
+            "/admin/auth/user/?groups__id__exact={editors}&is_active__exact=1"
+        ))
+        .await;
+    assert_eq!(rows(&html), 1);
+    assert!(html.contains(">clerk<") && !html.contains(">gone<"));
+    let html = admin.text("/admin/auth/user/?is_active__exact=1").await;
+    assert!(
+        html.contains(&format!(
+            "<a href=\"/admin/auth/user/?is_active__exact=1&amp;groups__id__exact={editors}\">Editors</a> <span class=\"count\">(1)</span>"
+        )),
+        "{html}"
+    );
+    // A group that is not a number matches no one, and is no error.
+    let response = admin.get("/admin/auth/user/?groups__id__exact=x").await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(rows(&response.text().await.unwrap()), 0);
 }
 
 /// Django's related-object links beside a foreign key (issue 28), without JavaScript: add

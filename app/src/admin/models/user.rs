@@ -162,8 +162,10 @@ static META: ModelMeta = ModelMeta {
     filters: &USER_FILTERS,
 };
 
-/// Django's `UserAdmin.list_filter`, but groups: staff, superuser and active status.
-const USER_FILTERS: [ListFilter; 3] = [
+/// Django's `UserAdmin.list_filter`: staff, superuser and active status (yes/no, each
+/// with its key in `FILTER_KEYS`), and groups (`?groups__id__exact=<group id>`, shown by
+/// the group's name: its own facet, [`group_facet`]).
+const USER_FILTERS: [ListFilter; 4] = [
     ListFilter {
         field: "is_staff",
         title: "By staff status",
@@ -179,7 +181,64 @@ const USER_FILTERS: [ListFilter; 3] = [
         title: "By active",
         choices: Some(YES_NO),
     },
+    ListFilter {
+        field: GROUP_FILTER,
+        title: "By groups",
+        choices: None,
+    },
 ];
+
+/// The groups filter's field (Django's `groups__id__exact`).
+const GROUP_FILTER: &str = "groups__id";
+
+/// The yes/no filters: those with a key in `FILTER_KEYS`.
+const YES_NO_FILTERS: &[ListFilter] = USER_FILTERS.split_at(3).0;
+
+/// The users in group `value` (a group's id; any other value matches no one).
+fn in_group(value: &str) -> Condition {
+    match value.parse::<i32>() {
+        Ok(group) => Box::new(
+            diesel::dsl::sql::<Bool>("auth_user.id IN (SELECT user_id FROM auth_user_groups WHERE group_id = ")
+                .bind::<diesel::sql_types::Integer, _>(group)
+                .sql(")"),
+        ),
+        Err(_) => Box::new(diesel::dsl::sql::<Bool>("1 = 0")),
+    }
+}
+
+/// The groups filter's choices: every group by name (the first [`GROUP_CHOICES`]), with
+/// how many users of the list (searched, narrowed by the other filters) are in each when
+/// counts are shown: one count per group, each over the list's own conditions.
+fn group_facet(conn: &mut DbConnection, query: &ListQuery, counted: bool) -> Result<Facet, DbError> {
+    let groups: Vec<(i32, String)> = auth_group::table
+        .select((auth_group::id, auth_group::name))
+        .order(auth_group::name)
+        .limit(GROUP_CHOICES)
+        .load(conn)?;
+    let others = query.without(GROUP_FILTER);
+    let mut counts = Vec::with_capacity(groups.len());
+    for (id, _) in &groups {
+        let count = if counted {
+            Some(
+                filtered(&others)
+                    .filter(in_group(&id.to_string()))
+                    .count()
+                    .get_result(conn)?,
+            )
+        } else {
+            None
+        };
+        counts.push((id.to_string(), count));
+    }
+    Ok(Facet {
+        field: GROUP_FILTER,
+        counts,
+        labels: groups.into_iter().map(|(id, name)| (id.to_string(), name)).collect(),
+    })
+}
+
+/// The most groups the filter lists.
+const GROUP_CHOICES: i64 = 100;
 
 type Condition = Box<dyn BoxableExpression<user::table, MultiBackend, SqlType = Bool>>;
 
@@ -202,7 +261,7 @@ macro_rules! yes_no_counts {
 }
 
 /// Each filter's SQL, in `USER_FILTERS`' order.
-const FILTER_KEYS: [FilterKey<Condition>; USER_FILTERS.len()] = [
+const FILTER_KEYS: [FilterKey<Condition>; YES_NO_FILTERS.len()] = [
     FilterKey {
         condition: |value| Box::new(user::is_staff.eq(value == "1")),
         counts: |conn, narrowed| yes_no_counts!(conn, user::is_staff, narrowed),
@@ -258,7 +317,10 @@ fn conditions(query: &ListQuery) -> Vec<Condition> {
             },
         );
     }
-    conditions.extend(picked(query, &USER_FILTERS, &FILTER_KEYS));
+    conditions.extend(picked(query, YES_NO_FILTERS, &FILTER_KEYS));
+    if let Some(group) = query.filter(GROUP_FILTER) {
+        conditions.push(in_group(group));
+    }
     conditions
 }
 
@@ -321,7 +383,10 @@ impl AdminModel for Users {
     }
 
     fn facets(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<Vec<Facet>, DbError> {
-        facets_of(conn, query, "auth_user", &USER_FILTERS, &FILTER_KEYS, conditions)
+        let mut facets = facets_of(conn, query, "auth_user", YES_NO_FILTERS, &FILTER_KEYS, conditions)?;
+        let counted = query.facets || crate::admin::model::is_small(conn, "auth_user")?;
+        facets.push(group_facet(conn, query, counted)?);
+        Ok(facets)
     }
 
     fn load(&self, conn: &mut DbConnection, id: i32) -> Result<Option<Form>, DbError> {
