@@ -462,6 +462,11 @@ pub struct FieldView {
     pub add_related: Option<String>,
     pub change_related: Option<String>,
     pub view_related: Option<String>,
+    /// The related row's change page with `__fk__` for its id, when the viewer may
+    /// change (or view) it: the popup's script points the link at a row just chosen.
+    pub related_template: Option<String>,
+    /// `change` or `view`: what the viewer may do with the chosen related row.
+    pub related_kind: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -543,6 +548,8 @@ pub fn field_views(specs: &[FieldSpec], form: &Form, errors: &FormErrors, choice
                 },
                 lookup: None,
                 add_related: None,
+                related_template: None,
+                related_kind: None,
                 change_related: None,
                 view_related: None,
             }

@@ -67,6 +67,12 @@ pub fn change(meta: &ModelMeta, id: i32) -> String {
     format!("{}{id}/change/", list(meta))
 }
 
+/// A change page with `__fk__` for the row's id (Django's `data-href-template`), for the
+/// related-object links a script points at a row chosen in a popup.
+pub fn change_template(meta: &ModelMeta) -> String {
+    format!("{}__fk__/change/", list(meta))
+}
+
 pub fn delete(meta: &ModelMeta, id: i32) -> String {
     format!("{}{id}/delete/", list(meta))
 }

@@ -724,6 +724,84 @@ async fn the_user_list_filters_by_status_as_djangos(backend: Backend) {
 /// Django's related-object links beside a foreign key (issue 28), without JavaScript: add
 /// a new address from the letting form and come back with it chosen; change or view the
 /// chosen one; each link only as the viewer may.
+/// The popup side of the related-object links (issue 28), as Django's `_popup=1`: the
+/// form without the admin's header, the flag kept through a form shown again with errors,
+/// and once saved, not a redirect but a page whose script hands the row back, its data
+/// (the row's id and name) escaped in an attribute whatever the name holds; a change in a
+/// popup answers the same way. The browser test runs the script.
+async fn a_popup_form_hands_the_row_back(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let admin = logged_in_admin(&app).await;
+    let form_url = "/admin/lettings/address/add/?_popup=1";
+    let html = admin.text(form_url).await;
+    assert!(
+        html.contains("<input type=\"hidden\" name=\"_popup\" value=\"1\">"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("admin-header") && !html.contains("class=\"breadcrumbs\""),
+        "{html}"
+    );
+    assert!(!html.contains("_addanother"), "one Save button in a popup: {html}");
+
+    let mut fields = vec![
+        ("number", "12"),
+        ("street", ""),
+        ("city", "Costa Mesa"),
+        ("state", "CA"),
+        ("zip_code", "92626"),
+        ("country_iso_code", "USA"),
+        ("_popup", "1"),
+    ];
+    // An error keeps the popup a popup.
+    let html = admin
+        .submit(form_url, "/admin/lettings/address/add/", &fields)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("errornote") && html.contains("name=\"_popup\" value=\"1\""),
+        "{html}"
+    );
+    let street = "Quote \" & <script>alert(1)</script> Way";
+    fields[1] = ("street", street);
+    let response = admin.submit(form_url, "/admin/lettings/address/add/", &fields).await;
+    assert_eq!(status(&response), 200, "a page, not a redirect");
+    let html = response.text().await.unwrap();
+    let id: i32 = lettings_address::table
+        .filter(lettings_address::street.eq(street))
+        .select(lettings_address::id)
+        .first(&mut *app.db.get().unwrap())
+        .unwrap();
+    assert!(html.contains("js/popup_response."), "{html}");
+    assert!(!html.contains("<script>alert"), "the name is escaped: {html}");
+    let data = html
+        .split("data-popup-response=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap();
+    let unescaped = data
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#x27;", "'")
+        .replace("&#x2F;", "/")
+        .replace("&amp;", "&");
+    let json: serde_json::Value = serde_json::from_str(&unescaped).unwrap();
+    assert_eq!(json["action"], "add");
+    assert_eq!(json["value"], id.to_string());
+    assert_eq!(json["obj"], format!("12 {street}"));
+    // A change in a popup answers the same way, as a change.
+    let change = format!("/admin/lettings/address/{id}/change/");
+    fields[1] = ("street", "Harbor Boulevard");
+    let response = admin.submit(&format!("{change}?_popup=1"), &change, &fields).await;
+    assert_eq!(status(&response), 200);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("&quot;action&quot;:&quot;change&quot;"), "{html}");
+    assert!(html.contains("12 Harbor Boulevard"), "{html}");
+}
+
 async fn related_objects_are_in_reach_from_a_form(backend: Backend) {
     let app = site_with_django_data(&backend).await;
     let admin = logged_in_admin(&app).await;
@@ -806,6 +884,7 @@ async fn related_objects_are_in_reach_from_a_form(backend: Backend) {
 
 on_both_backends!(async:
     related_objects_are_in_reach_from_a_form,
+    a_popup_form_hands_the_row_back,
     the_user_list_filters_by_status_as_djangos,
     deleting_through_a_cascade_needs_that_models_permission,
     each_role_against_each_page_and_post,

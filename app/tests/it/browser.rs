@@ -183,6 +183,19 @@ impl Driver {
         }
     }
 
+    /// Waits (up to 15 s) until the page's URL holds `part`.
+    async fn wait_for_url_containing(&self, part: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let url = self.url().await;
+            if url.contains(part) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "still at {url}, expected …{part}…");
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits (up to 15 s) until the page holds `text` (a form's POST answers at the same
     /// URL); the page's source.
     async fn wait_for_text(&self, text: &str) -> String {
@@ -538,5 +551,176 @@ async fn the_admin_fits_a_390_px_phone() {
         }
     }
     assert!(overflowing.is_empty(), "pages wider than the phone: {overflowing:?}");
+    driver.call(reqwest::Method::DELETE, "", None).await;
+}
+
+impl Driver {
+    async fn handles(&self) -> Vec<String> {
+        let handles = self.call(reqwest::Method::GET, "/window/handles", None).await;
+        handles
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Waits (up to 15 s) for `count` windows; their handles.
+    async fn wait_for_windows(&self, count: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let handles = self.handles().await;
+            if handles.len() == count {
+                return handles;
+            }
+            assert!(Instant::now() < deadline, "{} windows, expected {count}", handles.len());
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn switch_to(&self, handle: &str) {
+        self.call(reqwest::Method::POST, "/window", Some(json!({ "handle": handle })))
+            .await;
+    }
+
+    async fn run(&self, script: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+        .await
+    }
+
+    async fn fill_address(&self, street: &str) {
+        for (field, value) in [
+            ("number", "12"),
+            ("street", street),
+            ("city", "Costa Mesa"),
+            ("state", "CA"),
+            ("zip_code", "92626"),
+            ("country_iso_code", "USA"),
+        ] {
+            self.type_into(&format!("#id_{field}"), value).await;
+        }
+    }
+}
+
+/// Django's related-object popups in Chromium (issue 28), under the strict CSP: "Add
+/// another" beside the letting's address opens the address form in a popup window; once
+/// saved there, the popup closes itself and the letting form has the new address chosen,
+/// named, with its "Change" link; "Change" edits it in a popup the same way. The plain
+/// links (what a browser without JavaScript follows) come back to the form with the row
+/// chosen. No page of it breaks the CSP.
+#[actix_web::test]
+async fn related_objects_open_in_popups_and_as_plain_links() {
+    let Some((app, driver)) = site_in_chromium("related-object popups browser test").await else {
+        return;
+    };
+    let violations = |messages: Vec<String>| -> Vec<String> {
+        messages
+            .into_iter()
+            .filter(|m| m.contains("Content Security Policy") || m.contains("Refused to"))
+            .collect()
+    };
+    driver.goto(&format!("{}/admin/login/", app.address)).await;
+    driver.type_into("#id_username", "admin").await;
+    driver.type_into("#id_password", "Abc1234!").await;
+    driver.click("button[type=submit]").await;
+    driver.wait_for_url("/admin/").await;
+    driver
+        .goto(&format!("{}/admin/lettings/letting/add/", app.address))
+        .await;
+    let main = driver.handles().await[0].clone();
+    let hidden = driver
+        .run("return document.querySelector('.related-widget .change-related').hidden;")
+        .await;
+    assert_eq!(hidden, json!(true), "no address chosen yet: no Change link shown");
+
+    // Add another → a popup with the address form, without the admin's header.
+    driver.click("a.add-related").await;
+    let windows = driver.wait_for_windows(2).await;
+    let popup = windows.iter().find(|h| **h != main).unwrap().clone();
+    driver.switch_to(&popup).await;
+    driver.wait_for_url("_popup=1").await;
+    let source = driver.wait_for_text("name=\"_popup\" value=\"1\"").await;
+    assert!(!source.contains("admin-header"), "a popup has no header");
+    assert!(violations(driver.console().await).is_empty());
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
+    driver.screenshot(&artifacts.join("admin-related-popup.png")).await;
+    driver.fill_address("Popup Avenue").await;
+    driver.click("button[name=_save]").await;
+
+    // Saved: the popup hands the address back and closes; the form has it chosen.
+    driver.wait_for_windows(1).await;
+    driver.switch_to(&main).await;
+    let address_id: i32 = {
+        use diesel::prelude::*;
+        lettings_address::table
+            .filter(lettings_address::street.eq("Popup Avenue"))
+            .select(lettings_address::id)
+            .first(&mut *app.db.get().unwrap())
+            .unwrap()
+    };
+    let chosen = driver
+        .run(
+            "const w = document.querySelector('.related-widget');\
+             const c = w.querySelector('.change-related');\
+             return [document.getElementById('id_address').value, w.querySelector('.related-label').textContent, c.hidden, c.getAttribute('href')];",
+        )
+        .await;
+    assert_eq!(chosen[0], json!(address_id.to_string()), "{chosen}");
+    assert_eq!(chosen[1], json!("12 Popup Avenue"), "{chosen}");
+    assert_eq!(chosen[2], json!(false), "{chosen}");
+    assert_eq!(
+        chosen[3],
+        json!(format!("/admin/lettings/address/{address_id}/change/")),
+        "{chosen}"
+    );
+    assert!(violations(driver.console().await).is_empty());
+
+    // Change → the chosen address's form in a popup; saved, the new name shows here.
+    driver.click("a.change-related").await;
+    let windows = driver.wait_for_windows(2).await;
+    let popup = windows.iter().find(|h| **h != main).unwrap().clone();
+    driver.switch_to(&popup).await;
+    driver.wait_for_text("name=\"_popup\" value=\"1\"").await;
+    driver.type_into("#id_street", "Popup Boulevard").await;
+    driver.click("button[name=_save]").await;
+    driver.wait_for_windows(1).await;
+    driver.switch_to(&main).await;
+    let label = driver
+        .run("return document.querySelector('.related-widget .related-label').textContent;")
+        .await;
+    assert_eq!(label, json!("12 Popup Boulevard"));
+    // The letting saves with it.
+    driver.type_into("#id_title", "Popup Cottage").await;
+    driver.click("button[name=_save]").await;
+    driver.wait_for_url("/admin/lettings/letting/").await;
+    let saved: i32 = {
+        use diesel::prelude::*;
+        lettings_letting::table
+            .filter(lettings_letting::title.eq("Popup Cottage"))
+            .select(lettings_letting::address_id)
+            .first(&mut *app.db.get().unwrap())
+            .unwrap()
+    };
+    assert_eq!(saved, address_id);
+
+    // The plain link, as followed without JavaScript: the address form, then back to the
+    // letting form with the new address chosen.
+    driver
+        .goto(&format!("{}/admin/lettings/letting/add/", app.address))
+        .await;
+    let href = driver.run("return document.querySelector('a.add-related').href;").await;
+    driver.goto(href.as_str().unwrap()).await;
+    driver.fill_address("Plain Link Lane").await;
+    driver.click("button[name=_save]").await;
+    driver
+        .wait_for_url_containing("/admin/lettings/letting/add/?address=")
+        .await;
+    let source = driver.source().await;
+    assert!(source.contains("12 Plain Link Lane"), "{source}");
+    assert!(violations(driver.console().await).is_empty());
     driver.call(reqwest::Method::DELETE, "", None).await;
 }
