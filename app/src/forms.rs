@@ -98,6 +98,36 @@ impl Form {
         self.values.insert(name.to_owned(), values);
     }
 
+    /// The values under `prefix` (`address-0-street` as `street`): an inline's form.
+    pub fn prefixed(&self, prefix: &str) -> Form {
+        Form {
+            values: self
+                .values
+                .iter()
+                .filter_map(|(name, values)| Some((name.strip_prefix(prefix)?.to_owned(), values.clone())))
+                .collect(),
+        }
+    }
+
+    /// `other`'s values, each under `prefix` (the reverse of [`Form::prefixed`]).
+    pub fn put_prefixed(&mut self, prefix: &str, other: &Form) {
+        for (name, values) in &other.values {
+            self.values.insert(format!("{prefix}{name}"), values.clone());
+        }
+    }
+
+    /// Without the values under `prefix` (an inline the viewer may not use).
+    pub fn drop_prefixed(&mut self, prefix: &str) {
+        self.values.retain(|name, _| !name.starts_with(prefix));
+    }
+
+    /// Whether any value (but those named in `except`) holds more than blanks.
+    pub fn any_filled(&self, except: &[&str]) -> bool {
+        self.values
+            .iter()
+            .any(|(name, values)| !except.contains(&name.as_str()) && values.iter().any(|v| !v.trim().is_empty()))
+    }
+
     /// Whether the field holds the same value(s) in both forms: text compared trimmed,
     /// a multiple choice as a set.
     pub fn same_value(&self, other: &Form, spec: &FieldSpec) -> bool {
@@ -132,6 +162,31 @@ impl FormErrors {
 
     pub fn add(&mut self, name: &str, message: impl Into<String>) {
         self.fields.entry(name.to_owned()).or_default().push(message.into());
+    }
+
+    /// The same errors with each field's name under `prefix` (an inline's, on its parent
+    /// form); the form's own errors stay the form's.
+    pub fn prefixed(self, prefix: &str) -> FormErrors {
+        FormErrors {
+            fields: self
+                .fields
+                .into_iter()
+                .map(|(name, messages)| (format!("{prefix}{name}"), messages))
+                .collect(),
+            form: self.form,
+        }
+    }
+
+    /// The errors of the fields under `prefix`, named without it.
+    pub fn under(&self, prefix: &str) -> FormErrors {
+        FormErrors {
+            fields: self
+                .fields
+                .iter()
+                .filter_map(|(name, messages)| Some((name.strip_prefix(prefix)?.to_owned(), messages.clone())))
+                .collect(),
+            form: Vec::new(),
+        }
     }
 }
 

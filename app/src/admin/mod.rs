@@ -9,6 +9,7 @@ pub mod debug;
 pub mod device;
 pub mod extract;
 pub mod history;
+pub mod inline;
 pub mod model;
 pub mod models;
 pub mod password;

@@ -272,6 +272,25 @@ pub fn facets_of<C>(
         .collect()
 }
 
+/// A related row edited on a model's own form (Django's `StackedInline`, here for the
+/// one-to-one its foreign key `field` names): on the add form, a new row made with the
+/// parent and chosen by it; on the change form, the row the parent has. Its inputs are
+/// named `<field>-0-<name>`, and it is saved in the parent's transaction, with its own
+/// history entry, when the viewer may add (or change) the related model.
+pub struct Inline {
+    /// The parent's foreign key (`address`).
+    pub field: &'static str,
+    pub app: &'static str,
+    pub model: &'static str,
+}
+
+impl Inline {
+    /// `address-0-`: the inline's inputs' prefix, as Django's formset names them.
+    pub fn prefix(&self) -> String {
+        format!("{}-0-", self.field)
+    }
+}
+
 /// A filter's choices on the current list: each value, with how many rows of the list
 /// (searched, and narrowed by the other filters) have it when counts are shown.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -883,6 +902,10 @@ pub trait AdminModel: Sync {
     /// Pages of one object besides change and delete.
     fn actions(&self) -> &'static [&'static dyn ObjectAction] {
         &[]
+    }
+    /// The related row edited on this model's form, if any (Django's `inlines`).
+    fn inline(&self) -> Option<&'static Inline> {
+        None
     }
     /// Facts shown on the change form that no form changes (Django's `readonly_fields`).
     fn readonly(&self, _conn: &mut DbConnection, _id: i32) -> Result<Vec<(&'static str, String)>, DbError> {

@@ -262,7 +262,13 @@ async fn render_form(
     let object_id = page.object_id;
     let specs = page.specs;
     let values = form.clone();
-    let (choices, readonly, site_url) = state
+    // The related row edited on this form, when the viewer may (Django's inline).
+    let inline = if page.read_only || page.single_action {
+        None
+    } else {
+        super::inline::usable(staff, model, object_id.is_none())
+    };
+    let (choices, inline_choices, readonly, site_url) = state
         .db
         .run(move |conn| {
             let (readonly, site_url) = match object_id {
@@ -271,7 +277,11 @@ async fn render_form(
             };
             let mut choices = model.choices(conn)?;
             choices.extend(foreign_keys(conn, specs, &values)?);
-            Ok((choices, readonly, site_url))
+            let inline_choices = match inline {
+                Some((_, related)) => related.choices(conn)?,
+                None => Choices::new(),
+            };
+            Ok((choices, inline_choices, readonly, site_url))
         })
         .await?;
     let links: Vec<LinkView> = match page.object_id {
@@ -317,6 +327,9 @@ async fn render_form(
         }
     }
     let popup = is_popup(req, form);
+    let inline_view = inline.map(|(inline, related)| {
+        super::inline::view(inline, related, object_id.is_none(), form, errors, &inline_choices)
+    });
     let mut context = Context::new();
     context.insert("meta", &meta_view(model.meta()));
     context.insert("heading", &page.heading);
@@ -336,6 +349,7 @@ async fn render_form(
     context.insert("may_delete", &page.may_delete);
     context.insert("may_add", &page.may_add);
     context.insert("is_popup", &popup);
+    context.insert("inline", &inline_view);
     context.insert("has_errors", &!errors.is_empty());
     context.insert("error_count", &(errors.fields.len() + errors.form.len()));
     context.insert("form_errors", &errors.form);
@@ -489,7 +503,12 @@ async fn clean_and_save(
                 None => None,
             };
             // The save and its history entry are one transaction: no change goes unrecorded.
+            // An inline's row goes first, in the same transaction (the parent names it).
             let saved = conn.transaction::<_, SaveError, _>(|conn| {
+                let mut form = form.clone();
+                if let Some(inline) = model.inline() {
+                    super::inline::save(conn, inline, &mut form, before.as_ref(), actor)?;
+                }
                 let id = model.save(conn, id, &form)?;
                 let title = model.describe(conn, id)?.unwrap_or_default();
                 let (action, message) = match &before {
@@ -584,7 +603,7 @@ fn content_type(model: &dyn AdminModel) -> String {
 
 /// The labels of the fields whose value the form changes (Django's `changed_data`);
 /// passwords are never compared.
-fn changed_fields(fields: &'static [crate::forms::FieldSpec], old: &Form, new: &Form) -> Vec<&'static str> {
+pub(super) fn changed_fields(fields: &'static [crate::forms::FieldSpec], old: &Form, new: &Form) -> Vec<&'static str> {
     fields
         .iter()
         .filter(|f| {
@@ -629,6 +648,7 @@ pub async fn add(
 ) -> Page {
     let model = model_for(&staff, &path.0, &path.1, Need::To(Action::Add))?;
     let meta = model.meta();
+    let form = super::inline::only_usable(&staff, model, true, &form);
     match clean_and_save(&state, model, &form, None, staff.user_id).await? {
         Ok((id, title)) if is_popup(&req, &form) => popup_response(&req, &staff, "add", id, &title),
         Ok((id, title)) => {
@@ -682,9 +702,16 @@ pub async fn change_form(
 ) -> Page {
     let model = model_for(&staff, &path.0, &path.1, Need::View)?;
     let id = object_id(&path.2)?;
+    let inline = super::inline::usable(&staff, model, false);
     let form = state
         .db
-        .run(move |conn| model.load(conn, id))
+        .run(move |conn| {
+            let mut form = model.load(conn, id)?;
+            if let (Some(form), Some((inline, related))) = (form.as_mut(), inline) {
+                super::inline::load(conn, inline, related, form)?;
+            }
+            Ok(form)
+        })
         .await?
         .ok_or_else(|| perhaps_deleted(&req, model, id))?;
     let title = existing_title(&req, &state, model, id).await?;
@@ -705,6 +732,7 @@ pub async fn change(
     let id = object_id(&path.2)?;
     let title = existing_title(&req, &state, model, id).await?;
     let meta = model.meta();
+    let form = super::inline::only_usable(&staff, model, false, &form);
     match clean_and_save(&state, model, &form, Some(id), staff.user_id).await? {
         Ok((id, title)) if is_popup(&req, &form) => popup_response(&req, &staff, "change", id, &title),
         Ok((id, title)) => {

@@ -724,6 +724,147 @@ async fn the_user_list_filters_by_status_as_djangos(backend: Backend) {
 /// Django's related-object links beside a foreign key (issue 28), without JavaScript: add
 /// a new address from the letting form and come back with it chosen; change or view the
 /// chosen one; each link only as the viewer may.
+/// The address inline on the letting form (issue 28, Django's `StackedInline` for the
+/// one-to-one): a new address made with a new letting in one transaction, each with its
+/// history entry; a failure of either saves neither; choosing an address and entering a
+/// new one is an error; the change form edits the letting's own address (and only it);
+/// staff who may not add addresses get no inline, and what they send for it is ignored.
+async fn the_letting_form_makes_its_address_in_one_transaction(backend: Backend) {
+    let app = site_with_django_data(&backend).await;
+    let admin = logged_in_admin(&app).await;
+    let count = |app: &TestApp| -> (i64, i64) {
+        let mut conn = app.db.get().unwrap();
+        (
+            lettings_address::table.count().get_result(&mut *conn).unwrap(),
+            lettings_letting::table.count().get_result(&mut *conn).unwrap(),
+        )
+    };
+    let page = "/admin/lettings/letting/add/";
+    let html = admin.text(page).await;
+    assert!(html.contains("name=\"address-0-street\""), "{html}");
+    let inline = |street: &'static str, state: &'static str| -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("address-0-number", "7"),
+            ("address-0-street", street),
+            ("address-0-city", "Irvine"),
+            ("address-0-state", state),
+            ("address-0-zip_code", "92618"),
+            ("address-0-country_iso_code", "USA"),
+        ]
+    };
+    let before = count(&app);
+
+    // The letting fails (no title): the address is not kept either.
+    let mut fields = vec![("title", ""), ("address", "")];
+    fields.extend(inline("Inline Street", "CA"));
+    let html = admin.submit(page, page, &fields).await.text().await.unwrap();
+    assert!(html.contains("errornote"), "{html}");
+    assert!(
+        html.contains("value=\"Inline Street\""),
+        "the inline keeps its values: {html}"
+    );
+    assert_eq!(count(&app), before, "nothing saved");
+    // The address fails: its error beside its field, nothing saved.
+    let mut fields = vec![("title", "Inline Loft"), ("address", "")];
+    fields.extend(inline("Inline Street", "California"));
+    let html = admin.submit(page, page, &fields).await.text().await.unwrap();
+    assert!(html.contains("id=\"error_address-0-state\""), "{html}");
+    assert_eq!(count(&app), before, "nothing saved");
+    // Both an address chosen and a new one: an error, not a guess.
+    let mut fields = vec![("title", "Inline Loft"), ("address", "1")];
+    fields.extend(inline("Inline Street", "CA"));
+    let html = admin.submit(page, page, &fields).await.text().await.unwrap();
+    assert!(
+        html.contains("Choose an existing address or enter a new one below, not both."),
+        "{html}"
+    );
+    assert_eq!(count(&app), before);
+
+    // Both right: one transaction, two rows, two history entries.
+    let mut fields = vec![("title", "Inline Loft"), ("address", "")];
+    fields.extend(inline("Inline Street", "CA"));
+    let response = admin.submit(page, page, &fields).await;
+    assert_eq!(status(&response), 302);
+    assert_eq!(count(&app), (before.0 + 1, before.1 + 1));
+    let (letting_id, address_id): (i32, i32) = lettings_letting::table
+        .filter(lettings_letting::title.eq("Inline Loft"))
+        .select((lettings_letting::id, lettings_letting::address_id))
+        .first(&mut *app.db.get().unwrap())
+        .unwrap();
+    let street: String = lettings_address::table
+        .find(address_id)
+        .select(lettings_address::street)
+        .first(&mut *app.db.get().unwrap())
+        .unwrap();
+    assert_eq!(street, "Inline Street");
+    let entries = |app: &TestApp, content_type: &str, id: i32| -> Vec<(i16, String)> {
+        django_admin_log::table
+            .filter(django_admin_log::content_type.eq(content_type))
+            .filter(django_admin_log::object_id.eq(id.to_string()))
+            .order(django_admin_log::id)
+            .select((django_admin_log::action_flag, django_admin_log::change_message))
+            .load(&mut *app.db.get().unwrap())
+            .unwrap()
+    };
+    assert_eq!(entries(&app, "lettings.address", address_id).len(), 1);
+    assert_eq!(entries(&app, "lettings.letting", letting_id).len(), 1);
+
+    // The change form edits the letting's own address, saved with it.
+    let change = format!("/admin/lettings/letting/{letting_id}/change/");
+    let html = admin.text(&change).await;
+    assert!(
+        html.contains(&format!("name=\"address-0-id\" value=\"{address_id}\""))
+            && html.contains("value=\"Inline Street\""),
+        "{html}"
+    );
+    let id_text = address_id.to_string();
+    let mut fields = vec![
+        ("title", "Inline Loft"),
+        ("address", id_text.as_str()),
+        ("address-0-id", id_text.as_str()),
+    ];
+    fields.extend(inline("Renamed Street", "CA"));
+    assert_eq!(status(&admin.submit(&change, &change, &fields).await), 302);
+    let street: String = lettings_address::table
+        .find(address_id)
+        .select(lettings_address::street)
+        .first(&mut *app.db.get().unwrap())
+        .unwrap();
+    assert_eq!(street, "Renamed Street");
+    let address_entries = entries(&app, "lettings.address", address_id);
+    assert_eq!(address_entries.len(), 2);
+    assert!(address_entries[1].1.contains("Street"), "{address_entries:?}");
+    // Another address's id in the inline (a stale or forged form): refused, nothing changed.
+    fields[2] = ("address-0-id", "1");
+    let html = admin.submit(&change, &change, &fields).await.text().await.unwrap();
+    assert!(html.contains("no longer the one this form is about"), "{html}");
+    let first: String = lettings_address::table
+        .find(1)
+        .select(lettings_address::street)
+        .first(&mut *app.db.get().unwrap())
+        .unwrap();
+    assert_ne!(first, "Renamed Street");
+
+    // Staff who may add lettings but not addresses: no inline, and what they send for it
+    // is never read.
+    let clerk = add_user(&app, "clerk", "a fine password", true, true);
+    grant(
+        &app,
+        clerk,
+        &["lettings.add_letting", "lettings.view_letting", "lettings.view_address"],
+    );
+    let browser = crate::common::browser::Browser::with_address(&app, "10.0.0.51");
+    assert_redirect(&browser.login("clerk", "a fine password").await, "/admin/");
+    let html = browser.text(page).await;
+    assert!(!html.contains("address-0-street"), "{html}");
+    let before = count(&app);
+    let mut fields = vec![("title", "Sneaky Loft"), ("address", "")];
+    fields.extend(inline("Sneaky Street", "CA"));
+    let html = browser.submit(page, page, &fields).await.text().await.unwrap();
+    assert!(html.contains("errornote"), "the address is still required: {html}");
+    assert_eq!(count(&app), before, "no address made without the permission");
+}
+
 /// The popup side of the related-object links (issue 28), as Django's `_popup=1`: the
 /// form without the admin's header, the flag kept through a form shown again with errors,
 /// and once saved, not a redirect but a page whose script hands the row back, its data
@@ -885,6 +1026,7 @@ async fn related_objects_are_in_reach_from_a_form(backend: Backend) {
 on_both_backends!(async:
     related_objects_are_in_reach_from_a_form,
     a_popup_form_hands_the_row_back,
+    the_letting_form_makes_its_address_in_one_transaction,
     the_user_list_filters_by_status_as_djangos,
     deleting_through_a_cascade_needs_that_models_permission,
     each_role_against_each_page_and_post,

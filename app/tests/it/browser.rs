@@ -384,6 +384,7 @@ async fn no_page_breaks_the_content_security_policy() {
     driver.wait_for_url("/admin/").await;
     let admin = [
         "/admin/",
+        "/admin/lettings/",
         "/admin/lettings/letting/",
         "/admin/lettings/letting/1/change/",
         "/admin/lettings/letting/add/",
@@ -404,10 +405,21 @@ async fn no_page_breaks_the_content_security_policy() {
         "/admin/lettings/letting/99/history/",
         "/admin/logout/",
     ];
+    // The new pages of issue 28, kept as screenshots (the docs show them).
+    let shots = [
+        ("/admin/audit/", "admin-audit-log.png"),
+        ("/admin/lettings/", "admin-app-index.png"),
+        ("/admin/no/such/page/", "admin-not-found.png"),
+        ("/admin/lettings/letting/99/history/", "admin-deleted-object.png"),
+    ];
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
     for path in admin {
         driver.goto(&format!("{}{path}", app.address)).await;
         let found = violations(driver.console().await);
         assert!(found.is_empty(), "{path}: {found:?}");
+        if let Some((_, name)) = shots.iter().find(|(p, _)| *p == path) {
+            driver.screenshot(&artifacts.join(name)).await;
+        }
     }
 
     // The check can fail: an inline script added to a page is refused, and said so.
@@ -632,6 +644,8 @@ async fn related_objects_open_in_popups_and_as_plain_links() {
         .goto(&format!("{}/admin/lettings/letting/add/", app.address))
         .await;
     let main = driver.handles().await[0].clone();
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
+    driver.screenshot(&artifacts.join("admin-letting-add.png")).await;
     let hidden = driver
         .run("return document.querySelector('.related-widget .change-related').hidden;")
         .await;
@@ -646,7 +660,6 @@ async fn related_objects_open_in_popups_and_as_plain_links() {
     let source = driver.wait_for_text("name=\"_popup\" value=\"1\"").await;
     assert!(!source.contains("admin-header"), "a popup has no header");
     assert!(violations(driver.console().await).is_empty());
-    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
     driver.screenshot(&artifacts.join("admin-related-popup.png")).await;
     driver.fill_address("Popup Avenue").await;
     driver.click("button[name=_save]").await;

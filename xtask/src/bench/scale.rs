@@ -326,6 +326,18 @@ fn pages(rows: u64) -> Vec<(String, String)> {
             pages.push((format!("{model}: history"), format!("{base}{middle}/history/")));
         }
     }
+    // The audit log (issue 28): every user's entries, newest first, keyset-paged by id.
+    for (name, query) in [
+        ("audit log", String::new()),
+        ("audit log, halfway back", format!("?before={middle}")),
+        ("audit log by user", "?user=admin".to_owned()),
+        ("audit log by model", "?model=lettings.letting".to_owned()),
+        ("audit log, deletions (none)", "?action=delete".to_owned()),
+        ("audit log search \"cozy\"", "?q=cozy".to_owned()),
+        ("audit log, one day", "?since=2020-06-14&until=2020-06-14".to_owned()),
+    ] {
+        pages.push((name.into(), format!("/admin/audit/{query}")));
+    }
     pages.push((
         "autocomplete: addresses \"harbor\"".into(),
         "/admin/autocomplete/?app_label=lettings&model_name=letting&field_name=address&term=harbor".into(),

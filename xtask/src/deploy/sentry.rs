@@ -248,10 +248,12 @@ impl Sentry {
                 .append_pair("end", &now())
                 .append_pair("query", query);
             let answer = self.send(&format!("GET /organizations/{}/events/", self.org), self.http.get(url))?;
-            Ok(answer["data"]
+            // A count, as an integer or (from some datasets) a float.
+            let count = answer["data"]
                 .get(0)
-                .and_then(|row| row["count()"].as_u64())
-                .unwrap_or(0))
+                .and_then(|row| row["count()"].as_f64())
+                .unwrap_or(0.0);
+            Ok(count.max(0.0).round() as u64)
         };
         let all = count(&release)?;
         let failed = if all == 0 {

@@ -294,6 +294,9 @@ pub fn source<'a>(
     let url = format!("{}/metrics", web_url.trim_end_matches('/'));
     let mut why = match crate::env::optional("METRICS_TOKEN") {
         None => "METRICS_TOKEN is not set here".to_owned(),
+        Some(_) if !carries_a_token(&url) => {
+            format!("{url} is plain http: METRICS_TOKEN goes over https only (or to this machine)")
+        }
         Some(token) => {
             let client = crate::http::http_client().map_err(|err| format!("{err:#}"))?;
             match scrape(&client, &url, &token, commit) {
@@ -312,6 +315,17 @@ pub fn source<'a>(
     }
     why.push_str(", and Sentry's settings (SENTRY_AUTH_TOKEN, SENTRY_ORG, SENTRY_PROJECT) are not");
     Err(why)
+}
+
+/// Whether a bearer token may be sent to `url`: https, or plain http to this machine.
+fn carries_a_token(url: &str) -> bool {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) => {
+            parsed.scheme() == "https"
+                || (parsed.scheme() == "http" && parsed.host_str().is_some_and(crate::http::is_loopback_host))
+        }
+        Err(_) => false,
+    }
 }
 
 #[cfg(test)]
@@ -362,6 +376,15 @@ mod tests {
         tally.saw("a".into(), Counts { errors: 2, total: 15 });
         assert_eq!(tally.counts(), Counts { errors: 2, total: 25 });
         assert_eq!(tally.instances(), 2);
+    }
+
+    #[test]
+    fn the_token_goes_over_https_or_to_this_machine_only() {
+        assert!(carries_a_token("https://oc-lettings.herokuapp.com/metrics"));
+        assert!(carries_a_token("http://127.0.0.1:8000/metrics"));
+        assert!(!carries_a_token("http://oc-lettings.example.com/metrics"));
+        assert!(!carries_a_token("http://127.0.0.1.example.com/metrics"));
+        assert!(!carries_a_token("not a url"));
     }
 
     #[test]

@@ -3,8 +3,8 @@
 use diesel::prelude::*;
 
 use crate::admin::model::{
-    by, in_joined_search, in_search_index, invalid_choice, paginate, unique_violation, AdminModel, Counted, ListPage,
-    ListQuery, ListRow, ModelMeta, SaveError, SearchIndex, SortKey,
+    by, in_joined_search, in_search_index, invalid_choice, paginate, unique_violation, AdminModel, Counted, Inline,
+    ListPage, ListQuery, ListRow, ModelMeta, SaveError, SearchIndex, SortKey,
 };
 use crate::db::connection::MultiBackend;
 use crate::db::schema::{lettings_address as address, lettings_letting as letting};
@@ -29,7 +29,15 @@ const ADDRESS: FieldSpec = FieldSpec {
         app: "lettings",
         model: "address",
     },
-    help: "Each address has at most one letting.",
+    help: "Each address has at most one letting. Or leave it empty and enter a new address below.",
+};
+
+/// The letting's address on its own form: a new one with a new letting, its own on the
+/// change form (Django's `StackedInline`).
+static ADDRESS_INLINE: Inline = Inline {
+    field: "address",
+    app: "lettings",
+    model: "address",
 };
 const FIELDS: &[FieldSpec] = &[TITLE, ADDRESS];
 
@@ -107,6 +115,10 @@ fn filtered(query: &ListQuery) -> Boxed<'static> {
 impl AdminModel for Lettings {
     fn meta(&self) -> &'static ModelMeta {
         &META
+    }
+
+    fn inline(&self) -> Option<&'static Inline> {
+        Some(&ADDRESS_INLINE)
     }
 
     fn list(&self, conn: &mut DbConnection, query: &ListQuery) -> Result<ListPage, DbError> {
