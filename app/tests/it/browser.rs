@@ -228,6 +228,25 @@ impl Driver {
     }
 }
 
+/// The browser console's messages that report a Content-Security-Policy violation.
+fn violations(messages: Vec<String>) -> Vec<String> {
+    messages
+        .into_iter()
+        .filter(|m| m.contains("Content Security Policy") || m.contains("Refused to"))
+        .collect()
+}
+
+impl Driver {
+    /// Logs in to the admin as the Django site's `admin`, and waits for the index.
+    async fn log_in_as_admin(&self, app: &TestApp) {
+        self.goto(&format!("{}/admin/login/", app.address)).await;
+        self.type_into("#id_username", "admin").await;
+        self.type_into("#id_password", "Abc1234!").await;
+        self.click("button[type=submit]").await;
+        self.wait_for_url("/admin/").await;
+    }
+}
+
 /// The site with the original Django data, and headless Chromium driven by chromedriver;
 /// `None` (after one `SKIPPED:` line naming `what`) where either program is missing.
 async fn site_in_chromium(what: &str) -> Option<(TestApp, Driver)> {
@@ -357,12 +376,6 @@ async fn no_page_breaks_the_content_security_policy() {
     let Some((app, driver)) = site_in_chromium("CSP browser test").await else {
         return;
     };
-    let violations = |messages: Vec<String>| -> Vec<String> {
-        messages
-            .into_iter()
-            .filter(|m| m.contains("Content Security Policy") || m.contains("Refused to"))
-            .collect()
-    };
 
     let public = [
         "/",
@@ -377,11 +390,7 @@ async fn no_page_breaks_the_content_security_policy() {
         let found = violations(driver.console().await);
         assert!(found.is_empty(), "{path}: {found:?}");
     }
-    driver.goto(&format!("{}/admin/login/", app.address)).await;
-    driver.type_into("#id_username", "admin").await;
-    driver.type_into("#id_password", "Abc1234!").await;
-    driver.click("button[type=submit]").await;
-    driver.wait_for_url("/admin/").await;
+    driver.log_in_as_admin(&app).await;
     let admin = [
         "/admin/",
         "/admin/lettings/",
@@ -461,11 +470,7 @@ async fn two_factor_enrolment_and_login_in_chromium() {
         let step = oc_lettings::accounts::totp::step_at(chrono::Utc::now().timestamp()) + steps;
         oc_lettings::accounts::totp::code_at(secret, step).unwrap()
     };
-    driver.goto(&format!("{}/admin/login/", app.address)).await;
-    driver.type_into("#id_username", "admin").await;
-    driver.type_into("#id_password", "Abc1234!").await;
-    driver.click("button[type=submit]").await;
-    driver.wait_for_url("/admin/").await;
+    driver.log_in_as_admin(&app).await;
     driver.goto(&format!("{}/admin/two_factor/", app.address)).await;
     driver.click("button[type=submit].default").await;
     driver.wait_for_url("/admin/two_factor/setup/").await;
@@ -524,11 +529,7 @@ async fn the_admin_fits_a_390_px_phone() {
             Some(json!({"width": 390, "height": 844})),
         )
         .await;
-    driver.goto(&format!("{}/admin/login/", app.address)).await;
-    driver.type_into("#id_username", "admin").await;
-    driver.type_into("#id_password", "Abc1234!").await;
-    driver.click("button[type=submit]").await;
-    driver.wait_for_url("/admin/").await;
+    driver.log_in_as_admin(&app).await;
     let measure = json!({
         "script": "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
         "args": []
@@ -629,17 +630,7 @@ async fn related_objects_open_in_popups_and_as_plain_links() {
     let Some((app, driver)) = site_in_chromium("related-object popups browser test").await else {
         return;
     };
-    let violations = |messages: Vec<String>| -> Vec<String> {
-        messages
-            .into_iter()
-            .filter(|m| m.contains("Content Security Policy") || m.contains("Refused to"))
-            .collect()
-    };
-    driver.goto(&format!("{}/admin/login/", app.address)).await;
-    driver.type_into("#id_username", "admin").await;
-    driver.type_into("#id_password", "Abc1234!").await;
-    driver.click("button[type=submit]").await;
-    driver.wait_for_url("/admin/").await;
+    driver.log_in_as_admin(&app).await;
     driver
         .goto(&format!("{}/admin/lettings/letting/add/", app.address))
         .await;
