@@ -317,6 +317,22 @@ pub enum Cursor {
     After(i32),
 }
 
+/// `(action_time, id)` compared with an entry's (`<` or `>`), as SQL row values: what the
+/// time index answers as a range.
+macro_rules! time_and_id {
+    ($op:literal, $at:expr, $id:expr) => {
+        diesel::dsl::sql::<diesel::sql_types::Bool>(concat!(
+            "(django_admin_log.action_time, django_admin_log.id) ",
+            $op,
+            " ("
+        ))
+        .bind::<diesel::sql_types::Timestamp, _>($at)
+        .sql(", ")
+        .bind::<diesel::sql_types::Integer, _>($id)
+        .sql(")")
+    };
+}
+
 /// A page of the audit log, newest first, at most `limit` entries, by keyset (the id:
 /// no OFFSET, so the millionth page costs what the first does), and whether there are
 /// more beyond it in the direction read.
@@ -352,6 +368,44 @@ pub fn audit(
             Box::new(super::model::strpos(super::model::lower(log::object_repr), term).gt(0))
         };
         query = query.filter(named.or(log::object_id.eq(search.trim().to_owned())));
+    }
+    // Narrowed to dates, the page is read through the time index (`action_time, id`),
+    // newest first by time then id, each cursor placed by its entry's time: sorting a busy
+    // day's entries by id alone read every one of them (107 ms for 54 000 on PostgreSQL).
+    if filter.since.is_some() || filter.until.is_some() {
+        let time_of = |conn: &mut DbConnection, id: i32| -> Result<Option<NaiveDateTime>, DbError> {
+            crate::db::first(log::table.find(id).select(log::action_time), conn)
+        };
+        let newest_first = (log::action_time.desc(), log::id.desc());
+        let rows: Vec<Row> = match cursor {
+            Cursor::Newest => query.order(newest_first).limit(limit + 1).load(conn)?,
+            Cursor::Before(id) => match time_of(conn, id)? {
+                Some(at) => query
+                    .filter(time_and_id!("<", at, id))
+                    .order(newest_first)
+                    .limit(limit + 1)
+                    .load(conn)?,
+                None => Vec::new(),
+            },
+            Cursor::After(id) => {
+                let Some(at) = time_of(conn, id)? else {
+                    return Ok((Vec::new(), false));
+                };
+                let mut rows: Vec<Row> = query
+                    .filter(time_and_id!(">", at, id))
+                    .order((log::action_time.asc(), log::id.asc()))
+                    .limit(limit + 1)
+                    .load(conn)?;
+                let more = rows.len() as i64 > limit;
+                rows.truncate(usize::try_from(limit).unwrap_or(0));
+                rows.reverse();
+                return Ok((rows.into_iter().map(entry).collect(), more));
+            }
+        };
+        let more = rows.len() as i64 > limit;
+        let mut entries: Vec<Entry> = rows.into_iter().map(entry).collect();
+        entries.truncate(usize::try_from(limit).unwrap_or(0));
+        return Ok((entries, more));
     }
     let rows: Vec<Row> = match cursor {
         Cursor::Newest => query.order(log::id.desc()).limit(limit + 1).load(conn)?,

@@ -227,6 +227,30 @@ async fn superusers_read_every_users_actions_in_the_audit_log(backend: Backend) 
     let (ids, _, _) = audit_page(&admin.text(&newer.unwrap()).await);
     assert_eq!(ids, pages[0].1);
 
+    // Narrowed to a day, the walk goes through the time index: every entry of the day
+    // once, newest first, and "Newer" comes back the same way.
+    let today = chrono::Utc::now().date_naive().format("%Y-%m-%d").to_string();
+    let of_today: i64 = django_admin_log::table
+        .filter(django_admin_log::action_time.ge(chrono::Utc::now().date_naive().and_time(chrono::NaiveTime::MIN)))
+        .count()
+        .get_result(&mut *app.db.get().unwrap())
+        .unwrap();
+    assert!(of_today >= 230, "{of_today}");
+    let mut day_seen = Vec::new();
+    let mut day_pages = Vec::new();
+    let mut url = Some(format!("/admin/audit/?since={today}&until={today}"));
+    while let Some(next) = url {
+        let (ids, older, _) = audit_page(&admin.text(&next).await);
+        day_seen.extend(ids.iter().copied());
+        day_pages.push((next, ids));
+        url = older;
+    }
+    assert_eq!(day_seen.len() as i64, of_today);
+    assert!(day_seen.windows(2).all(|w| w[0] > w[1]), "newest first, each once");
+    let (_, _, newer) = audit_page(&admin.text(&day_pages[1].0).await);
+    let (ids, _, _) = audit_page(&admin.text(&newer.unwrap()).await);
+    assert_eq!(ids, day_pages[0].1);
+
     // The newest lines: the deletion, linked to the letting's history (the letting went
     // with its address), not to a change page.
     let first = admin.text("/admin/audit/?model=lettings.letting&action=delete").await;

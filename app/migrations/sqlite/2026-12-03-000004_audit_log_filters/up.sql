@@ -5,4 +5,4 @@
 -- walking back from the newest).
 CREATE INDEX django_admin_log_content_type ON django_admin_log (content_type, id);
 CREATE INDEX django_admin_log_action ON django_admin_log (action_flag, id);
-CREATE INDEX django_admin_log_time ON django_admin_log (action_time);
+CREATE INDEX django_admin_log_time ON django_admin_log (action_time, id);

@@ -29,7 +29,7 @@ const ADDRESS: FieldSpec = FieldSpec {
         app: "lettings",
         model: "address",
     },
-    help: "Each address has at most one letting. Or leave it empty and enter a new address below.",
+    help: "Each address has at most one letting.",
 };
 
 /// The letting's address on its own form: a new one with a new letting, its own on the
