@@ -391,21 +391,15 @@ pub fn audit(
                 let Some(at) = time_of(conn, id)? else {
                     return Ok((Vec::new(), false));
                 };
-                let mut rows: Vec<Row> = query
+                let rows: Vec<Row> = query
                     .filter(time_and_id!(">", at, id))
                     .order((log::action_time.asc(), log::id.asc()))
                     .limit(limit + 1)
                     .load(conn)?;
-                let more = rows.len() as i64 > limit;
-                rows.truncate(usize::try_from(limit).unwrap_or(0));
-                rows.reverse();
-                return Ok((rows.into_iter().map(entry).collect(), more));
+                return Ok(page(rows, limit, true));
             }
         };
-        let more = rows.len() as i64 > limit;
-        let mut entries: Vec<Entry> = rows.into_iter().map(entry).collect();
-        entries.truncate(usize::try_from(limit).unwrap_or(0));
-        return Ok((entries, more));
+        return Ok(page(rows, limit, false));
     }
     let rows: Vec<Row> = match cursor {
         Cursor::Newest => query.order(log::id.desc()).limit(limit + 1).load(conn)?,
@@ -415,21 +409,27 @@ pub fn audit(
             .limit(limit + 1)
             .load(conn)?,
         Cursor::After(id) => {
-            let mut rows: Vec<Row> = query
+            let rows: Vec<Row> = query
                 .filter(log::id.gt(id))
                 .order(log::id.asc())
                 .limit(limit + 1)
                 .load(conn)?;
-            let more = rows.len() as i64 > limit;
-            rows.truncate(usize::try_from(limit).unwrap_or(0));
-            rows.reverse();
-            return Ok((rows.into_iter().map(entry).collect(), more));
+            return Ok(page(rows, limit, true));
         }
     };
+    Ok(page(rows, limit, false))
+}
+
+/// A page of at most `limit` entries from rows read with one more (whether there are more
+/// in the direction read), newest first: `read_oldest_first` rows (a "Newer" page) are
+/// turned round.
+fn page(mut rows: Vec<Row>, limit: i64, read_oldest_first: bool) -> (Vec<Entry>, bool) {
     let more = rows.len() as i64 > limit;
-    let mut entries: Vec<Entry> = rows.into_iter().map(entry).collect();
-    entries.truncate(usize::try_from(limit).unwrap_or(0));
-    Ok((entries, more))
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    if read_oldest_first {
+        rows.reverse();
+    }
+    (rows.into_iter().map(entry).collect(), more)
 }
 
 /// "Recent actions": the user's own last ten, newest first.
