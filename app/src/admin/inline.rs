@@ -71,12 +71,8 @@ pub fn view(
 ) -> InlineView {
     let prefix = inline.prefix();
     let values = form.prefixed(&prefix);
-    let mut title = related.meta().verbose.to_owned();
-    if let Some(first) = title.get(..1) {
-        title = format!("{}{}", first.to_uppercase(), &title[1..]);
-    }
     InlineView {
-        title,
+        title: super::views::capfirst(related.meta().verbose),
         id: values.get("id").to_owned(),
         fields: field_views(specs(related, adding), &values, &errors.under(&prefix), choices),
         prefix,

@@ -142,7 +142,7 @@ struct RecentAction {
 }
 
 /// A model's verbose name with a capital first letter (Django's `capfirst`).
-fn capfirst(text: &str) -> String {
+pub(super) fn capfirst(text: &str) -> String {
     let mut chars = text.chars();
     chars
         .next()

@@ -127,7 +127,8 @@ fn is_slug(value: &str) -> bool {
 }
 
 impl Sentry {
-    /// `…/api/0/organizations/{org}/releases/` and below, each segment escaped.
+    /// `…/api/0/organizations/{org}/` and then `below`, each segment escaped, with the
+    /// trailing slash Sentry's routes have.
     fn url(&self, below: &[&str]) -> Result<reqwest::Url> {
         let mut url = reqwest::Url::parse(&self.base).context("SENTRY_URL")?;
         {
@@ -135,7 +136,7 @@ impl Sentry {
                 .path_segments_mut()
                 .map_err(|()| anyhow!("SENTRY_URL cannot take a path"))?;
             path.pop_if_empty()
-                .extend(["api", "0", "organizations", &self.org, "releases"])
+                .extend(["api", "0", "organizations", &self.org])
                 .extend(below)
                 .push("");
         }
@@ -193,7 +194,7 @@ impl Sentry {
         let body = json!({ "version": version, "projects": [self.project], "commits": [data] });
         self.send(
             &format!("POST /organizations/{}/releases/", self.org),
-            self.http.post(self.url(&[])?).json(&body),
+            self.http.post(self.url(&["releases"])?).json(&body),
         )?;
         Ok(())
     }
@@ -204,7 +205,7 @@ impl Sentry {
         self.send(
             &format!("PUT /organizations/{}/releases/{version}/", self.org),
             self.http
-                .put(self.url(&[&version])?)
+                .put(self.url(&["releases", &version])?)
                 .json(&json!({ "dateReleased": released })),
         )?;
         Ok(())
@@ -224,7 +225,9 @@ impl Sentry {
         }
         self.send(
             &format!("POST /organizations/{}/releases/{version}/deploys/", self.org),
-            self.http.post(self.url(&[&version, "deploys"])?).json(&body),
+            self.http
+                .post(self.url(&["releases", &version, "deploys"])?)
+                .json(&body),
         )?;
         Ok(())
     }
@@ -234,11 +237,7 @@ impl Sentry {
     pub fn error_rate(&self, commit: &str, environment: &str, since: &str) -> Result<(u64, u64)> {
         let release = format!("release:\"{}\" is_transaction:true", version(commit));
         let count = |query: &str| -> Result<u64> {
-            let mut url = reqwest::Url::parse(&self.base).context("SENTRY_URL")?;
-            url.path_segments_mut()
-                .map_err(|()| anyhow!("SENTRY_URL cannot take a path"))?
-                .pop_if_empty()
-                .extend(["api", "0", "organizations", &self.org, "events", ""]);
+            let mut url = self.url(&["events"])?;
             url.query_pairs_mut()
                 .append_pair("dataset", "spans")
                 .append_pair("field", "count()")
